@@ -1,0 +1,110 @@
+"""Where the lab lives and what each host is: constants and the fleet layout."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+from pathlib import Path
+
+LAB_ROOT = Path(os.environ.get("REMEDIATION_LAB_ROOT", "/var/lib/remediation-lab"))
+CACHE_DIR = Path(os.environ.get("REMEDIATION_LAB_CACHE", "/var/cache/remediation-lab"))
+
+BRIDGE = "rmlab0"
+NETNS_PREFIX = "rmlab-"
+VETH_PREFIX = "rmv-"
+SUBNET_PREFIX = "10.77.0"
+BRIDGE_ADDRESS = f"{SUBNET_PREFIX}.1"
+FIRST_HOST_OCTET = 10
+MAX_HOSTS = 240
+
+PG_PORT = 5432  # PostgreSQL listens on 127.0.0.1 only
+MARIADB_PORT = 3306  # MariaDB listens on 127.0.0.1 only
+PG_PROXY_PORT = 6432  # hosts reach PostgreSQL through the delay proxy here
+MARIADB_PROXY_PORT = 3307  # and MariaDB here
+DEFAULT_DELAY_MS = 150  # one way, per packet burst
+APP_PORT = 8000
+
+LOGIN_USER = "deploy"
+APP_USER = "app"
+APP_IMAGE = "remediation-lab/schoolsite:1"
+
+KEYS_DIR = LAB_ROOT / "keys"
+PRIVATE_KEY = KEYS_DIR / "id_ed25519"
+KNOWN_HOSTS = LAB_ROOT / "known_hosts"
+SECRETS_DIR = LAB_ROOT / "secrets"
+HOSTS_DIR = LAB_ROOT / "hosts"
+APP_VENV = CACHE_DIR / "appvenv"  # kept across lab.down: rebuilding it costs ~10 s
+DOCKER_DATA_DIR = CACHE_DIR / "docker"  # per-host engine data (the imported image)
+WHEELS_DIR = CACHE_DIR / "wheels"
+ROOTFS_TAR = CACHE_DIR / "schoolsite-rootfs.tar"
+STATE_FILE = LAB_ROOT / "lab.json"
+PROXY_CONFIG = LAB_ROOT / "proxy.json"
+PROXY_PIDFILE = LAB_ROOT / "proxy.pid"
+PROXY_LOG = LAB_ROOT / "proxy.log"
+PG_DATA = LAB_ROOT / "postgres"
+PG_LOG = LAB_ROOT / "postgres.log"
+MARIADB_DATA = LAB_ROOT / "mariadb"
+MARIADB_RUN = LAB_ROOT / "mariadb-run"  # owned by mysql: socket, pid file, error log
+MARIADB_SOCKET = MARIADB_RUN / "mariadb.sock"
+MARIADB_PIDFILE = MARIADB_RUN / "mariadb.pid"
+MARIADB_LOG = MARIADB_RUN / "mariadb.log"
+
+# Kinds cycle over the fleet so that any 4 consecutive hosts cover every pairing,
+# and the settings shape varies so the tool cannot assume one layout.
+HOST_KINDS = (
+    ("supervisor", "postgres", "dict"),
+    ("supervisor", "mariadb", "split"),
+    ("compose", "postgres", "dburl"),
+    ("compose", "mariadb", "dict"),
+    ("supervisor", "postgres", "split"),
+    ("compose", "mariadb", "dburl"),
+)
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One lab host: its name, address and what it runs."""
+
+    index: int
+    restart: str  # "supervisor" | "compose"
+    database: str  # "postgres" | "mariadb"
+    settings_shape: str  # "dict" | "split" | "dburl"
+
+    @property
+    def name(self) -> str:
+        return f"lab{self.index}"
+
+    @property
+    def address(self) -> str:
+        return str(IPv4Address(f"{SUBNET_PREFIX}.{FIRST_HOST_OCTET}") + self.index - 1)
+
+    @property
+    def netns(self) -> str:
+        return NETNS_PREFIX + self.name
+
+    @property
+    def veth(self) -> str:
+        return VETH_PREFIX + self.name
+
+    @property
+    def dir(self) -> Path:
+        return HOSTS_DIR / self.name
+
+    @property
+    def db_name(self) -> str:
+        return f"app_{self.name}"
+
+    @property
+    def db_user(self) -> str:
+        return self.name
+
+    @property
+    def db_proxy_port(self) -> int:
+        return PG_PROXY_PORT if self.database == "postgres" else MARIADB_PROXY_PORT
+
+
+def fleet(count: int) -> list[HostSpec]:
+    """The default fleet layout for `count` hosts."""
+    if not 1 <= count <= MAX_HOSTS:
+        raise ValueError(f"the lab holds 1 to {MAX_HOSTS} hosts, not {count}")
+    return [HostSpec(i, *HOST_KINDS[(i - 1) % len(HOST_KINDS)]) for i in range(1, count + 1)]
