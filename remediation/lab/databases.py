@@ -167,3 +167,18 @@ def mariadb_global_connections() -> int:
 def mariadb_threads_for(user: str) -> int:
     out = mariadb(f"SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = {_sql_literal(user)}")
     return int(out.strip() or 0)
+
+
+def pg_sessions(database: str) -> int:
+    """pg_stat_database.sessions: sessions ever established to a database (cumulative)."""
+    return int(psql(f"SELECT sessions FROM pg_stat_database WHERE datname = {_sql_literal(database)}").strip() or 0)
+
+
+def new_connection_counter(engine: str, database: str, user: str) -> int:
+    """A server-side cumulative count of connections opened for one lab host."""
+    return pg_sessions(database) if engine == "postgres" else mariadb_total_connections(user)
+
+
+def open_connections(engine: str, user: str) -> int:
+    """Connections of one lab host open on the server right now."""
+    return len(pg_backends(user)) if engine == "postgres" else mariadb_threads_for(user)

@@ -279,6 +279,11 @@ def reset_host(spec: HostSpec) -> None:
     """Put the host back in the incident's broken state and restart its app."""
     network.restore(spec)
     appfiles.write_host_files(spec, db_password(spec))
+    restart_app(spec)
+
+
+def restart_app(spec: HostSpec) -> None:
+    """Restart the host's app so edited files take effect, and wait until it serves."""
     if spec.restart == "supervisor":
         ctl = ["supervisorctl", "-c", "/etc/supervisor/supervisord.conf"]
         hosts.exec_in(spec, [*ctl, "reread"])

@@ -4,13 +4,12 @@ from __future__ import annotations
 import json as jsonlib
 
 from invoke import Collection, Exit, task
-from rich.console import Console
+from remediation.console import console
 from rich.table import Table
 
 from . import config, lab, network
 from .sh import LabError
 
-console = Console()
 
 
 def _guard(fn, *args, **kwargs):

@@ -1,0 +1,65 @@
+"""Shared fixtures. The lab (a real fleet in network namespaces) is brought up once per
+test session, reset to the incident's broken state, and torn down by the last test."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+LAB_HOSTS = int(os.environ.get("REMEDIATION_LAB_HOSTS", "4"))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: needs root and the lab fleet (namespaces, sshd, databases)")
+    config.addinivalue_line("markers", "lab_teardown: runs after every other lab test")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the lab's teardown test last, whatever the file order."""
+    last = [item for item in items if item.get_closest_marker("lab_teardown")]
+    items[:] = [item for item in items if item not in last] + last
+
+
+class Fleet:
+    """The running lab: host specs by name, and which kinds could not be started."""
+
+    def __init__(self, specs, skipped: dict[str, str]):
+        self.specs = {spec.name: spec for spec in specs}
+        self.skipped = skipped  # host name -> reason (e.g. no docker engine)
+
+    def host(self, name: str):
+        if name in self.skipped:
+            pytest.skip(f"{name}: {self.skipped[name]}")
+        return self.specs[name]
+
+    def first(self, restart: str, database: str):
+        for spec in self.specs.values():
+            if spec.restart == restart and spec.database == database:
+                return self.host(spec.name)
+        pytest.skip(f"no {restart} host on {database} in this lab")
+
+
+@pytest.fixture(scope="session")
+def fleet():
+    if os.geteuid() != 0:
+        pytest.skip("the lab needs root")
+    from remediation.lab import config, lab
+    from remediation.lab.sh import LabError
+
+    skipped: dict[str, str] = {}
+    try:
+        report = lab.up(LAB_HOSTS)
+        print(f"\nlab up in {report['seconds']} s (started: {report['started']}, kept: {report['kept']})")
+    except LabError as exc:
+        message = str(exc)
+        compose_hosts = [s.name for s in config.fleet(LAB_HOSTS) if s.restart == "compose"]
+        failed = [part.split(":")[0] for part in message.split("; ")]
+        if failed and all(name in compose_hosts for name in failed) and "docker" in message:
+            for name in failed:
+                skipped[name] = f"docker engine unavailable: {message}"
+            print(f"\nSKIPPING docker-compose hosts: {message}")
+        else:
+            raise
+    specs = [s for s in config.fleet(LAB_HOSTS) if s.name not in skipped]
+    lab.reset(specs)
+    yield Fleet(config.fleet(LAB_HOSTS), skipped)

@@ -1,0 +1,30 @@
+"""Runs last (see conftest): `lab.down` must leave nothing of the lab behind."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from remediation.lab import config, lab, network
+
+pytestmark = [pytest.mark.lab, pytest.mark.lab_teardown]
+
+
+def lab_processes() -> list[str]:
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
+    marks = (str(config.LAB_ROOT), str(config.CACHE_DIR), "remediation.lab.proxy", "ip netns exec rmlab-")
+    return [line for line in ps if any(mark in line for mark in marks)]
+
+
+@pytest.mark.skipif(os.environ.get("REMEDIATION_KEEP_LAB") == "1", reason="REMEDIATION_KEEP_LAB=1 keeps the lab up")
+def test_lab_down_leaves_nothing(fleet):
+    removed = lab.down()
+    assert set(removed) >= {spec.netns for spec in fleet.specs.values() if spec.name not in fleet.skipped}
+    assert network.namespaces() == []
+    assert network.stale_veths() == []
+    assert subprocess.run(["ip", "link", "show", config.BRIDGE], capture_output=True).returncode != 0
+    assert lab_processes() == []
+    mounts = open("/proc/mounts").read()
+    assert str(config.LAB_ROOT) not in mounts and str(config.CACHE_DIR) not in mounts
+    assert not config.LAB_ROOT.exists()
