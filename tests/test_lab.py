@@ -19,16 +19,19 @@ def ssh_target(spec, known_hosts=str(config.KNOWN_HOSTS)) -> SshTarget:
 def test_host_is_its_own_machine_over_ssh(fleet, name):
     spec = fleet.host(name)
     with connect(ssh_target(spec)) as conn:
-        assert conn.run("hostname", hide=True).stdout.strip() == name
-        assert conn.run("sudo -n id -u", hide=True).stdout.strip() == "0"
-        ps = conn.run("ps aux", hide=True).stdout
+        def sh(command: str) -> str:
+            return conn.run(command, hide=True, in_stream=False).stdout
+
+        assert sh("hostname").strip() == name
+        assert sh("sudo -n id -u").strip() == "0"
+        ps = sh("ps aux")
         gunicorn = [line for line in ps.splitlines() if "gunicorn" in line and "-c /srv/app" in line]
         assert len(gunicorn) == 3, ps  # master + 2 workers
         others = [s for s in fleet.specs.values() if s.name != name]
         assert not any(f"/hosts/{o.name}/" in ps for o in others), "another host's processes are visible"
-        assert "worker_class = 'gevent'" in conn.run("cat /srv/app/gunicorn.conf.py", hide=True).stdout
-        assert conn.run("ip -o -4 addr show eth0", hide=True).stdout.split()[3] == f"{spec.address}/24"
-        assert conn.run("ip route show default", hide=True).stdout.strip() == ""
+        assert "worker_class = 'gevent'" in sh("cat /srv/app/gunicorn.conf.py")
+        assert sh("ip -o -4 addr show eth0").split()[3] == f"{spec.address}/24"
+        assert sh("ip route show default").strip() == ""
 
 
 def test_unknown_host_key_is_refused(fleet, tmp_path):

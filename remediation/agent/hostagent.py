@@ -1,0 +1,427 @@
+"""Host-side agent for the remediation tool (stdlib only, Python 3.6+).
+
+Invoked as `sudo -n python3 -c STUB AGENT_B64` with one JSON request on stdin; prints one
+JSON reply. Operations: probe, read, write, restore, introspect, logs. Secrets never
+leave the host: process environments are filtered to gunicorn/Django keys here.
+"""
+import base64
+import grp
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ENV_KEYS = ("DJANGO_SETTINGS_MODULE", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "PYTHONPATH",
+            "VIRTUAL_ENV", "PORT")
+MAX_FILE = 1024 * 1024
+CONTAINER_RE = re.compile(r"(?:docker[-/]|containerd[-/]|/docker/)([0-9a-f]{64})")
+
+
+def b64(data):
+    return base64.b64encode(data).decode("ascii")
+
+
+def sha256(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def run(argv, timeout=60, stdin=None, env=None, cwd=None, preexec=None):
+    try:
+        proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=timeout, env=env, cwd=cwd, preexec_fn=preexec)
+    except FileNotFoundError:
+        return {"rc": 127, "stdout": "", "stderr": "not found: %s" % argv[0]}
+    except subprocess.TimeoutExpired:
+        return {"rc": 124, "stdout": "", "stderr": "timed out after %ss: %s" % (timeout, argv[0])}
+    return {"rc": proc.returncode, "stdout": proc.stdout.decode("utf-8", "replace"),
+            "stderr": proc.stderr.decode("utf-8", "replace")}
+
+
+def read_proc(pid, name):
+    try:
+        with open("/proc/%d/%s" % (pid, name), "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
+def proc_table():
+    rows = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        pid = int(entry)
+        raw = read_proc(pid, "cmdline")
+        status = read_proc(pid, "status")
+        if raw is None or status is None:
+            continue
+        fields = {}
+        for line in status.decode("utf-8", "replace").splitlines():
+            key, _, value = line.partition(":")
+            fields[key] = value.strip()
+        uid = int(fields.get("Uid", "0").split()[0])
+        try:
+            user = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            user = str(uid)
+        argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0")[:-1]] if raw else []
+        rows.append({"pid": pid, "ppid": int(fields.get("PPid", "0")), "threads": int(fields.get("Threads", "1")),
+                     "uid": uid, "user": user, "name": fields.get("Name", ""), "argv": argv})
+    return rows
+
+
+def is_gunicorn(argv):
+    head = argv[:4]
+    for i, arg in enumerate(head):
+        base = os.path.basename(arg)
+        if base == "gunicorn" or base.startswith("gunicorn:"):
+            return True
+        if arg == "-m" and i + 1 < len(argv) and argv[i + 1] == "gunicorn":
+            return True
+    return False
+
+
+def filtered_env(pid):
+    raw = read_proc(pid, "environ") or b""
+    env = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        key = key.decode("utf-8", "replace")
+        if sep and key in ENV_KEYS:
+            env[key] = value.decode("utf-8", "replace")
+    return env
+
+
+def container_of(pid):
+    text = (read_proc(pid, "cgroup") or b"").decode("utf-8", "replace")
+    match = CONTAINER_RE.search(text)
+    return match.group(1) if match else None
+
+
+def systemd_unit_of(pid):
+    text = (read_proc(pid, "cgroup") or b"").decode("utf-8", "replace")
+    match = re.search(r"/([^/\s]+\.service)", text)
+    return match.group(1) if match else None
+
+
+def docker_inspect(container):
+    res = run(["docker", "inspect", container], timeout=30)
+    if res["rc"] != 0:
+        return {"error": res["stderr"].strip()[-300:]}
+    info = json.loads(res["stdout"])[0]
+    config = info.get("Config") or {}
+    env = {}
+    for item in config.get("Env") or []:
+        key, _, value = item.partition("=")
+        if key in ENV_KEYS:
+            env[key] = value
+    return {
+        "id": info.get("Id"), "name": info.get("Name", "").lstrip("/"),
+        "labels": {k: v for k, v in (config.get("Labels") or {}).items() if k.startswith("com.docker.compose.")},
+        "mounts": [{"source": m.get("Source"), "destination": m.get("Destination"), "type": m.get("Type"),
+                    "rw": m.get("RW")} for m in info.get("Mounts") or []],
+        "working_dir": config.get("WorkingDir"), "cmd": config.get("Cmd"),
+        "entrypoint": config.get("Entrypoint"), "env": env, "image": config.get("Image"),
+        "started_at": (info.get("State") or {}).get("StartedAt"),
+    }
+
+
+def supervisor_info(supervisord):
+    argv = supervisord["argv"]
+    conf = None
+    for i, arg in enumerate(argv):
+        if arg in ("-c", "--configuration") and i + 1 < len(argv):
+            conf = argv[i + 1]
+        elif arg.startswith("--configuration="):
+            conf = arg.split("=", 1)[1]
+    if conf is None:
+        for candidate in ("/etc/supervisor/supervisord.conf", "/etc/supervisord.conf"):
+            if os.path.exists(candidate):
+                conf = candidate
+                break
+    status = run(["supervisorctl", "-c", conf, "status"] if conf else ["supervisorctl", "status"], timeout=30)
+    return {"config": conf, "status": status["stdout"], "status_rc": status["rc"]}
+
+
+def compose_clis():
+    found = {}
+    if shutil.which("docker-compose"):
+        found["docker-compose"] = run(["docker-compose", "version", "--short"], timeout=20)["stdout"].strip()
+    if shutil.which("docker"):
+        res = run(["docker", "compose", "version", "--short"], timeout=20)
+        if res["rc"] == 0:
+            found["docker compose"] = res["stdout"].strip()
+    return found
+
+
+def op_probe(req):
+    table = proc_table()
+    by_pid = {row["pid"]: row for row in table}
+    gunicorn_pids = set(row["pid"] for row in table if is_gunicorn(row["argv"]))
+    masters = []
+    for pid in sorted(gunicorn_pids):
+        row = by_pid[pid]
+        if row["ppid"] in gunicorn_pids:
+            continue
+        ancestors, cursor = [], row["ppid"]
+        while cursor and cursor in by_pid and len(ancestors) < 20:
+            parent = by_pid[cursor]
+            ancestors.append({"pid": parent["pid"], "name": parent["name"], "argv": parent["argv"][:8]})
+            cursor = parent["ppid"]
+        try:
+            cwd = os.readlink("/proc/%d/cwd" % pid)
+        except OSError:
+            cwd = None
+        try:
+            exe = os.readlink("/proc/%d/exe" % pid)
+        except OSError:
+            exe = None
+        workers = [{"pid": w["pid"], "threads": w["threads"], "argv": w["argv"]}
+                   for w in table if w["ppid"] == pid]
+        master = {"pid": pid, "argv": row["argv"], "user": row["user"], "uid": row["uid"], "cwd": cwd,
+                  "exe": exe, "env": filtered_env(pid), "threads": row["threads"], "workers": workers,
+                  "ancestors": ancestors, "container": container_of(pid), "systemd_unit": systemd_unit_of(pid)}
+        for anc in ancestors:
+            if anc["name"].startswith("supervisord") or any("supervisord" in a for a in anc["argv"][:2]):
+                master["supervisor"] = supervisor_info(by_pid[anc["pid"]])
+                break
+        if master["container"]:
+            master["docker"] = docker_inspect(master["container"])
+        masters.append(master)
+    ps = run(["ps", "aux"], timeout=20)["stdout"]
+    reply = {"hostname": os.uname()[1], "time": time.time(), "ps": ps, "masters": masters,
+             "compose_clis": compose_clis() if any(m["container"] for m in masters) else {},
+             "python": sys.version.split()[0]}
+    return reply
+
+
+def file_info(path):
+    info = {"path": path, "exists": os.path.lexists(path)}
+    if not info["exists"]:
+        return info
+    info["symlink"] = os.path.islink(path)
+    info["realpath"] = os.path.realpath(path)
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        info["error"] = str(exc)
+        return info
+    info.update(mode=st.st_mode & 0o7777, uid=st.st_uid, gid=st.st_gid, size=st.st_size,
+                is_file=os.path.isfile(path))
+    return info
+
+
+def op_read(req):
+    files = []
+    for path in req["paths"]:
+        info = file_info(path)
+        if info.get("exists") and info.get("is_file"):
+            if info["size"] > req.get("max_size", MAX_FILE):
+                info["error"] = "too large (%d bytes)" % info["size"]
+            else:
+                with open(path, "rb") as fh:
+                    data = fh.read()
+                info["sha256"] = sha256(data)
+                info["content"] = b64(data)
+        files.append(info)
+    listings = {}
+    for directory in req.get("list_dirs", []):
+        try:
+            listings[directory] = sorted(os.listdir(directory))
+        except OSError as exc:
+            listings[directory] = {"error": str(exc)}
+    return {"files": files, "listings": listings}
+
+
+def current_sha(path):
+    try:
+        with open(path, "rb") as fh:
+            return sha256(fh.read())
+    except FileNotFoundError:
+        return None
+
+
+def atomic_write(path, data, mode, uid, gid):
+    directory = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".%s.remediation-" % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.chown(tmp, uid, gid)
+        return tmp
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def validate(tmp, kind, python):
+    if kind == "python":
+        res = run([python or sys.executable, "-c",
+                   "import sys; compile(open(sys.argv[1], 'rb').read(), sys.argv[1], 'exec')", tmp], timeout=60)
+        if res["rc"] != 0:
+            return (res["stderr"].strip().splitlines() or ["does not compile"])[-1]
+    return None
+
+
+def fsync_dir(directory):
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def op_write(req):
+    """Back up, write a temp file beside the target, validate, rename into place."""
+    path = req["path"]
+    data = base64.b64decode(req["content"])
+    info = file_info(path)
+    if not info.get("exists") or not info.get("is_file"):
+        return {"ok": False, "error": "%s: not a regular file" % path}
+    if info.get("symlink"):
+        return {"ok": False, "error": "%s: is a symlink, refusing to replace it" % path}
+    with open(path, "rb") as fh:
+        original = fh.read()
+    if sha256(original) != req["expected_sha256"]:
+        return {"ok": False, "error": "%s changed since it was planned (sha256 %s, planned %s)"
+                % (path, sha256(original)[:12], req["expected_sha256"][:12])}
+    backup = os.path.join(req["backup_dir"], path.lstrip("/"))
+    try:
+        os.makedirs(os.path.dirname(backup), mode=0o700, exist_ok=True)
+        with open(backup + ".partial", "wb") as fh:
+            fh.write(original)
+            fh.flush()
+            os.fsync(fh.fileno())
+        shutil.copystat(path, backup + ".partial")
+        os.rename(backup + ".partial", backup)
+        if current_sha(backup) != sha256(original):
+            return {"ok": False, "error": "backup of %s did not verify" % path}
+        tmp = atomic_write(path, data, info["mode"], info["uid"], info["gid"])
+    except OSError as exc:
+        return {"ok": False, "error": "%s: %s" % (exc.filename or path, exc.strerror), "stage": "backup"}
+    problem = validate(tmp, req.get("validate"), req.get("python"))
+    if problem:
+        os.unlink(tmp)
+        return {"ok": False, "error": "%s: new content failed validation: %s" % (path, problem), "backup": backup}
+    if req.get("dry_run"):
+        os.unlink(tmp)
+        return {"ok": True, "backup": backup, "dry_run": True}
+    os.rename(tmp, path)
+    fsync_dir(os.path.dirname(path))
+    return {"ok": True, "backup": backup, "sha256_before": sha256(original), "sha256_after": current_sha(path)}
+
+
+def op_restore(req):
+    """Put original bytes back atomically, from the host backup or the controller's copy."""
+    results = []
+    for item in req["files"]:
+        path, want = item["path"], item["sha256"]
+        if current_sha(path) == want:
+            results.append({"path": path, "ok": True, "source": "already"})
+            continue
+        data, source = None, None
+        backup = item.get("backup")
+        if backup and current_sha(backup) == want:
+            with open(backup, "rb") as fh:
+                data, source = fh.read(), "host-backup"
+        elif item.get("content") is not None:
+            data, source = base64.b64decode(item["content"]), "controller-copy"
+            if sha256(data) != want:
+                results.append({"path": path, "ok": False, "error": "controller copy does not match sha256"})
+                continue
+        if data is None:
+            results.append({"path": path, "ok": False, "error": "no verified copy of the original"})
+            continue
+        info = file_info(path)
+        mode = item.get("mode", info.get("mode", 0o644))
+        uid = item.get("uid", info.get("uid", 0))
+        gid = item.get("gid", info.get("gid", 0))
+        try:
+            tmp = atomic_write(path, data, mode, uid, gid)
+            os.rename(tmp, path)
+            fsync_dir(os.path.dirname(path))
+        except OSError as exc:
+            results.append({"path": path, "ok": False, "error": "%s: %s" % (path, exc.strerror)})
+            continue
+        ok = current_sha(path) == want
+        results.append({"path": path, "ok": ok, "source": source,
+                        "error": None if ok else "sha256 after restore does not match"})
+    return {"files": results}
+
+
+def op_logs(req):
+    out = {}
+    for item in req["sources"]:
+        if item["kind"] == "file":
+            try:
+                with open(item["path"], "rb") as fh:
+                    fh.seek(0, 2)
+                    size = fh.tell()
+                    fh.seek(max(0, size - req.get("bytes", 65536)))
+                    out[item["key"]] = fh.read().decode("utf-8", "replace")
+            except OSError as exc:
+                out[item["key"]] = {"error": str(exc)}
+        elif item["kind"] == "docker":
+            res = run(["docker", "logs", "--tail", str(req.get("lines", 400)), item["container"]], timeout=30)
+            out[item["key"]] = res["stdout"] + res["stderr"]
+    return out
+
+
+def op_introspect(req):
+    """Run a snippet under the app's own interpreter, environment, cwd and user."""
+    pid = req["pid"]
+    snippet = req["snippet"]
+    if req.get("container"):
+        argv = ["docker", "exec", "-i"]
+        if req.get("cwd"):
+            argv += ["-w", req["cwd"]]
+        argv += [req["container"], req["python"], "-c", snippet] + req.get("args", [])
+        res = run(argv, timeout=req.get("timeout", 90))
+        return res
+    env = {}
+    for item in (read_proc(pid, "environ") or b"").split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    uid, gid = req["uid"], pwd.getpwuid(req["uid"]).pw_gid if req["uid"] else 0
+
+    def drop():
+        if uid:
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+
+    return run([req["python"], "-c", snippet] + req.get("args", []), timeout=req.get("timeout", 90),
+               env=env, cwd=req.get("cwd") or "/", preexec=drop)
+
+
+def op_run(req):
+    return run(req["argv"], timeout=req.get("timeout", 120))
+
+
+OPS = {"probe": op_probe, "read": op_read, "write": op_write, "restore": op_restore,
+       "logs": op_logs, "introspect": op_introspect, "run": op_run}
+
+
+def main():
+    req = json.loads(sys.stdin.read())
+    replies = []
+    for item in req["ops"]:
+        try:
+            replies.append(OPS[item["op"]](item))
+        except Exception as exc:  # reported to the controller, never a partial silent success
+            replies.append({"agent_error": "%s: %s" % (type(exc).__name__, exc)})
+    sys.stdout.write(json.dumps({"replies": replies}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Runs under the app's own interpreter, environment, cwd and user (sent by the agent).
+
+Prints JSON: library versions, gunicorn's effective settings as gunicorn itself loads
+them (CLI, GUNICORN_CMD_ARGS, config file, WEB_CONCURRENCY), Django's DATABASES per
+alias without credentials, and optionally the database server's connection budget.
+argv: [want_db ("0"/"1"), gunicorn argv...]
+"""
+import json
+import os
+import sys
+
+out = {"versions": {}, "gunicorn": None, "databases": {}, "db_server": {}, "errors": []}
+want_db = sys.argv[1] == "1"
+gunicorn_argv = sys.argv[2:]
+
+for name in ("django", "gunicorn", "gevent", "eventlet", "psycopg", "psycopg2", "MySQLdb", "pymysql",
+             "dj_database_url", "environ"):
+    try:
+        module = __import__(name)
+    except Exception:
+        continue
+    version = getattr(module, "__version__", None) or getattr(module, "version_info", None)
+    if isinstance(version, tuple):
+        version = ".".join(str(part) for part in version[:3])
+    out["versions"][name] = str(version) if version is not None else "unknown"
+
+if gunicorn_argv:
+    saved = sys.argv
+    try:
+        sys.argv = gunicorn_argv
+        from gunicorn.app.wsgiapp import WSGIApplication
+
+        cfg = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
+        effective = cfg.worker_class
+        out["gunicorn"] = {
+            "worker_class": cfg.worker_class_str,
+            "effective_worker_class": "%s.%s" % (effective.__module__, effective.__name__),
+            "workers": cfg.workers, "threads": cfg.threads, "worker_connections": cfg.worker_connections,
+            "preload_app": cfg.preload_app, "config": cfg.config,
+        }
+    except SystemExit as exc:
+        out["errors"].append("gunicorn refused its own config (exit %s)" % exc.code)
+    except Exception as exc:
+        out["errors"].append("gunicorn config: %s: %s" % (type(exc).__name__, exc))
+    finally:
+        sys.argv = saved
+
+try:
+    import django
+    from django.conf import settings
+
+    django.setup()
+    for alias, db in settings.DATABASES.items():
+        options = db.get("OPTIONS") or {}
+        out["databases"][alias] = {
+            "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
+            "CONN_HEALTH_CHECKS": db.get("CONN_HEALTH_CHECKS"), "pool": bool(options.get("pool")),
+            "HOST": db.get("HOST"), "PORT": str(db.get("PORT") or ""), "NAME": str(db.get("NAME") or ""),
+        }
+    if want_db:
+        from django.db import connections
+
+        for alias in settings.DATABASES:
+            conn = connections[alias]
+            info = {"vendor": conn.vendor}
+            try:
+                with conn.cursor() as cur:
+                    if conn.vendor == "postgresql":
+                        cur.execute("SHOW max_connections")
+                        info["max_connections"] = int(cur.fetchone()[0])
+                        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+                        info["connections_now"] = int(cur.fetchone()[0])
+                        cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+                        info["sessions_total"] = int(cur.fetchone()[0])
+                    elif conn.vendor == "mysql":
+                        cur.execute("SELECT @@max_connections, @@wait_timeout")
+                        row = cur.fetchone()
+                        info["max_connections"], info["wait_timeout"] = int(row[0]), int(row[1])
+                        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Connections')")
+                        status = dict(cur.fetchall())
+                        info["connections_now"] = int(status.get("Threads_connected", 0))
+                        info["connections_total"] = int(status.get("Connections", 0))
+            except Exception as exc:
+                info["error"] = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+            finally:
+                conn.close()
+            out["db_server"][alias] = info
+except Exception as exc:
+    out["errors"].append("django: %s: %s" % (type(exc).__name__, exc))
+
+sys.stdout.write("\n@@INTROSPECT@@" + json.dumps(out))

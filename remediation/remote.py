@@ -1,0 +1,119 @@
+"""One host's session for a whole run: a single SSH connection, commands, and agent calls.
+
+Every shell command is built with shlex from an argument list; nothing from the
+inventory reaches a shell unquoted. Host-side work that needs root goes through the
+host agent (remediation/agent/hostagent.py) under `sudo -n`, batched per round trip.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shlex
+import socket
+import time
+from dataclasses import dataclass, field
+
+import paramiko
+from invoke.exceptions import CommandTimedOut
+
+from .agent import AGENT_SOURCE
+from .errors import RemediationError
+from .inventory import Host
+from .ssh import connect
+
+AGENT_STUB = "import base64,sys;exec(compile(base64.b64decode(sys.argv[1]),'hostagent','exec'))"
+
+
+class HostUnreachable(RemediationError):
+    """The host could not be reached or logged in to."""
+
+
+class RemoteError(RemediationError):
+    """A command or agent operation on the host failed."""
+
+
+@dataclass
+class CommandResult:
+    rc: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Remote:
+    host: Host
+    accept_new_host_key: bool = False
+    python: str = "python3"
+    round_trips: int = 0
+    _conn: object = field(default=None, repr=False)
+
+    def open(self, timeout: float = 10) -> "Remote":
+        target = self.host.ssh_target()
+        try:
+            self._conn = connect(target, accept_new_host_key=self.accept_new_host_key, timeout=timeout)
+        except paramiko.BadHostKeyException:
+            raise HostUnreachable(f"{self.host.name}: host key for {target.address} CHANGED (possible "
+                                  "man-in-the-middle); refusing to connect") from None
+        except paramiko.SSHException as exc:
+            if "not found in known_hosts" in str(exc):
+                raise HostUnreachable(f"{self.host.name}: host key of {target.address} is unknown; add it to "
+                                      "the known_hosts file or pass --accept-new-host-key") from None
+            raise HostUnreachable(f"{self.host.name}: SSH to {target.address}:{target.port} failed: {exc}") from None
+        except (OSError, socket.timeout, EOFError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+            raise HostUnreachable(f"{self.host.name}: cannot reach {target.address}:{target.port}: {reason}") from None
+        self.round_trips += 1
+        return self
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "Remote":
+        return self.open() if self._conn is None else self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def run(self, argv: list[str], *, sudo: bool = False, stdin: str | None = None,
+            timeout: float = 120, check: bool = True) -> CommandResult:
+        """Run an argument list on the host (quoted with shlex), optionally under `sudo -n`."""
+        command = shlex.join((["sudo", "-n", "--"] if sudo else []) + [str(a) for a in argv])
+        self.round_trips += 1
+        try:
+            result = self._conn.run(command, hide=True, warn=True, timeout=timeout,
+                                    in_stream=io.StringIO(stdin) if stdin is not None else False)
+        except CommandTimedOut:
+            raise RemoteError(f"{self.host.name}: timed out after {timeout}s: {command}") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise HostUnreachable(f"{self.host.name}: connection lost: {exc or type(exc).__name__}") from None
+        out = CommandResult(result.exited, result.stdout, result.stderr)
+        if check and out.rc != 0:
+            if sudo and "a password is required" in out.stderr:
+                raise RemoteError(f"{self.host.name}: sudo denied for {self.host.ssh_target().user} "
+                                  "(passwordless sudo is required)")
+            detail = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["no output"]
+            raise RemoteError(f"{self.host.name}: `{shlex.join(map(str, argv))}` exited {out.rc}: {detail[0]}")
+        return out
+
+    def agent(self, *ops: dict, timeout: float = 180) -> list[dict]:
+        """Run agent operations in one round trip, as root; one reply per operation."""
+        encoded = base64.b64encode(AGENT_SOURCE.encode()).decode()
+        request = json.dumps({"ops": list(ops)})
+        result = self.run([self.python, "-c", AGENT_STUB, encoded], sudo=True, stdin=request, timeout=timeout)
+        try:
+            replies = json.loads(result.stdout)["replies"]
+        except (ValueError, KeyError):
+            raise RemoteError(f"{self.host.name}: agent returned no reply: {result.stderr.strip()[-200:]}") from None
+        for op, reply in zip(ops, replies):
+            if "agent_error" in reply:
+                raise RemoteError(f"{self.host.name}: agent {op['op']} failed: {reply['agent_error']}")
+        return replies
+
+
+def timed(fn, *args, **kwargs):
+    started = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - started

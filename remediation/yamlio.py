@@ -1,0 +1,104 @@
+"""Safe YAML loading that remembers where each value came from (file and line).
+
+Built on PyYAML's safe composer: nodes are composed safely, scalars are constructed by
+SafeConstructor, and mappings/sequences become dict/list subclasses carrying line numbers
+so validation errors can name the exact line.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+
+
+class MarkedDict(dict):
+    """A mapping with the line of the mapping and of each key (1-based)."""
+
+    line: int = 0
+    key_lines: dict
+
+    def line_of(self, key: str) -> int:
+        return self.key_lines.get(key, self.line)
+
+
+class MarkedList(list):
+    line: int = 0
+    item_lines: list
+
+
+def _construct(node: yaml.Node, constructor: yaml.SafeConstructor, path: str) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        result = MarkedDict()
+        result.line = node.start_mark.line + 1
+        result.key_lines = {}
+        constructor.flatten_mapping(node)
+        for key_node, value_node in node.value:
+            key = _construct(key_node, constructor, path)
+            if isinstance(key, (MarkedDict, MarkedList)):
+                raise InputError("a mapping key must be a scalar", path, key_node.start_mark.line + 1)
+            if key in result:
+                raise InputError(f"duplicate key {key!r}", path, key_node.start_mark.line + 1)
+            result[key] = _construct(value_node, constructor, path)
+            result.key_lines[key] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        result_list = MarkedList(_construct(item, constructor, path) for item in node.value)
+        result_list.line = node.start_mark.line + 1
+        result_list.item_lines = [item.start_mark.line + 1 for item in node.value]
+        return result_list
+    return constructor.construct_object(node, deep=True)
+
+
+def load(text: str, path: str) -> Any:
+    """Parse one YAML document safely; InputError names the file and line on any problem."""
+    try:
+        loader = yaml.SafeLoader(text)
+        try:
+            node = loader.get_single_node()
+            if node is None:
+                return None
+            return _construct(node, loader, path)
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise InputError(f"invalid YAML: {exc.problem or exc.context}", path, line) from None
+    except yaml.YAMLError as exc:
+        raise InputError(f"invalid YAML: {exc}", path) from None
+
+
+def load_file(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("file not found", str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
+    return load(text, str(path))
+
+
+def kind(value: Any) -> str:
+    """A user-facing name for a YAML value's type."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "empty"
+    return {int: "a number", float: "a number", str: "a string"}.get(type(value), type(value).__name__)
+
+
+def line_of(container: Any, key: Any = None) -> int | None:
+    if isinstance(container, MarkedDict):
+        return container.line_of(key) if key is not None else container.line
+    if isinstance(container, MarkedList):
+        return container.line
+    return None
