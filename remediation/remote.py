@@ -7,15 +7,14 @@ host agent (remediation/agent/hostagent.py) under `sudo -n`, batched per round t
 from __future__ import annotations
 
 import base64
-import io
 import json
+import select
 import shlex
 import socket
 import time
 from dataclasses import dataclass, field
 
 import paramiko
-from invoke.exceptions import CommandTimedOut
 
 from .agent import AGENT_SOURCE
 from .errors import RemediationError
@@ -77,26 +76,59 @@ class Remote:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def run(self, argv: list[str], *, sudo: bool = False, stdin: str | None = None,
+    def run(self, argv: list[str], *, sudo: bool = False, stdin: str | bytes | None = None,
             timeout: float = 120, check: bool = True) -> CommandResult:
         """Run an argument list on the host (quoted with shlex), optionally under `sudo -n`."""
         command = shlex.join((["sudo", "-n", "--"] if sudo else []) + [str(a) for a in argv])
         self.round_trips += 1
         try:
-            result = self._conn.run(command, hide=True, warn=True, timeout=timeout,
-                                    in_stream=io.StringIO(stdin) if stdin is not None else False)
-        except CommandTimedOut:
-            raise RemoteError(f"{self.host.name}: timed out after {timeout}s: {command}") from None
+            out = self._exec(command, stdin.encode() if isinstance(stdin, str) else stdin, timeout)
+        except socket.timeout:
+            raise RemoteError(f"{self.host.name}: timed out after {timeout}s: {shlex.join(map(str, argv))[:200]}") from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
             raise HostUnreachable(f"{self.host.name}: connection lost: {exc or type(exc).__name__}") from None
-        out = CommandResult(result.exited, result.stdout, result.stderr)
         if check and out.rc != 0:
             if sudo and "a password is required" in out.stderr:
                 raise RemoteError(f"{self.host.name}: sudo denied for {self.host.ssh_target().user} "
                                   "(passwordless sudo is required)")
             detail = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["no output"]
-            raise RemoteError(f"{self.host.name}: `{shlex.join(map(str, argv))}` exited {out.rc}: {detail[0]}")
+            raise RemoteError(f"{self.host.name}: `{shlex.join(map(str, argv))[:200]}` exited {out.rc}: {detail[0]}")
         return out
+
+    def _exec(self, command: str, stdin: bytes | None, timeout: float) -> CommandResult:
+        """One exec channel: send stdin whole, close it, collect both streams until exit."""
+        transport = self._conn.client.get_transport()
+        if transport is None or not transport.is_active():
+            raise EOFError("SSH transport is closed")
+        chan = transport.open_session(timeout=timeout)
+        try:
+            chan.settimeout(timeout)
+            chan.exec_command(command)
+            if stdin:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            stdout, stderr = [], []
+            deadline = time.monotonic() + timeout
+            while True:
+                got = False
+                if chan.recv_ready():
+                    stdout.append(chan.recv(65536))
+                    got = True
+                if chan.recv_stderr_ready():
+                    stderr.append(chan.recv_stderr(65536))
+                    got = True
+                if got:
+                    continue
+                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                    break
+                if time.monotonic() > deadline:
+                    raise socket.timeout()
+                select.select([chan], [], [], 0.05)
+            rc = chan.recv_exit_status()
+        finally:
+            chan.close()
+        return CommandResult(rc, b"".join(stdout).decode("utf-8", "replace"),
+                             b"".join(stderr).decode("utf-8", "replace"))
 
     def agent(self, *ops: dict, timeout: float = 180) -> list[dict]:
         """Run agent operations in one round trip, as root; one reply per operation."""

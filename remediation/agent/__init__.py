@@ -5,3 +5,4 @@ back secrets (process environments are filtered on the host)."""
 from pathlib import Path
 
 AGENT_SOURCE = (Path(__file__).parent / "hostagent.py").read_text()
+INTROSPECT_SOURCE = (Path(__file__).parent / "introspect.py").read_text()

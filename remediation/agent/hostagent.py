@@ -359,19 +359,29 @@ def op_restore(req):
 
 
 def op_logs(req):
-    out = {}
+    """Tail of each log source, or what was appended since an offset / a time (docker)."""
+    out = {"_offsets": {}, "_time": time.time()}
     for item in req["sources"]:
         if item["kind"] == "file":
             try:
                 with open(item["path"], "rb") as fh:
                     fh.seek(0, 2)
                     size = fh.tell()
-                    fh.seek(max(0, size - req.get("bytes", 65536)))
+                    start = item.get("offset")
+                    if start is None or start > size:
+                        start = max(0, size - req.get("bytes", 65536))
+                    fh.seek(start)
                     out[item["key"]] = fh.read().decode("utf-8", "replace")
+                    out["_offsets"][item["key"]] = size
             except OSError as exc:
                 out[item["key"]] = {"error": str(exc)}
         elif item["kind"] == "docker":
-            res = run(["docker", "logs", "--tail", str(req.get("lines", 400)), item["container"]], timeout=30)
+            argv = ["docker", "logs"]
+            if item.get("since"):
+                argv += ["--since", "%.3f" % item["since"]]
+            else:
+                argv += ["--tail", str(req.get("lines", 400))]
+            res = run(argv + [item["container"]], timeout=30)
             out[item["key"]] = res["stdout"] + res["stderr"]
     return out
 

@@ -20,6 +20,12 @@ for name in ("django", "gunicorn", "gevent", "eventlet", "psycopg", "psycopg2", 
     except Exception:
         continue
     version = getattr(module, "__version__", None) or getattr(module, "version_info", None)
+    try:
+        from importlib.metadata import version as dist_version
+
+        version = dist_version({"MySQLdb": "mysqlclient", "dj_database_url": "dj-database-url", "environ": "django-environ"}.get(name, name))
+    except Exception:
+        pass
     if isinstance(version, tuple):
         version = ".".join(str(part) for part in version[:3])
     out["versions"][name] = str(version) if version is not None else "unknown"
@@ -36,7 +42,7 @@ if gunicorn_argv:
             "worker_class": cfg.worker_class_str,
             "effective_worker_class": "%s.%s" % (effective.__module__, effective.__name__),
             "workers": cfg.workers, "threads": cfg.threads, "worker_connections": cfg.worker_connections,
-            "preload_app": cfg.preload_app, "config": cfg.config,
+            "preload_app": cfg.preload_app, "config": cfg.config, "bind": list(cfg.bind or []),
         }
     except SystemExit as exc:
         out["errors"].append("gunicorn refused its own config (exit %s)" % exc.code)
@@ -71,7 +77,8 @@ try:
                         cur.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
                         info["connections_now"] = int(cur.fetchone()[0])
                         cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
-                        info["sessions_total"] = int(cur.fetchone()[0])
+                        info["connections_total"] = int(cur.fetchone()[0])
+                        info["counter_scope"] = "database"
                     elif conn.vendor == "mysql":
                         cur.execute("SELECT @@max_connections, @@wait_timeout")
                         row = cur.fetchone()
@@ -80,6 +87,16 @@ try:
                         status = dict(cur.fetchall())
                         info["connections_now"] = int(status.get("Threads_connected", 0))
                         info["connections_total"] = int(status.get("Connections", 0))
+                        info["counter_scope"] = "server"
+                        try:
+                            cur.execute("SELECT TOTAL_CONNECTIONS FROM information_schema.USER_STATISTICS "
+                                        "WHERE USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)")
+                            row = cur.fetchone()
+                            if row is not None:
+                                info["connections_total"] = int(row[0])
+                                info["counter_scope"] = "user"
+                        except Exception:
+                            pass
             except Exception as exc:
                 info["error"] = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
             finally:

@@ -1,0 +1,245 @@
+"""Host tasks: inspect, plan, remediate, verify, rollback (`invoke --list`)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from invoke import Exit, task
+from rich.table import Table
+
+from .console import console, err_console
+from .errors import InputError, RemediationError
+from .inspection import Inspection
+from .inventory import Inventory, load_inventory
+from .journal import Journal, list_runs
+from .playbook import load_playbook
+from .redact import redact
+from .remediate import HostFlow, rollback_host
+from .remote import HostUnreachable, Remote
+from .gather import gather
+from .measure import app_url, measure
+
+COMMON_HELP = {
+    "host": "inventory host name",
+    "inventory": "inventory file or directory (default: invoke.yaml remediation.inventory, else inventory/)",
+    "json": "write the JSON report to PATH (- = stdout, and nothing else goes to stdout)",
+    "playbook": "playbook YAML (default playbooks/gevent-to-gthread.yml)",
+    "accept_new_host_key": "trust and record an unknown SSH host key (refused by default)",
+}
+
+
+def _inventory(c, path: str | None) -> Inventory:
+    if path is None:
+        path = (c.config.get("remediation") or {}).get("inventory") or "inventory"
+    return load_inventory(Path(path))
+
+
+def _emit_json(data: dict, target: str | None) -> None:
+    text = json.dumps(data, indent=2, default=str)
+    if target == "-":
+        sys.stdout.write(text + "\n")
+    elif target:
+        Path(target).write_text(text + "\n")
+
+
+def _out(json_target: str | None):
+    """Human output goes to stderr when JSON goes to stdout."""
+    return err_console if json_target == "-" else console
+
+
+def guarded(fn):
+    """Expected failures become one clear line and a non-zero exit, never a traceback."""
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except InputError as exc:
+            raise Exit(f"error: {exc}", code=2) from None
+        except HostUnreachable as exc:
+            raise Exit(f"unreachable: {exc}", code=3) from None
+        except RemediationError as exc:
+            raise Exit(f"error: {redact(str(exc))}", code=1) from None
+        except LookupError as exc:
+            raise Exit(f"error: {exc}", code=1) from None
+    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = fn.__name__, fn.__doc__, fn
+    return wrapper
+
+
+def _inspect_table(data: dict) -> Table:
+    table = Table(title=f"{data['host']}: gunicorn (restart via {data['restart']}, "
+                        f"running worker: {data['running_worker']})")
+    for col in ("setting", "effective", "where it is set"):
+        table.add_column(col)
+    for key, value in data["effective"].items():
+        where = [f"{s['file']}:{s['line'] or '-'} ({s['action']})" for s in data["sources"] if s["setting"] == key]
+        table.add_row(key, str(value), "\n".join(where) or "default")
+    for alias, db in data["databases"].items():
+        for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+            where = [f"{s['file']}:{s['line'] or '-'} ({s['action']})" for s in data["sources"] if s["setting"] == key]
+            table.add_row(f"{alias}.{key}", str(db[key]), "\n".join(where) or "Django default")
+    return table
+
+
+@task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")})
+@guarded
+def inspect(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False):
+    """Show what a host really runs: gunicorn settings with their sources, DATABASES, versions."""
+    inv = _inventory(c, inventory)
+    pb = load_playbook(playbook)
+    with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
+        ins = Inspection.build(host, gather(remote), pb.target)
+    data = ins.as_json()
+    _emit_json(data, json)
+    if json != "-":
+        out = _out(json)
+        out.print(_inspect_table(data))
+        m = ins.gathered.master
+        out.print(f"master pid {m.pid} ({m.user}), workers: "
+                  + ", ".join(f"{w.pid} ({w.threads} threads)" for w in m.workers))
+        out.print("versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()))
+        for alias, server in data["db_server"].items():
+            out.print(f"database {alias}: max_connections {server.get('max_connections')}, "
+                      f"open now {server.get('connections_now')}")
+
+
+@task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")})
+@guarded
+def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False):
+    """Print the diff remediate would apply and what it would refuse; changes nothing."""
+    inv = _inventory(c, inventory)
+    pb = load_playbook(playbook)
+    with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
+        ins = Inspection.build(host, gather(remote), pb.target)
+    from .preflight import check
+    from .remediate import hosts_sharing_db
+
+    pre = check(ins, hosts_sharing_db(inv.host(host), inv))
+    findings = [f.__dict__ for f in ins.audit.findings]
+    data = {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
+            "refusals": pre.refusals, "warnings": pre.warnings, "files": sorted("/" + p for p in ins.audit.patched)}
+    _emit_json(data, json)
+    if json != "-":
+        out = _out(json)
+        out.print(data["diff"] or f"{host}: nothing to change", markup=False, highlight=False)
+        for f in ins.audit.findings:
+            if f.action == "report":
+                out.print(f"[yellow]report[/] /{f.file}:{f.line or '-'} {f.setting}: {redact(f.reason)}")
+        for line in pre.refusals:
+            out.print(f"[red]would refuse[/]: {line}")
+        for line in pre.warnings:
+            out.print(f"[yellow]warning[/]: {line}")
+
+
+def _metrics_table(title: str, runs: list) -> Table:
+    table = Table(title=title)
+    table.add_column("host")
+    table.add_column("status")
+    rows = [("worker_class", "worker"), ("threads", "threads"), ("conn_max_age", "CONN_MAX_AGE"),
+            ("conn_health_checks", "health checks"), ("request_ms_p50", "request ms p50"),
+            ("request_ms_p95", "request ms p95"), ("acquire_ms_p50", "acquire ms p50"),
+            ("acquire_ms_p95", "acquire ms p95"), ("new_db_connections", "new DB conns")]
+    for _, label in rows:
+        table.add_column(label + "\nbefore → after", justify="right")
+    for run in runs:
+        b, a = run.before or {}, run.after or {}
+        table.add_row(run.name, run.status, *(f"{b.get(k)} → {a.get(k)}" for k, _ in rows))
+    return table
+
+
+@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
+            "yes": "do not ask for confirmation", "force": "override pre-flight refusals"})
+@guarded
+def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, force=False, accept_new_host_key=False):
+    """Fix one host: baseline, back up, patch, restart, verify; roll back automatically on failure."""
+    inv = _inventory(c, inventory)
+    pb = load_playbook(playbook)
+    target_host = inv.host(host)
+    out = _out(json)
+    if not yes and sys.stdin.isatty():
+        answer = input(f"remediate {host} with {pb.name}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("aborted", code=1)
+    journal = Journal.create("remediate", pb.path, [host])
+    flow = HostFlow(target_host, inv, pb, journal, force=force, accept_new_host_key=accept_new_host_key,
+                    progress=lambda h, stage: out.print(f"[dim]{h}: {stage}[/]"))
+    run = flow.execute()
+    report = {"run_id": journal.run_id, "playbook": pb.name, "hosts": {host: run.as_json()}}
+    journal.write_report(report)
+    _emit_json(report, json)
+    out.print(_metrics_table(f"run {journal.run_id}", [run]))
+    for line in run.warnings:
+        out.print(f"[yellow]warning[/]: {redact(line)}")
+    for change in run.changes:
+        out.print(f"changed {change['path']} sha256 {change['sha256_before'][:12]} → {change['sha256_after'][:12]} "
+                  f"(backup {change['backup']})")
+    if run.status not in ("remediated", "unchanged"):
+        raise Exit(f"{host}: {run.status} at stage {run.stage}: {run.error}", code=1)
+    out.print(f"{host}: {run.status}")
+
+
+@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
+            "requests": "timed requests (default: the playbook's)"})
+@guarded
+def verify(c, host, inventory=None, json=None, playbook=None, requests=None, accept_new_host_key=False):
+    """Measure a host now: worker class, request timings, new DB connections, acquisition times."""
+    inv = _inventory(c, inventory)
+    pb = load_playbook(playbook)
+    h = inv.host(host)
+    with Remote(h, accept_new_host_key=accept_new_host_key) as remote:
+        gathered = gather(remote, want_db=False)
+        ins = Inspection.build(host, gathered, pb.target)
+        url = app_url(gathered, h.vars, pb.verify.path, pb.verify.port)
+        g = ins.gunicorn
+        warmup = (g.get("workers") or 1) * max(1, g.get("threads") or 1) if g.get("worker_class") != "gevent" else 0
+        m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern)
+        m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]
+    from .remediate import metrics
+
+    data = {"host": host, "url": url, "running_worker": ins.running_worker(),
+            "metrics": metrics(g, ins.databases(), m), "warmup": warmup}
+    _emit_json(data, json)
+    if json != "-":
+        out = _out(json)
+        for key, value in data["metrics"].items():
+            out.print(f"{key:>20}: {value}")
+        out.print(f"{'running worker':>20}: {data['running_worker']}")
+
+
+def parse_probe_master(remote: Remote):
+    from .facts import parse_probe
+
+    return parse_probe(remote.agent({"op": "probe"})[0]).master()
+
+
+@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "accept_new_host_key")},
+            "run": "the run to undo (default: the latest run that changed this host)"})
+@guarded
+def rollback(c, host, inventory=None, json=None, run=None, accept_new_host_key=False):
+    """Emergency rollback: restore a host's pre-remediation files byte-identical, restart, check it serves."""
+    inv = _inventory(c, inventory)
+    h = inv.host(host)
+    journal = _journal_for(host, run)
+    out = _out(json)
+    with Remote(h, accept_new_host_key=accept_new_host_key) as remote:
+        journal.record(host, "rollback-start", reason="requested")
+        files = rollback_host(remote, journal, host)
+    data = {"run_id": journal.run_id, "host": host, "restored": files}
+    _emit_json(data, json)
+    for f in files:
+        out.print(f"{host}: {f['path']} restored ({f.get('source')})")
+    out.print(f"{host}: rolled back run {journal.run_id}; app serving")
+
+
+def _journal_for(host: str, run_id: str | None) -> Journal:
+    if run_id:
+        try:
+            journal = Journal.open(run_id)
+        except FileNotFoundError:
+            raise InputError(f"no run {run_id!r} in .remediation/runs") from None
+        if not journal.changed_files(host):
+            raise InputError(f"run {run_id} changed nothing on {host}")
+        return journal
+    for journal in reversed(list_runs()):
+        if journal.meta().get("kind") == "remediate" and journal.changed_files(host):
+            return journal
+    raise InputError(f"no run in .remediation/runs changed {host}")

@@ -1,0 +1,190 @@
+"""Gather everything a run needs from one host, in three round trips over one connection.
+
+1. probe: processes, the gunicorn master, its restart method (agent `probe`);
+2. files it names (gunicorn config, settings package, supervisor and compose files),
+   directory listings, the app's own view of its settings (`introspect`), recent logs;
+3. files found through those listings (supervisor includes, split settings).
+"""
+from __future__ import annotations
+
+import base64
+import configparser
+import fnmatch
+import json
+import posixpath
+from dataclasses import dataclass, field
+
+from .agent import INTROSPECT_SOURCE
+from .facts import GunicornMaster, HostFacts, parse_probe
+from .remote import Remote, RemoteError
+
+INTROSPECT_MARK = "@@INTROSPECT@@"
+
+
+@dataclass
+class RemoteFile:
+    path: str  # absolute path on the host
+    content: bytes | None
+    sha256: str | None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    error: str | None = None
+    symlink: bool = False
+    realpath: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        if self.content is None:
+            return None
+        try:
+            return self.content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+@dataclass
+class Gathered:
+    facts: HostFacts
+    master: GunicornMaster
+    files: dict[str, RemoteFile] = field(default_factory=dict)
+    introspection: dict = field(default_factory=dict)
+    logs: str = ""
+    log_source: dict | None = None  # {"kind": "file", "path"} or {"kind": "docker", "container"}
+    settings_dir: str | None = None
+
+
+def interpreter(master: GunicornMaster) -> str:
+    """The app's Python: argv[0] when it is an interpreter (keeps the venv), else /proc/PID/exe."""
+    first = posixpath.basename(master.argv[0]) if master.argv else ""
+    if first.startswith("python"):
+        return master.argv[0]
+    return master.exe or "python3"
+
+
+def settings_dir(master: GunicornMaster) -> str | None:
+    module = master.env.get("DJANGO_SETTINGS_MODULE")
+    if not module or not master.cwd:
+        return None
+    parts = module.split(".")
+    return posixpath.join(master.cwd, *parts[:-1]) if len(parts) > 1 else master.cwd
+
+
+def _parse_files(reply: dict) -> dict[str, RemoteFile]:
+    files = {}
+    for info in reply["files"]:
+        if not info.get("exists"):
+            files[info["path"]] = RemoteFile(info["path"], None, None, error="missing")
+            continue
+        content = base64.b64decode(info["content"]) if "content" in info else None
+        files[info["path"]] = RemoteFile(
+            info["path"], content, info.get("sha256"), info.get("mode"), info.get("uid"), info.get("gid"),
+            error=info.get("error"), symlink=info.get("symlink", False), realpath=info.get("realpath"))
+    return files
+
+
+def supervisor_includes(main_conf: str, text: str) -> list[str]:
+    """Glob patterns of a supervisord.conf's [include] files=, as absolute paths."""
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return []
+    if not parser.has_option("include", "files"):
+        return []
+    base = posixpath.dirname(main_conf)
+    return [posixpath.normpath(posixpath.join(base, pattern)) for pattern in parser.get("include", "files").split()]
+
+
+def _supervisor_log(files: dict[str, RemoteFile], program: str | None) -> str | None:
+    if not program:
+        return None
+    for remote_file in files.values():
+        text = remote_file.text
+        if not text or f"[program:{program}]" not in text:
+            continue
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read_string(text)
+        except configparser.Error:
+            continue
+        section = f"program:{program}"
+        if parser.has_option(section, "stdout_logfile"):
+            return parser.get(section, "stdout_logfile").strip()
+    return None
+
+
+def gather(remote: Remote, *, want_db: bool = True) -> Gathered:
+    probe = remote.agent({"op": "probe"})[0]
+    facts = parse_probe(probe)
+    master = facts.master()
+    result = Gathered(facts, master)
+    restart = master.restart
+
+    wanted: list[str] = []
+    config_path, _how = master.config_file()
+    host_config = master.host_path(config_path) if config_path else None
+    if host_config:
+        wanted.append(host_config)
+    list_dirs: list[str] = []
+    sdir = settings_dir(master)
+    host_sdir = master.host_path(sdir) if sdir else None
+    if host_sdir:
+        list_dirs.append(host_sdir)
+        result.settings_dir = host_sdir
+    wanted += restart.config_files
+    log_sources = []
+    if restart.container:
+        log_sources.append({"kind": "docker", "container": restart.container, "key": "app"})
+    ops = [
+        {"op": "read", "paths": wanted, "list_dirs": list_dirs},
+        {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
+         "cwd": master.cwd, "container": restart.container, "snippet": INTROSPECT_SOURCE,
+         "args": ["1" if want_db else "0", *master.gunicorn_argv]},
+    ]
+    if log_sources:
+        ops.append({"op": "logs", "sources": log_sources, "lines": 400})
+    replies = remote.agent(*ops)
+    result.files.update(_parse_files(replies[0]))
+    result.introspection = _parse_introspection(replies[1])
+    if log_sources:
+        result.log_source = log_sources[0]
+        result.logs = replies[2].get("app", "") if isinstance(replies[2].get("app"), str) else ""
+
+    more: list[str] = []
+    listing = replies[0]["listings"].get(host_sdir) if host_sdir else None
+    if isinstance(listing, list):
+        more += [posixpath.join(host_sdir, name) for name in listing if name.endswith(".py")]
+    if restart.kind == "supervisor":
+        for conf in restart.config_files:
+            text = result.files.get(conf) and result.files[conf].text
+            for pattern in supervisor_includes(conf, text or ""):
+                more.append(pattern)  # resolved below with a listing
+    patterns = [p for p in more if any(ch in p for ch in "*?[")]
+    plain = [p for p in more if p not in patterns and p not in result.files]
+    if patterns:
+        dirs = sorted({posixpath.dirname(p) for p in patterns})
+        listing_reply = remote.agent({"op": "read", "paths": [], "list_dirs": dirs})[0]["listings"]
+        for pattern in patterns:
+            names = listing_reply.get(posixpath.dirname(pattern))
+            if isinstance(names, list):
+                plain += [posixpath.join(posixpath.dirname(pattern), n) for n in names
+                          if fnmatch.fnmatch(n, posixpath.basename(pattern))]
+    missing = sorted(set(plain) - set(result.files))
+    if missing:
+        result.files.update(_parse_files(remote.agent({"op": "read", "paths": missing})[0]))
+    if restart.kind == "supervisor":
+        log_file = _supervisor_log(result.files, restart.program)
+        if log_file:
+            result.log_source = {"kind": "file", "path": log_file, "key": "app"}
+            logs = remote.agent({"op": "logs", "sources": [result.log_source], "bytes": 65536})[0]
+            result.logs = logs.get("app") if isinstance(logs.get("app"), str) else ""
+    return result
+
+
+def _parse_introspection(reply: dict) -> dict:
+    stdout = reply.get("stdout", "")
+    if INTROSPECT_MARK not in stdout:
+        detail = (reply.get("stderr") or "").strip().splitlines()[-1:] or ["no output"]
+        raise RemoteError(f"cannot run the app's Python to read its settings: {detail[0]}")
+    return json.loads(stdout.split(INTROSPECT_MARK, 1)[1])

@@ -1,0 +1,122 @@
+"""The run journal on the controller: `.remediation/runs/<run-id>/`.
+
+Every event is appended and fsynced before the step it announces, and every original
+file is copied here before it is changed on a host, so a rollback can work from the
+journal alone after the controller died at any point.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+RUNS_DIR = Path(os.environ.get("REMEDIATION_RUNS_DIR", ".remediation/runs"))
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(3)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Journal:
+    run_id: str
+    root: Path
+
+    @classmethod
+    def create(cls, kind: str, playbook: str | None, hosts: list[str], runs_dir: Path | None = None) -> "Journal":
+        run_id = new_run_id()
+        root = (runs_dir or RUNS_DIR) / run_id
+        root.mkdir(parents=True, mode=0o700)
+        journal = cls(run_id, root)
+        meta = {"run_id": run_id, "kind": kind, "playbook": playbook, "hosts": hosts, "started": time.time(),
+                "controller": socket.gethostname(), "pid": os.getpid()}
+        journal._write_atomic(root / "run.json", json.dumps(meta, indent=1).encode())
+        return journal
+
+    @classmethod
+    def open(cls, run_id: str, runs_dir: Path | None = None) -> "Journal":
+        root = (runs_dir or RUNS_DIR) / run_id
+        if not (root / "run.json").exists():
+            raise FileNotFoundError(run_id)
+        return cls(run_id, root)
+
+    def meta(self) -> dict:
+        return json.loads((self.root / "run.json").read_text())
+
+    def _write_atomic(self, path: Path, data: bytes, mode: int = 0o600) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = path.with_name(path.name + ".partial")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+
+    def record(self, host: str, event: str, **fields) -> None:
+        """Append one event (fsynced) to the journal."""
+        line = json.dumps({"t": round(time.time(), 3), "host": host, "event": event, **fields}) + "\n"
+        fd = os.open(self.root / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, line.encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def events(self, host: str | None = None) -> list[dict]:
+        path = self.root / "events.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue  # a torn last line after a crash
+            if host is None or event["host"] == host:
+                out.append(event)
+        return out
+
+    def keep_original(self, host: str, path: str, content: bytes) -> Path:
+        """The controller's copy of a file's original bytes (written before the host is touched)."""
+        copy = self.root / "originals" / host / path.lstrip("/")
+        self._write_atomic(copy, content)
+        if hashlib.sha256(copy.read_bytes()).hexdigest() != hashlib.sha256(content).hexdigest():
+            raise OSError(f"controller copy of {path} did not verify")
+        return copy
+
+    def original(self, host: str, path: str) -> bytes | None:
+        copy = self.root / "originals" / host / path.lstrip("/")
+        return copy.read_bytes() if copy.exists() else None
+
+    def write_report(self, report: dict) -> None:
+        self._write_atomic(self.root / "report.json", json.dumps(report, indent=1).encode())
+
+    def changed_files(self, host: str) -> list[dict]:
+        """Files a host may have had changed in this run (an intent is enough), oldest first."""
+        seen: dict[str, dict] = {}
+        for event in self.events(host):
+            if event["event"] == "change-intent" and event["path"] not in seen:
+                seen[event["path"]] = event
+        return list(seen.values())
+
+
+def list_runs(runs_dir: Path | None = None) -> list[Journal]:
+    base = runs_dir or RUNS_DIR
+    if not base.exists():
+        return []
+    return [Journal(p.name, p) for p in sorted(base.iterdir()) if (p / "run.json").exists()]

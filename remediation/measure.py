@@ -1,0 +1,144 @@
+"""Measure a host over SSH: timed requests, the DB server's new-connection count, the
+app's own acquisition-time log lines, and which worker class is live.
+
+The numbers say what they measured: request time is curl's time_total on the host,
+new connections come from the database server's cumulative counter (scope reported),
+acquisition times come from the app's log via the playbook's pattern.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import asdict, dataclass, field
+
+from .agent import INTROSPECT_SOURCE
+from .gather import Gathered, interpreter
+from .inspection import USING_WORKER
+from .remote import Remote, RemoteError
+
+REQUESTS_SCRIPT = (
+    'url=$1; n=$2; date +%s.%N; i=0; '
+    'while [ "$i" -lt "$n" ]; do '
+    'curl -s -o /dev/null -w "%{http_code} %{time_total}\\n" --max-time 30 "$url" || echo "000 0"; '
+    'i=$((i+1)); done'
+)
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Measurement:
+    requests: int = 0
+    errors: int = 0
+    request_ms: list[float] = field(default_factory=list)
+    acquire_ms: list[float] = field(default_factory=list)
+    new_db_connections: int | None = None
+    db_counter_scope: str | None = None
+    worker_class_logged: str | None = None
+    worker_threads: list[int] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        r, a = self.request_ms, self.acquire_ms
+        return {
+            "requests": self.requests, "errors": self.errors,
+            "request_ms_p50": _r(statistics.median(r)) if r else None, "request_ms_p95": _r(percentile(r, 95)),
+            "acquire_ms_p50": _r(statistics.median(a)) if a else None, "acquire_ms_p95": _r(percentile(a, 95)),
+            "acquire_samples": len(a), "new_db_connections": self.new_db_connections,
+            "db_counter_scope": self.db_counter_scope, "worker_class_logged": self.worker_class_logged,
+            "worker_threads": self.worker_threads,
+        }
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _r(value):
+    return None if value is None else round(value, 2)
+
+
+def app_url(gathered: Gathered, host_vars: dict, path: str, port: int | None) -> str:
+    """Where to send verification requests from the host itself."""
+    if host_vars.get("remediation_app_url"):
+        return str(host_vars["remediation_app_url"]).rstrip("/") + path
+    if port is None:
+        port = host_vars.get("remediation_app_port")
+    if port is None:
+        for bind in (gathered.introspection.get("gunicorn") or {}).get("bind") or []:
+            if not bind.startswith(("unix:", "fd://")) and ":" in bind:
+                port = int(bind.rsplit(":", 1)[1])
+                break
+    return f"http://127.0.0.1:{int(port or 8000)}{path}"
+
+
+def db_counters(remote: Remote, gathered: Gathered) -> dict[str, dict]:
+    """The DB server's cumulative connection counters, read from the app's own settings."""
+    master = gathered.master
+    reply = remote.agent({"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
+                          "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
+                          "args": ["1"]})[0]
+    stdout = reply.get("stdout", "")
+    if "@@INTROSPECT@@" not in stdout:
+        raise RemoteError(f"cannot read DB counters: {(reply.get('stderr') or '').strip()[-200:]}")
+    import json
+
+    return json.loads(stdout.split("@@INTROSPECT@@", 1)[1]).get("db_server", {})
+
+
+def _counter_total(counters: dict) -> tuple[int | None, str | None]:
+    total, scopes = 0, set()
+    for info in counters.values():
+        if "connections_total" not in info:
+            return None, None
+        total += info["connections_total"]
+        scopes.add(info.get("counter_scope", "server"))
+    return total, ",".join(sorted(scopes)) or None
+
+
+def run_requests(remote: Remote, url: str, count: int) -> tuple[float, list[tuple[int, float]]]:
+    result = remote.run(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(count)], timeout=60 + 35 * count)
+    lines = result.stdout.split("\n")
+    started = float(lines[0])
+    rows = []
+    for line in lines[1:]:
+        if line.strip():
+            code, seconds = line.split()
+            rows.append((int(code), float(seconds) * 1000))
+    return started, rows
+
+
+def measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
+            log_pattern: str | None, count_db: bool = True) -> Measurement:
+    """Warm up, then time `requests` requests and count the DB connections they opened."""
+    if warmup:
+        run_requests(remote, url, warmup)
+    m = Measurement(requests=requests)
+    source = dict(gathered.log_source) if gathered.log_source else None
+    if source and source["kind"] == "file":
+        offsets = remote.agent({"op": "logs", "sources": [source], "bytes": 0})[0]["_offsets"]
+        source["offset"] = offsets.get("app")
+    before = db_counters(remote, gathered) if count_db else {}
+    started, rows = run_requests(remote, url, requests)
+    after = db_counters(remote, gathered) if count_db else {}
+    m.request_ms = [ms for code, ms in rows if code == 200]
+    m.errors = sum(1 for code, _ in rows if code != 200)
+    b, scope = _counter_total(before)
+    a, _ = _counter_total(after)
+    if b is not None and a is not None:
+        m.new_db_connections = max(0, a - b - 1)  # the second counter read opened one itself
+        m.db_counter_scope = scope
+    if source:
+        if source["kind"] == "docker":
+            source["since"] = started
+        logs = remote.agent({"op": "logs", "sources": [source], "bytes": 1 << 20})[0].get("app")
+        text = logs if isinstance(logs, str) else ""
+        if log_pattern:
+            pattern = re.compile(log_pattern)
+            m.acquire_ms = [float(match.group("ms")) for match in pattern.finditer(text)][-requests:]
+        found = USING_WORKER.findall(text)
+        m.worker_class_logged = found[-1] if found else None
+    return m

@@ -1,0 +1,347 @@
+"""The single-host flow: inspect, plan, pre-flight, baseline, apply, restart, verify, and
+automatic rollback on any failure after the first change.
+
+Every step is recorded in the run journal before it happens; every original file is
+kept on the host and on the controller before it is changed.
+"""
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+from .errors import RemediationError
+from .facts import RestartMethod, parse_probe
+from .gather import Gathered, gather, interpreter
+from .inspection import Inspection
+from .inventory import Host, Inventory
+from .journal import Journal
+from .measure import Measurement, app_url, measure
+from .playbook import Playbook
+from .preflight import check
+from .redact import redact
+from .remote import HostUnreachable, Remote, RemoteError
+from .restart import restart, wait_serving
+
+HOST_BACKUP_ROOT = "/var/backups/remediation"
+DB_GROUP_NAMES = ("postgres", "postgresql", "mysql", "mariadb")
+
+
+class StageError(RemediationError):
+    """A step failed; carries the stage name."""
+
+    def __init__(self, stage: str, message: str):
+        self.stage = stage
+        super().__init__(message)
+
+
+@dataclass
+class HostRun:
+    name: str
+    status: str = "pending"  # remediated | unchanged | rolled_back | failed | unreachable | refused
+    stage: str = "connect"
+    before: dict | None = None
+    after: dict | None = None
+    changes: list[dict] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    diff: str = ""
+    restart_commands: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        out = asdict(self)
+        out["diff"] = redact(self.diff)
+        out["error"] = redact(self.error) if self.error else None
+        return out
+
+
+def metrics(ins_gunicorn: dict, databases: dict, m: Measurement | None) -> dict:
+    """The before/after record the report and the summary table show."""
+    default = databases.get("default") or next(iter(databases.values()), {})
+    s = m.summary() if m else {}
+    return {
+        "worker_class": ins_gunicorn.get("worker_class"), "workers": ins_gunicorn.get("workers"),
+        "threads": ins_gunicorn.get("threads"), "worker_connections": ins_gunicorn.get("worker_connections"),
+        "conn_max_age": default.get("CONN_MAX_AGE"), "conn_health_checks": default.get("CONN_HEALTH_CHECKS"),
+        "request_ms_p50": s.get("request_ms_p50"), "request_ms_p95": s.get("request_ms_p95"),
+        "new_db_connections": s.get("new_db_connections"), "acquire_ms_p50": s.get("acquire_ms_p50"),
+        "acquire_ms_p95": s.get("acquire_ms_p95"), "requests": s.get("requests"), "errors": s.get("errors"),
+        "db_counter_scope": s.get("db_counter_scope"), "worker_threads": s.get("worker_threads"),
+    }
+
+
+def hosts_sharing_db(host: Host, inventory: Inventory) -> int:
+    group = host.vars.get("remediation_db_group")
+    if group and group in inventory.groups:
+        return len(inventory.groups[group])
+    for name in host.groups:
+        if name in DB_GROUP_NAMES:
+            return len(inventory.groups[name])
+    return len(inventory.hosts)
+
+
+def target_reached(gunicorn: dict, databases: dict, playbook: Playbook) -> list[str]:
+    """What still differs from the target in the app's own view of its settings."""
+    t = playbook.target
+    gaps = []
+    want = {"worker_class": t.worker_class, "workers": t.workers, "threads": t.threads}
+    if t.worker_class == "gthread":
+        want["worker_connections"] = t.worker_connections
+    for key, value in want.items():
+        if gunicorn.get(key) != value:
+            gaps.append(f"gunicorn {key} is {gunicorn.get(key)!r}, want {value!r}")
+    for alias, db in databases.items():
+        if db.get("pool"):
+            continue
+        if db.get("CONN_MAX_AGE") != t.conn_max_age:
+            gaps.append(f"{alias} CONN_MAX_AGE is {db.get('CONN_MAX_AGE')!r}, want {t.conn_max_age!r}")
+        if bool(db.get("CONN_HEALTH_CHECKS")) != t.conn_health_checks:
+            gaps.append(f"{alias} CONN_HEALTH_CHECKS is {db.get('CONN_HEALTH_CHECKS')!r}, want {t.conn_health_checks!r}")
+    return gaps
+
+
+def _validator(path: str) -> str | None:
+    return "python" if path.endswith(".py") or "gunicorn" in path.rsplit("/", 1)[-1] else None
+
+
+class HostFlow:
+    """One host's remediation over one SSH connection."""
+
+    def __init__(self, host: Host, inventory: Inventory, playbook: Playbook, journal: Journal, *,
+                 force: bool = False, accept_new_host_key: bool = False,
+                 progress: Callable[[str, str], None] | None = None):
+        self.host, self.inventory, self.playbook, self.journal = host, inventory, playbook, journal
+        self.force, self.accept_new_host_key = force, accept_new_host_key
+        self.progress = progress or (lambda host, stage: None)
+        self.run = HostRun(host.name)
+        self.remote: Remote | None = None
+        self.url = ""
+        self.written: list[str] = []
+
+    def stage(self, name: str) -> None:
+        self.run.stage = name
+        self.journal.record(self.host.name, "stage", stage=name)
+        self.progress(self.host.name, name)
+
+    def execute(self) -> HostRun:
+        started = time.monotonic()
+        try:
+            with Remote(self.host, accept_new_host_key=self.accept_new_host_key) as self.remote:
+                self._flow()
+        except HostUnreachable as exc:
+            self._fail("unreachable", str(exc))
+        except RemediationError as exc:
+            stage = getattr(exc, "stage", self.run.stage)
+            if self.written:
+                self._rollback_after_failure(stage, str(exc))
+            elif self.run.status == "pending":
+                self._fail("failed", f"{stage}: {exc}")
+        finally:
+            self.run.seconds = round(time.monotonic() - started, 2)
+            self.journal.record(self.host.name, "result", status=self.run.status, error=self.run.error)
+        return self.run
+
+    def _fail(self, status: str, message: str) -> None:
+        self.run.status, self.run.error = status, redact(message)
+
+    def _flow(self) -> None:
+        pb = self.playbook
+        self.stage("inspect")
+        gathered = gather(self.remote)
+        ins = Inspection.build(self.host.name, gathered, pb.target)
+        restart_method = gathered.master.restart
+        self.url = app_url(gathered, self.host.vars, pb.verify.path, pb.verify.port)
+        self.journal.record(self.host.name, "facts", restart=asdict(restart_method), url=self.url,
+                            master_pid=gathered.master.pid, effective=ins.effective(),
+                            running_worker=ins.running_worker())
+        before_gunicorn, before_dbs = ins.gunicorn, ins.databases()
+        self.run.before = metrics(before_gunicorn, before_dbs, None)
+        patched = ins.audit.patched
+        self.run.diff = ins.audit.diff
+        gaps = target_reached(before_gunicorn, before_dbs, pb)
+        live_worker = ins.running_worker()
+        needs_restart_only = not patched and not gaps and live_worker not in (None, pb.target.worker_class)
+        if not patched and not gaps and not needs_restart_only:
+            self.run.status = "unchanged"
+            self.run.after = self.run.before
+            return
+        if not patched and gaps:
+            reasons = [f"/{f.file}:{f.line}: {f.reason}" for f in ins.audit.findings if f.action == "report"]
+            raise StageError("plan", "cannot reach the target: " + "; ".join(gaps[:3])
+                             + (" (" + "; ".join(reasons[:3]) + ")" if reasons else ""))
+        self.stage("preflight")
+        pre = check(ins, hosts_sharing_db(self.host, self.inventory))
+        self.run.warnings, self.run.refusals = pre.warnings, pre.refusals
+        if pre.refusals and not self.force:
+            self.run.status = "refused"
+            self.run.error = redact("refused: " + "; ".join(pre.refusals) + " (use --force to override)")
+            return
+        self.stage("baseline")
+        baseline = measure(self.remote, gathered, self.url, pb.verify.requests, 0, pb.verify.log_pattern)
+        self.run.before = metrics(before_gunicorn, before_dbs, baseline)
+        if needs_restart_only:
+            self.journal.record(self.host.name, "restart-only", reason=f"files already at target, live worker {live_worker}")
+        else:
+            self.stage("apply")
+            self._apply(ins, patched)
+            self.stage("check-config")
+            self._check_config(gathered)
+        self.stage("restart")
+        changed = ["/" + p for p in patched]
+        self.run.restart_commands = restart(self.remote, restart_method, changed, self.url, pb.restart_timeout_s)
+        self.stage("verify")
+        after = self._verify(gathered, baseline)
+        self.run.after = after
+        self.run.status = "remediated"
+        self.journal.record(self.host.name, "remediated")
+
+    def _apply(self, ins: Inspection, patched: dict[str, str]) -> None:
+        backup_dir = f"{HOST_BACKUP_ROOT}/{self.journal.run_id}"
+        python = interpreter(ins.gathered.master)
+        for rel_path in sorted(patched):
+            path = "/" + rel_path
+            original = ins.file(rel_path)
+            if original.content is None or original.sha256 is None:
+                raise StageError("apply", f"{path}: original content unknown, refusing to write")
+            if original.symlink:
+                raise StageError("apply", f"{path} is a symlink (to {original.realpath}); refusing to patch")
+            if ins.gathered.master.in_container and python and not path.endswith(".py"):
+                pass
+            copy = self.journal.keep_original(self.host.name, path, original.content)
+            self.journal.record(self.host.name, "change-intent", path=path, sha256_before=original.sha256,
+                                backup=f"{backup_dir}{path}", controller_copy=str(copy),
+                                mode=original.mode, uid=original.uid, gid=original.gid)
+            self.written.append(path)
+            new = patched[rel_path].encode()
+            reply = self.remote.agent({
+                "op": "write", "path": path, "expected_sha256": original.sha256,
+                "content": base64.b64encode(new).decode(), "backup_dir": backup_dir,
+                "validate": _validator(path), "python": None if ins.gathered.master.in_container else python,
+            })[0]
+            if not reply.get("ok"):
+                raise StageError("apply", reply.get("error", f"{path}: write failed"))
+            change = {"path": path, "sha256_before": reply["sha256_before"],
+                      "sha256_after": reply["sha256_after"], "backup": reply["backup"]}
+            self.journal.record(self.host.name, "change-done", **change)
+            self.run.changes.append(change)
+
+    def _check_config(self, gathered: Gathered) -> None:
+        """Before restarting: the app's own loaders must now see the target values."""
+        from .gather import _parse_introspection
+        from .agent import INTROSPECT_SOURCE
+
+        master = gathered.master
+        reply = self.remote.agent({"op": "introspect", "pid": master.pid, "uid": master.uid,
+                                   "python": interpreter(master), "cwd": master.cwd,
+                                   "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
+                                   "args": ["0", *master.gunicorn_argv]})[0]
+        view = _parse_introspection(reply)
+        if view.get("errors"):
+            raise StageError("check-config", "the patched config does not load: " + "; ".join(view["errors"]))
+        gaps = target_reached(view.get("gunicorn") or {}, view.get("databases") or {}, self.playbook)
+        if gaps:
+            raise StageError("check-config", "after patching, " + "; ".join(gaps))
+
+    def _verify(self, gathered: Gathered, baseline: Measurement) -> dict:
+        pb, t = self.playbook, self.playbook.target
+        probe = parse_probe(self.remote.agent({"op": "probe"})[0])
+        master = probe.master()
+        if master.pid == gathered.master.pid:
+            raise StageError("verify", f"gunicorn master pid {master.pid} did not change: the restart did not happen")
+        fresh = Gathered(probe, master, gathered.files, gathered.introspection, "", gathered.log_source)
+        after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(t),
+                        pb.verify.log_pattern)
+        probe = parse_probe(self.remote.agent({"op": "probe"})[0])
+        after.worker_threads = [w.threads for w in probe.master().workers]
+        from .gather import _parse_introspection
+        from .agent import INTROSPECT_SOURCE
+
+        m = probe.master()
+        view = _parse_introspection(self.remote.agent({
+            "op": "introspect", "pid": m.pid, "uid": m.uid, "python": interpreter(m), "cwd": m.cwd,
+            "container": m.restart.container, "snippet": INTROSPECT_SOURCE, "args": ["0", *m.gunicorn_argv]})[0])
+        result = metrics(view.get("gunicorn") or {}, view.get("databases") or {}, after)
+        logs = self.remote.agent({"op": "logs", "sources": [gathered.log_source], "bytes": 1 << 16})[0].get("app") \
+            if gathered.log_source else ""
+        from .inspection import USING_WORKER
+
+        used = USING_WORKER.findall(logs if isinstance(logs, str) else "")
+        problems = []
+        live = used[-1] if used else None
+        if live != t.worker_class:
+            problems.append(f"gunicorn logged `Using worker: {live}`, want {t.worker_class}")
+        if t.worker_class == "gthread" and not any(n > 1 for n in after.worker_threads):
+            problems.append(f"worker thread counts {after.worker_threads}: no gthread pool is running")
+        if after.errors:
+            problems.append(f"{after.errors} of {after.requests} requests failed")
+        limit = pb.verify.max_new_connections(t)
+        if after.new_db_connections is not None and after.new_db_connections > limit:
+            problems.append(f"{after.new_db_connections} new DB connections in {after.requests} requests after "
+                            f"warm-up (limit {limit})")
+        th = pb.verify.thresholds
+        p95_after = result["request_ms_p95"]
+        p95_before = self.run.before.get("request_ms_p95") if self.run.before else None
+        if th.max_request_ms_p95 is not None and p95_after is not None and p95_after > th.max_request_ms_p95:
+            problems.append(f"request p95 {p95_after} ms > {th.max_request_ms_p95} ms")
+        if th.max_p95_ratio is not None and p95_after is not None and p95_before:
+            if p95_after > p95_before * th.max_p95_ratio:
+                problems.append(f"request p95 {p95_after} ms > {th.max_p95_ratio} x baseline {p95_before} ms")
+        if pb.verify.log_pattern and th.max_acquire_ms_p95 is not None:
+            if not after.acquire_ms:
+                problems.append("no acquisition-time lines matched verify.log_pattern in the app log")
+            elif result["acquire_ms_p95"] > th.max_acquire_ms_p95:
+                problems.append(f"connection acquisition p95 {result['acquire_ms_p95']} ms > "
+                                f"{th.max_acquire_ms_p95} ms")
+        if problems:
+            self.run.after = result
+            raise StageError("verify", "; ".join(problems))
+        return result
+
+    def _rollback_after_failure(self, stage: str, message: str) -> None:
+        self.run.error = redact(f"{stage}: {message}")
+        self.progress(self.host.name, "rollback")
+        self.journal.record(self.host.name, "rollback-start", reason=self.run.error)
+        try:
+            rollback_host(self.remote, self.journal, self.host.name, self.playbook.restart_timeout_s)
+            self.run.status = "rolled_back"
+        except RemediationError as exc:
+            self.run.status = "failed"
+            self.run.error = redact(f"{stage}: {message}; ROLLBACK FAILED: {exc}")
+
+
+def restart_from_journal(journal: Journal, host: str) -> tuple[RestartMethod, str]:
+    facts = [e for e in journal.events(host) if e["event"] == "facts"]
+    if not facts:
+        raise RemediationError(f"{host}: run {journal.run_id} recorded no facts to restart with")
+    return RestartMethod(**facts[0]["restart"]), facts[0]["url"]
+
+
+def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 60) -> list[dict]:
+    """Restore every file the run may have changed, byte-identical, then restart and check it serves."""
+    intents = journal.changed_files(host)
+    if not intents:
+        return []
+    items = []
+    for event in intents:
+        original = journal.original(host, event["path"])
+        item = {"path": event["path"], "sha256": event["sha256_before"], "backup": event.get("backup"),
+                "mode": event.get("mode"), "uid": event.get("uid"), "gid": event.get("gid")}
+        if original is not None:
+            item["content"] = base64.b64encode(original).decode()
+        items.append({k: v for k, v in item.items() if v is not None})
+    reply = remote.agent({"op": "restore", "files": items})[0]
+    bad = [f for f in reply["files"] if not f.get("ok")]
+    for f in reply["files"]:
+        journal.record(host, "restored", path=f["path"], ok=f.get("ok"), source=f.get("source"), error=f.get("error"))
+    if bad:
+        raise RemoteError("; ".join(f"{f['path']}: {f.get('error')}" for f in bad))
+    method, url = restart_from_journal(journal, host)
+    reached_restart = any(e["event"] == "stage" and e["stage"] in ("restart", "verify") for e in journal.events(host))
+    if reached_restart or any(e["event"] == "rolled-back" for e in journal.events(host)):
+        restart(remote, method, [i["path"] for i in items], url, timeout_s)
+    wait_serving(remote, url, timeout_s)
+    journal.record(host, "rolled-back")
+    return reply["files"]

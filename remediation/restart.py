@@ -1,0 +1,71 @@
+"""Restart the app the way that really applies a change (domain.md, pre-flight check 5)."""
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from .facts import RestartMethod
+from .remote import Remote, RemoteError
+
+
+class RestartError(RemoteError):
+    """The restart command failed or the app did not serve again in time."""
+
+
+def restart_argvs(method: RestartMethod, changed: list[str]) -> list[list[str]]:
+    """The commands (run under sudo) that apply `changed` host paths to the running app."""
+    if method.kind == "supervisor":
+        ctl = ["supervisorctl"] + (["-c", method.config_files[0]] if method.config_files else [])
+        program = method.program
+        if not program:
+            raise RestartError("supervisor manages gunicorn but its program name was not found in `status`")
+        conf_dirs = {posixpath.dirname(p) for p in method.config_files}
+        program_changed = any(p.endswith(".conf") and (posixpath.dirname(p) in conf_dirs or "/supervisor" in p)
+                              for p in changed)
+        if program_changed:  # `restart` would keep the old command=; reread + update applies it
+            return [ctl + ["reread"], ctl + ["update", program]]
+        return [ctl + ["restart", program]]
+    if method.kind == "docker-compose":
+        if not method.cli:
+            raise RestartError("neither `docker compose` nor `docker-compose` is installed on the host")
+        base = list(method.cli)
+        for path in method.config_files:
+            base += ["-f", path]
+        if method.project:
+            base += ["-p", method.project]
+        if method.working_dir:
+            base += ["--project-directory", method.working_dir]
+        compose_changed = any(p in method.config_files for p in changed)
+        if compose_changed:  # `restart` does not apply compose-file changes; `up -d` recreates
+            return [base + ["up", "-d", "--no-deps", method.program]]
+        return [base + ["restart", method.program]]
+    if method.kind == "systemd":
+        unit = method.program
+        argvs = [["systemctl", "daemon-reload"]] if any(p.endswith((".service", ".conf")) for p in changed) else []
+        return argvs + [["systemctl", "restart", unit]]
+    raise RestartError(f"cannot restart gunicorn managed by {method.kind!r}: restart it by hand")
+
+
+WAIT_SCRIPT = (
+    'url=$1; deadline=$(( $(date +%s) + $2 )); '
+    'while [ "$(date +%s)" -lt "$deadline" ]; do '
+    'code=$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$url"); '
+    '[ "$code" = 200 ] && exit 0; sleep 0.3; done; echo "last HTTP status: $code"; exit 1'
+)
+
+
+def wait_serving(remote: Remote, url: str, timeout_s: int) -> None:
+    """Poll the health URL on the host until it answers 200 (one round trip)."""
+    result = remote.run(["sh", "-c", WAIT_SCRIPT, "sh", url, str(timeout_s)], timeout=timeout_s + 30, check=False)
+    if result.rc != 0:
+        raise RestartError(f"app did not serve {url} within {timeout_s}s ({result.stdout.strip() or 'no answer'})")
+
+
+def restart(remote: Remote, method: RestartMethod, changed: list[str], url: str, timeout_s: int) -> list[str]:
+    """Run the restart commands, then wait until the app serves. Returns the commands run."""
+    ran = []
+    for argv in restart_argvs(method, changed):
+        remote.run(argv, sudo=True, timeout=timeout_s + 60)
+        ran.append(shlex.join(argv))
+    wait_serving(remote, url, timeout_s)
+    return ran
