@@ -38,8 +38,7 @@ def target_from_playbook(path: Optional[str]) -> Target:
     values = {}
     for section, value in data.items():
         if section not in PLAYBOOK_KEYS:
-            raise Exit(f"audit: unknown playbook key {section!r} in {path} "
-                       f"(known: {', '.join(PLAYBOOK_KEYS)})", code=2)
+            continue  # restart:, verify:, ... belong to remediate
         if not isinstance(value, dict):
             raise Exit(f"audit: playbook key {section!r} in {path} must be a mapping", code=2)
         for key, item in value.items():

@@ -129,16 +129,24 @@ class HostFlow:
     def execute(self) -> HostRun:
         started = time.monotonic()
         try:
-            with Remote(self.host, accept_new_host_key=self.accept_new_host_key) as self.remote:
-                self._flow()
+            with Remote(self.host, accept_new_host_key=self.accept_new_host_key) as remote:
+                self.remote = remote
+                try:
+                    self._flow()
+                except HostUnreachable:
+                    raise
+                except RemediationError as exc:
+                    stage = getattr(exc, "stage", self.run.stage)
+                    if self.written:
+                        self._rollback_after_failure(stage, str(exc))
+                    else:
+                        self._fail("failed", f"{stage}: {exc}")
         except HostUnreachable as exc:
-            self._fail("unreachable", str(exc))
-        except RemediationError as exc:
-            stage = getattr(exc, "stage", self.run.stage)
             if self.written:
-                self._rollback_after_failure(stage, str(exc))
-            elif self.run.status == "pending":
-                self._fail("failed", f"{stage}: {exc}")
+                self._fail("failed", f"{self.run.stage}: {exc}; files were changed: run "
+                                     f"`invoke rollback --host {self.host.name} --run {self.journal.run_id}`")
+            else:
+                self._fail("unreachable", str(exc))
         finally:
             self.run.seconds = round(time.monotonic() - started, 2)
             self.journal.record(self.host.name, "result", status=self.run.status, error=self.run.error)

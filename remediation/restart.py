@@ -61,11 +61,37 @@ def wait_serving(remote: Remote, url: str, timeout_s: int) -> None:
         raise RestartError(f"app did not serve {url} within {timeout_s}s ({result.stdout.strip() or 'no answer'})")
 
 
+SETTLE_SCRIPT = (
+    'deadline=$(( $(date +%s) + $1 )); shift; '
+    'while [ "$(date +%s)" -lt "$deadline" ]; do '
+    'state=$("$@" 2>&1 | awk \'{print $2; exit}\'); '
+    'case "$state" in STARTING|STOPPING|BACKOFF) sleep 0.3;; *) echo "$state"; exit 0;; esac; done; '
+    'echo "$state"; exit 1'
+)
+
+
+def settle_supervisor(remote: Remote, method: RestartMethod, timeout_s: int) -> str:
+    """Wait until supervisor's program is out of STARTING/STOPPING/BACKOFF; returns its state.
+
+    `supervisorctl restart` on a program still STARTING reports an abnormal termination,
+    so a restart right after another one (a rollback, a second run) must wait first."""
+    ctl = ["supervisorctl"] + (["-c", method.config_files[0]] if method.config_files else [])
+    result = remote.run(["sudo", "-n", "sh", "-c", SETTLE_SCRIPT, "sh", str(timeout_s), *ctl, "status", method.program],
+                        timeout=timeout_s + 30, check=False)
+    return result.stdout.strip()
+
+
 def restart(remote: Remote, method: RestartMethod, changed: list[str], url: str, timeout_s: int) -> list[str]:
     """Run the restart commands, then wait until the app serves. Returns the commands run."""
     ran = []
+    if method.kind == "supervisor" and method.program:
+        settle_supervisor(remote, method, timeout_s)
     for argv in restart_argvs(method, changed):
         remote.run(argv, sudo=True, timeout=timeout_s + 60)
         ran.append(shlex.join(argv))
+    if method.kind == "supervisor" and method.program:
+        state = settle_supervisor(remote, method, timeout_s)
+        if state != "RUNNING":
+            raise RestartError(f"supervisor program {method.program} is {state or 'unknown'} after the restart")
     wait_serving(remote, url, timeout_s)
     return ran

@@ -36,6 +36,8 @@ def run(argv, timeout=60, stdin=None, env=None, cwd=None, preexec=None):
         proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=timeout, env=env, cwd=cwd, preexec_fn=preexec)
     except FileNotFoundError:
+        if cwd and not os.path.isdir(cwd):
+            return {"rc": 127, "stdout": "", "stderr": "working directory not found: %s" % cwd}
         return {"rc": 127, "stdout": "", "stderr": "not found: %s" % argv[0]}
     except subprocess.TimeoutExpired:
         return {"rc": 124, "stdout": "", "stderr": "timed out after %ss: %s" % (timeout, argv[0])}

@@ -6,12 +6,15 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Optional
 
+import libcst as cst
+
 from .cmdline import CANONICAL_FLAG, GunicornArgs, config_reference, parse_args, split_cmd_args
 from .gunicorn_py import ConfigAnalysis, analyze_config, setting_values
 from .model import GUNICORN_SETTINGS, LIVE_COMMAND, LIVE_ENV, Edit, Hints
-from .places import Adder, Layer, Place, args_layer
+from .paths import Match
+from .places import Adder, Layer, Place, args_layer, env_default_place, env_place, literal_place
 from .precedence import Deployment
-from .pyedit import append_statement, insert_after_statement, python_literal, replace_literal
+from .pyedit import append_statement, insert_after_statement, python_literal
 from .pyeval import Const, EnvGet, Evaluator, Unknown
 from .pyparse import ParsedPy
 from .sources.base import EnvSetting, Invocation, find_in_words
@@ -29,8 +32,8 @@ class Built:
     not_live: list[Invocation] = field(default_factory=list)
     configs: dict[str, ConfigAnalysis] = field(default_factory=dict)
     config_errors: dict[str, str] = field(default_factory=dict)
-    unattached_env: list[EnvSetting] = field(default_factory=list)
     settings_pointers: list[tuple[str, str, Optional[int]]] = field(default_factory=list)
+    not_gunicorn: Optional[str] = None  # the live command, when it is not gunicorn
 
 
 class DeploymentBuilder:
@@ -57,6 +60,11 @@ class DeploymentBuilder:
         if hint_args is not None:
             live = [inv for inv in invocations if _matches(inv.args, hint_args)]
             self.built.not_live = [inv for inv in invocations if inv not in live]
+        elif self.hints.command:
+            # The live process is not gunicorn: nothing in the tree is what runs.
+            self.built.not_live = list(invocations)
+            self.built.not_gunicorn = self.hints.command
+            return self.built
         for inv in live:
             self.built.deployments.append(self._deployment(inv, hint_args is not None))
         if hint_args is not None and not live:
@@ -98,6 +106,11 @@ class DeploymentBuilder:
         cli = args_layer(inv.args, inv.file, "cli", f"command line ({label})", True,
                          self._cli_adder(inv), None)
         cli.add_file, cli.add_offset = inv.file, inv.offset
+        if inv.args.passthrough:
+            for places in cli.places.values():
+                for place in places:
+                    extra = 'arguments passed at run time through "$@" would override it'
+                    place.note = f"{place.note}; {extra}" if place.note else extra
         layers = [cli]
         cmd_layers = self._env_layers(inv, "GUNICORN_CMD_ARGS", live_known)
         layers += cmd_layers
@@ -276,8 +289,7 @@ class DeploymentBuilder:
                 return Layer("config", f"config file {written}", unknown=f"the config path {written} is expanded at run time")
             written = written.replace("%(here)s", "/" + here if here else "")
             if kind == "python":
-                found = self.tree.modules.find(written)
-                match = type("M", (), {"path": found, "certain": True, "reason": f"module {written} is not in the tree"})()
+                match = Match(self.tree.modules.find(written), True, f"module {written} is not in the tree")
             else:
                 match = self.tree.paths.match(written, bases, [here, cwd or "", ""])
             certain = match.certain
@@ -287,7 +299,7 @@ class DeploymentBuilder:
             for base in default_dir:
                 candidate = posixpath.join(base, DEFAULT_CONFIG) if base else DEFAULT_CONFIG
                 if candidate in self.tree.texts:
-                    match = type("M", (), {"path": candidate, "certain": cwd is not None, "reason": ""})()
+                    match = Match(candidate, cwd is not None)
                     break
             if match is None:
                 return None
@@ -410,8 +422,11 @@ class DeploymentBuilder:
                 continue
             analysis = self.analysis(path)
             if analysis is None:
-                if _config_name(path) and path.endswith((".py", ".py.j2")):
-                    self.built.config_errors.setdefault(path, "not valid Python")
+                if not path.endswith((".py", ".py.j2")):
+                    self.built.config_errors.pop(path, None)  # e.g. an INI logging config
+                continue
+            if analysis.problem:
+                self.built.config_errors[path] = analysis.problem
                 continue
             if not analysis.is_config():
                 continue
@@ -426,7 +441,6 @@ class DeploymentBuilder:
             self.built.deployments.append(dep)
         for env in self.located.env:
             if env.name in ("GUNICORN_CMD_ARGS", "WEB_CONCURRENCY") and id(env) not in self.used_env and not hint_given:
-                self.built.unattached_env.append(env)
                 if env.name == "GUNICORN_CMD_ARGS":
                     layer = self._cmd_args_layer(env, True)
                     self.built.deployments.append(Deployment(
@@ -454,61 +468,8 @@ def _config_name(path: str) -> bool:
 
 
 def _quote_style(analysis: ConfigAnalysis) -> str:
-    import libcst as cst
-
     for state in analysis.states:
         value = state.names.get("worker_class")
         if isinstance(value, Const) and isinstance(value.node, cst.SimpleString):
             return value.node.quote
     return '"'
-
-
-def literal_place(value: Const, setting: str) -> Place:
-    parsed: ParsedPy = value.file
-    start, end = parsed.span(value.node)
-
-    def setter(new: str) -> Optional[list[Edit]]:
-        typed = new if setting == "worker_class" else int(new)
-        edit = replace_literal(parsed, value.node, typed)
-        return [edit] if edit else None
-
-    shown = str(value.value)
-    return Place(setting, parsed.path, start, "config", shown, shown, setter,
-                 label=f"{parsed.path} {setting}", span=(start, end))
-
-
-def env_default_place(value: EnvGet, setting: str) -> Place:
-    parsed = value.file
-    default = value.default
-    offset = parsed.span(value.node)[0]
-    note = f"default of ${value.var}; the variable wins when set"
-    if default is None or default.node is None:
-        return Place(setting, parsed.path, offset, "config", value.show(), None, None,
-                     f"it is read from ${value.var} with no default", label=f"{parsed.path} {setting}")
-    start, end = parsed.span(default.node)
-
-    def setter(new: str) -> Optional[list[Edit]]:
-        typed = new if setting == "worker_class" else int(new)
-        edit = replace_literal(parsed, default.node, typed)
-        return [edit] if edit else None
-
-    return Place(setting, parsed.path, start, "config", value.show(), str(default.value), setter,
-                 note=note, label=f"{parsed.path} {setting}", span=(start, end))
-
-
-def env_place(env: EnvSetting, setting: str, layer: str, certain: bool) -> Place:
-    text = env.value.text
-    offset = env.value.offsets[0] if text else env.offset
-    span = env.value.span(0, len(text)) if text else None
-    fixed = None
-    if env.expands or "$" in text or "%(" in text:
-        fixed = "it is expanded at run time"
-    elif span is None:
-        fixed = "the value is not stored verbatim"
-
-    def setter(new: str) -> Optional[list[Edit]]:
-        return [Edit(span[0], span[1], new)] if span and is_plain(new) else None
-
-    return Place(setting, env.file, offset, layer, f"{env.name}={text}", text if not fixed else None,
-                 None if fixed else setter, fixed, certain=certain, label=f"{env.name} in {env.file}",
-                 span=span)

@@ -8,7 +8,7 @@ new `DATABASES[alias][KEY] = value` line after the last statement that touches D
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from ..target import Target
@@ -34,7 +34,6 @@ class DbContext:
     django_has_health_checks: Optional[bool]
     gevent_remains: Optional[str]  # why CONN_MAX_AGE must not be raised, if so
     lines: Callable[[str, Optional[int]], Optional[int]]
-    external_notes: list[str] = field(default_factory=list)
 
 
 def wanted(key: str, target: Target) -> Any:
@@ -101,6 +100,8 @@ class SettingsPlanner:
             return self.proposals
         for state in self.states:
             self.plan_state(state)
+        for proposal in self.proposals:
+            proposal.groups.add(("settings", self.root.path))
         return self.proposals
 
     # -- findings --------------------------------------------------------------------------
@@ -230,7 +231,7 @@ class SettingsPlanner:
             elif value.node is None or value.file is None:
                 self.report(file, offset, key, current, f"{label}: the value is not spelled in the source")
             else:
-                edit = replace_literal(value.file, value.node, self.typed(value.node, want))
+                edit = replace_literal(value.file, value.node, want)
                 self.patch(file, offset, key, current, want, f"{label}: {value.value} -> {want}", [edit] if edit else None)
             return
         if isinstance(value, EnvGet):
@@ -252,9 +253,6 @@ class SettingsPlanner:
                 self.plan_missing(state, alias, conf, key, want, label)
             return
         self.report(file, offset, key, current, f"{label}: {shown(value)}; not changed", proposed=str(want))
-
-    def typed(self, node, want):
-        return want
 
     def patch(self, file, offset, key, current, want, reason, edits) -> None:
         if not edits:

@@ -24,9 +24,8 @@ from .sources.base import Issue
 from .sources.yamlfiles import compose_nodes
 from .tree import Tree
 from .versions import scan as scan_versions
-from .worker_classes import classify
 
-MAX_VERIFY_ROUNDS = 3
+MAX_VERIFY_ROUNDS = 5
 
 
 class Plan:
@@ -55,6 +54,10 @@ class Plan:
             self.proposals += planner.plan()
             if planner.gevent_remains:
                 remains.append(dep.label)
+        if built.not_gunicorn:
+            self.add(Finding(LIVE_COMMAND, None, "worker_class", None, None, "report",
+                             f"the live command is not gunicorn ({built.not_gunicorn[:80]}); "
+                             "gunicorn sources in the tree are not what runs"))
         for inv in built.not_live:
             self.add(Finding(inv.file, self.tree.line(inv.file, inv.offset), "worker_class", None, None,
                              "report", f"{inv.label}: not the live command line (see the ps hint); "
@@ -182,7 +185,10 @@ def merge(proposals: list[Proposal]) -> list[Proposal]:
             chosen[key] = proposal
             order.append(key)
         elif proposal.rank > chosen[key].rank:
+            proposal.groups |= chosen[key].groups
             chosen[key] = proposal
+        else:
+            chosen[key].groups |= proposal.groups
     for key, winner in chosen.items():
         wanted = patches.get(key)
         if wanted and winner.rank > RANK_PATCH:
@@ -192,6 +198,8 @@ def merge(proposals: list[Proposal]) -> list[Proposal]:
             first.finding.reason = (f"{reasons}; not patched: the same place also decides "
                                     f"{winner.finding.reason}")
             first.edits = []
+            for other in wanted[1:]:
+                first.groups |= other.groups
             chosen[key] = first
     return [chosen[k] for k in order]
 
@@ -253,12 +261,11 @@ def validate(path: str, kind: Optional[str], text: str, tree: Tree) -> Optional[
     return None
 
 
-def apply(tree: Tree, proposals: list[Proposal], skip: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[str, str]]:
     """Patched texts per file, and the files whose edits could not be applied (with why)."""
     by_file: dict[str, list[Edit]] = defaultdict(list)
     for proposal in proposals:
-        if proposal.finding.action == "patch" and proposal.finding.file not in skip:
-            by_file[proposal.finding.file].extend(proposal.edits)
+        by_file[proposal.finding.file].extend(proposal.edits)
     patched, failed = {}, {}
     for path, edits in by_file.items():
         original = tree.texts.get(path)
@@ -308,33 +315,47 @@ def verify(files: Mapping[str, str], patched: dict[str, str], target: Target, hi
     return bad
 
 
+def refuse_related(active: list[Proposal], failed: dict[str, str], refused: dict[int, str]) -> None:
+    """Refuse the patches in failed files and every patch of the same deployment or settings
+    module, so a worker switch never lands without its thread count (no half-patch)."""
+    groups = set()
+    for proposal in active:
+        if proposal.finding.file in failed:
+            groups |= proposal.groups
+    for proposal in active:
+        file = proposal.finding.file
+        if file in failed:
+            refused[id(proposal)] = failed[file]
+        elif proposal.groups & groups:
+            culprit = next(f for f in failed if any(
+                p.finding.file == f and p.groups & proposal.groups for p in active))
+            refused[id(proposal)] = f"a related change in {culprit} failed ({failed[culprit]})"
+
+
 def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
     """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree."""
     hints = hints or Hints()
     tree, proposals = plan(files, target, hints)
-    skip: set[str] = set()
-    failed: dict[str, str] = {}
+    refused: dict[int, str] = {}
     patched: dict[str, str] = {}
     for _ in range(MAX_VERIFY_ROUNDS):
-        patched, failed_now = apply(tree, proposals, skip)
-        failed.update(failed_now)
-        skip |= set(failed_now)
-        if not patched:
+        active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
+        patched, failed = apply(tree, active)
+        if not failed and patched:
+            bad = verify(tree.texts, patched, target, hints, proposals)
+            failed = {path: "re-auditing the patched file did not show the target values"
+                      for path in bad}
+        if not failed:
             break
-        bad = verify(tree.texts, patched, target, hints, proposals)
-        if not bad:
-            break
-        for path in bad:
-            failed.setdefault(path, "re-auditing the patched file did not show the target values")
-        skip |= bad
+        refuse_related(active, failed, refused)
     else:
-        skip |= set(patched)
-        for path in patched:
-            failed.setdefault(path, "the patches did not verify")
+        for proposal in proposals:
+            if proposal.finding.action == "patch":
+                refused.setdefault(id(proposal), "the patches did not verify")
         patched = {}
     for proposal in proposals:
-        if proposal.finding.file in failed and proposal.finding.action == "patch":
-            _refuse(proposal, failed[proposal.finding.file])
+        if id(proposal) in refused:
+            _refuse(proposal, refused[id(proposal)])
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
     diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))

@@ -12,7 +12,11 @@ from typing import Callable, Optional
 
 from .cmdline import CANONICAL_FLAG, GunicornArgs, Occurrence, value_edit
 from .model import Edit, Finding
-from .words import param_default
+from .pyedit import replace_literal
+from .pyeval import Const, EnvGet
+from .pyparse import ParsedPy
+from .sources.base import EnvSetting
+from .words import is_plain, param_default
 
 Setter = Callable[[str], Optional[list[Edit]]]
 Adder = Callable[[str, str], Optional[list[Edit]]]
@@ -85,6 +89,7 @@ class Proposal:
     span: Optional[tuple[int, int]] = None
     offset: Optional[int] = None
     rank: int = 0  # when several deployments judge the same place, the highest rank wins
+    groups: set = field(default_factory=set)  # deployments / settings modules it belongs to
 
 
 def args_layer(args: GunicornArgs, file: str, name: str, label: str, certain: bool,
@@ -132,3 +137,54 @@ def flag_place(args: GunicornArgs, occ: Occurrence, file: str, layer: str, label
     return Place(occ.setting, file, offset, layer, occ.value, occ.value, set_value,
                  None if span else "the value is quoted or escaped in a way that cannot be edited in place",
                  label=where, span=span)
+
+
+def literal_place(value: Const, setting: str) -> Place:
+    parsed: ParsedPy = value.file
+    start, end = parsed.span(value.node)
+
+    def setter(new: str) -> Optional[list[Edit]]:
+        typed = new if setting == "worker_class" else int(new)
+        edit = replace_literal(parsed, value.node, typed)
+        return [edit] if edit else None
+
+    shown = str(value.value)
+    return Place(setting, parsed.path, start, "config", shown, shown, setter,
+                 label=f"{parsed.path} {setting}", span=(start, end))
+
+
+def env_default_place(value: EnvGet, setting: str) -> Place:
+    parsed = value.file
+    default = value.default
+    offset = parsed.span(value.node)[0]
+    note = f"default of ${value.var}; the variable wins when set"
+    if default is None or default.node is None:
+        return Place(setting, parsed.path, offset, "config", value.show(), None, None,
+                     f"it is read from ${value.var} with no default", label=f"{parsed.path} {setting}")
+    start, end = parsed.span(default.node)
+
+    def setter(new: str) -> Optional[list[Edit]]:
+        typed = new if setting == "worker_class" else int(new)
+        edit = replace_literal(parsed, default.node, typed)
+        return [edit] if edit else None
+
+    return Place(setting, parsed.path, start, "config", value.show(), str(default.value), setter,
+                 note=note, label=f"{parsed.path} {setting}", span=(start, end))
+
+
+def env_place(env: EnvSetting, setting: str, layer: str, certain: bool) -> Place:
+    text = env.value.text
+    offset = env.value.offsets[0] if text else env.offset
+    span = env.value.span(0, len(text)) if text else None
+    fixed = None
+    if env.expands or "$" in text or "%(" in text:
+        fixed = "it is expanded at run time"
+    elif span is None:
+        fixed = "the value is not stored verbatim"
+
+    def setter(new: str) -> Optional[list[Edit]]:
+        return [Edit(span[0], span[1], new)] if span and is_plain(new) else None
+
+    return Place(setting, env.file, offset, layer, f"{env.name}={text}", text if not fixed else None,
+                 None if fixed else setter, fixed, certain=certain, label=f"{env.name} in {env.file}",
+                 span=span)

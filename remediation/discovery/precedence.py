@@ -157,11 +157,18 @@ class DeploymentPlanner:
 
     # -- the plan --------------------------------------------------------------------------
     def plan(self) -> list[Proposal]:
+        proposals = self._plan()
+        for proposal in proposals:
+            proposal.groups.add(("deployment", self.dep.file, self.dep.offset, self.dep.label))
+        return proposals
+
+    def _plan(self) -> list[Proposal]:
         cls = resolve(self.dep, "worker_class")
         threads = resolve(self.dep, "threads")
         if not self.check_class(cls) or not self.check_threads(cls, threads):
             return self.proposals
-        self.plan_class(cls, threads)
+        if not self.plan_class(cls, threads):
+            return self.proposals
         for setting in ("workers", "threads", "worker_connections"):
             self.plan_size(setting, resolve(self.dep, setting), cls)
         switched = any(p.finding.setting == "worker_class" and p.finding.action == "patch"
@@ -250,8 +257,10 @@ class DeploymentPlanner:
                                             (self.dep.file, "stuck", self.dep.label), "report"))
         return False
 
-    def plan_class(self, cls: Resolution, threads: Resolution) -> None:
+    def plan_class(self, cls: Resolution, threads: Resolution) -> bool:
+        """Switch the class where needed; False if a switch failed (then nothing else changes)."""
         want = self.want["worker_class"]
+        switched = True
         thread_values = [_int(p.value) for p in threads.live]
         threaded = threads.winner is not None and all(v is not None and v > 1 for v in thread_values)
         for place in cls.live:
@@ -261,8 +270,9 @@ class DeploymentPlanner:
                           "runs the gthread worker")
             elif kind == classify(want):
                 self.emit(place, "ok", None, f"already {place.value}")
-            else:
-                self.set_place(place, want, f"{place.value} -> {want}")
+            elif not self.set_place(place, want, f"{place.value} -> {want}"):
+                switched = False
+                self.gevent_remains |= kind == "gevent"
         if cls.winner is None:
             default = DEFAULTS["worker_class"]
             if want == "gthread" and threaded:
@@ -275,7 +285,16 @@ class DeploymentPlanner:
                 layer = self.insert_layer(None)
                 self.add_setting("worker_class", want, layer,
                                  f"worker class not set (gunicorn default {default})")
+                switched = switched and self.proposals[-1].finding.action == "patch"
         self.report_dead(cls, want)
+        if not switched:
+            # Keep the class and its sizing together: undo this deployment's other patches.
+            for proposal in self.proposals:
+                if proposal.finding.action == "patch":
+                    proposal.finding.action = "report"
+                    proposal.finding.reason += "; not patched: the worker class could not be switched"
+                    proposal.edits = []
+        return switched
 
     def plan_size(self, setting: str, res: Resolution, cls: Resolution) -> None:
         want = self.want.get(setting)

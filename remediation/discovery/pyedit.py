@@ -133,27 +133,3 @@ def append_statement(parsed: ParsedPy, code: str) -> Edit:
     if text and not text.endswith("\n"):
         return Edit(len(text), len(text), "\n" + code + "\n")
     return Edit(len(text), len(text), code + "\n")
-
-
-class _StatementFinder(cst.CSTVisitor):
-    def __init__(self, parsed: ParsedPy, offset: int) -> None:
-        self.parsed = parsed
-        self.offset = offset
-        self.found: Optional[cst.CSTNode] = None
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-            start, end = self.parsed.span(node)
-            if not start <= self.offset < end:
-                return False
-            if isinstance(node, cst.SimpleStatementLine):
-                self.found = node
-                return False
-        return True
-
-
-def statement_at(parsed: ParsedPy, offset: int) -> Optional[cst.CSTNode]:
-    """The innermost simple statement line containing `offset`."""
-    finder = _StatementFinder(parsed, offset)
-    parsed.module.visit(finder)
-    return finder.found

@@ -42,12 +42,6 @@ def parse_python(path: str, text: str) -> ParsedPy:
     return ParsedPy(path, text, wrapper.module, positions, LineIndex(text))
 
 
-def module_candidates(dotted: str) -> list[str]:
-    """Relative file paths a dotted module name may live in."""
-    base = dotted.replace(".", "/")
-    return [base + ".py", base + "/__init__.py"]
-
-
 def module_name_of(path: str) -> list[str]:
     """Dotted names a file may be imported as (the sys.path root is unknown)."""
     stem = path[:-3] if path.endswith(".py") else path

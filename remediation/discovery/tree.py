@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from typing import Mapping, Optional, Union
 
 import libcst as cst
@@ -74,6 +73,13 @@ class Tree:
         for path, kind in self.kinds.items():
             if kind in LOCATORS or kind in ("supervisor", "uwsgi"):
                 self._locate(path, kind)
+        # Files loaded by EnvironmentFile= / env_file: are env files whatever their name.
+        for refs in list(self.located.env_files.values()):
+            for ref in refs:
+                match = self.paths.match(ref, [""], [""])
+                if match.path and self.kinds.get(match.path) != "env":
+                    self.kinds[match.path] = "env"
+                    self._locate(match.path, "env")
 
     @staticmethod
     def _candidate_name(path: str) -> bool:
@@ -155,6 +161,3 @@ class Tree:
         offset = (keys.get("gevent") or (entries[0] if entries else None))
         return Located(lookalikes=[Lookalike(path, offset.offset if offset else 0, "uWSGI",
                                              detail or "[uwsgi] section", gevent)])
-
-    def dirname(self, path: str) -> str:
-        return posixpath.dirname(path)

@@ -286,6 +286,8 @@ def restart_app(spec: HostSpec) -> None:
     """Restart the host's app so edited files take effect, and wait until it serves."""
     if spec.restart == "supervisor":
         ctl = ["supervisorctl", "-c", "/etc/supervisor/supervisord.conf"]
+        _wait(lambda: hosts.exec_in(spec, [*ctl, "status", "schoolsite"], check=False).stdout.split()[1:2]
+              not in (["STARTING"], ["STOPPING"]), 30, f"{spec.name}: supervisor program settling")
         hosts.exec_in(spec, [*ctl, "reread"])
         hosts.exec_in(spec, [*ctl, "update"])
         hosts.exec_in(spec, [*ctl, "restart", "schoolsite"], timeout=60)

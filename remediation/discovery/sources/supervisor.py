@@ -33,11 +33,9 @@ def split_pairs(value: Mapped) -> list[tuple[str, Mapped]]:
             item = value.sub(start, k)
             name, eq, _ = item.text.partition("=")
             if eq:
-                lead = len(item.text) - len(item.text.lstrip())
                 body = item.sub(len(name) + 1)
                 body = body.sub(len(body.text) - len(body.text.lstrip()), len(body.text.rstrip()))
                 pairs.append((name.strip(), unquote(body)))
-                del lead
             start = k + 1
     return pairs
 

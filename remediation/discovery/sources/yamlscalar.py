@@ -111,7 +111,7 @@ def _block(text: str, start: int, end: int, folded: bool) -> Optional[Mapped]:
         return Mapped("", (), end)
     chars: list[str] = []
     offs: list[int] = []
-    content = [(p, l) for p, l in lines]
+    content = lines
     last_content = max((k for k, (_, l) in enumerate(content) if l.strip()), default=-1)
     prev_kind = None  # "text" | "blank" | "more"
     for k, (p, line) in enumerate(content):
@@ -134,7 +134,6 @@ def _block(text: str, start: int, end: int, folded: bool) -> Optional[Mapped]:
             chars.extend(body)
             offs.extend(range(p + indent, p + len(line)))
         prev_kind = "blank" if blank else "more" if more else "text"
-    trailing = len(content) - 1 - last_content
     if chomp != "-" and last_content >= 0:
         chars.append("\n")
         offs.append(content[last_content][0] + len(content[last_content][1]))
@@ -142,5 +141,4 @@ def _block(text: str, start: int, end: int, folded: bool) -> Optional[Mapped]:
             for p, _ in content[last_content + 1 :]:
                 chars.append("\n")
                 offs.append(p)
-    del trailing
     return Mapped("".join(chars), offs, content[last_content][0] + len(content[last_content][1]))

@@ -1,0 +1,3 @@
+"""Serving defaults shared by gunicorn and the health checks."""
+WORKER_CLASS = "gevent"
+MAX_REQUESTS = 500

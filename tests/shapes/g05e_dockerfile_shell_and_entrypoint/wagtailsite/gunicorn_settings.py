@@ -1,0 +1,2 @@
+workers = 5
+threads = 2

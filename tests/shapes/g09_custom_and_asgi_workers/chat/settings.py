@@ -1,0 +1,7 @@
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "chat",
+        "CONN_MAX_AGE": 0,
+    }
+}

@@ -1,0 +1,2 @@
+#!/bin/sh
+exec gunicorn -c gunicorn_config.py web.wsgi

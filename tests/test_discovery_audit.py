@@ -1,0 +1,215 @@
+"""Unit tests: audit_path (reading, atomic writes), the invoke task, the JSON report, the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from invoke import Context, Exit
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from remediation.audit import audit_path  # noqa: E402
+from remediation.audit_task import audit, target_from_playbook  # noqa: E402
+from remediation.discovery import AuditResult, Finding, Hints, audit_files  # noqa: E402
+from remediation.target import Target  # noqa: E402
+
+CONFIG = 'worker_class = "gevent"  # keep this comment\nworkers = 2\nthreads = 16\n'
+
+
+def make_tree(root: Path) -> None:
+    (root / "gunicorn.conf.py").write_text(CONFIG)
+    (root / "Procfile").write_text("web: gunicorn -c gunicorn.conf.py app.wsgi\n")
+    os.chmod(root / "gunicorn.conf.py", 0o640)
+
+
+def test_audit_path_dry_run_changes_nothing(tmp_path: Path) -> None:
+    make_tree(tmp_path)
+    result = audit_path(tmp_path, Target())
+    assert "gunicorn.conf.py" in result.patched
+    assert (tmp_path / "gunicorn.conf.py").read_text() == CONFIG
+
+
+def test_audit_path_write_is_atomic_and_keeps_mode(tmp_path: Path) -> None:
+    make_tree(tmp_path)
+    result = audit_path(tmp_path, Target(), write=True)
+    written = (tmp_path / "gunicorn.conf.py").read_text()
+    assert written == result.patched["gunicorn.conf.py"]
+    assert 'worker_class = "gthread"  # keep this comment' in written
+    assert stat.S_IMODE((tmp_path / "gunicorn.conf.py").stat().st_mode) == 0o640
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    again = audit_path(tmp_path, Target())
+    assert not again.patched
+
+
+def test_audit_path_skips_vcs_venvs_and_reports_odd_files(tmp_path: Path) -> None:
+    make_tree(tmp_path)
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "gunicorn.conf.py").write_text(CONFIG)
+    venv = tmp_path / "env"
+    venv.mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /usr\n")
+    (venv / "gunicorn.conf.py").write_text(CONFIG)
+    (tmp_path / "node_modules").mkdir()
+    (tmp_path / "big.yml").write_text("x: 1\n" * 300_000)
+    (tmp_path / "gunicorn_bad.py").write_bytes(b"\xff\xfeworkers = 2\n")
+    outside = tmp_path.parent / "outside.conf.py"
+    outside.write_text(CONFIG)
+    (tmp_path / "gunicorn_link.py").symlink_to(outside)
+    result = audit_path(tmp_path, Target())
+    files = {f.file for f in result.findings}
+    assert not any(f.startswith((".git/", "env/")) for f in files)
+    reasons = {f.file: f.reason for f in result.findings if f.action == "report"}
+    assert "larger than 1 MB" in reasons["big.yml"]
+    assert "not UTF-8" in reasons["gunicorn_bad.py"]
+    assert "outside the tree" in reasons["gunicorn_link.py"]
+
+
+def test_audit_files_accepts_bytes_and_never_raises_on_binary() -> None:
+    files = {"gunicorn.conf.py": b"\x00\x01binary", "Procfile": "web: gunicorn -c gunicorn.conf.py app\n"}
+    result = audit_files(files, Target())
+    assert any("binary" in f.reason for f in result.findings if f.file == "gunicorn.conf.py")
+    assert not result.patched
+
+
+def test_json_report_shape() -> None:
+    result = audit_files({"gunicorn.conf.py": CONFIG}, Target())
+    report = json.loads(result.to_json("/srv/app"))
+    assert set(report) == {"path", "findings", "diff"}
+    assert report["path"] == "/srv/app"
+    for finding in report["findings"]:
+        assert set(finding) == {"file", "line", "setting", "current", "proposed", "action", "reason"}
+        assert finding["line"] is None or isinstance(finding["line"], int)
+    assert report["diff"].startswith("--- a/gunicorn.conf.py")
+
+
+def test_hint_environment_values_stay_private() -> None:
+    hints = Hints(command="gunicorn -c gunicorn.conf.py app", env={
+        "SECRET_KEY": "s3cr3t", "DATABASE_URL": "postgres://u:pw@h/db", "WEB_CONCURRENCY": "3"})
+    settings = 'import os\nDATABASES = {"default": {"NAME": os.environ["DATABASE_URL"]}}\n'
+    result = audit_files({"gunicorn.conf.py": CONFIG, "settings.py": settings}, Target(), hints)
+    text = result.to_json(".")
+    assert "s3cr3t" not in text and "pw@h" not in text
+    live = [f for f in result.findings if f.file == "<process environment>"]
+    assert live and live[0].setting == "workers" and live[0].current == "3"  # gunicorn-relevant
+    assert "dead" in live[0].reason  # workers = 2 in the config file beats WEB_CONCURRENCY
+
+
+def test_live_command_that_no_file_produces_is_reported() -> None:
+    hints = Hints(command="/usr/bin/python3 /venv/bin/gunicorn -k gevent -w 4 app.wsgi")
+    result = audit_files({"Procfile": "web: gunicorn -k sync app.wsgi\n"}, Target(), hints)
+    live = [f for f in result.findings if f.file == "<live command>"]
+    assert any(f.setting == "worker_class" and f.action == "report" for f in live)
+    assert not result.patched
+
+
+def test_playbook_target(tmp_path: Path) -> None:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text("gunicorn: {worker_class: sync, workers: 4, threads: 1}\n"
+                        "django: {conn_max_age: 300}\n")
+    assert target_from_playbook(str(playbook)) == Target(worker_class="sync", workers=4, threads=1,
+                                                         conn_max_age=300)
+    real = ROOT / "playbooks" / "gevent-to-sync.yml"
+    if real.exists():
+        assert target_from_playbook(str(real)).worker_class == "sync"
+    playbook.write_text("gunicorn: {worker_klass: sync}\n")
+    with pytest.raises(Exit) as info:
+        target_from_playbook(str(playbook))
+    assert info.value.code == 2 and "worker_klass" in str(info.value.message)
+    playbook.write_text("gunicorn: {workers: four}\n")
+    with pytest.raises(Exit):
+        target_from_playbook(str(playbook))
+
+
+def test_task_json_to_stdout_only(tmp_path: Path, capsys) -> None:
+    make_tree(tmp_path)
+    audit(Context(), path=str(tmp_path), json="-")
+    out = capsys.readouterr().out
+    assert json.loads(out)["path"] == str(tmp_path)
+
+
+def test_task_human_output_and_json_file(tmp_path: Path, capsys) -> None:
+    make_tree(tmp_path)
+    report = tmp_path / "report.json"
+    audit(Context(), path=str(tmp_path), json=str(report))
+    assert json.loads(report.read_text())["findings"]
+    out = capsys.readouterr().out
+    assert "gunicorn.conf.py" in out and "dry run" in out
+
+
+def test_task_missing_directory_is_a_clean_exit(tmp_path: Path) -> None:
+    with pytest.raises(Exit) as info:
+        audit(Context(), path=str(tmp_path / "nope"))
+    assert info.value.code == 2
+
+
+def test_result_types() -> None:
+    result = audit_files({}, Target())
+    assert isinstance(result, AuditResult) and result.findings == [] and result.diff == ""
+    assert Finding("a", None, "workers", None, None, "ok", "r").key()
+
+
+def test_hints_choose_the_config_and_the_settings_module() -> None:
+    files = {
+        "srv/app/conf/live.py": 'worker_class = "gevent"\nthreads = 4\n',
+        "srv/app/conf/old.py": 'worker_class = "gevent"\n',
+        "srv/app/proj/settings/prod.py": 'DATABASES = {"default": {"NAME": "p"}}\n',
+        "srv/app/proj/settings/dev.py": 'DATABASES = {"default": {"NAME": "d"}}\n',
+    }
+    hints = Hints(command="gunicorn -c conf/live.py proj.wsgi", cwd="srv/app",
+                  config_path="srv/app/conf/live.py", settings_module="proj.settings.prod")
+    result = audit_files(files, Target(), hints)
+    assert set(result.patched) == {"srv/app/conf/live.py", "srv/app/proj/settings/prod.py"}
+    dev = [f for f in result.findings if f.file == "srv/app/proj/settings/dev.py"]
+    assert dev and all(f.action == "report" for f in dev)
+
+
+def test_live_command_that_is_not_gunicorn() -> None:
+    result = audit_files({"Procfile": "web: gunicorn -k gevent app\n"}, Target(),
+                         Hints(command="uvicorn app:app --workers 4"))
+    assert not result.patched
+    assert any(f.file == "<live command>" and "not gunicorn" in f.reason for f in result.findings)
+
+
+def test_a_patch_that_does_not_validate_becomes_a_report(monkeypatch) -> None:
+    from remediation.discovery import orchestrator
+
+    real = orchestrator.validate
+    monkeypatch.setattr(orchestrator, "validate",
+                        lambda path, kind, text, tree: "SyntaxError: injected" if path == "gunicorn.conf.py"
+                        else real(path, kind, text, tree))
+    result = audit_files({"gunicorn.conf.py": CONFIG}, Target())
+    assert not result.patched and not result.diff
+    patched_before = [f for f in result.findings if "does not parse" in f.reason]
+    assert patched_before and all(f.action == "report" for f in patched_before)
+
+
+def test_a_patch_that_does_not_verify_is_reverted(monkeypatch) -> None:
+    from remediation.discovery import orchestrator
+
+    monkeypatch.setattr(orchestrator, "verify", lambda *a, **k: {"gunicorn.conf.py"})
+    result = audit_files({"gunicorn.conf.py": CONFIG}, Target())
+    assert not result.patched
+    assert any("did not show the target values" in f.reason for f in result.findings)
+
+
+def test_no_half_patch_when_a_related_file_fails(monkeypatch) -> None:
+    from remediation.discovery import orchestrator
+
+    real = orchestrator.validate
+    monkeypatch.setattr(orchestrator, "validate",
+                        lambda path, kind, text, tree: "SyntaxError: injected" if path == "gunicorn.conf.py"
+                        else real(path, kind, text, tree))
+    files = {"gunicorn.conf.py": "bind = ':8000'\nthreads = 1\n",
+             "web.conf": "[program:web]\ncommand=gunicorn -c gunicorn.conf.py -k gevent app\n"}
+    result = audit_files(files, Target())
+    # threads are fixed in gunicorn.conf.py; without that the class switch must not land either.
+    assert "web.conf" not in result.patched
+    switch = next(f for f in result.findings if f.file == "web.conf" and f.setting == "worker_class")
+    assert switch.action == "report" and "related change in gunicorn.conf.py" in switch.reason

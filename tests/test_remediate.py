@@ -1,0 +1,153 @@
+"""Single-host remediation end to end, over SSH, on the lab's real hosts."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from remediation.lab import lab
+
+pytestmark = pytest.mark.lab
+ROOT = Path(__file__).resolve().parents[1]
+APP_FILES = ("gunicorn.conf.py", "schoolsite/settings.py", "schoolsite/settings/base.py",
+             "schoolsite/settings/production.py", "schoolsite/settings/test.py", "schoolsite/wsgi.py",
+             "docker-compose.yml")
+
+
+def invoke(*args: str, runs_dir: Path, check_json: bool = True) -> tuple[int, dict | None, str]:
+    proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "REMEDIATION_RUNS_DIR": str(runs_dir)}, timeout=900)
+    data = json.loads(proc.stdout) if check_json and proc.stdout.strip().startswith("{") else None
+    return proc.returncode, data, proc.stderr
+
+
+def snapshot(spec) -> dict[str, str]:
+    app = spec.dir / "srv" / "app"
+    return {rel: hashlib.sha256((app / rel).read_bytes()).hexdigest() for rel in APP_FILES if (app / rel).exists()}
+
+
+@pytest.fixture(scope="module")
+def quick_playbook(tmp_path_factory) -> Path:
+    data = yaml.safe_load((ROOT / "playbooks" / "gevent-to-gthread.yml").read_text())
+    data["verify"]["requests"] = 10
+    path = tmp_path_factory.mktemp("playbooks") / "quick.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> Path:
+    return tmp_path / "runs"
+
+
+@pytest.mark.parametrize("name", ["lab1", "lab2", "lab3", "lab4"])
+def test_remediate_then_unchanged_then_rollback(fleet, name, quick_playbook, runs_dir):
+    spec = fleet.host(name)
+    delay = lab.current_delay()
+    broken = snapshot(spec)
+    try:
+        rc, report, err = invoke("remediate", "--host", name, "--yes", "--json", "-",
+                                 "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        assert rc == 0, err
+        run = report["hosts"][name]
+        before, after = run["before"], run["after"]
+        print(f"\n{name} before: {before}\n{name} after:  {after}")
+        assert run["status"] == "remediated"
+        assert (before["worker_class"], after["worker_class"]) == ("gevent", "gthread")
+        assert after["threads"] == 8 and after["conn_max_age"] == 600 and after["conn_health_checks"] is True
+        assert before["new_db_connections"] >= 0.8 * before["requests"]  # ~1 per request under gevent
+        assert after["new_db_connections"] <= 16  # workers x threads, counted by the DB server
+        assert before["acquire_ms_p50"] >= 2 * delay  # a full connect through the proxy
+        assert after["acquire_ms_p95"] < 5
+        assert any(n > 1 for n in after["worker_threads"])
+        assert {c["path"] for c in run["changes"]} >= {"/srv/app/gunicorn.conf.py"}
+        for change in run["changes"]:
+            on_disk = spec.dir / "srv" / change["path"].removeprefix("/srv/")
+            assert hashlib.sha256(on_disk.read_bytes()).hexdigest() == change["sha256_after"]
+        # a second run changes nothing and restarts nothing
+        rc, again, err = invoke("remediate", "--host", name, "--yes", "--json", "-",
+                                "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        assert rc == 0, err
+        assert again["hosts"][name]["status"] == "unchanged"
+        assert again["hosts"][name]["changes"] == []
+        assert again["hosts"][name]["restart_commands"] == []
+        # emergency rollback after a success: byte-identical files, the old state serves
+        rc, rolled, err = invoke("rollback", "--host", name, "--run", report["run_id"], "--json", "-",
+                                 runs_dir=runs_dir)
+        assert rc == 0, err
+        assert snapshot(spec) == broken
+        assert lab.app_healthy(spec)
+        rc, state, err = invoke("inspect", "--host", name, "--json", "-", runs_dir=runs_dir)
+        assert rc == 0, err
+        assert state["effective"]["worker_class"] == "gevent"
+        assert state["running_worker"] == "gevent"
+    finally:
+        lab.reset([spec])
+
+
+def test_failed_verification_rolls_back_byte_identical(fleet, quick_playbook, runs_dir, tmp_path):
+    spec = fleet.host("lab1")
+    data = yaml.safe_load(quick_playbook.read_text())
+    data["verify"]["thresholds"]["max_request_ms_p95"] = 1  # cannot be met through the delay proxy
+    impossible = tmp_path / "impossible.yml"
+    impossible.write_text(yaml.safe_dump(data, allow_unicode=True))
+    broken = snapshot(spec)
+    try:
+        rc, report, err = invoke("remediate", "--host", "lab1", "--yes", "--json", "-",
+                                 "--playbook", str(impossible), runs_dir=runs_dir)
+        assert rc != 0
+        run = report["hosts"]["lab1"]
+        assert run["status"] == "rolled_back"
+        assert run["stage"] == "verify" and "request p95" in run["error"]
+        assert "lab1" in err.strip().splitlines()[-1] and "rolled_back" in err
+        assert snapshot(spec) == broken
+        assert lab.app_healthy(spec)
+    finally:
+        lab.reset([spec])
+
+
+def test_app_that_cannot_start_after_patch_rolls_back(fleet, quick_playbook, runs_dir):
+    spec = fleet.host("lab2")
+    wsgi = spec.dir / "srv" / "app" / "schoolsite" / "wsgi.py"
+    wsgi.write_text(wsgi.read_text() + (
+        "\nfrom django.conf import settings\n"
+        "if settings.DATABASES['default'].get('CONN_HEALTH_CHECKS'):\n"
+        "    raise RuntimeError('planted failure: this app cannot start with health checks')\n"))
+    lab.restart_app(spec)
+    planted = snapshot(spec)
+    try:
+        rc, report, err = invoke("remediate", "--host", "lab2", "--yes", "--json", "-",
+                                 "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        assert rc != 0
+        run = report["hosts"]["lab2"]
+        assert run["status"] == "rolled_back", run
+        assert run["stage"] in ("restart", "verify")
+        assert snapshot(spec) == planted
+        assert lab.app_healthy(spec)
+    finally:
+        lab.reset([spec])
+
+
+def test_plan_changes_nothing(fleet, runs_dir):
+    spec = fleet.host("lab3")
+    before = snapshot(spec)
+    rc, plan, err = invoke("plan", "--host", "lab3", "--json", "-", runs_dir=runs_dir)
+    assert rc == 0, err
+    assert "-worker_class = 'gevent'" in plan["diff"] and "+worker_class = 'gthread'" in plan["diff"]
+    assert "/srv/app/gunicorn.conf.py" in plan["files"]
+    assert "@" not in plan["diff"].split("postgres://")[-1].split("/")[0] or "********" in plan["diff"]
+    assert snapshot(spec) == before
+    assert not runs_dir.exists()
+
+
+def test_unknown_host_is_one_clear_line(fleet, runs_dir):
+    rc, _, err = invoke("remediate", "--host", "nosuchhost", "--yes", runs_dir=runs_dir, check_json=False)
+    assert rc == 2
+    assert err.strip().count("\n") == 0 and "unknown host 'nosuchhost'" in err
+    assert "Traceback" not in err
