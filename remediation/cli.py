@@ -15,7 +15,7 @@ from .inventory import Inventory, load_inventory
 from .journal import Journal, list_runs
 from .playbook import load_playbook
 from .redact import redact
-from .remediate import HostFlow, rollback_host
+from .remediate import HostFlow
 from .remote import HostUnreachable, Remote
 from .gather import gather
 from .measure import app_url, measure
@@ -211,35 +211,66 @@ def parse_probe_master(remote: Remote):
     return parse_probe(remote.agent({"op": "probe"})[0]).master()
 
 
-@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "accept_new_host_key")},
-            "run": "the run to undo (default: the latest run that changed this host)"})
+@task(help={"host": "one host to roll back", "limit": "roll back every matching host (pattern as for rollout)",
+            "run": "the run to undo (default: for each host, the latest run that changed it); alone: every host "
+                   "that run changed", "forks": "hosts rolled back in parallel (default 10)",
+            **{k: COMMON_HELP[k] for k in ("inventory", "json", "accept_new_host_key")}})
 @guarded
-def rollback(c, host, inventory=None, json=None, run=None, accept_new_host_key=False):
-    """Emergency rollback: restore a host's pre-remediation files byte-identical, restart, check it serves."""
+def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, forks=10, accept_new_host_key=False):
+    """Emergency rollback: restore pre-remediation files byte-identical from the journal, restart, check serving."""
+    from .rollout import rollback_fleet
+
     inv = _inventory(c, inventory)
-    h = inv.host(host)
-    journal = _journal_for(host, run)
     out = _out(json)
-    with Remote(h, accept_new_host_key=accept_new_host_key) as remote:
-        journal.record(host, "rollback-start", reason="requested")
-        files = rollback_host(remote, journal, host)
-    data = {"run_id": journal.run_id, "host": host, "restored": files}
-    _emit_json(data, json)
-    for f in files:
-        out.print(f"{host}: {f['path']} restored ({f.get('source')})")
-    out.print(f"{host}: rolled back run {journal.run_id}; app serving")
+    if host and limit:
+        raise InputError("give --host or --limit, not both")
+    if host or limit:
+        names = [host] if host else [h.name for h in inv.select(limit)]
+        for name in names:
+            inv.host(name)
+        groups: dict[str, list[str]] = {}
+        for name in names:
+            journal = _journal_for(name, run, required=bool(host))
+            if journal is not None:
+                groups.setdefault(journal.run_id, []).append(name)
+    elif run:
+        journal = _open_run(run)
+        groups = {run: [name for name in journal.meta()["hosts"] if journal.changed_files(name)]}
+    else:
+        raise InputError("give --host, --limit or --run")
+    outcomes: dict[str, str] = {}
+    for run_id, names in groups.items():
+        outcomes.update({name: f"{outcome} (run {run_id})" for name, outcome in rollback_fleet(
+            inv, names, Journal.open(run_id), forks=int(forks), accept_new_host_key=accept_new_host_key).items()})
+    _emit_json({"hosts": outcomes}, json)
+    for name, outcome in sorted(outcomes.items()):
+        out.print(f"{name}: {outcome}")
+    if not outcomes:
+        out.print("nothing to roll back")
+    bad = {n: o for n, o in outcomes.items() if o.startswith("FAILED")}
+    if bad:
+        raise Exit("rollback failed on: " + "; ".join(f"{n}: {o}" for n, o in bad.items()), code=1)
 
 
-def _journal_for(host: str, run_id: str | None) -> Journal:
+def _open_run(run_id: str) -> Journal:
+    try:
+        return Journal.open(run_id)
+    except FileNotFoundError:
+        raise InputError(f"no run {run_id!r} in .remediation/runs") from None
+
+
+def _journal_for(host: str, run_id: str | None, required: bool = True) -> Journal | None:
+    """The run to undo on a host: the given one, else the latest run that changed it."""
     if run_id:
-        try:
-            journal = Journal.open(run_id)
-        except FileNotFoundError:
-            raise InputError(f"no run {run_id!r} in .remediation/runs") from None
+        journal = _open_run(run_id)
         if not journal.changed_files(host):
-            raise InputError(f"run {run_id} changed nothing on {host}")
+            if required:
+                raise InputError(f"run {run_id} changed nothing on {host}")
+            return None
         return journal
     for journal in reversed(list_runs()):
-        if journal.meta().get("kind") == "remediate" and journal.changed_files(host):
+        if journal.meta().get("kind") in ("remediate", "rollout") and journal.changed_files(host):
             return journal
-    raise InputError(f"no run in .remediation/runs changed {host}")
+    if required:
+        raise InputError(f"no run in .remediation/runs changed {host}")
+    return None

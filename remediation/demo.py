@@ -1,7 +1,7 @@
 """`invoke demo`: the incident on the lab fleet, measured, then one host remediated."""
 from __future__ import annotations
 
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 from invoke import Exit, task
 from rich.table import Table
@@ -31,9 +31,9 @@ def incident_table(rows: list[tuple[str, str, measure.Sample]], title: str) -> T
     return table
 
 
-@task(help={"hosts": "lab hosts to bring up (default 4)", "requests": "timed requests per host (default 10)",
+@task(help={"hosts": "lab hosts to bring up (default 6)", "requests": "timed requests per host (default 10)",
             "host": "the host to remediate (default lab2: supervisor, MariaDB, mysqlclient: the incident's stack)"})
-def demo(c, hosts=4, requests=10, host="lab2"):
+def demo(c, hosts=6, requests=10, host="lab2"):
     """Bring up the demo fleet, show the incident measured, remediate one host, show before/after."""
     requests = int(requests)
     try:
@@ -41,7 +41,9 @@ def demo(c, hosts=4, requests=10, host="lab2"):
         console.print(f"lab up in {report['seconds']} s: {len(lab.current_fleet())} hosts "
                       f"(inventory/lab.yml), DB delay proxy {lab.current_delay()} ms each way")
         lab.reset()
-        rows = [("before", "gevent", measure.sample(spec, requests)) for spec in lab.current_fleet()]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            samples = list(pool.map(lambda spec: measure.sample(spec, requests), lab.current_fleet()))
+        rows = [("before", "gevent", sample) for sample in samples]
         console.print(incident_table(rows, "The incident: gevent workers open a new DB connection per request"))
         spec = lab.find_host(host)
         playbook = load_playbook()

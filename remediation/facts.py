@@ -153,15 +153,16 @@ def _compose_cli(clis: dict[str, str]) -> list[str]:
 
 def restart_method(master: dict, compose_clis: dict[str, str]) -> RestartMethod:
     docker = master.get("docker")
-    if master.get("container") and docker and "error" not in docker:
-        labels = docker.get("labels", {})
+    if master.get("container"):
+        labels = docker.get("labels", {}) if docker and "error" not in docker else {}
         if "com.docker.compose.project" in labels:
             files = [f for f in labels.get("com.docker.compose.project.config_files", "").split(",") if f]
             working = labels.get("com.docker.compose.project.working_dir")
-            files = [posixpath.join(working or "/", f) for f in files]
+            files = [posixpath.normpath(posixpath.join(working or "/", f)) for f in files]
             return RestartMethod("docker-compose", program=labels.get("com.docker.compose.service"),
                                  config_files=files, project=labels.get("com.docker.compose.project"),
                                  working_dir=working, container=master["container"], cli=_compose_cli(compose_clis))
+        # also when `docker inspect` failed: the paths stay container paths (unmapped), never host paths
         return RestartMethod("docker", container=master["container"])
     sup = master.get("supervisor")
     if sup:

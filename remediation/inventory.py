@@ -31,6 +31,8 @@ class Host:
 
     def ssh_target(self) -> SshTarget:
         port = self.vars.get("ansible_port", 22)
+        if isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536:
+            raise InputError(f"host {self.name}: must be a port number, not {port!r}", key="ansible_port")
         return SshTarget(
             name=self.name, address=self.address, port=int(port),
             user=str(self.vars.get("ansible_user", "root")),
@@ -52,13 +54,17 @@ class Inventory:
         return self.hosts[name]
 
     def select(self, pattern: str) -> list[Host]:
-        """Hosts matching an Ansible --limit pattern: names, groups, globs, `a:b`, `a:&b`, `a:!b`."""
+        """Hosts matching an Ansible --limit pattern: names, groups, globs, `a:b`, `a:&b`, `a:!b`.
+
+        As in Ansible, unions are applied first, then intersections, then exclusions (so
+        `!lab3:web` is `web:!lab3`), and a pattern of only `&`/`!` terms starts from `all`."""
         selected: list[str] = []
-        parts = [p for p in pattern.replace(",", ":").split(":") if p.strip()]
+        parts = [p.strip() for p in pattern.replace(",", ":").split(":") if p.strip()]
         if not parts:
             raise InputError(f"empty host pattern {pattern!r}")
+        unions = [p for p in parts if p[0] not in "!&"] or ["all"]
+        parts = unions + [p for p in parts if p[0] == "&"] + [p for p in parts if p[0] == "!"]
         for part in parts:
-            part = part.strip()
             if part.startswith("!"):
                 drop = set(self._match(part[1:]))
                 selected = [h for h in selected if h not in drop]
@@ -72,6 +78,8 @@ class Inventory:
         return [self.hosts[h] for h in selected]
 
     def _match(self, term: str) -> list[str]:
+        if term == "all":
+            return list(self.hosts)
         if term in self.groups:
             return list(self.groups[term])
         if term in self.hosts:
@@ -98,11 +106,14 @@ class _Collector:
 
     def __init__(self, inv: Inventory):
         self.inv = inv
-        self.group_vars: dict[str, list[tuple[int, int, dict]]] = {}  # host -> (depth, order, vars)
+        self.group_vars: dict[str, list[tuple[int, str, int, dict]]] = {}  # host -> (depth, name, order, vars)
+        self.all_vars: list[dict] = []  # `all` applies to every host, whichever file lists it
         self.host_vars: dict[str, dict] = {}
         self.order = 0
 
     def walk(self, name: str, body: Any, path: str, line: int | None, chain: tuple[str, ...]) -> list[str]:
+        if not isinstance(name, str) or not name:
+            raise InputError(f"group names must be non-empty strings, not {name!r}", path, line)
         if name in chain:
             raise InputError(f"group {name!r} contains itself", path, line)
         body = _check_mapping(body, path, f"group {name}", line)
@@ -129,17 +140,23 @@ class _Collector:
             members += [h for h in self.walk(child, child_body, path, yamlio.line_of(children, child),
                                              (*chain, name)) if h not in members]
         self.order += 1
-        for host_name in members:
-            self.group_vars.setdefault(host_name, []).append((len(chain), self.order, own_vars))
+        if name == "all":
+            self.all_vars.append(own_vars)
+        else:
+            for host_name in members:
+                self.group_vars.setdefault(host_name, []).append((len(chain), name, self.order, own_vars))
         existing = self.inv.groups.setdefault(name, [])
         existing += [h for h in members if h not in existing]
         return members
 
     def resolve(self) -> None:
-        """all < parent groups < child groups < host vars (Ansible's order)."""
+        """all < parent groups < child groups < host vars; groups at the same depth merge in
+        name order, the later name winning (Ansible's order)."""
         for name, host in self.inv.hosts.items():
             merged: dict = {}
-            for _depth, _order, group_vars in sorted(self.group_vars.get(name, []), key=lambda t: t[:2]):
+            for all_vars in self.all_vars:
+                merged.update(all_vars)
+            for *_key, group_vars in sorted(self.group_vars.get(name, []), key=lambda t: t[:3]):
                 merged.update(group_vars)
             merged.update(self.host_vars.get(name, {}))
             host.vars = merged
@@ -162,10 +179,10 @@ def load_inventory(path: Path) -> Inventory:
         if data is None:
             continue
         data = _check_mapping(data, str(file), "inventory", 1)
-        for top, body in data.items():
-            collector.walk(top, body, str(file), yamlio.line_of(data, top), ())
+        for top, body in data.items():  # a top-level group other than `all` is a child of `all`
+            collector.walk(top, body, str(file), yamlio.line_of(data, top), () if top == "all" else ("all",))
     if not inv.hosts:
         raise InputError("the inventory defines no hosts", " ".join(inv.sources))
     collector.resolve()
-    inv.groups.setdefault("all", list(inv.hosts))
+    inv.groups["all"] = list(inv.hosts)  # every host is in `all`, whichever file lists it
     return inv

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import secrets
 import socket
 import time
@@ -70,8 +71,11 @@ class Journal:
     def record(self, host: str, event: str, **fields) -> None:
         """Append one event (fsynced) to the journal."""
         line = json.dumps({"t": round(time.time(), 3), "host": host, "event": event, **fields}) + "\n"
-        fd = os.open(self.root / "events.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = os.open(self.root / "events.jsonl", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = "\n" + line  # after a torn last line (crash mid-write): start a fresh line
             os.write(fd, line.encode())
             os.fsync(fd)
         finally:
@@ -93,14 +97,22 @@ class Journal:
 
     def keep_original(self, host: str, path: str, content: bytes) -> Path:
         """The controller's copy of a file's original bytes (written before the host is touched)."""
-        copy = self.root / "originals" / host / path.lstrip("/")
+        copy = self._copy_path(host, path)
+        if copy.exists():  # the first copy in a run is the true original (resume, retries)
+            return copy
         self._write_atomic(copy, content)
         if hashlib.sha256(copy.read_bytes()).hexdigest() != hashlib.sha256(content).hexdigest():
             raise OSError(f"controller copy of {path} did not verify")
         return copy
 
+    def _copy_path(self, host: str, path: str) -> Path:
+        """Where the controller keeps a host file's original: always inside originals/<host>/."""
+        if not host or host in (".", "..") or "/" in host:
+            raise ValueError(f"unsafe host name for the journal: {host!r}")
+        return self.root / "originals" / host / posixpath.normpath("/" + path).lstrip("/")
+
     def original(self, host: str, path: str) -> bytes | None:
-        copy = self.root / "originals" / host / path.lstrip("/")
+        copy = self._copy_path(host, path)
         return copy.read_bytes() if copy.exists() else None
 
     def write_report(self, report: dict) -> None:
@@ -113,6 +125,17 @@ class Journal:
             if event["event"] == "change-intent" and event["path"] not in seen:
                 seen[event["path"]] = event
         return list(seen.values())
+
+
+    def rolled_back_since_change(self, host: str) -> bool:
+        """True when the host's last change in this run has been rolled back."""
+        last_change = last_rollback = -1
+        for i, event in enumerate(self.events(host)):
+            if event["event"] in ("change-intent", "change-done"):
+                last_change = i
+            elif event["event"] == "rolled-back":
+                last_rollback = i
+        return last_rollback > last_change
 
 
 def list_runs(runs_dir: Path | None = None) -> list[Journal]:

@@ -115,7 +115,7 @@ def _expected(field: Field) -> str:
 
 def _validate(data: Any, schema: dict, path: str, prefix: str, line: int | None) -> dict:
     if not isinstance(data, dict):
-        raise InputError(f"must be a mapping, not {yamlio.kind(data)}", path, line, prefix or None)
+        raise InputError(f"must be a mapping, not {yamlio.kind(data)}", path, line, prefix.rstrip(".") or None)
     out: dict = {}
     for key in data:
         if key not in schema:
@@ -135,7 +135,9 @@ def _validate(data: Any, schema: dict, path: str, prefix: str, line: int | None)
             continue
         if key not in data or data[key] is None:
             if spec.required:
-                raise InputError("missing required key", path, yamlio.line_of(data), dotted)
+                # a nested section's key is missing: point at the section's own `name:` line
+                raise InputError("missing required key", path, line if prefix and line else yamlio.line_of(data),
+                                 dotted)
             out[key] = spec.default
             continue
         value = data[key]

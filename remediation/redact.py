@@ -10,10 +10,15 @@ import re
 
 MASK = "********"
 SECRET_WORDS = r"(?:PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|PRIVATE_KEY|ACCESS_KEY|CREDENTIALS?)"
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s'\"]*):(?P<pw>[^@/\s'\"]+)@")
+# Matches start only where a scheme / key word starts (lookbehind, \b): linear time on long words.
+# The password runs to the last `@` before the host: an unencoded `@` in it must not leak the rest.
+_URL_CREDENTIALS = re.compile(r"(?<![a-zA-Z0-9+.-])(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<user>[^:/@\s'\"]*):(?P<pw>[^/\s'\"]+)@")
 _KEY_VALUE = re.compile(
-    r"(?P<key>['\"]?\w*" + SECRET_WORDS + r"\w*['\"]?\s*[:=]\s*)"
-    r"(?:(?P<quote>['\"])(?P<value>[^'\"]*)(?P=quote)|(?P<bare>[^'\"\s,)}\[(]+)(?![\[(.\w]))",
+    # `]?`: a subscript assignment, DATABASES["default"]["PASSWORD"] = ...
+    r"(?P<key>['\"]?\b\w*" + SECRET_WORDS + r"\w*['\"]?\]?\s*[:=]\s*)"
+    # a quoted value: Python prefixes (r'', b'', f''), triple quotes, the other quote or escapes inside
+    r"(?:(?P<prefix>[rRbBuUfF]{0,2})(?P<quote>'''|\"\"\"|['\"])(?P<value>(?:\\[^\n]|(?!(?P=quote))[^\\\n])*\\?)(?P=quote)"
+    r"|(?P<bare>[^'\"\s,)}\[(]+)(?![\[(.\w]))",
     re.IGNORECASE)
 
 
@@ -22,4 +27,4 @@ def redact(text: str) -> str:
     if not text:
         return text
     text = _URL_CREDENTIALS.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    return _KEY_VALUE.sub(lambda m: f"{m['key']}{m['quote'] or ''}{MASK}{m['quote'] or ''}", text)
+    return _KEY_VALUE.sub(lambda m: f"{m['key']}{m['prefix'] or ''}{m['quote'] or ''}{MASK}{m['quote'] or ''}", text)

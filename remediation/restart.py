@@ -20,7 +20,8 @@ def restart_argvs(method: RestartMethod, changed: list[str]) -> list[list[str]]:
         if not program:
             raise RestartError("supervisor manages gunicorn but its program name was not found in `status`")
         conf_dirs = {posixpath.dirname(p) for p in method.config_files}
-        program_changed = any(p.endswith(".conf") and (posixpath.dirname(p) in conf_dirs or "/supervisor" in p)
+        # program files are .conf or .ini (RHEL/CentOS: /etc/supervisord.d/*.ini)
+        program_changed = any(p.endswith((".conf", ".ini")) and (posixpath.dirname(p) in conf_dirs or "/supervisor" in p)
                               for p in changed)
         if program_changed:  # `restart` would keep the old command=; reread + update applies it
             return [ctl + ["reread"], ctl + ["update", program]]
@@ -28,6 +29,9 @@ def restart_argvs(method: RestartMethod, changed: list[str]) -> list[list[str]]:
     if method.kind == "docker-compose":
         if not method.cli:
             raise RestartError("neither `docker compose` nor `docker-compose` is installed on the host")
+        if not method.program:
+            raise RestartError("docker-compose manages gunicorn but its service name was not found in the "
+                               "container's labels")
         base = list(method.cli)
         for path in method.config_files:
             base += ["-f", path]
@@ -41,6 +45,8 @@ def restart_argvs(method: RestartMethod, changed: list[str]) -> list[list[str]]:
         return [base + ["restart", method.program]]
     if method.kind == "systemd":
         unit = method.program
+        if not unit:
+            raise RestartError("systemd manages gunicorn but its unit was not found")
         argvs = [["systemctl", "daemon-reload"]] if any(p.endswith((".service", ".conf")) for p in changed) else []
         return argvs + [["systemctl", "restart", unit]]
     raise RestartError(f"cannot restart gunicorn managed by {method.kind!r}: restart it by hand")

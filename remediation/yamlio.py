@@ -29,27 +29,60 @@ class MarkedList(list):
     item_lines: list
 
 
-def _construct(node: yaml.Node, constructor: yaml.SafeConstructor, path: str) -> Any:
+def _check_tag(node: yaml.Node, default: str, path: str) -> None:
+    # Mappings and sequences are built here, not by SafeConstructor: refuse any explicit tag
+    # (`!!python/object`, `!!set`, `!custom`) instead of silently building a plain dict/list.
+    if node.tag != default:
+        raise InputError(f"unsupported YAML tag {node.tag!r}", path, node.start_mark.line + 1)
+
+
+_BUILDING = object()
+
+
+def _construct(node: yaml.Node, constructor: yaml.SafeConstructor, path: str, memo: dict | None = None) -> Any:
+    # memo: one object per node, so aliases are shared (no exponential "billion laughs"
+    # expansion) and an alias inside its own anchor is an error, not a RecursionError.
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        if memo[id(node)] is _BUILDING:
+            raise InputError("recursive alias (a value contains itself)", path, node.start_mark.line + 1)
+        return memo[id(node)]
+    memo[id(node)] = _BUILDING
     if isinstance(node, yaml.MappingNode):
+        _check_tag(node, yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, path)
         result = MarkedDict()
         result.line = node.start_mark.line + 1
         result.key_lines = {}
-        constructor.flatten_mapping(node)
+        own = {id(k) for k, _ in node.value if k.tag != "tag:yaml.org,2002:merge"}
         for key_node, value_node in node.value:
-            key = _construct(key_node, constructor, path)
+            if key_node.tag == "tag:yaml.org,2002:merge" and id(value_node) in memo \
+                    and memo[id(value_node)] is _BUILDING:
+                raise InputError("recursive alias (a mapping merges itself)", path, value_node.start_mark.line + 1)
+        constructor.flatten_mapping(node)
+        from_own: set = set()
+        for key_node, value_node in node.value:
+            key = _construct(key_node, constructor, path, memo)
             if isinstance(key, (MarkedDict, MarkedList)):
                 raise InputError("a mapping key must be a scalar", path, key_node.start_mark.line + 1)
-            if key in result:
+            # a key written twice is an error; a key overriding one merged in with `<<:` is YAML's rule
+            if key in result and id(key_node) in own and key in from_own:
                 raise InputError(f"duplicate key {key!r}", path, key_node.start_mark.line + 1)
-            result[key] = _construct(value_node, constructor, path)
+            if id(key_node) in own:
+                from_own.add(key)
+            result[key] = _construct(value_node, constructor, path, memo)
             result.key_lines[key] = key_node.start_mark.line + 1
+        memo[id(node)] = result
         return result
     if isinstance(node, yaml.SequenceNode):
-        result_list = MarkedList(_construct(item, constructor, path) for item in node.value)
+        _check_tag(node, yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, path)
+        result_list = MarkedList(_construct(item, constructor, path, memo) for item in node.value)
         result_list.line = node.start_mark.line + 1
         result_list.item_lines = [item.start_mark.line + 1 for item in node.value]
+        memo[id(node)] = result_list
         return result_list
-    return constructor.construct_object(node, deep=True)
+    value = constructor.construct_object(node, deep=True)
+    memo[id(node)] = value
+    return value
 
 
 def load(text: str, path: str) -> Any:

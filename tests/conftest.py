@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-LAB_HOSTS = int(os.environ.get("REMEDIATION_LAB_HOSTS", "4"))
+LAB_HOSTS = int(os.environ.get("REMEDIATION_LAB_HOSTS", "6"))
 
 
 def pytest_configure(config):

@@ -64,7 +64,7 @@ def test_remediate_then_unchanged_then_rollback(fleet, name, quick_playbook, run
         assert before["new_db_connections"] >= 0.8 * before["requests"]  # ~1 per request under gevent
         assert after["new_db_connections"] <= 16  # workers x threads, counted by the DB server
         assert before["acquire_ms_p50"] >= 2 * delay  # a full connect through the proxy
-        assert after["acquire_ms_p95"] < 5
+        assert after["acquire_ms_p95_reused"] < 5  # every slow one is a new connection the server counted
         assert any(n > 1 for n in after["worker_threads"])
         assert {c["path"] for c in run["changes"]} >= {"/srv/app/gunicorn.conf.py"}
         for change in run["changes"]:

@@ -299,14 +299,21 @@ def op_write(req):
     backup = os.path.join(req["backup_dir"], path.lstrip("/"))
     try:
         os.makedirs(os.path.dirname(backup), mode=0o700, exist_ok=True)
-        with open(backup + ".partial", "wb") as fh:
-            fh.write(original)
-            fh.flush()
-            os.fsync(fh.fileno())
-        shutil.copystat(path, backup + ".partial")
-        os.rename(backup + ".partial", backup)
-        if current_sha(backup) != sha256(original):
-            return {"ok": False, "error": "backup of %s did not verify" % path}
+        # the first backup in a run is the true original: a second write (retry, resume) keeps it
+        if not os.path.exists(backup):
+            try:
+                with open(backup + ".partial", "wb") as fh:
+                    fh.write(original)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                shutil.copystat(path, backup + ".partial")
+                os.rename(backup + ".partial", backup)
+            except BaseException:
+                if os.path.lexists(backup + ".partial"):
+                    os.unlink(backup + ".partial")  # a full disk must not leave a partial backup
+                raise
+            if current_sha(backup) != sha256(original):
+                return {"ok": False, "error": "backup of %s did not verify" % path}
         tmp = atomic_write(path, data, info["mode"], info["uid"], info["gid"])
     except OSError as exc:
         return {"ok": False, "error": "%s: %s" % (exc.filename or path, exc.strerror), "stage": "backup"}
@@ -416,12 +423,58 @@ def op_introspect(req):
                env=env, cwd=req.get("cwd") or "/", preexec=drop)
 
 
+LOCK_PATH = "/run/lock/remediation.lock"
+
+
+def op_lock(req):
+    """Take the host's remediation lock atomically; a lock of the same run is taken over."""
+    path = req.get("path", LOCK_PATH)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    mine = {"run_id": req["run_id"], "controller": req.get("controller"), "pid": req.get("pid"),
+            "since": time.time()}
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            try:
+                with open(path) as fh:
+                    holder = json.load(fh)
+            except (OSError, ValueError):
+                holder = {"run_id": "unknown (unreadable lock file)"}
+            if holder.get("run_id") == req["run_id"] or req.get("break"):
+                os.unlink(path)
+                continue
+            return {"ok": False, "holder": holder}
+        with os.fdopen(fd, "w") as fh:
+            json.dump(mine, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return {"ok": True}
+    return {"ok": False, "holder": {"run_id": "unknown (lock file keeps reappearing)"}}
+
+
+def op_unlock(req):
+    """Release the lock if this run holds it (or unconditionally with `break`)."""
+    path = req.get("path", LOCK_PATH)
+    try:
+        with open(path) as fh:
+            holder = json.load(fh)
+    except FileNotFoundError:
+        return {"ok": True, "held": False}
+    except (OSError, ValueError):
+        holder = {}
+    if holder.get("run_id") != req.get("run_id") and not req.get("break"):
+        return {"ok": False, "holder": holder}
+    os.unlink(path)
+    return {"ok": True, "held": True, "holder": holder}
+
+
 def op_run(req):
     return run(req["argv"], timeout=req.get("timeout", 120))
 
 
 OPS = {"probe": op_probe, "read": op_read, "write": op_write, "restore": op_restore,
-       "logs": op_logs, "introspect": op_introspect, "run": op_run}
+       "logs": op_logs, "introspect": op_introspect, "run": op_run, "lock": op_lock, "unlock": op_unlock}
 
 
 def main():

@@ -332,7 +332,7 @@ def find_host(name: str) -> HostSpec:
     raise LabError(f"no lab host named {name!r}")
 
 
-def up(count: int = 4, delay_ms: int = config.DEFAULT_DELAY_MS, say=print) -> dict:
+def up(count: int = 6, delay_ms: int = config.DEFAULT_DELAY_MS, say=print) -> dict:
     """Bring the fleet up (reusing what is healthy); returns what was started or kept."""
     specs = config.fleet(count)
     check_prerequisites(specs)

@@ -21,9 +21,9 @@ def _guard(fn, *args, **kwargs):
         raise Exit(f"lab: {exc}", code=2) from None
 
 
-@task(help={"hosts": "number of hosts (default 4: supervisor and compose, on PostgreSQL and MariaDB)",
+@task(help={"hosts": "number of hosts (default 6: supervisor and compose, on PostgreSQL and MariaDB, three settings shapes)",
             "delay_ms": f"one-way delay the proxy adds between hosts and databases (default {config.DEFAULT_DELAY_MS}; 0 = off)"})
-def up(c, hosts=4, delay_ms=config.DEFAULT_DELAY_MS):
+def up(c, hosts=6, delay_ms=config.DEFAULT_DELAY_MS):
     """Bring the lab fleet up (idempotent: keeps what is healthy, repairs the rest)."""
     report = _guard(lab.up, int(hosts), int(delay_ms))
     console.print(f"lab up in {report['seconds']} s; started: {', '.join(report['started']) or 'nothing'}; "
