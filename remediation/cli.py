@@ -235,7 +235,7 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
                 groups.setdefault(journal.run_id, []).append(name)
     elif run:
         journal = _open_run(run)
-        groups = {run: [name for name in journal.meta()["hosts"] if journal.changed_files(name)]}
+        groups = {run: list(journal.meta()["hosts"])}
     else:
         raise InputError("give --host, --limit or --run")
     outcomes: dict[str, str] = {}

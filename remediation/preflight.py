@@ -1,8 +1,10 @@
 """Pre-flight: what refuses a host (unless --force) and what only warns (pure)."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
+from .discovery.worker_classes import BUILTIN_OTHER, classify
 from .inspection import Inspection
 
 GEVENT_STYLE = {"gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet"}
@@ -19,7 +21,7 @@ class Preflight:
 def _version_tuple(text: str | None) -> tuple[int, ...]:
     parts = []
     for piece in (text or "").split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit())
+        digits = re.match(r"\d*", piece).group()  # leading digits only: "0rc1" is 0, not 01
         if not digits:
             break
         parts.append(int(digits))
@@ -33,7 +35,8 @@ def check(ins: Inspection, hosts_sharing_db: int) -> Preflight:
     if worker is None:
         result.refusals.append("could not read gunicorn's effective settings: "
                                + ("; ".join(ins.gathered.introspection.get("errors") or []) or "unknown error"))
-    elif worker not in BUILTIN:
+    elif worker not in BUILTIN and worker not in BUILTIN_OTHER and classify(worker) not in ("gevent", "sync", "gthread"):
+        # full names and egg: aliases of the built-in classes are built-in too
         kind = "an ASGI worker class" if any(m in worker.lower() for m in ASGI_MARKERS) else "a custom worker class"
         result.refusals.append(f"gunicorn runs {kind} ({worker}); switching it to {target.worker_class} "
                                "is not safe: review by hand")
@@ -66,7 +69,7 @@ def check(ins: Inspection, hosts_sharing_db: int) -> Preflight:
         result.warnings.append(f"gevent-specific code: {where}")
     if ins.gunicorn.get("preload_app"):
         result.warnings.append("preload_app is on: connections opened at import time are shared by forked workers")
-    if worker in GEVENT_STYLE:
+    if worker in GEVENT_STYLE or (worker and classify(worker) == "gevent"):
         result.warnings.append(f"concurrency drops from {ins.gunicorn.get('workers')} x "
                                f"{ins.gunicorn.get('worker_connections')} in-flight (gevent) to "
                                f"{target.workers} x {target.threads} ({target.worker_class}); long-polling, "

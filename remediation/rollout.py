@@ -158,6 +158,14 @@ def rollback_fleet(inventory: Inventory, host_names: list[str], journal: Journal
 
     def one(name: str) -> tuple[str, str]:
         progress.update(name, "rollback")
+        if not journal.changed_files(name):
+            # nothing to restore; still release a lock the (dead) run may have left
+            try:
+                with Remote(inventory.host(name), accept_new_host_key=accept_new_host_key) as remote:
+                    lock.release(remote, journal.run_id)
+                return name, "nothing to roll back"
+            except RemediationError as exc:
+                return name, f"nothing to roll back (lock not checked: {redact(str(exc))})"
         try:
             with Remote(inventory.host(name), accept_new_host_key=accept_new_host_key) as remote:
                 lock.acquire(remote, journal.run_id)

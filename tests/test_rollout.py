@@ -168,6 +168,7 @@ def test_controller_killed_mid_rollout_then_rollback_run(fleet, quick_playbook, 
         for s in specs:
             assert snapshot(s) == before[s.name], s.name
             lab.wait_healthy(s, timeout=60)
+            assert not (s.dir / "run" / "lock" / "remediation.lock").exists(), f"{s.name}: dead run's lock left"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

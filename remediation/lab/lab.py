@@ -278,6 +278,7 @@ def destroy_host(netns: str) -> None:
 def reset_host(spec: HostSpec) -> None:
     """Put the host back in the incident's broken state and restart its app."""
     network.restore(spec)
+    (spec.dir / "run" / "lock" / "remediation.lock").unlink(missing_ok=True)  # a lock left by a killed run
     appfiles.write_host_files(spec, db_password(spec))
     restart_app(spec)
 

@@ -1,0 +1,377 @@
+"""The host agent's file operations, run locally exactly as on a host: `python3 hostagent.py`
+with one JSON request on stdin, on files in a tmp dir (probe/introspect run on the lab)."""
+from __future__ import annotations
+
+import base64
+import errno
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+AGENT = Path(__file__).resolve().parent.parent / "remediation" / "agent" / "hostagent.py"
+# the system interpreter, as `sudo -n python3` finds it on a host (not a pyenv shim: slow to start)
+PYTHON = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.access(p, os.X_OK)),
+              shutil.which("python3") or sys.executable)
+IS_ROOT = os.geteuid() == 0
+
+
+def agent(*ops: dict) -> list[dict]:
+    proc = subprocess.run([PYTHON, str(AGENT)], input=json.dumps({"ops": list(ops)}).encode(),
+                          capture_output=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr.decode()
+    replies = json.loads(proc.stdout)["replies"]
+    assert len(replies) == len(ops)
+    return replies
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*"))
+
+
+def write_op(path: Path, new: bytes, backup_dir: Path, expected: str | None = None, **extra) -> dict:
+    original = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
+    return {"op": "write", "path": str(path), "content": b64(new), "backup_dir": str(backup_dir),
+            "expected_sha256": expected if expected is not None else sha(original), **extra}
+
+
+ORIGINAL = b"worker_class = 'gevent'\r\nworkers = 2\n# \xe9\xff binary tail\x00\n"
+NEW = b"worker_class = 'gthread'\nworkers = 2\nthreads = 8\n"
+
+
+@pytest.fixture
+def app(tmp_path):
+    """An app dir with a gunicorn config (mode 0640) and a separate backup root."""
+    app_dir = tmp_path / "srv" / "app"
+    app_dir.mkdir(parents=True)
+    conf = app_dir / "gunicorn.conf.py"
+    conf.write_bytes(ORIGINAL)
+    conf.chmod(0o640)
+    return conf, tmp_path / "backups" / "run-1"
+
+
+def backup_of(backup_dir: Path, path: Path) -> Path:
+    return backup_dir / str(path).lstrip("/")
+
+
+# --- write --------------------------------------------------------------------------------------
+
+def test_write_refuses_when_the_file_changed_since_planned(app):
+    conf, backups = app
+    before = listing(conf.parent)
+    reply = agent(write_op(conf, NEW, backups, expected=sha(b"what the plan saw")))[0]
+    assert reply["ok"] is False and "changed since it was planned" in reply["error"]
+    assert conf.read_bytes() == ORIGINAL
+    assert listing(conf.parent) == before
+    assert not backups.exists()
+
+
+def test_write_refuses_a_symlink(app, tmp_path):
+    conf, backups = app
+    link = conf.parent / "linked.conf.py"
+    link.symlink_to(conf)
+    before = listing(conf.parent)
+    reply = agent(write_op(link, NEW, backups, expected=sha(ORIGINAL)))[0]
+    assert reply["ok"] is False and "symlink" in reply["error"]
+    assert link.is_symlink() and conf.read_bytes() == ORIGINAL
+    assert listing(conf.parent) == before and not backups.exists()
+
+
+def test_write_refuses_non_regular_files(app):
+    conf, backups = app
+    fifo = conf.parent / "pipe"
+    os.mkfifo(fifo)
+    directory = conf.parent / "adir"
+    directory.mkdir()
+    before = listing(conf.parent)
+    replies = agent(write_op(fifo, NEW, backups, expected=sha(b"")),
+                    write_op(directory, NEW, backups, expected=sha(b"")),
+                    write_op(conf.parent / "missing.py", NEW, backups, expected=sha(b"")))
+    for reply in replies:
+        assert reply["ok"] is False and "not a regular file" in reply["error"]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert listing(conf.parent) == before and not backups.exists()
+
+
+def test_write_keeps_a_byte_identical_backup_with_the_same_mode(app):
+    conf, backups = app
+    reply = agent(write_op(conf, NEW, backups))[0]
+    assert reply["ok"] is True, reply
+    backup = backup_of(backups, conf)
+    assert reply["backup"] == str(backup)
+    assert backup.read_bytes() == ORIGINAL
+    assert stat.S_IMODE(backup.stat().st_mode) == 0o640
+    assert reply["sha256_before"] == sha(ORIGINAL) and reply["sha256_after"] == sha(NEW)
+    assert not list(backups.rglob("*.partial"))
+
+
+def test_write_replaces_atomically_keeping_mode_and_owner(app):
+    conf, backups = app
+    owner = (1234, 2345) if IS_ROOT else (os.geteuid(), os.getegid())
+    os.chown(conf, *owner)
+    inode_before = conf.stat().st_ino
+    reply = agent(write_op(conf, NEW, backups))[0]
+    assert reply["ok"] is True, reply
+    st = conf.stat()
+    assert conf.read_bytes() == NEW
+    assert stat.S_IMODE(st.st_mode) == 0o640
+    assert (st.st_uid, st.st_gid) == owner
+    assert st.st_ino != inode_before  # a new file renamed into place, not rewritten in place
+    assert listing(conf.parent) == ["gunicorn.conf.py"]
+
+
+def test_write_rejects_python_that_does_not_compile(app):
+    conf, backups = app
+    reply = agent(write_op(conf, b"worker_class = 'gthread\nworkers = (\n", backups, validate="python"))[0]
+    assert reply["ok"] is False and "failed validation" in reply["error"]
+    assert conf.read_bytes() == ORIGINAL
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640
+    assert listing(conf.parent) == ["gunicorn.conf.py"]
+
+
+def test_write_validates_with_the_given_interpreter(app):
+    conf, backups = app
+    reply = agent(write_op(conf, NEW, backups, validate="python", python="/nonexistent/python3"))[0]
+    assert reply["ok"] is False and "not found" in reply["error"]
+    assert conf.read_bytes() == ORIGINAL and listing(conf.parent) == ["gunicorn.conf.py"]
+    reply = agent(write_op(conf, NEW, backups, validate="python", python=sys.executable))[0]
+    assert reply["ok"] is True and conf.read_bytes() == NEW
+
+
+def test_write_dry_run_changes_nothing(app):
+    conf, backups = app
+    reply = agent(write_op(conf, NEW, backups, validate="python", dry_run=True))[0]
+    assert reply == {"ok": True, "backup": str(backup_of(backups, conf)), "dry_run": True}
+    assert conf.read_bytes() == ORIGINAL and listing(conf.parent) == ["gunicorn.conf.py"]
+
+
+def test_second_write_in_a_run_keeps_the_first_backup(app):
+    conf, backups = app
+    assert agent(write_op(conf, NEW, backups))[0]["ok"]
+    assert agent(write_op(conf, NEW + b"# again\n", backups))[0]["ok"]
+    assert backup_of(backups, conf).read_bytes() == ORIGINAL
+    assert conf.read_bytes() == NEW + b"# again\n"
+
+
+# --- restore ------------------------------------------------------------------------------------
+
+def restore_item(path: Path, backups: Path | None = None, content: bytes | None = None, **extra) -> dict:
+    item = {"path": str(path), "sha256": sha(ORIGINAL), **extra}
+    if backups is not None:
+        item["backup"] = str(backup_of(backups, path))
+    if content is not None:
+        item["content"] = b64(content)
+    return item
+
+
+def patched(app) -> tuple[Path, Path]:
+    conf, backups = app
+    assert agent(write_op(conf, NEW, backups))[0]["ok"]
+    conf.chmod(0o600)  # the mode drifted too
+    return conf, backups
+
+
+def test_restore_from_the_host_backup(app):
+    conf, backups = patched(app)
+    reply = agent({"op": "restore", "files": [restore_item(conf, backups, mode=0o640)]})[0]
+    assert reply["files"] == [{"path": str(conf), "ok": True, "source": "host-backup", "error": None}]
+    assert conf.read_bytes() == ORIGINAL
+    assert stat.S_IMODE(conf.stat().st_mode) == 0o640
+    assert listing(conf.parent) == ["gunicorn.conf.py"]
+
+
+def test_restore_from_the_controller_copy_when_the_backup_is_missing(app):
+    conf, backups = patched(app)
+    backup_of(backups, conf).unlink()
+    reply = agent({"op": "restore", "files": [restore_item(conf, backups, content=ORIGINAL, mode=0o640)]})[0]
+    assert reply["files"][0]["ok"] is True and reply["files"][0]["source"] == "controller-copy"
+    assert conf.read_bytes() == ORIGINAL and stat.S_IMODE(conf.stat().st_mode) == 0o640
+
+
+def test_restore_from_the_controller_copy_when_the_backup_is_corrupted(app):
+    conf, backups = patched(app)
+    backup_of(backups, conf).write_bytes(ORIGINAL[:-3])
+    reply = agent({"op": "restore", "files": [restore_item(conf, backups, content=ORIGINAL)]})[0]
+    assert reply["files"][0]["source"] == "controller-copy"
+    assert conf.read_bytes() == ORIGINAL
+
+
+def test_restore_refuses_a_controller_copy_that_does_not_match(app):
+    conf, backups = patched(app)
+    reply = agent({"op": "restore", "files": [restore_item(conf, content=ORIGINAL + b"tampered")]})[0]
+    assert reply["files"][0]["ok"] is False and "does not match" in reply["files"][0]["error"]
+    assert conf.read_bytes() == NEW
+    assert listing(conf.parent) == ["gunicorn.conf.py"]
+
+
+def test_restore_without_any_verified_copy(app):
+    conf, backups = patched(app)
+    backup_of(backups, conf).write_bytes(b"corrupt")
+    reply = agent({"op": "restore", "files": [restore_item(conf, backups)]})[0]
+    assert reply["files"][0]["ok"] is False and "no verified copy" in reply["files"][0]["error"]
+    assert conf.read_bytes() == NEW
+
+
+def test_restore_reports_already_when_the_file_is_original(app):
+    conf, _backups = app
+    inode = conf.stat().st_ino
+    reply = agent({"op": "restore", "files": [restore_item(conf, content=ORIGINAL)]})[0]
+    assert reply["files"] == [{"path": str(conf), "ok": True, "source": "already"}]
+    assert conf.stat().st_ino == inode
+
+
+def test_restore_recreates_a_deleted_file_and_continues_after_a_failure(app):
+    conf, backups = patched(app)
+    other = conf.parent / "other.py"
+    other.write_bytes(b"changed")
+    conf.unlink()
+    reply = agent({"op": "restore", "files": [
+        restore_item(other, content=b"not the original"),
+        restore_item(conf, backups, mode=0o640),
+    ]})[0]
+    first, second = reply["files"]
+    assert first["ok"] is False and second["ok"] is True and second["source"] == "host-backup"
+    assert conf.read_bytes() == ORIGINAL and stat.S_IMODE(conf.stat().st_mode) == 0o640
+    assert sorted(listing(conf.parent)) == ["gunicorn.conf.py", "other.py"]
+
+
+# --- read ---------------------------------------------------------------------------------------
+
+def test_read_returns_content_sha_and_mode(app):
+    conf, _ = app
+    (info,) = agent({"op": "read", "paths": [str(conf)]})[0]["files"]
+    assert base64.b64decode(info["content"]) == ORIGINAL
+    assert info["sha256"] == sha(ORIGINAL)
+    assert info["mode"] == 0o640 and info["size"] == len(ORIGINAL)
+    assert info["exists"] is True and info["symlink"] is False and info["is_file"] is True
+
+
+def test_read_reports_a_too_large_file_without_reading_it(app):
+    conf, _ = app
+    (info,) = agent({"op": "read", "paths": [str(conf)], "max_size": 10})[0]["files"]
+    assert info["error"] == f"too large ({len(ORIGINAL)} bytes)"
+    assert "content" not in info and "sha256" not in info
+
+
+def test_read_flags_a_symlink_with_its_realpath(app):
+    conf, _ = app
+    link = conf.parent / "current.py"
+    link.symlink_to(conf)
+    (info,) = agent({"op": "read", "paths": [str(link)]})[0]["files"]
+    assert info["symlink"] is True and info["realpath"] == str(conf.resolve())
+    assert base64.b64decode(info["content"]) == ORIGINAL
+
+
+def test_read_missing_and_dangling_paths_and_listings(app):
+    conf, _ = app
+    dangling = conf.parent / "dangling.py"
+    dangling.symlink_to(conf.parent / "gone.py")
+    reply = agent({"op": "read", "paths": [str(conf.parent / "nope.py"), str(dangling)],
+                   "list_dirs": [str(conf.parent), str(conf.parent / "no-dir")]})[0]
+    missing, broken = reply["files"]
+    assert missing == {"path": str(conf.parent / "nope.py"), "exists": False}
+    assert broken["symlink"] is True and "error" in broken and "content" not in broken
+    assert reply["listings"][str(conf.parent)] == ["dangling.py", "gunicorn.conf.py"]
+    assert "error" in reply["listings"][str(conf.parent / "no-dir")]
+
+
+def test_unknown_op_is_reported_not_crashed():
+    reply = agent({"op": "format-disk"}, {"op": "read", "paths": []})
+    assert "agent_error" in reply[0] and "format-disk" in reply[0]["agent_error"]
+    assert reply[1] == {"files": [], "listings": {}}
+
+
+# --- full and read-only filesystems -------------------------------------------------------------
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A 64 KiB tmpfs (root only), unmounted afterwards whatever happens."""
+    if not IS_ROOT:
+        pytest.skip("mounting a tiny tmpfs needs root (run as root to test a full / read-only filesystem)")
+    mount_point = tmp_path / "tiny"
+    mount_point.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "remediation-unit-test",
+                          str(mount_point)], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.strip()}")
+    try:
+        yield mount_point
+    finally:
+        if subprocess.run(["umount", str(mount_point)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+        assert not os.path.ismount(mount_point)
+
+
+def fill(directory: Path) -> None:
+    fd = os.open(directory / "filler", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+def app_on(fs: Path) -> Path:
+    (fs / "app").mkdir()
+    conf = fs / "app" / "gunicorn.conf.py"
+    conf.write_bytes(ORIGINAL)
+    conf.chmod(0o640)
+    return conf
+
+
+def test_write_on_a_full_filesystem_fails_cleanly(tiny_fs, tmp_path):
+    conf = app_on(tiny_fs)
+    fill(tiny_fs)
+    backups = tmp_path / "backups"
+    reply = agent(write_op(conf, NEW * 1000, backups))[0]
+    assert reply["ok"] is False and "No space left" in reply["error"]
+    assert conf.read_bytes() == ORIGINAL and stat.S_IMODE(conf.stat().st_mode) == 0o640
+    assert listing(conf.parent) == ["gunicorn.conf.py"]
+
+
+def test_backup_on_a_full_filesystem_leaves_no_partial_file(tiny_fs):
+    conf = app_on(tiny_fs)
+    backups = tiny_fs / "backups"
+    backups.mkdir()
+    fill(tiny_fs)
+    reply = agent(write_op(conf, NEW, backups))[0]
+    assert reply["ok"] is False and "No space left" in reply["error"]
+    assert conf.read_bytes() == ORIGINAL
+    assert listing(conf.parent) == ["gunicorn.conf.py"]
+    assert not [p for p in backups.rglob("*") if p.is_file()]
+
+
+def test_write_on_a_read_only_filesystem_fails_cleanly(tiny_fs, tmp_path):
+    conf = app_on(tiny_fs)
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True, capture_output=True)
+    reply = agent(write_op(conf, NEW, tmp_path / "backups"))[0]
+    assert reply["ok"] is False and "Read-only file system" in reply["error"]
+    assert conf.read_bytes() == ORIGINAL
+    assert listing(conf.parent) == ["gunicorn.conf.py"]
+
+
+def test_restore_on_a_full_filesystem_fails_cleanly(tiny_fs):
+    conf = app_on(tiny_fs)
+    conf.write_bytes(NEW)
+    fill(tiny_fs)
+    big = ORIGINAL * 2000
+    reply = agent({"op": "restore", "files": [{"path": str(conf), "sha256": sha(big), "content": b64(big)}]})[0]
+    assert reply["files"][0]["ok"] is False and "No space left" in reply["files"][0]["error"]
+    assert conf.read_bytes() == NEW
+    assert listing(conf.parent) == ["gunicorn.conf.py"]

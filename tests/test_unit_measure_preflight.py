@@ -1,0 +1,219 @@
+"""measure.percentile / app_url and preflight.check() on an Inspection built from a recorded
+probe plus a hand-written introspection (what the agent's introspect op returns)."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from remediation.facts import parse_probe
+from remediation.gather import Gathered, RemoteFile
+from remediation.inspection import Inspection
+from remediation.measure import app_url, percentile
+from remediation.preflight import check
+from remediation.target import Target
+
+FIXTURES = Path(__file__).parent / "fixtures" / "probe"
+PROBE = json.loads((FIXTURES / "supervisor.json").read_text())
+
+# --- percentile ---------------------------------------------------------------------------------
+
+
+def test_percentile_of_nothing_is_none():
+    assert percentile([], 95) is None
+
+
+def test_percentile_picks_a_sample_from_unsorted_input():
+    values = [float(v) for v in (7, 1, 10, 3, 5, 2, 9, 4, 8, 6)]
+    assert percentile(values, 0) == 1.0
+    assert percentile(values, 100) == 10.0
+    assert percentile(values, 95) == 10.0
+    assert percentile(values, 50) in values
+    assert values[0] == 7.0  # the input is not sorted in place
+
+
+def test_percentile_single_value_and_outlier():
+    assert percentile([42.0], 95) == 42.0
+    samples = [10.0] * 19 + [1000.0]
+    assert percentile(samples, 50) == 10.0
+    assert percentile(samples, 100) == 1000.0
+
+
+# --- app_url precedence -------------------------------------------------------------------------
+
+def gathered(introspection: dict | None = None, files: dict | None = None) -> Gathered:
+    facts = parse_probe(copy.deepcopy(PROBE))
+    return Gathered(facts, facts.master(), files=files or {}, introspection=introspection or {})
+
+
+def with_binds(*binds: str) -> Gathered:
+    return gathered({"gunicorn": {"bind": list(binds)}})
+
+
+def test_host_var_url_beats_everything():
+    g = with_binds("0.0.0.0:9000")
+    url = app_url(g, {"remediation_app_url": "http://10.0.0.5:81/", "remediation_app_port": 82}, "/api/", 83)
+    assert url == "http://10.0.0.5:81/api/"
+
+
+def test_explicit_port_beats_host_var_port_and_bind():
+    assert app_url(with_binds("0.0.0.0:9000"), {"remediation_app_port": 82}, "/api/", 83) == "http://127.0.0.1:83/api/"
+
+
+def test_host_var_port_beats_bind():
+    assert app_url(with_binds("0.0.0.0:9000"), {"remediation_app_port": "82"}, "/x", None) == "http://127.0.0.1:82/x"
+
+
+def test_gunicorn_bind_port_is_used_and_unix_sockets_are_skipped():
+    g = with_binds("unix:/run/gunicorn.sock", "fd://3", "[::]:9001", "0.0.0.0:9002")
+    assert app_url(g, {}, "/x", None) == "http://127.0.0.1:9001/x"
+
+
+def test_bind_without_a_port_and_nothing_else_falls_back_to_8000():
+    assert app_url(with_binds("unix:/run/g.sock", "[::1]", "localhost"), {}, "/x", None) == "http://127.0.0.1:8000/x"
+    assert app_url(gathered(), {}, "/x", None) == "http://127.0.0.1:8000/x"
+    assert app_url(gathered({"gunicorn": None}), {}, "/x", None) == "http://127.0.0.1:8000/x"
+
+
+# --- preflight ----------------------------------------------------------------------------------
+
+def introspection(**gunicorn) -> dict:
+    base = {"worker_class": "gevent", "workers": 2, "threads": 16, "worker_connections": 1000,
+            "preload_app": False, "bind": ["0.0.0.0:8000"]}
+    base.update(gunicorn)
+    return {
+        "versions": {"django": "4.2.11", "gunicorn": "22.0.0", "gevent": "24.2.1"},
+        "gunicorn": base,
+        "databases": {"default": {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": 600,
+                                  "CONN_HEALTH_CHECKS": False, "pool": None}},
+        "db_server": {"default": {"max_connections": 100}},
+        "errors": [],
+    }
+
+
+def inspect(intro: dict, files: dict | None = None, target: Target | None = None) -> Inspection:
+    return Inspection.build("lab1", gathered(intro, files), target or Target())
+
+
+def preflight(intro: dict, hosts: int = 1, **kwargs):
+    return check(inspect(intro, **kwargs), hosts)
+
+
+def test_incident_host_passes_with_only_the_concurrency_warning():
+    result = preflight(introspection())
+    assert result.refusals == []
+    concurrency = [w for w in result.warnings if w.startswith("concurrency drops")]
+    assert concurrency == ["concurrency drops from 2 x 1000 in-flight (gevent) to 2 x 8 (gthread); long-polling, "
+                           "websockets or streaming need an async worker"]
+    assert not any("Django" in w or "preload" in w or "gevent-specific" in w for w in result.warnings)
+
+
+@pytest.mark.parametrize("worker", ["gunicorn.workers.ggevent.GeventWorker", "egg:gunicorn#gevent", "eventlet",
+                                    "gevent_pywsgi", "sync", "gthread", "tornado"])
+def test_builtin_worker_classes_under_any_name_are_not_refused(worker):
+    result = preflight(introspection(worker_class=worker))
+    assert not any("worker class" in r for r in result.refusals)
+
+
+def test_custom_worker_class_is_refused():
+    result = preflight(introspection(worker_class="myapp.workers.TimedGeventWorker2"))
+    assert len(result.refusals) == 1
+    assert "a custom worker class (myapp.workers.TimedGeventWorker2)" in result.refusals[0]
+    assert "ASGI" not in result.refusals[0]
+
+
+@pytest.mark.parametrize("worker", ["uvicorn.workers.UvicornWorker", "uvicorn_worker.UvicornH11Worker",
+                                    "myproject.asgi_worker.Worker"])
+def test_asgi_worker_class_is_refused_as_asgi(worker):
+    result = preflight(introspection(worker_class=worker))
+    assert len(result.refusals) == 1
+    assert "ASGI" in result.refusals[0] and worker in result.refusals[0]
+
+
+def test_unreadable_gunicorn_settings_are_refused_with_the_errors():
+    intro = introspection()
+    intro["gunicorn"] = None
+    intro["errors"] = ["gunicorn config: SyntaxError: invalid syntax"]
+    result = preflight(intro)
+    assert result.refusals == ["could not read gunicorn's effective settings: "
+                               "gunicorn config: SyntaxError: invalid syntax"]
+
+
+def test_native_pool_is_refused():
+    intro = introspection()
+    intro["databases"]["replica"] = {"ENGINE": "django.db.backends.postgresql", "CONN_MAX_AGE": 0,
+                                     "pool": {"min_size": 2}}
+    result = preflight(intro)
+    assert len(result.refusals) == 1
+    assert "'replica'" in result.refusals[0] and "pool" in result.refusals[0]
+
+
+def test_db_budget_over_max_connections_is_refused_with_the_arithmetic():
+    result = preflight(introspection(), hosts=7)
+    assert result.refusals == ["database 'default': 2 workers x 8 threads x 7 hosts = 112 persistent connections "
+                               "> max_connections 100"]
+
+
+def test_db_budget_exactly_at_max_connections_only_warns():
+    intro = introspection()
+    intro["db_server"]["default"]["max_connections"] = 96
+    result = preflight(intro, hosts=6)
+    assert result.refusals == []
+    assert "database 'default': 96 persistent connections is over 80% of max_connections 96" in result.warnings
+
+
+def test_db_budget_uses_the_playbook_target_not_the_live_settings():
+    result = preflight(introspection(), hosts=7, target=Target.sync())
+    assert result.refusals == []  # 4 workers x 1 thread x 7 hosts = 28
+
+
+def test_short_wait_timeout_and_unreadable_budget_warn():
+    intro = introspection()
+    intro["db_server"] = {"default": {"max_connections": 1000, "wait_timeout": 60},
+                          "other": {"error": "permission denied"}}
+    warnings = preflight(intro).warnings
+    assert any("wait_timeout 60s < CONN_MAX_AGE 600s" in w for w in warnings)
+    assert "database 'other': could not read the server's budget: permission denied" in warnings
+
+
+@pytest.mark.parametrize("version, warns", [("4.0.10", True), ("3.2.25", True), ("4.0rc1", True),
+                                            ("4.1", False), ("5.0.3", False), (None, False)])
+def test_django_before_4_1_warns_about_health_checks(version, warns):
+    intro = introspection()
+    intro["versions"]["django"] = version
+    warnings = [w for w in preflight(intro).warnings if "CONN_HEALTH_CHECKS" in w]
+    assert bool(warnings) is warns
+    if warns:
+        assert warnings == [f"Django {version} ignores CONN_HEALTH_CHECKS (needs 4.1+)"]
+
+
+def test_no_health_check_warning_when_the_playbook_does_not_set_them():
+    intro = introspection()
+    intro["versions"]["django"] = "3.2.25"
+    result = preflight(intro, target=Target(conn_health_checks=False))
+    assert not any("CONN_HEALTH_CHECKS" in w for w in result.warnings)
+
+
+def test_preload_warns():
+    warnings = preflight(introspection(preload_app=True)).warnings
+    assert any(w.startswith("preload_app is on") for w in warnings)
+
+
+def test_gevent_code_warns_with_file_and_line():
+    settings = ("import os\n"
+                "# from gevent import monkey  (commented out: not a finding)\n"
+                "from psycogreen.gevent import patch_psycopg\n"
+                "patch_psycopg()\n")
+    hooks = "def post_fork(server, worker):\n    from gevent import monkey\n    monkey.patch_all()\n"
+    files = {
+        "/srv/app/schoolsite/settings.py": RemoteFile("/srv/app/schoolsite/settings.py", settings.encode(), "x"),
+        "/srv/app/hooks.py": RemoteFile("/srv/app/hooks.py", hooks.encode(), "y"),
+        "/srv/app/blob.bin": RemoteFile("/srv/app/blob.bin", b"\xff\xfemonkey.patch_all", "z"),
+    }
+    warnings = [w for w in preflight(introspection(), files=files).warnings if w.startswith("gevent-specific")]
+    assert "gevent-specific code: psycogreen at /srv/app/schoolsite/settings.py:3" in warnings
+    assert "gevent-specific code: gevent monkey-patching at /srv/app/hooks.py:3" in warnings
+    assert "gevent-specific code: gevent imports at /srv/app/hooks.py:2" in warnings
+    assert not any("settings.py:2" in w or "blob.bin" in w for w in warnings)
