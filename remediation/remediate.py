@@ -105,6 +105,25 @@ def target_reached(gunicorn: dict, databases: dict, playbook: Playbook) -> list[
     return gaps
 
 
+def validate_text(path: str, text: str) -> str | None:
+    """Controller-side check that a patched file still parses as its kind (None when fine)."""
+    import configparser
+
+    import yaml
+
+    name = path.rsplit("/", 1)[-1]
+    try:
+        if name.endswith((".yml", ".yaml")):
+            yaml.safe_load(text)
+        elif name.endswith((".conf", ".ini")) and "[" in text and not _validator(path):
+            configparser.RawConfigParser(strict=False, interpolation=None).read_string(text)
+        elif _validator(path) == "python":
+            compile(text, path, "exec")
+    except (yaml.YAMLError, configparser.Error, SyntaxError, ValueError) as exc:
+        return str(exc).splitlines()[0]
+    return None
+
+
 def _validator(path: str) -> str | None:
     return "python" if path.endswith(".py") or "gunicorn" in path.rsplit("/", 1)[-1] else None
 
@@ -217,6 +236,17 @@ class HostFlow:
     def _apply(self, ins: Inspection, patched: dict[str, str]) -> None:
         backup_dir = f"{HOST_BACKUP_ROOT}/{self.journal.run_id}"
         python = interpreter(ins.gathered.master)
+        for rel_path, text in patched.items():
+            problem = validate_text("/" + rel_path, text)
+            if problem:
+                raise StageError("apply", f"/{rel_path}: the patched text does not parse: {problem}")
+        # every planned file must still be what was planned before the first write
+        current = self.remote.agent({"op": "read", "paths": ["/" + p for p in sorted(patched)], "sha_only": True})[0]
+        for info in current["files"]:
+            planned = ins.file(info["path"].lstrip("/")).sha256
+            if info.get("sha256") != planned:
+                raise StageError("apply", f"{info['path']} changed on the host since it was planned; "
+                                          "nothing was written (run plan again)")
         for rel_path in sorted(patched):
             path = "/" + rel_path
             original = ins.file(rel_path)
@@ -224,8 +254,6 @@ class HostFlow:
                 raise StageError("apply", f"{path}: original content unknown, refusing to write")
             if original.symlink:
                 raise StageError("apply", f"{path} is a symlink (to {original.realpath}); refusing to patch")
-            if ins.gathered.master.in_container and python and not path.endswith(".py"):
-                pass
             copy = self.journal.keep_original(self.host.name, path, original.content)
             self.journal.record(self.host.name, "change-intent", path=path, sha256_before=original.sha256,
                                 backup=f"{backup_dir}{path}", controller_copy=str(copy),

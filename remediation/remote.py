@@ -62,6 +62,8 @@ class Remote:
         except (OSError, socket.timeout, EOFError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise HostUnreachable(f"{self.host.name}: cannot reach {target.address}:{target.port}: {reason}") from None
+        except ValueError as exc:
+            raise HostUnreachable(f"{self.host.name}: invalid address {target.address!r}: {exc}") from None
         self.round_trips += 1
         return self
 

@@ -63,3 +63,50 @@ def fleet():
     specs = [s for s in config.fleet(LAB_HOSTS) if s.name not in skipped]
     lab.reset(specs)
     yield Fleet(config.fleet(LAB_HOSTS), skipped)
+
+
+class FaultMatrix:
+    """Rows the fault and hostile-input tests record; written into the README at the end."""
+
+    def __init__(self):
+        self.faults: list[tuple[str, bool, int]] = []
+        self.inputs: list[tuple[str, bool]] = []
+
+    def add(self, fault: str, survived: bool, lost: int) -> None:
+        self.faults.append((fault, survived, lost))
+
+    def add_input(self, what: str, rejected: bool) -> None:
+        self.inputs.append((what, rejected))
+
+    def markdown(self) -> str:
+        lines = ["| fault injected | survived (files byte-identical, app serving) | files lost |", "|---|---|---|"]
+        lines += [f"| {f} | {'yes' if ok else 'NO'} | {lost} |" for f, ok, lost in self.faults]
+        lines += ["", "| bad input tried | rejected cleanly (one line, non-zero, nothing changed) |", "|---|---|"]
+        lines += [f"| {w} | {'yes' if ok else 'NO'} |" for w, ok in self.inputs]
+        total = (f"\n{len(self.faults)} faults injected, {sum(ok for _, ok, _ in self.faults)} survived, "
+                 f"{sum(lost for *_, lost in self.faults)} files lost; {len(self.inputs)} bad inputs tried, "
+                 f"{sum(ok for _, ok in self.inputs)} rejected cleanly.")
+        return "\n".join(lines) + "\n" + total + "\n"
+
+
+_MATRIX = FaultMatrix()
+README_START, README_END = "<!-- fault-matrix:start -->", "<!-- fault-matrix:end -->"
+
+
+@pytest.fixture(scope="session")
+def fault_matrix():
+    return _MATRIX
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Write the measured fault matrix into the README when the fault tests ran and passed."""
+    if not _MATRIX.faults or exitstatus != 0:
+        return
+    from pathlib import Path
+
+    readme = Path(__file__).resolve().parents[1] / "README.md"
+    text = readme.read_text()
+    if README_START in text and README_END in text:
+        head, rest = text.split(README_START, 1)
+        _, tail = rest.split(README_END, 1)
+        readme.write_text(head + README_START + "\n" + _MATRIX.markdown() + README_END + tail)

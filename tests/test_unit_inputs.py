@@ -129,7 +129,7 @@ def test_alias_bomb_is_loaded_without_expansion():
         lines.append(f"{cur}: &{cur} [" + ", ".join([f"*{prev}"] * 9) + "]")
     started = time.monotonic()
     data = yamlio.load("\n".join(lines) + "\n", "bomb.yml")
-    assert time.monotonic() - started < 1
+    assert time.monotonic() - started < 2  # expanding it would never finish
     assert data["i"][0] is data["i"][8]  # aliases share one object: 9**9 strings are never built
 
 

@@ -142,5 +142,5 @@ def test_unified_diff_keeps_its_structure_and_loses_the_secret():
 def test_long_or_unterminated_input_is_linear_time(text):
     started = time.monotonic()
     out = redact(text)
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2  # quadratic matching took minutes here
     assert SECRET not in out

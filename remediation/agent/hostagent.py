@@ -230,7 +230,8 @@ def op_read(req):
                 with open(path, "rb") as fh:
                     data = fh.read()
                 info["sha256"] = sha256(data)
-                info["content"] = b64(data)
+                if not req.get("sha_only"):
+                    info["content"] = b64(data)
         files.append(info)
     listings = {}
     for directory in req.get("list_dirs", []):

@@ -25,6 +25,7 @@ DEFAULT_DELAY_MS = 100  # one way; makes a PostgreSQL connect ~1.0 s and a Maria
 APP_PORT = 8000
 
 LOGIN_USER = "deploy"
+NO_SUDO_USER = "auditor"  # can log in, has no sudo: for the sudo-denied fault test
 APP_USER = "app"
 APP_IMAGE = "remediation-lab/schoolsite:1"
 

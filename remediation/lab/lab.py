@@ -93,6 +93,9 @@ def ensure_users() -> None:
     if run(["id", config.LOGIN_USER], check=False).returncode != 0:
         run(["useradd", "-m", "-s", "/bin/bash", config.LOGIN_USER])
     run(["usermod", "-p", "*", config.LOGIN_USER])  # locked password blocks key login under UsePAM no
+    if run(["id", config.NO_SUDO_USER], check=False).returncode != 0:
+        run(["useradd", "-m", "-s", "/bin/bash", config.NO_SUDO_USER])
+    run(["usermod", "-p", "*", config.NO_SUDO_USER])
     if run(["id", config.APP_USER], check=False).returncode != 0:
         run(["useradd", "--system", "-M", "-s", "/usr/sbin/nologin", config.APP_USER])
     rule = f"{config.LOGIN_USER} ALL=(ALL) NOPASSWD: ALL\n"
@@ -108,13 +111,14 @@ def ensure_login_key() -> None:
     config.KEYS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not config.PRIVATE_KEY.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "remediation-lab", "-f", config.PRIVATE_KEY])
-    home = Path(run(["getent", "passwd", config.LOGIN_USER]).stdout.split(":")[5])
-    ssh_dir = home / ".ssh"
-    ssh_dir.mkdir(mode=0o700, exist_ok=True)
-    auth = ssh_dir / "authorized_keys"
-    auth.write_text(config.PRIVATE_KEY.with_suffix(".pub").read_text())
-    auth.chmod(0o600)
-    run(["chown", "-R", f"{config.LOGIN_USER}:", ssh_dir])
+    for user in (config.LOGIN_USER, config.NO_SUDO_USER):
+        home = Path(run(["getent", "passwd", user]).stdout.split(":")[5])
+        ssh_dir = home / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        auth = ssh_dir / "authorized_keys"
+        auth.write_text(config.PRIVATE_KEY.with_suffix(".pub").read_text())
+        auth.chmod(0o600)
+        run(["chown", "-R", f"{user}:", ssh_dir])
 
 
 # -- the delay proxy -----------------------------------------------------------------------
@@ -184,18 +188,22 @@ UsePAM no
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin no
-AllowUsers {user}
+AllowUsers {user} {no_sudo_user}
 MaxStartups 200:30:400
 Subsystem sftp internal-sftp
 """
+
+
+def sshd_config_text(spec: HostSpec) -> str:
+    return SSHD_CONFIG.format(address=spec.address, host_key=spec.dir / "ssh_host_ed25519_key",
+                              user=config.LOGIN_USER, no_sudo_user=config.NO_SUDO_USER)
 
 
 def _write_sshd_config(spec: HostSpec) -> None:
     key = spec.dir / "ssh_host_ed25519_key"
     if not key.exists():
         run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", spec.name, "-f", key])
-    (spec.dir / "sshd_config").write_text(SSHD_CONFIG.format(address=spec.address, host_key=key,
-                                                               user=config.LOGIN_USER))
+    (spec.dir / "sshd_config").write_text(sshd_config_text(spec))
 
 
 def host_key_line(spec: HostSpec) -> str:
@@ -259,7 +267,10 @@ def wait_healthy(spec: HostSpec, timeout: float = 60) -> None:
 
 
 def host_ok(spec: HostSpec) -> bool:
-    return (hosts.is_running(spec) and not network.is_cut(spec)
+    """Running, reachable, serving, and made by this version of the lab (else it is rebuilt)."""
+    sshd_config = spec.dir / "sshd_config"
+    current = sshd_config.exists() and sshd_config.read_text() == sshd_config_text(spec)
+    return (current and hosts.is_running(spec) and not network.is_cut(spec)
             and _tcp_open(spec.address, 22) and app_healthy(spec))
 
 

@@ -1,0 +1,198 @@
+"""Faults and hostile input on the lab: every fault ends with files byte-identical (to
+before, or to the intended result) and apps serving; bad input changes nothing.
+Each test records a row of the fault matrix the README shows (see conftest)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from remediation.lab import config, hosts, lab, network
+from remediation.lab.inventory import INVENTORY_PATH
+
+from test_remediate import ROOT, invoke, snapshot
+from test_rollout import events, wait_for
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def quick_playbook(tmp_path_factory) -> Path:
+    data = yaml.safe_load((ROOT / "playbooks" / "gevent-to-gthread.yml").read_text())
+    data["verify"]["requests"] = 6
+    path = tmp_path_factory.mktemp("playbooks") / "quick.yml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+@pytest.fixture
+def runs_dir(tmp_path) -> Path:
+    return tmp_path / "runs"
+
+
+def inventory_with(tmp_path: Path, host: str, **host_vars) -> Path:
+    data = yaml.safe_load(INVENTORY_PATH.read_text())
+    for group in data["all"]["children"].values():
+        if host in (group.get("hosts") or {}):
+            group["hosts"][host] = {**(group["hosts"][host] or {}), **host_vars}
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def background_remediate(runs_dir: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "invoke", "remediate", "--yes", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, "REMEDIATION_RUNS_DIR": str(runs_dir)})
+
+
+def files_lost(before: dict, after: dict) -> int:
+    return sum(1 for path in before if path not in after)
+
+
+def test_sudo_denied_changes_nothing(fleet, quick_playbook, runs_dir, tmp_path, fault_matrix):
+    spec = fleet.host("lab1")
+    before = snapshot(spec)
+    inv = inventory_with(tmp_path, "lab1", ansible_user=config.NO_SUDO_USER)
+    rc, report, err = invoke("remediate", "--host", "lab1", "--yes", "--json", "-", "--inventory", str(inv),
+                             "--playbook", str(quick_playbook), runs_dir=runs_dir)
+    assert rc == 1
+    assert "sudo denied" in report["hosts"]["lab1"]["error"]
+    assert snapshot(spec) == before and lab.app_healthy(spec)
+    fault_matrix.add("sudo denied", survived=True, lost=files_lost(before, snapshot(spec)))
+
+
+def test_file_changed_between_plan_and_apply_is_refused(fleet, quick_playbook, runs_dir, fault_matrix):
+    spec = fleet.host("lab3")
+    settings = spec.dir / "srv" / "app" / "schoolsite" / "settings.py"
+    proc = background_remediate(runs_dir, "--host", "lab3", "--json", "-", "--playbook", str(quick_playbook))
+    try:
+        wait_for(lambda: any(e["event"] == "stage" and e["stage"] == "baseline" for e in events(runs_dir)[1]),
+                 120, "the baseline stage")
+        settings.write_text(settings.read_text() + "# edited by a colleague during the run\n")
+        edited = snapshot(spec)
+        stdout, stderr = proc.communicate(timeout=300)
+        assert proc.returncode == 1
+        assert "changed on the host since it was planned" in stderr
+        assert snapshot(spec) == edited  # nothing written: the colleague's edit is kept, nothing else changed
+        assert lab.app_healthy(spec)
+        fault_matrix.add("file changed between plan and apply", survived=True, lost=0)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        lab.reset([spec])
+
+
+def test_link_cut_after_write_before_restart_then_rollback(fleet, quick_playbook, runs_dir, fault_matrix):
+    spec = fleet.host("lab4")
+    before = snapshot(spec)
+    proc = background_remediate(runs_dir, "--host", "lab4", "--playbook", str(quick_playbook))
+    try:
+        wait_for(lambda: sum(e["event"] == "change-done" for e in events(runs_dir)[1]) >= 2, 180, "both writes")
+        network.cut(spec)
+        time.sleep(2)
+        os.killpg(proc.pid, signal.SIGKILL)  # the controller hangs on the dead link; the operator gives up
+        proc.wait(10)
+        network.restore(spec)
+        assert snapshot(spec) != before  # the patch is on disk, not applied
+        run_id, _ = events(runs_dir)
+        rc, rolled, err = invoke("rollback", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        assert rc == 0, err
+        assert snapshot(spec) == before
+        lab.wait_healthy(spec)
+        fault_matrix.add("link cut after write, before restart", survived=True, lost=files_lost(before, snapshot(spec)))
+    finally:
+        network.restore(spec)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        lab.reset([spec])
+
+
+def test_backup_deleted_then_rollback_twice_then_remediate_again(fleet, quick_playbook, runs_dir, fault_matrix):
+    spec = fleet.host("lab6")
+    before = snapshot(spec)
+    password = lab.db_password(spec)
+    outputs = []
+    try:
+        rc, report, err = invoke("remediate", "--host", "lab6", "--yes", "--json", "-",
+                                 "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        outputs += [str(report), err]
+        assert rc == 0, err
+        run_id = report["run_id"]
+        backup = Path("/var/backups/remediation") / run_id
+        assert backup.is_dir()
+        subprocess.run(["rm", "-rf", str(backup)], check=True)  # the host lost its backups
+        rc, rolled, err = invoke("rollback", "--host", "lab6", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        outputs += [str(rolled), err]
+        assert rc == 0, err
+        assert snapshot(spec) == before and lab.app_healthy(spec)
+        journal_events = (runs_dir / run_id / "events.jsonl").read_text()
+        assert '"source": "controller-copy"' in journal_events
+        fault_matrix.add("host backup deleted before rollback", survived=True, lost=files_lost(before, snapshot(spec)))
+        pid_before = hosts.exec_in(spec, ["pgrep", "-o", "-f", "gunicorn -c"]).stdout.strip()
+        rc, again, err = invoke("rollback", "--host", "lab6", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        assert rc == 0, err
+        assert hosts.exec_in(spec, ["pgrep", "-o", "-f", "gunicorn -c"]).stdout.strip() == pid_before  # no restart
+        assert snapshot(spec) == before
+        fault_matrix.add("rollback of a rollback", survived=True, lost=0)
+        rc, report2, err = invoke("remediate", "--host", "lab6", "--yes", "--json", "-",
+                                  "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        outputs += [str(report2), err]
+        assert rc == 0, err
+        assert report2["hosts"]["lab6"]["status"] == "remediated"
+        fault_matrix.add("remediate after rollback", survived=True, lost=0)
+        stored = [p.read_text() for p in runs_dir.rglob("*") if p.name in ("events.jsonl", "report.json")]
+        assert password not in "".join(outputs + stored)
+    finally:
+        lab.reset([spec])
+
+
+def test_unknown_host_key_refused_unless_accepted(fleet, runs_dir, tmp_path, fault_matrix):
+    spec = fleet.host("lab5")
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    inv = inventory_with(tmp_path, "lab5", remediation_known_hosts_file=str(empty))
+    rc, _, err = invoke("inspect", "--host", "lab5", "--inventory", str(inv), runs_dir=runs_dir, check_json=False)
+    assert rc == 3 and "host key" in err and "unknown" in err and "Traceback" not in err
+    rc, data, err = invoke("inspect", "--host", "lab5", "--inventory", str(inv), "--accept-new-host-key",
+                           "--json", "-", runs_dir=runs_dir)
+    assert rc == 0, err
+    assert spec.address in empty.read_text()
+    fault_matrix.add_input("unknown SSH host key", rejected=True)
+
+
+def test_shell_metacharacters_in_inventory_reach_no_shell(fleet, runs_dir, tmp_path, fault_matrix):
+    spec = fleet.host("lab2")
+    hostile = "http://127.0.0.1:8000/x$(touch /tmp/pwned)`touch /tmp/pwned2`;touch /tmp/pwned3"
+    inv = inventory_with(tmp_path, "lab2", remediation_app_url=hostile)
+    invoke("verify", "--host", "lab2", "--inventory", str(inv), "--requests", "2", runs_dir=runs_dir,
+           check_json=False)
+    for name in ("pwned", "pwned2", "pwned3"):
+        assert hosts.exec_in(spec, ["test", "-e", f"/tmp/{name}"], check=False).returncode == 1
+    fault_matrix.add_input("shell metacharacters in a host var", rejected=True)
+    inv = inventory_with(tmp_path, "lab2", ansible_host="10.77.0.11; touch /tmp/pwned4")
+    rc, _, err = invoke("inspect", "--host", "lab2", "--inventory", str(inv), runs_dir=runs_dir, check_json=False)
+    assert rc == 3 and err.strip().count("\n") == 0
+    assert not Path("/tmp/pwned4").exists()
+    fault_matrix.add_input("shell metacharacters in ansible_host", rejected=True)
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("all:\n  hosts:\n    lab1: {ansible_host: 10.77.0.10\n", "invalid YAML"),
+    ("all:\n  hosts: [lab1]\n", "must be a mapping"),
+    ("all:\n  children:\n    web:\n      hostz: {}\n", "unknown key"),
+    ("all:\n  children:\n    empty: {}\n", "defines no hosts"),
+])
+def test_bad_inventory_is_one_clear_line(fleet, runs_dir, tmp_path, text, expect, fault_matrix):
+    inv = tmp_path / "bad.yml"
+    inv.write_text(text)
+    rc, _, err = invoke("remediate", "--host", "lab1", "--yes", "--inventory", str(inv), runs_dir=runs_dir,
+                        check_json=False)
+    assert rc == 2 and expect in err and err.strip().count("\n") == 0 and str(inv) in err
+    fault_matrix.add_input(f"inventory: {expect}", rejected=True)
