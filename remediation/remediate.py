@@ -153,9 +153,15 @@ class HostFlow:
             with Remote(self.host, accept_new_host_key=self.accept_new_host_key) as remote:
                 self.remote = remote
                 try:
+                    self.stage("lock")
                     lock.acquire(remote, self.journal.run_id)
                 except lock.LockHeld as exc:
                     self._fail("refused", str(exc))
+                    return self.run
+                except HostUnreachable:
+                    raise
+                except RemediationError as exc:
+                    self._fail("failed", f"lock: {exc}")
                     return self.run
                 try:
                     self._flow()

@@ -91,7 +91,7 @@ def test_remediate_then_unchanged_then_rollback(fleet, name, quick_playbook, run
         lab.reset([spec])
 
 
-def test_failed_verification_rolls_back_byte_identical(fleet, quick_playbook, runs_dir, tmp_path):
+def test_failed_verification_rolls_back_byte_identical(fleet, quick_playbook, runs_dir, tmp_path, fault_matrix):
     spec = fleet.host("lab1")
     data = yaml.safe_load(quick_playbook.read_text())
     data["verify"]["thresholds"]["max_request_ms_p95"] = 1  # cannot be met through the delay proxy
@@ -108,11 +108,12 @@ def test_failed_verification_rolls_back_byte_identical(fleet, quick_playbook, ru
         assert "lab1" in err.strip().splitlines()[-1] and "rolled_back" in err
         assert snapshot(spec) == broken
         assert lab.app_healthy(spec)
+        fault_matrix.add("verification thresholds missed (automatic rollback)", survived=True, lost=0)
     finally:
         lab.reset([spec])
 
 
-def test_app_that_cannot_start_after_patch_rolls_back(fleet, quick_playbook, runs_dir):
+def test_app_that_cannot_start_after_patch_rolls_back(fleet, quick_playbook, runs_dir, fault_matrix):
     spec = fleet.host("lab2")
     wsgi = spec.dir / "srv" / "app" / "schoolsite" / "wsgi.py"
     wsgi.write_text(wsgi.read_text() + (
@@ -130,6 +131,7 @@ def test_app_that_cannot_start_after_patch_rolls_back(fleet, quick_playbook, run
         assert run["stage"] in ("restart", "verify")
         assert snapshot(spec) == planted
         assert lab.app_healthy(spec)
+        fault_matrix.add("app cannot start after the patch (automatic rollback)", survived=True, lost=0)
     finally:
         lab.reset([spec])
 
@@ -146,8 +148,9 @@ def test_plan_changes_nothing(fleet, runs_dir):
     assert not runs_dir.exists()
 
 
-def test_unknown_host_is_one_clear_line(fleet, runs_dir):
+def test_unknown_host_is_one_clear_line(fleet, runs_dir, fault_matrix):
     rc, _, err = invoke("remediate", "--host", "nosuchhost", "--yes", runs_dir=runs_dir, check_json=False)
     assert rc == 2
     assert err.strip().count("\n") == 0 and "unknown host 'nosuchhost'" in err
     assert "Traceback" not in err
+    fault_matrix.add_input("unknown host name", rejected=True)

@@ -110,7 +110,7 @@ def plant_start_failure(spec) -> None:
     lab.restart_app(spec)
 
 
-def test_failing_host_rolled_back_alone_and_rollout_stops(fleet, quick_playbook, runs_dir):
+def test_failing_host_rolled_back_alone_and_rollout_stops(fleet, quick_playbook, runs_dir, fault_matrix):
     lab1, lab2, lab5, lab6 = (fleet.host(n) for n in ("lab1", "lab2", "lab5", "lab6"))
     plant_start_failure(lab5)
     planted, untouched = snapshot(lab5), snapshot(lab2)
@@ -128,11 +128,13 @@ def test_failing_host_rolled_back_alone_and_rollout_stops(fleet, quick_playbook,
         assert snapshot(lab5) == planted and snapshot(lab2) == untouched
         assert lab.app_healthy(lab5) and lab.app_healthy(lab2)
         assert "lab5" in err.strip().splitlines()[-1]
+        fault_matrix.add("app fails to start on one host of a rollout (rolled back alone, rollout stopped)",
+                         survived=True, lost=0)
     finally:
         lab.reset([lab1, lab2, lab5, lab6])
 
 
-def test_cut_off_host_counts_as_unreachable_and_is_named(fleet, quick_playbook, runs_dir):
+def test_cut_off_host_counts_as_unreachable_and_is_named(fleet, quick_playbook, runs_dir, fault_matrix):
     lab3, lab4 = fleet.host("lab3"), fleet.host("lab4")
     network.cut(lab3)
     try:
@@ -143,12 +145,13 @@ def test_cut_off_host_counts_as_unreachable_and_is_named(fleet, quick_playbook, 
         assert "cannot reach 10.77.0.12:22" in report["hosts"]["lab3"]["error"]
         assert report["hosts"]["lab4"]["status"] == "remediated"
         assert "lab3 (unreachable" in err.strip().splitlines()[-1]
+        fault_matrix.add("host unreachable before the run", survived=True, lost=0)
     finally:
         network.restore(lab3)
         lab.reset([lab3, lab4])
 
 
-def test_controller_killed_mid_rollout_then_rollback_run(fleet, quick_playbook, runs_dir):
+def test_controller_killed_mid_rollout_then_rollback_run(fleet, quick_playbook, runs_dir, fault_matrix):
     specs = [fleet.host(n) for n in ("lab1", "lab2", "lab3", "lab4")]
     before = {s.name: snapshot(s) for s in specs}
     proc = start_rollout(runs_dir, "--limit", "lab1:lab2:lab3:lab4", "--serial", "4", "--forks", "4",
@@ -169,13 +172,14 @@ def test_controller_killed_mid_rollout_then_rollback_run(fleet, quick_playbook, 
             assert snapshot(s) == before[s.name], s.name
             lab.wait_healthy(s, timeout=60)
             assert not (s.dir / "run" / "lock" / "remediation.lock").exists(), f"{s.name}: dead run's lock left"
+        fault_matrix.add("controller killed (kill -9) after writes, during restarts", survived=True, lost=0)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         lab.reset(specs)
 
 
-def test_resume_completes_an_interrupted_rollout(fleet, quick_playbook, runs_dir):
+def test_resume_completes_an_interrupted_rollout(fleet, quick_playbook, runs_dir, fault_matrix):
     specs = [fleet.host(n) for n in ("lab2", "lab3", "lab4")]
     proc = start_rollout(runs_dir, "--limit", "lab2:lab3:lab4", "--serial", "1", "--playbook", str(quick_playbook))
     try:
@@ -195,13 +199,14 @@ def test_resume_completes_an_interrupted_rollout(fleet, quick_playbook, runs_dir
         assert sum(1 for e in evs if e["event"] == "remediated" and e["host"] == "lab2") == 1  # not redone
         for s in specs:
             assert "worker_class = 'gthread'" in (s.dir / "srv" / "app" / "gunicorn.conf.py").read_text()
+        fault_matrix.add("controller killed mid-rollout, then --resume", survived=True, lost=0)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         lab.reset(specs)
 
 
-def test_second_run_refuses_a_locked_host_and_unlock_breaks_it(fleet, quick_playbook, runs_dir):
+def test_second_run_refuses_a_locked_host_and_unlock_breaks_it(fleet, quick_playbook, runs_dir, fault_matrix):
     spec = fleet.host("lab6")
     inv = load_inventory(INVENTORY_PATH)
     with Remote(inv.host("lab6")) as remote:
@@ -214,6 +219,7 @@ def test_second_run_refuses_a_locked_host_and_unlock_breaks_it(fleet, quick_play
         run = report["hosts"]["lab6"]
         assert run["status"] == "refused" and "locked by run 20990101-000000-other" in run["error"]
         assert snapshot(spec) == before
+        fault_matrix.add("two runs on one host at once (second refused)", survived=True, lost=0)
     finally:
         rc, _, err = invoke("unlock", "--host", "lab6", runs_dir=runs_dir, check_json=False)
     assert rc == 0, err
