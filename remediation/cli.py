@@ -80,14 +80,19 @@ def _inspect_table(data: dict) -> Table:
     return table
 
 
+def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, accept_new_host_key: bool):
+    """Load inventory and playbook, then gather and resolve one host over one connection."""
+    inv = _inventory(c, inventory)
+    pb = load_playbook(playbook)
+    with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
+        return inv, pb, Inspection.build(host, gather(remote), pb.target)
+
+
 @task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")})
 @guarded
 def inspect(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False):
     """Show what a host really runs: gunicorn settings with their sources, DATABASES, versions."""
-    inv = _inventory(c, inventory)
-    pb = load_playbook(playbook)
-    with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
-        ins = Inspection.build(host, gather(remote), pb.target)
+    _inv, _pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
     data = ins.as_json()
     _emit_json(data, json)
     if json != "-":
@@ -106,10 +111,7 @@ def inspect(c, host, inventory=None, json=None, playbook=None, accept_new_host_k
 @guarded
 def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False):
     """Print the diff remediate would apply and what it would refuse; changes nothing."""
-    inv = _inventory(c, inventory)
-    pb = load_playbook(playbook)
-    with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
-        ins = Inspection.build(host, gather(remote), pb.target)
+    inv, pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
     from .preflight import check
     from .remediate import hosts_sharing_db
 

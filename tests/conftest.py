@@ -40,6 +40,20 @@ class Fleet:
 
 
 @pytest.fixture(scope="session")
+def quick_playbook(tmp_path_factory):
+    """The default playbook with 8 timed requests (keeps the lab tests short)."""
+    from labtools import playbook_variant
+
+    return playbook_variant(tmp_path_factory.mktemp("playbooks"), "quick", 8)
+
+
+@pytest.fixture
+def runs_dir(tmp_path):
+    """A fresh run-journal directory per test."""
+    return tmp_path / "runs"
+
+
+@pytest.fixture(scope="session")
 def fleet():
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")

@@ -6,50 +6,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
 
+from labtools import events, inventory_with, invoke, snapshot, start_invoke, wait_for
 from remediation.lab import config, hosts, lab, network
-from remediation.lab.inventory import INVENTORY_PATH
-
-from test_remediate import ROOT, invoke, snapshot
-from test_rollout import events, wait_for
 
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def quick_playbook(tmp_path_factory) -> Path:
-    data = yaml.safe_load((ROOT / "playbooks" / "gevent-to-gthread.yml").read_text())
-    data["verify"]["requests"] = 6
-    path = tmp_path_factory.mktemp("playbooks") / "quick.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
-
-
-@pytest.fixture
-def runs_dir(tmp_path) -> Path:
-    return tmp_path / "runs"
-
-
-def inventory_with(tmp_path: Path, host: str, **host_vars) -> Path:
-    data = yaml.safe_load(INVENTORY_PATH.read_text())
-    for group in data["all"]["children"].values():
-        if host in (group.get("hosts") or {}):
-            group["hosts"][host] = {**(group["hosts"][host] or {}), **host_vars}
-    path = tmp_path / "inventory.yml"
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
-def background_remediate(runs_dir: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "invoke", "remediate", "--yes", *args], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, "REMEDIATION_RUNS_DIR": str(runs_dir)})
 
 
 def files_lost(before: dict, after: dict) -> int:
@@ -71,7 +36,7 @@ def test_sudo_denied_changes_nothing(fleet, quick_playbook, runs_dir, tmp_path, 
 def test_file_changed_between_plan_and_apply_is_refused(fleet, quick_playbook, runs_dir, fault_matrix):
     spec = fleet.host("lab3")
     settings = spec.dir / "srv" / "app" / "schoolsite" / "settings.py"
-    proc = background_remediate(runs_dir, "--host", "lab3", "--json", "-", "--playbook", str(quick_playbook))
+    proc = start_invoke(runs_dir, "remediate", "--yes", "--host", "lab3", "--json", "-", "--playbook", str(quick_playbook))
     try:
         wait_for(lambda: any(e["event"] == "stage" and e["stage"] == "baseline" for e in events(runs_dir)[1]),
                  120, "the baseline stage")
@@ -92,7 +57,7 @@ def test_file_changed_between_plan_and_apply_is_refused(fleet, quick_playbook, r
 def test_link_cut_after_write_before_restart_then_rollback(fleet, quick_playbook, runs_dir, fault_matrix):
     spec = fleet.host("lab4")
     before = snapshot(spec)
-    proc = background_remediate(runs_dir, "--host", "lab4", "--playbook", str(quick_playbook))
+    proc = start_invoke(runs_dir, "remediate", "--yes", "--host", "lab4", "--playbook", str(quick_playbook))
     try:
         wait_for(lambda: sum(e["event"] == "change-done" for e in events(runs_dir)[1]) >= 2, 180, "both writes")
         network.cut(spec)

@@ -2,48 +2,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-import yaml
 
+from labtools import invoke, playbook_variant, plant_start_failure, snapshot
 from remediation.lab import lab
 
 pytestmark = pytest.mark.lab
-ROOT = Path(__file__).resolve().parents[1]
-APP_FILES = ("gunicorn.conf.py", "schoolsite/settings.py", "schoolsite/settings/base.py",
-             "schoolsite/settings/production.py", "schoolsite/settings/test.py", "schoolsite/wsgi.py",
-             "docker-compose.yml")
-
-
-def invoke(*args: str, runs_dir: Path, check_json: bool = True) -> tuple[int, dict | None, str]:
-    proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "REMEDIATION_RUNS_DIR": str(runs_dir)}, timeout=900)
-    data = json.loads(proc.stdout) if check_json and proc.stdout.strip().startswith("{") else None
-    return proc.returncode, data, proc.stderr
-
-
-def snapshot(spec) -> dict[str, str]:
-    app = spec.dir / "srv" / "app"
-    return {rel: hashlib.sha256((app / rel).read_bytes()).hexdigest() for rel in APP_FILES if (app / rel).exists()}
-
-
-@pytest.fixture(scope="module")
-def quick_playbook(tmp_path_factory) -> Path:
-    data = yaml.safe_load((ROOT / "playbooks" / "gevent-to-gthread.yml").read_text())
-    data["verify"]["requests"] = 10
-    path = tmp_path_factory.mktemp("playbooks") / "quick.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
-
-
-@pytest.fixture
-def runs_dir(tmp_path) -> Path:
-    return tmp_path / "runs"
 
 
 @pytest.mark.parametrize("name", ["lab1", "lab2", "lab3", "lab4"])
@@ -93,10 +58,8 @@ def test_remediate_then_unchanged_then_rollback(fleet, name, quick_playbook, run
 
 def test_failed_verification_rolls_back_byte_identical(fleet, quick_playbook, runs_dir, tmp_path, fault_matrix):
     spec = fleet.host("lab1")
-    data = yaml.safe_load(quick_playbook.read_text())
-    data["verify"]["thresholds"]["max_request_ms_p95"] = 1  # cannot be met through the delay proxy
-    impossible = tmp_path / "impossible.yml"
-    impossible.write_text(yaml.safe_dump(data, allow_unicode=True))
+    # a p95 of 1 ms cannot be met through the delay proxy
+    impossible = playbook_variant(tmp_path, "impossible", 8, max_request_ms_p95=1)
     broken = snapshot(spec)
     try:
         rc, report, err = invoke("remediate", "--host", "lab1", "--yes", "--json", "-",
@@ -115,12 +78,7 @@ def test_failed_verification_rolls_back_byte_identical(fleet, quick_playbook, ru
 
 def test_app_that_cannot_start_after_patch_rolls_back(fleet, quick_playbook, runs_dir, fault_matrix):
     spec = fleet.host("lab2")
-    wsgi = spec.dir / "srv" / "app" / "schoolsite" / "wsgi.py"
-    wsgi.write_text(wsgi.read_text() + (
-        "\nfrom django.conf import settings\n"
-        "if settings.DATABASES['default'].get('CONN_HEALTH_CHECKS'):\n"
-        "    raise RuntimeError('planted failure: this app cannot start with health checks')\n"))
-    lab.restart_app(spec)
+    plant_start_failure(spec)
     planted = snapshot(spec)
     try:
         rc, report, err = invoke("remediate", "--host", "lab2", "--yes", "--json", "-",

@@ -2,71 +2,20 @@
 a killed controller, resume, and host locks."""
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-import yaml
 
+from labtools import events, invoke, plant_start_failure, snapshot, start_invoke, wait_for
+from remediation import lock
 from remediation.inventory import load_inventory
 from remediation.lab import lab, network
 from remediation.lab.inventory import INVENTORY_PATH
-from remediation import lock
 from remediation.remote import Remote
 
-from test_remediate import ROOT, invoke, snapshot
-
 pytestmark = pytest.mark.lab
-
-
-@pytest.fixture(scope="module")
-def quick_playbook(tmp_path_factory) -> Path:
-    data = yaml.safe_load((ROOT / "playbooks" / "gevent-to-gthread.yml").read_text())
-    data["verify"]["requests"] = 8
-    path = tmp_path_factory.mktemp("playbooks") / "quick.yml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True))
-    return path
-
-
-@pytest.fixture
-def runs_dir(tmp_path) -> Path:
-    return tmp_path / "runs"
-
-
-def events(runs_dir: Path) -> tuple[str, list[dict]]:
-    runs = [p for p in runs_dir.iterdir() if (p / "run.json").exists()] if runs_dir.exists() else []
-    if not runs:
-        return "", []
-    path = runs[0] / "events.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    out = []
-    for line in lines:
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            pass
-    return runs[0].name, out
-
-
-def start_rollout(runs_dir: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "invoke", "rollout", "--yes", *args], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, "REMEDIATION_RUNS_DIR": str(runs_dir)})
-
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_full_rollout_canary_first_then_batches(fleet, quick_playbook, runs_dir):
@@ -99,15 +48,6 @@ def test_full_rollout_canary_first_then_batches(fleet, quick_playbook, runs_dir)
             assert lab.app_healthy(s)
     finally:
         lab.reset(specs)
-
-
-def plant_start_failure(spec) -> None:
-    wsgi = spec.dir / "srv" / "app" / "schoolsite" / "wsgi.py"
-    wsgi.write_text(wsgi.read_text() + (
-        "\nfrom django.conf import settings\n"
-        "if settings.DATABASES['default'].get('CONN_HEALTH_CHECKS'):\n"
-        "    raise RuntimeError('planted failure: this app cannot start with health checks')\n"))
-    lab.restart_app(spec)
 
 
 def test_failing_host_rolled_back_alone_and_rollout_stops(fleet, quick_playbook, runs_dir, fault_matrix):
@@ -154,7 +94,7 @@ def test_cut_off_host_counts_as_unreachable_and_is_named(fleet, quick_playbook, 
 def test_controller_killed_mid_rollout_then_rollback_run(fleet, quick_playbook, runs_dir, fault_matrix):
     specs = [fleet.host(n) for n in ("lab1", "lab2", "lab3", "lab4")]
     before = {s.name: snapshot(s) for s in specs}
-    proc = start_rollout(runs_dir, "--limit", "lab1:lab2:lab3:lab4", "--serial", "4", "--forks", "4",
+    proc = start_invoke(runs_dir, "rollout", "--yes", "--limit", "lab1:lab2:lab3:lab4", "--serial", "4", "--forks", "4",
                          "--playbook", str(quick_playbook))
     try:
         def mid_run():
@@ -181,7 +121,7 @@ def test_controller_killed_mid_rollout_then_rollback_run(fleet, quick_playbook, 
 
 def test_resume_completes_an_interrupted_rollout(fleet, quick_playbook, runs_dir, fault_matrix):
     specs = [fleet.host(n) for n in ("lab2", "lab3", "lab4")]
-    proc = start_rollout(runs_dir, "--limit", "lab2:lab3:lab4", "--serial", "1", "--playbook", str(quick_playbook))
+    proc = start_invoke(runs_dir, "rollout", "--yes", "--limit", "lab2:lab3:lab4", "--serial", "1", "--playbook", str(quick_playbook))
     try:
         wait_for(lambda: any(e["event"] == "result" and e["host"] == "lab2" for e in events(runs_dir)[1]),
                  240, "the canary to finish")
