@@ -29,7 +29,7 @@ def connect(target: SshTarget, *, accept_new_host_key: bool = False, timeout: fl
     conn = Connection(
         host=target.address, port=target.port, user=target.user,
         connect_timeout=timeout,
-        connect_kwargs={"key_filename": [target.key_file] if target.key_file else None,
+        connect_kwargs={"key_filename": [str(Path(target.key_file).expanduser())] if target.key_file else None,
                         "look_for_keys": target.key_file is None, "allow_agent": False,
                         "banner_timeout": timeout, "auth_timeout": timeout},
     )
