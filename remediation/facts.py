@@ -139,7 +139,9 @@ def _supervisor_program(status: str, pid: int) -> str | None:
     for line in status.splitlines():
         match = SUPERVISOR_STATUS.match(line)
         if match and match.group("pid") and int(match.group("pid")) == pid:
-            return match.group("name").split(":")[-1]
+            name = match.group("name")  # "prog", or "group:prog" for a program in a group
+            group, _, proc = name.partition(":")
+            return name if proc and proc != group else group
     return None
 
 

@@ -24,7 +24,7 @@ def restart_argvs(method: RestartMethod, changed: list[str]) -> list[list[str]]:
         program_changed = any(p.endswith((".conf", ".ini")) and (posixpath.dirname(p) in conf_dirs or "/supervisor" in p)
                               for p in changed)
         if program_changed:  # `restart` would keep the old command=; reread + update applies it
-            return [ctl + ["reread"], ctl + ["update", program]]
+            return [ctl + ["reread"], ctl + ["update", program.split(":")[0]]]  # update takes the group
         return [ctl + ["restart", program]]
     if method.kind == "docker-compose":
         if not method.cli:

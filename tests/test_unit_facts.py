@@ -262,3 +262,14 @@ def test_mounts_without_source_or_destination_are_ignored():
                                                {"source": "/data/x", "destination": "", "type": "bind"}]
     assert master_of(reply).mounts == []
     assert master_of(reply).host_path("/srv/app/x") is None
+
+
+def test_supervisor_status_of_grouped_and_plain_programs():
+    from remediation.facts import _supervisor_program
+
+    status = ("web:gunicorn_00          RUNNING   pid 41, uptime 0:01:00\n"
+              "worker                   RUNNING   pid 52, uptime 0:01:00\n"
+              "solo:solo                RUNNING   pid 63, uptime 0:01:00\n")
+    assert _supervisor_program(status, 41) == "web:gunicorn_00"
+    assert _supervisor_program(status, 52) == "worker"
+    assert _supervisor_program(status, 63) == "solo"  # a program alone in its own group

@@ -145,3 +145,11 @@ def test_hostile_names_stay_single_argv_elements():
     assert argv == ["docker", "compose", "-f", f"/srv/{HOSTILE}.yml", "-p", HOSTILE, "--project-directory",
                     f"/srv/{HOSTILE}", "up", "-d", "--no-deps", HOSTILE]
     assert all(isinstance(word, str) for word in argv)
+
+
+def test_program_in_a_supervisor_group_restarts_by_full_name_and_updates_the_group():
+    grouped = RestartMethod("supervisor", program="web:gunicorn", config_files=[CONF])
+    assert restart_argvs(grouped, ["/srv/app/gunicorn.conf.py"]) == [
+        ["supervisorctl", "-c", CONF, "restart", "web:gunicorn"]]
+    assert restart_argvs(grouped, ["/etc/supervisor/conf.d/web.conf"]) == [
+        ["supervisorctl", "-c", CONF, "reread"], ["supervisorctl", "-c", CONF, "update", "web"]]

@@ -246,7 +246,7 @@ def current_sha(path):
     try:
         with open(path, "rb") as fh:
             return sha256(fh.read())
-    except FileNotFoundError:
+    except OSError:  # missing, a directory, unreadable: not the file we want
         return None
 
 
@@ -325,8 +325,13 @@ def op_write(req):
     if req.get("dry_run"):
         os.unlink(tmp)
         return {"ok": True, "backup": backup, "dry_run": True}
-    os.rename(tmp, path)
-    fsync_dir(os.path.dirname(path))
+    try:
+        os.rename(tmp, path)
+        fsync_dir(os.path.dirname(path))
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        return {"ok": False, "error": "%s: %s" % (path, exc.strerror), "stage": "rename", "backup": backup}
     return {"ok": True, "backup": backup, "sha256_before": sha256(original), "sha256_after": current_sha(path)}
 
 
