@@ -161,3 +161,56 @@ def test_bad_inventory_is_one_clear_line(fleet, runs_dir, tmp_path, text, expect
                         check_json=False)
     assert rc == 2 and expect in err and err.strip().count("\n") == 0 and str(inv) in err
     fault_matrix.add_input(f"inventory: {expect}", rejected=True)
+
+
+@pytest.mark.parametrize("when", ["change-intent", "check-config", "verify"])
+def test_controller_killed_then_rollback_run(fleet, quick_playbook, runs_dir, when, fault_matrix):
+    """kill -9 right after the first backup, after the writes, after the restart."""
+    spec = fleet.host("lab5")
+    before = snapshot(spec)
+    proc = start_invoke(runs_dir, "remediate", "--yes", "--host", "lab5", "--playbook", str(quick_playbook))
+    try:
+        wait_for(lambda: any(e["event"] == when or (e["event"] == "stage" and e["stage"] == when)
+                             for e in events(runs_dir)[1]), 240, when)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        run_id, _ = events(runs_dir)
+        rc, rolled, err = invoke("rollback", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        assert rc == 0, err
+        assert snapshot(spec) == before
+        lab.wait_healthy(spec)
+        assert not (spec.dir / "run" / "lock" / "remediation.lock").exists()
+        label = {"change-intent": "after the first backup", "check-config": "after the writes",
+                 "verify": "after the restart"}[when]
+        fault_matrix.add(f"controller killed (kill -9) {label}, then rollback --run", survived=True,
+                         lost=files_lost(before, snapshot(spec)))
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        lab.reset([spec])
+
+
+@pytest.mark.parametrize("how", ["full", "read-only"])
+def test_backup_filesystem_full_or_read_only_changes_nothing(fleet, quick_playbook, runs_dir, how, fault_matrix):
+    spec = fleet.host("lab1")
+    before = snapshot(spec)
+    inside = hosts.nsenter(spec)
+    subprocess.run([*inside, "mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", "/var/backups"], check=True)
+    try:
+        if how == "full":
+            subprocess.run([*inside, "sh", "-c", "dd if=/dev/zero of=/var/backups/fill bs=4k 2>/dev/null; true"],
+                           check=True)
+        else:
+            subprocess.run([*inside, "mount", "-o", "remount,ro", "/var/backups"], check=True)
+        rc, report, err = invoke("remediate", "--host", "lab1", "--yes", "--json", "-",
+                                 "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        assert rc == 1
+        run = report["hosts"]["lab1"]
+        assert run["stage"] == "apply" and run["status"] in ("failed", "rolled_back")
+        expected = "No space left" if how == "full" else "Read-only file system"
+        assert expected in run["error"]
+        assert snapshot(spec) == before and lab.app_healthy(spec)
+        fault_matrix.add(f"{how} filesystem where the backup goes", survived=True,
+                         lost=files_lost(before, snapshot(spec)))
+    finally:
+        subprocess.run([*inside, "umount", "/var/backups"], check=False)
