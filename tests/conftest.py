@@ -116,6 +116,9 @@ def pytest_sessionfinish(session, exitstatus):
     """Write the measured fault matrix into the README when the fault tests ran and passed."""
     if not _MATRIX.faults or exitstatus != 0:
         return
+    opts = session.config.option
+    if opts.keyword or opts.markexpr or opts.lf or session.config.args not in ([], ["tests"]):
+        return  # a partial run would write a partial table
     from pathlib import Path
 
     readme = Path(__file__).resolve().parents[1] / "README.md"
