@@ -138,15 +138,13 @@ def gather(remote: Remote, *, want_db: bool = True) -> Gathered:
         log_sources.append({"kind": "docker", "container": restart.container, "key": "app"})
     ops = [
         {"op": "read", "paths": wanted, "list_dirs": list_dirs},
-        {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
-         "cwd": master.cwd, "container": restart.container, "snippet": INTROSPECT_SOURCE,
-         "args": ["1" if want_db else "0", *master.gunicorn_argv]},
+        introspect_op(master, want_db=want_db),
     ]
     if log_sources:
         ops.append({"op": "logs", "sources": log_sources, "lines": 400})
     replies = remote.agent(*ops)
     result.files.update(_parse_files(replies[0]))
-    result.introspection = _parse_introspection(replies[1])
+    result.introspection = parse_introspection(replies[1])
     if log_sources:
         result.log_source = log_sources[0]
         result.logs = replies[2].get("app", "") if isinstance(replies[2].get("app"), str) else ""
@@ -182,7 +180,19 @@ def gather(remote: Remote, *, want_db: bool = True) -> Gathered:
     return result
 
 
-def _parse_introspection(reply: dict) -> dict:
+def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = True) -> dict:
+    """The agent request that asks gunicorn and Django (as the app runs them) for their view."""
+    return {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
+            "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
+            "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])]}
+
+
+def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True) -> dict:
+    """One round trip: the app's own view of its gunicorn settings, DATABASES and (optionally) DB server."""
+    return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn))[0])
+
+
+def parse_introspection(reply: dict) -> dict:
     stdout = reply.get("stdout", "")
     if INTROSPECT_MARK not in stdout:
         detail = (reply.get("stderr") or "").strip().splitlines()[-1:] or ["no output"]

@@ -11,10 +11,9 @@ import re
 import statistics
 from dataclasses import asdict, dataclass, field
 
-from .agent import INTROSPECT_SOURCE
-from .gather import Gathered, interpreter
+from .gather import Gathered, introspect
 from .inspection import USING_WORKER
-from .remote import Remote, RemoteError
+from .remote import Remote
 
 REQUESTS_SCRIPT = (
     'url=$1; n=$2; date +%s.%N; i=0; '
@@ -94,17 +93,8 @@ def app_url(gathered: Gathered, host_vars: dict, path: str, port: int | None) ->
 
 
 def db_counters(remote: Remote, gathered: Gathered) -> dict[str, dict]:
-    """The DB server's cumulative connection counters, read from the app's own settings."""
-    master = gathered.master
-    reply = remote.agent({"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
-                          "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
-                          "args": ["1"]})[0]
-    stdout = reply.get("stdout", "")
-    if "@@INTROSPECT@@" not in stdout:
-        raise RemoteError(f"cannot read DB counters: {(reply.get('stderr') or '').strip()[-200:]}")
-    import json
-
-    return json.loads(stdout.split("@@INTROSPECT@@", 1)[1]).get("db_server", {})
+    """The DB server's cumulative connection counters, read through the app's own settings."""
+    return introspect(remote, gathered.master, want_db=True, gunicorn=False).get("db_server", {})
 
 
 def _counter_total(counters: dict) -> tuple[int | None, str | None]:

@@ -13,8 +13,8 @@ from typing import Callable
 
 from .errors import RemediationError
 from .facts import RestartMethod, parse_probe
-from .gather import Gathered, gather, interpreter
-from .inspection import Inspection
+from .gather import Gathered, gather, interpreter, introspect
+from .inspection import USING_WORKER, Inspection
 from . import lock
 from .inventory import Host, Inventory
 from .journal import Journal
@@ -280,15 +280,7 @@ class HostFlow:
 
     def _check_config(self, gathered: Gathered) -> None:
         """Before restarting: the app's own loaders must now see the target values."""
-        from .gather import _parse_introspection
-        from .agent import INTROSPECT_SOURCE
-
-        master = gathered.master
-        reply = self.remote.agent({"op": "introspect", "pid": master.pid, "uid": master.uid,
-                                   "python": interpreter(master), "cwd": master.cwd,
-                                   "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
-                                   "args": ["0", *master.gunicorn_argv]})[0]
-        view = _parse_introspection(reply)
+        view = introspect(self.remote, gathered.master)
         if view.get("errors"):
             raise StageError("check-config", "the patched config does not load: " + "; ".join(view["errors"]))
         gaps = target_reached(view.get("gunicorn") or {}, view.get("databases") or {}, self.playbook)
@@ -304,20 +296,12 @@ class HostFlow:
         fresh = Gathered(probe, master, gathered.files, gathered.introspection, "", gathered.log_source)
         after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(t),
                         pb.verify.log_pattern)
-        probe = parse_probe(self.remote.agent({"op": "probe"})[0])
-        after.worker_threads = [w.threads for w in probe.master().workers]
-        from .gather import _parse_introspection
-        from .agent import INTROSPECT_SOURCE
-
-        m = probe.master()
-        view = _parse_introspection(self.remote.agent({
-            "op": "introspect", "pid": m.pid, "uid": m.uid, "python": interpreter(m), "cwd": m.cwd,
-            "container": m.restart.container, "snippet": INTROSPECT_SOURCE, "args": ["0", *m.gunicorn_argv]})[0])
+        master = parse_probe(self.remote.agent({"op": "probe"})[0]).master()
+        after.worker_threads = [w.threads for w in master.workers]
+        view = introspect(self.remote, master)
         result = metrics(view.get("gunicorn") or {}, view.get("databases") or {}, after)
         logs = self.remote.agent({"op": "logs", "sources": [gathered.log_source], "bytes": 1 << 16})[0].get("app") \
             if gathered.log_source else ""
-        from .inspection import USING_WORKER
-
         used = USING_WORKER.findall(logs if isinstance(logs, str) else "")
         problems = []
         live = used[-1] if used else None
