@@ -17,7 +17,7 @@ from .journal import Journal, list_runs
 from .playbook import load_playbook
 from .redact import redact
 from .remote import Remote
-from .rollout import DONE, FAILED, Progress, resume_state, rollback_fleet, rollout
+from .rollout import DONE, Progress, resume_state, rollback_fleet, rollout
 
 
 def _board(progress: Progress) -> Table:

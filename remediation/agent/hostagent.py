@@ -5,7 +5,6 @@ JSON reply. Operations: probe, read, write, restore, introspect, logs. Secrets n
 leave the host: process environments are filtered to gunicorn/Django keys here.
 """
 import base64
-import grp
 import hashlib
 import json
 import os

@@ -6,7 +6,6 @@ alias without credentials, and optionally the database server's connection budge
 argv: [want_db ("0"/"1"), gunicorn argv...]
 """
 import json
-import os
 import sys
 
 out = {"versions": {}, "gunicorn": None, "databases": {}, "db_server": {}, "errors": []}

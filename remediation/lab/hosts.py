@@ -14,7 +14,6 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import config
 from .config import HostSpec
 from .sh import LabError, run
 

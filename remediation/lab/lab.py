@@ -19,7 +19,7 @@ from pathlib import Path
 
 from . import appfiles, config, databases, hosts, image, inventory, network
 from .config import HostSpec
-from .sh import LabError, ok, run
+from .sh import LabError, run
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_COMMANDS = ("sshd", "ssh-keygen", "supervisord", "mariadbd", "mariadb-install-db", "runuser",
