@@ -88,10 +88,19 @@ def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, acc
         return inv, pb, Inspection.build(host, gather(remote), pb.target)
 
 
-@task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")})
+@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
+            "limit": "inspect many hosts (pattern as for rollout: names, groups, globs, a:b, a:&b, a:!b)",
+            "fast": "with --limit: processes and files only, values resolved statically (no app interpreter)",
+            "forks": "with --limit: hosts inspected in parallel (default 50)"})
 @guarded
-def inspect(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False):
-    """Show what a host really runs: gunicorn settings with their sources, DATABASES, versions."""
+def inspect(c, host=None, inventory=None, json=None, playbook=None, accept_new_host_key=False, limit=None,
+            fast=False, forks=50):
+    """Show what a host really runs (gunicorn settings with their sources, DATABASES, versions),
+    or with --limit, one line per host of a fleet."""
+    if limit:
+        return _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fast, int(forks))
+    if not host:
+        raise InputError("give --host NAME, or --limit PATTERN for many hosts")
     _inv, _pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
     data = ins.as_json()
     _emit_json(data, json)
@@ -105,6 +114,41 @@ def inspect(c, host, inventory=None, json=None, playbook=None, accept_new_host_k
         for alias, server in data["db_server"].items():
             out.print(f"database {alias}: max_connections {server.get('max_connections')}, "
                       f"open now {server.get('connections_now')}")
+
+
+def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fast, forks):
+    import time
+
+    from .survey import STATUSES, survey
+
+    inv = _inventory(c, inventory)
+    pb = load_playbook(playbook)
+    hosts = inv.select(limit)
+    started = time.perf_counter()
+    results = survey(hosts, pb.target, fast=fast, forks=forks, accept_new_host_key=accept_new_host_key)
+    seconds = time.perf_counter() - started
+    summary = {status: sum(1 for r in results if r.status == status) for status in STATUSES}
+    data = {"limit": limit, "fast": fast, "seconds": round(seconds, 3), "summary": summary,
+            "hosts": [r.as_json() for r in results]}
+    _emit_json(data, json)
+    out = _out(json)
+    if json != "-":
+        table = Table(title=f"{len(results)} host(s), values from {'files (static)' if fast else 'the app'}")
+        for col in ("host", "status", "worker", "workers x threads", "CONN_MAX_AGE", "health checks",
+                    "restart", "live", "changes"):
+            table.add_column(col)
+        for r in results:
+            v = r.values
+            table.add_row(r.host, r.status, str(v.get("worker_class")), f"{v.get('workers')} x {v.get('threads')}",
+                          str(v.get("CONN_MAX_AGE")), str(v.get("CONN_HEALTH_CHECKS")), str(r.restart or "-"),
+                          f"{r.live_workers} worker(s), threads {r.live_threads}" if r.live_workers is not None
+                          else "-", str(len(r.changes)) if r.status != "unreachable" else redact(r.error or ""))
+        out.print(table)
+    out.print(f"{len(results)} host(s) in {seconds:.2f} s: "
+              + ", ".join(f"{n} {status}" for status, n in summary.items() if n))
+    bad = [r for r in results if r.status in ("unreachable", "error")]
+    if bad:
+        raise Exit("; ".join(f"{r.host}: {redact(r.error or r.status)}" for r in bad), code=1)
 
 
 @task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")})

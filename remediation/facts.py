@@ -170,7 +170,8 @@ def restart_method(master: dict, compose_clis: dict[str, str]) -> RestartMethod:
     if sup:
         # a program run through a wrapper (sh -c, gosu) has the wrapper's pid in the status
         pids = [master["pid"]] + [a["pid"] for a in master.get("ancestors", [])]
-        program = next((p for p in (_supervisor_program(sup["status"], pid) for pid in pids) if p), None)
+        program = sup.get("program") or next((p for p in (_supervisor_program(sup["status"], pid) for pid in pids)
+                                              if p), None)
         return RestartMethod("supervisor", program=program, config_files=[sup["config"]] if sup.get("config") else [])
     if master.get("systemd_unit") and any(a["pid"] == 1 and "systemd" in a["name"] for a in master.get("ancestors", [])):
         return RestartMethod("systemd", program=master["systemd_unit"])

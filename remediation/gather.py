@@ -1,4 +1,4 @@
-"""Gather everything a run needs from one host, in three round trips over one connection.
+"""Gather everything a run needs from one host, in three or four round trips over one connection.
 
 1. probe: processes, the gunicorn master, its restart method (agent `probe`);
 2. files it names (gunicorn config, settings package, supervisor and compose files),
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import configparser
-import fnmatch
 import json
 import posixpath
 from dataclasses import dataclass, field
@@ -114,7 +113,10 @@ def _supervisor_log(files: dict[str, RemoteFile], program: str | None) -> str | 
     return None
 
 
-def gather(remote: Remote, *, want_db: bool = True) -> Gathered:
+def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> Gathered:
+    """Probe, then read what the process names, then what those files name (3 round trips;
+    a 4th for a supervisor program's log). introspect=False skips the app's interpreter and
+    the logs: a static view from processes and files alone (fleet surveys)."""
     probe = remote.agent({"op": "probe"})[0]
     facts = parse_probe(probe)
     master = facts.master()
@@ -134,44 +136,37 @@ def gather(remote: Remote, *, want_db: bool = True) -> Gathered:
         result.settings_dir = host_sdir
     wanted += restart.config_files
     log_sources = []
-    if restart.container:
+    if restart.container and introspect:
         log_sources.append({"kind": "docker", "container": restart.container, "key": "app"})
-    ops = [
-        {"op": "read", "paths": wanted, "list_dirs": list_dirs},
-        introspect_op(master, want_db=want_db),
-    ]
+    ops = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
+    if introspect:
+        ops.append(introspect_op(master, want_db=want_db))
     if log_sources:
         ops.append({"op": "logs", "sources": log_sources, "lines": 400})
     replies = remote.agent(*ops)
     result.files.update(_parse_files(replies[0]))
-    result.introspection = parse_introspection(replies[1])
+    if introspect:
+        result.introspection = parse_introspection(replies[1])
     if log_sources:
         result.log_source = log_sources[0]
-        result.logs = replies[2].get("app", "") if isinstance(replies[2].get("app"), str) else ""
+        result.logs = replies[-1].get("app", "") if isinstance(replies[-1].get("app"), str) else ""
 
     more: list[str] = []
     listing = replies[0]["listings"].get(host_sdir) if host_sdir else None
     if isinstance(listing, list):
         more += [posixpath.join(host_sdir, name) for name in listing if name.endswith(".py")]
+    globs: list[str] = []
     if restart.kind == "supervisor":
         for conf in restart.config_files:
             text = result.files.get(conf) and result.files[conf].text
-            for pattern in supervisor_includes(conf, text or ""):
-                more.append(pattern)  # resolved below with a listing
-    patterns = [p for p in more if any(ch in p for ch in "*?[")]
-    plain = [p for p in more if p not in patterns and p not in result.files]
-    if patterns:
-        dirs = sorted({posixpath.dirname(p) for p in patterns})
-        listing_reply = remote.agent({"op": "read", "paths": [], "list_dirs": dirs})[0]["listings"]
-        for pattern in patterns:
-            names = listing_reply.get(posixpath.dirname(pattern))
-            if isinstance(names, list):
-                plain += [posixpath.join(posixpath.dirname(pattern), n) for n in names
-                          if fnmatch.fnmatch(n, posixpath.basename(pattern))]
+            globs += supervisor_includes(conf, text or "")
+    plain = [p for p in more if not any(ch in p for ch in "*?[")] + [p for p in globs if not any(ch in p for ch in "*?[")]
+    patterns = [p for p in globs if p not in plain]
     missing = sorted(set(plain) - set(result.files))
-    if missing:
-        result.files.update(_parse_files(remote.agent({"op": "read", "paths": missing})[0]))
-    if restart.kind == "supervisor":
+    if missing or patterns:
+        reply = remote.agent({"op": "read", "paths": missing, "globs": patterns})[0]
+        result.files.update({path: f for path, f in _parse_files(reply).items() if path not in result.files})
+    if restart.kind == "supervisor" and introspect:
         log_file = _supervisor_log(result.files, restart.program)
         if log_file:
             result.log_source = {"kind": "file", "path": log_file, "key": "app"}

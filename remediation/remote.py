@@ -46,6 +46,9 @@ class Remote:
     python: str = "python3"
     round_trips: int = 0
     _conn: object = field(default=None, repr=False)
+    _agent: object = field(default=None, repr=False)  # the agent's channel, while it serves
+    _agent_buffer: bytes = field(default=b"", repr=False)
+    _agent_stderr: list = field(default_factory=list, repr=False)
 
     def open(self, timeout: float = 10) -> "Remote":
         target = self.host.ssh_target()
@@ -68,6 +71,7 @@ class Remote:
         return self
 
     def close(self) -> None:
+        self._drop_agent()
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -133,18 +137,85 @@ class Remote:
                              b"".join(stderr).decode("utf-8", "replace"))
 
     def agent(self, *ops: dict, timeout: float = 180) -> list[dict]:
-        """Run agent operations in one round trip, as root; one reply per operation."""
-        encoded = base64.b64encode(AGENT_SOURCE.encode()).decode()
-        request = json.dumps({"ops": list(ops)})
-        result = self.run([self.python, "-c", AGENT_STUB, encoded], sudo=True, stdin=request, timeout=timeout)
+        """Run agent operations in one round trip, as root; one reply per operation.
+
+        The agent is started once per connection (`sudo -n python3 ... --serve`) and takes one
+        JSON line per request, so a round trip costs no new sudo or interpreter."""
+        request = json.dumps({"ops": list(ops)}).encode() + b"\n"
+        self.round_trips += 1
         try:
-            replies = json.loads(result.stdout)["replies"]
+            chan = self._agent_channel(timeout)
+            chan.settimeout(timeout)
+            chan.sendall(request)
+            line = self._agent_line(chan, timeout)
+        except socket.timeout:
+            self._drop_agent()
+            raise RemoteError(f"{self.host.name}: agent {ops[0]['op']} timed out after {timeout}s") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            self._drop_agent()
+            raise HostUnreachable(f"{self.host.name}: connection lost: {exc or type(exc).__name__}") from None
+        if line is None:
+            stderr = self._drop_agent()
+            if "a password is required" in stderr:
+                raise RemoteError(f"{self.host.name}: sudo denied for {self.host.ssh_target().user} "
+                                  "(passwordless sudo is required)")
+            raise RemoteError(f"{self.host.name}: agent exited: {(stderr.strip().splitlines() or ['no output'])[-1][:200]}")
+        try:
+            replies = json.loads(line)["replies"]
         except (ValueError, KeyError):
-            raise RemoteError(f"{self.host.name}: agent returned no reply: {result.stderr.strip()[-200:]}") from None
+            raise RemoteError(f"{self.host.name}: agent returned no reply") from None
         for op, reply in zip(ops, replies):
             if "agent_error" in reply:
                 raise RemoteError(f"{self.host.name}: agent {op['op']} failed: {reply['agent_error']}")
         return replies
+
+    def _agent_channel(self, timeout: float):
+        if self._agent is not None and not self._agent.exit_status_ready():
+            return self._agent
+        self._drop_agent()
+        transport = self._conn.client.get_transport() if self._conn is not None else None
+        if transport is None or not transport.is_active():
+            raise EOFError("SSH transport is closed")
+        encoded = base64.b64encode(AGENT_SOURCE.encode()).decode()
+        chan = transport.open_session(timeout=timeout)
+        chan.exec_command(shlex.join(["sudo", "-n", "--", self.python, "-I", "-S", "-c", AGENT_STUB, encoded, "--serve"]))
+        self._agent, self._agent_buffer = chan, b""
+        return chan
+
+    def _agent_line(self, chan, timeout: float) -> bytes | None:
+        """The agent's next reply line; None when it exited instead."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._agent_buffer:
+            if chan.recv_stderr_ready():
+                self._agent_stderr.append(chan.recv_stderr(65536))
+            if chan.recv_ready():
+                data = chan.recv(1 << 20)
+                if not data:
+                    return None
+                self._agent_buffer += data
+                continue
+            if chan.exit_status_ready() and not chan.recv_ready():
+                return None
+            if time.monotonic() > deadline:
+                raise socket.timeout()
+            select.select([chan], [], [], 0.05)
+        line, _, self._agent_buffer = self._agent_buffer.partition(b"\n")
+        return line
+
+    def _drop_agent(self) -> str:
+        """Close the agent's channel (it exits on end of input); returns what it wrote to stderr."""
+        chan, self._agent = self._agent, None
+        if chan is None:
+            return ""
+        try:
+            while chan.recv_stderr_ready():
+                self._agent_stderr.append(chan.recv_stderr(65536))
+            chan.close()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+        stderr = b"".join(self._agent_stderr).decode("utf-8", "replace")
+        self._agent_stderr = []
+        return stderr
 
 
 def timed(fn, *args, **kwargs):

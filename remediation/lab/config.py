@@ -88,6 +88,10 @@ class HostSpec:
         return VETH_PREFIX + self.name
 
     @property
+    def bridge(self) -> str:
+        return BRIDGE
+
+    @property
     def dir(self) -> Path:
         return HOSTS_DIR / self.name
 

@@ -190,6 +190,7 @@ KbdInteractiveAuthentication no
 PermitRootLogin no
 AllowUsers {user} {no_sudo_user}
 MaxStartups 200:30:400
+LogLevel VERBOSE
 Subsystem sftp internal-sftp
 """
 
@@ -254,12 +255,30 @@ def create_host(spec: HostSpec) -> None:
     appfiles.write_host_files(spec, password)
     databases.ensure_host_database(spec.database, spec.db_name, spec.db_user, password)
     migrate(spec)
+    start_sshd(spec)
+    _start_app(spec)
+    wait_healthy(spec)
+
+
+def start_sshd(spec: HostSpec) -> None:
+    """sshd inside the host, logging each connection (VERBOSE) to sshd.log in the host's dir."""
     _write_sshd_config(spec)
     (spec.dir / "run" / "sshd").mkdir(mode=0o755, exist_ok=True)
     hosts.exec_in(spec, ["/usr/sbin/sshd", "-t", "-f", str(spec.dir / "sshd_config")])
-    hosts.exec_in(spec, ["/usr/sbin/sshd", "-f", str(spec.dir / "sshd_config")])
-    _start_app(spec)
-    wait_healthy(spec)
+    hosts.exec_in(spec, ["/usr/sbin/sshd", "-f", str(spec.dir / "sshd_config"), "-E", str(sshd_log(spec))])
+
+
+def sshd_log(spec: HostSpec) -> Path:
+    return spec.dir / "sshd.log"
+
+
+def ssh_connections(spec: HostSpec) -> int:
+    """TCP connections sshd has accepted so far (counted from its own log)."""
+    try:
+        text = sshd_log(spec).read_text(errors="replace")
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in text.splitlines() if "Connection from " in line)
 
 
 def wait_healthy(spec: HostSpec, timeout: float = 60) -> None:
@@ -399,7 +418,9 @@ def _graceful_compose_down(spec: HostSpec) -> None:
 
 def down(say=print) -> list[str]:
     """Remove every namespace, link, process, mount and container the lab made."""
-    removed = []
+    from . import light  # light hosts live under the lab's root and use its users and key
+
+    removed = [f"{n} light host(s)" for n in [light.down()] if n]
     names = set(network.namespaces())
     if config.HOSTS_DIR.exists():
         names |= {config.NETNS_PREFIX + d.name for d in config.HOSTS_DIR.iterdir() if d.is_dir()}

@@ -10,35 +10,35 @@ from .config import HostSpec
 from .sh import ok, run
 
 
-def ensure_bridge() -> bool:
-    """Create the lab bridge with the controller's address on it; True when created now."""
-    if ok(["ip", "link", "show", config.BRIDGE]):
-        run(["ip", "link", "set", config.BRIDGE, "up"])
+def ensure_bridge(bridge: str = config.BRIDGE, address: str = config.BRIDGE_ADDRESS) -> bool:
+    """Create a lab bridge with the controller's address on it; True when created now."""
+    if ok(["ip", "link", "show", bridge]):
+        run(["ip", "link", "set", bridge, "up"])
         return False
-    run(["ip", "link", "add", config.BRIDGE, "type", "bridge"])
-    run(["ip", "addr", "add", f"{config.BRIDGE_ADDRESS}/24", "dev", config.BRIDGE])
-    run(["ip", "link", "set", config.BRIDGE, "up"])
+    run(["ip", "link", "add", bridge, "type", "bridge"])
+    run(["ip", "addr", "add", f"{address}/24", "dev", bridge])
+    run(["ip", "link", "set", bridge, "up"])
     return True
 
 
-def remove_bridge() -> None:
-    if ok(["ip", "link", "show", config.BRIDGE]):
-        run(["ip", "link", "del", config.BRIDGE])
+def remove_bridge(bridge: str = config.BRIDGE) -> None:
+    if ok(["ip", "link", "show", bridge]):
+        run(["ip", "link", "del", bridge])
 
 
-def namespaces() -> list[str]:
-    """Every lab namespace present now (including ones left by an earlier session)."""
+def namespaces(prefix: str = config.NETNS_PREFIX) -> list[str]:
+    """Every namespace with this prefix present now (including ones left by an earlier session)."""
     out = run(["ip", "netns", "list"]).stdout
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [name for name in names if name.startswith(config.NETNS_PREFIX)]
+    return [name for name in names if name.startswith(prefix)]
 
 
-def stale_veths() -> list[str]:
+def stale_veths(prefix: str = config.VETH_PREFIX) -> list[str]:
     out = run(["ip", "-o", "link", "show"]).stdout
     found = []
     for line in out.splitlines():
         name = line.split(":")[1].strip().split("@")[0]
-        if name.startswith(config.VETH_PREFIX):
+        if name.startswith(prefix):
             found.append(name)
     return found
 
@@ -47,18 +47,19 @@ def create_host_network(spec: HostSpec) -> None:
     """Namespace, veth pair (host side on the bridge), address and loopback."""
     run(["ip", "netns", "add", spec.netns])
     run(["ip", "link", "add", spec.veth, "type", "veth", "peer", "name", "eth0", "netns", spec.netns])
-    run(["ip", "link", "set", spec.veth, "master", config.BRIDGE, "up"])
+    run(["ip", "link", "set", spec.veth, "master", spec.bridge, "up"])
     inside = ["ip", "netns", "exec", spec.netns]
     run([*inside, "ip", "addr", "add", f"{spec.address}/24", "dev", "eth0"])
     run([*inside, "ip", "link", "set", "eth0", "up"])
     run([*inside, "ip", "link", "set", "lo", "up"])
 
 
-def remove_namespace(netns: str) -> None:
-    veth = config.VETH_PREFIX + netns.removeprefix(config.NETNS_PREFIX)
+def remove_namespace(netns: str, netns_prefix: str = config.NETNS_PREFIX,
+                     veth_prefix: str = config.VETH_PREFIX) -> None:
+    veth = veth_prefix + netns.removeprefix(netns_prefix)
     if ok(["ip", "link", "show", veth]):
         run(["ip", "link", "del", veth])
-    if netns in namespaces():
+    if netns in namespaces(netns_prefix):
         run(["ip", "netns", "del", netns])
 
 

@@ -31,6 +31,20 @@ def up(c, hosts=6, delay_ms=config.DEFAULT_DELAY_MS):
     console.print(f"inventory: inventory/lab.yml  key: {config.PRIVATE_KEY}  known_hosts: {config.KNOWN_HOSTS}")
 
 
+@task(help={"hosts": "number of light hosts (sshd + supervisor + a tiny gunicorn app, no database)",
+            "down": "remove the light hosts instead"})
+def light(c, hosts=10, down=False):
+    """Light hosts for fleet-scale benchmarks (inventory/light.yml), apart from the full lab."""
+    from . import light as light_hosts
+
+    if down:
+        console.print(f"light hosts down: removed {_guard(light_hosts.down)}")
+        return
+    report = _guard(light_hosts.up, int(hosts))
+    console.print(f"{hosts} light host(s) up in {report['seconds']} s (started {report['started']}, "
+                  f"kept {report['kept']}); inventory: inventory/light.yml")
+
+
 @task
 def down(c):
     """Remove every lab namespace, link, process, mount and container."""
@@ -82,4 +96,4 @@ def delay(c, ms):
     console.print(f"proxy delay: {ms} ms each way")
 
 
-lab_tasks = Collection("lab", up, down, status, cut, restore, reset, delay)
+lab_tasks = Collection("lab", up, light, down, status, cut, restore, reset, delay)

@@ -1,0 +1,34 @@
+"""`invoke bench`: measure the tool on the lab (and Ansible beside it); see remediation/bench.py."""
+from __future__ import annotations
+
+import json as jsonlib
+import sys
+
+from invoke import Exit, task
+
+from .console import err_console
+from .lab.sh import LabError
+
+
+@task(help={"quick": "10 hosts, one tool/Ansible pair, 20 incident requests (a few minutes)",
+            "json": "'-' prints the headline JSON on stdout (progress goes to stderr); a path writes it there",
+            "write": "write bench/results.md (default: on a full run only)"})
+def bench(c, quick=False, json=None, write=None):
+    """Fleet inspect at 10/50/100 hosts, rollout vs Ansible at 10/20, the incident's table, overhead."""
+    from . import bench as runner
+
+    try:
+        results = runner.run(bool(quick), say=lambda line: err_console.print(line, markup=False, highlight=False))
+    except LabError as exc:
+        raise Exit(f"bench: {exc}", code=1) from None
+    if write if write is not None else not quick:
+        runner.write_results_md(results)
+        (runner.RESULTS_MD.with_suffix(".json")).write_text(jsonlib.dumps(results, indent=2, default=str) + "\n")
+    text = jsonlib.dumps(results["headline"])
+    if json == "-":
+        sys.stdout.write(text + "\n")
+    elif json:
+        with open(json, "w") as fh:
+            fh.write(text + "\n")
+    else:
+        err_console.print_json(text)
