@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .discovery import AuditResult, Hints, audit_files
 from .discovery.model import GUNICORN_SETTINGS
+from .discovery.tree import Tree
 from .gather import Gathered, RemoteFile
 from .target import Target
 
@@ -127,6 +128,23 @@ class Inspection:
                                                                    "DJANGO_SETTINGS_MODULE")},
             "errors": list(self.gathered.introspection.get("errors") or []),
         }
+
+    def blockers(self) -> list[str]:
+        """Why the files cannot be patched safely, one line each naming the file: a file that decides
+        the settings could not be read (too large for the agent, not UTF-8, binary, unreadable), or a
+        file the plan would change is a symlink (the change would land wherever it points)."""
+        out = []
+        for path, remote_file in sorted(self.gathered.files.items()):
+            # the names the discovery itself reports unreadable files for (not e.g. a huge urls.py)
+            if remote_file.error and remote_file.error != "missing" and Tree._candidate_name(path):
+                out.append(f"{path}: cannot read: {remote_file.error}")
+        out += [f"/{f.file}: {f.reason}" for f in self.audit.findings
+                if f.action == "report" and f.reason.startswith("cannot read:")]
+        for rel_path in sorted(self.audit.patched):
+            remote_file = self.gathered.files.get("/" + rel_path)
+            if remote_file is not None and remote_file.symlink:
+                out.append(f"/{rel_path} is a symlink (to {remote_file.realpath}): refusing to patch through it")
+        return list(dict.fromkeys(out))
 
     def file(self, rel_path: str) -> RemoteFile:
         return self.gathered.files["/" + rel_path]

@@ -40,6 +40,8 @@ def check(ins: Inspection, hosts_sharing_db: int) -> Preflight:
         kind = "an ASGI worker class" if any(m in worker.lower() for m in ASGI_MARKERS) else "a custom worker class"
         result.refusals.append(f"gunicorn runs {kind} ({worker}); switching it to {target.worker_class} "
                                "is not safe: review by hand")
+    if ins.audit.patched:
+        result.refusals += ins.blockers()  # remediate refuses these even with --force
     for alias, db in ins.databases().items():
         if db.get("pool"):
             result.refusals.append(f"database {alias!r} uses Django's native pool (OPTIONS['pool']); "

@@ -209,6 +209,12 @@ class HostFlow:
             self.run.status = "unchanged"
             self.run.after = self.run.before
             return
+        blockers = ins.blockers()
+        if blockers:  # before any baseline or write: reported, never patched, --force or not
+            self.run.stage = "plan"
+            self.run.status = "refused"
+            self.run.error = redact("refused: " + "; ".join(blockers) + "; nothing was changed")
+            return
         if not patched and gaps:
             reasons = [f"/{f.file}:{f.line}: {f.reason}" for f in ins.audit.findings if f.action == "report"]
             raise StageError("plan", "cannot reach the target: " + "; ".join(gaps[:3])

@@ -12,12 +12,14 @@ LAB_HOSTS = int(os.environ.get("REMEDIATION_LAB_HOSTS", "6"))
 def pytest_configure(config):
     config.addinivalue_line("markers", "lab: needs root and the lab fleet (namespaces, sshd, databases)")
     config.addinivalue_line("markers", "lab_teardown: runs after every other lab test")
+    config.addinivalue_line("markers", "bench: runs `invoke bench --quick` after the other lab tests")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Run the lab's teardown test last, whatever the file order."""
+    """Run the bench after the other lab tests (it grows the lab), and the lab's teardown last."""
+    bench = [item for item in items if item.get_closest_marker("bench")]
     last = [item for item in items if item.get_closest_marker("lab_teardown")]
-    items[:] = [item for item in items if item not in last] + last
+    items[:] = [item for item in items if item not in last and item not in bench] + bench + last
 
 
 class Fleet:

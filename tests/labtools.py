@@ -96,3 +96,29 @@ def playbook_variant(directory: Path, name: str, requests: int, **thresholds) ->
     path = directory / f"{name}.yml"
     path.write_text(yaml.safe_dump(data, allow_unicode=True))
     return path
+
+
+def tree_snapshot(*roots: Path) -> dict[str, tuple]:
+    """Every entry under each root, as it is on disk: files by sha256, mode and owner, symlinks by
+    their target (not followed), directories by mode and owner. __pycache__ is the app's own."""
+    out: dict[str, tuple] = {}
+    for root in roots:
+        for path in sorted([root, *root.rglob("*")]):
+            if "__pycache__" in path.parts or not os.path.lexists(path):
+                continue
+            st = path.lstat()
+            if path.is_symlink():
+                out[str(path)] = ("symlink", os.readlink(path))
+            elif path.is_dir():
+                out[str(path)] = ("dir", st.st_mode, st.st_uid, st.st_gid)
+            else:
+                out[str(path)] = ("file", hashlib.sha256(path.read_bytes()).hexdigest(), st.st_mode,
+                                  st.st_uid, st.st_gid)
+    return out
+
+
+def master_pid(spec) -> str:
+    """The host's gunicorn master pid (a restart changes it)."""
+    from remediation.lab import hosts
+
+    return hosts.exec_in(spec, ["pgrep", "-o", "-f", "gunicorn -c"]).stdout.strip()

@@ -6,14 +6,15 @@ import subprocess
 
 import pytest
 
-from remediation.lab import config, lab, network
+from remediation.lab import config, lab, light, network
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_teardown]
 
 
 def lab_processes() -> list[str]:
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
-    marks = (str(config.LAB_ROOT), str(config.CACHE_DIR), "remediation.lab.proxy", "ip netns exec rmlab-")
+    marks = (str(config.LAB_ROOT), str(config.CACHE_DIR), "remediation.lab.proxy", "ip netns exec rmlab-",
+             "ip netns exec rmlight-")
     return [line for line in ps if any(mark in line for mark in marks)]
 
 
@@ -21,8 +22,9 @@ def lab_processes() -> list[str]:
 def test_lab_down_leaves_nothing(fleet):
     removed = lab.down()
     assert set(removed) >= {spec.netns for spec in fleet.specs.values() if spec.name not in fleet.skipped}
-    assert network.namespaces() == []
-    assert network.stale_veths() == []
+    assert network.namespaces() == [] and network.namespaces(light.NETNS_PREFIX) == []
+    assert network.stale_veths() == [] and network.stale_veths(light.VETH_PREFIX) == []
+    assert subprocess.run(["ip", "link", "show", light.BRIDGE], capture_output=True).returncode != 0
     assert subprocess.run(["ip", "link", "show", config.BRIDGE], capture_output=True).returncode != 0
     assert lab_processes() == []
     mounts = open("/proc/mounts").read()

@@ -31,7 +31,7 @@ MAX_HOSTS = 200
 ROOT = config.LAB_ROOT / "light"
 KNOWN_HOSTS = ROOT / "known_hosts"
 STATE_FILE = ROOT / "light.json"
-INVENTORY_PATH = Path(__file__).resolve().parents[2] / "inventory" / "light.yml"
+INVENTORY_PATH = ROOT / "inventory.yml"  # not under inventory/: that directory is the default inventory
 HEADER = "# Written by `invoke lab.light`: light benchmark hosts, in Ansible's YAML inventory format.\n"
 
 TINY_APP = '''\
@@ -179,7 +179,6 @@ def up(count: int, say=print) -> dict:
         write_files(spec)
     failures = {n: e for n, e in lab._parallel(create_host, todo).items() if e is not None}
     KNOWN_HOSTS.write_text("".join(lab.host_key_line(s) for s in specs if s.name not in failures))
-    INVENTORY_PATH.parent.mkdir(exist_ok=True)
     tmp = INVENTORY_PATH.with_suffix(".tmp")
     tmp.write_text(HEADER + yaml.safe_dump(inventory(specs), sort_keys=False))
     tmp.replace(INVENTORY_PATH)

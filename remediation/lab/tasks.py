@@ -34,7 +34,7 @@ def up(c, hosts=6, delay_ms=config.DEFAULT_DELAY_MS):
 @task(help={"hosts": "number of light hosts (sshd + supervisor + a tiny gunicorn app, no database)",
             "down": "remove the light hosts instead"})
 def light(c, hosts=10, down=False):
-    """Light hosts for fleet-scale benchmarks (inventory/light.yml), apart from the full lab."""
+    """Light hosts for fleet-scale benchmarks, apart from the full lab (their own inventory file)."""
     from . import light as light_hosts
 
     if down:
@@ -42,7 +42,7 @@ def light(c, hosts=10, down=False):
         return
     report = _guard(light_hosts.up, int(hosts))
     console.print(f"{hosts} light host(s) up in {report['seconds']} s (started {report['started']}, "
-                  f"kept {report['kept']}); inventory: inventory/light.yml")
+                  f"kept {report['kept']}); inventory: {light_hosts.INVENTORY_PATH}")
 
 
 @task
