@@ -302,3 +302,36 @@ def write_results_md(results: dict, path: Path = RESULTS_MD) -> None:
                   "connections the DB server counted: first requests of each gthread pool thread pay one connect).",
               ""]
     path.write_text("\n".join(lines))
+    write_readme_headline(results)
+
+
+README = ROOT / "README.md"
+README_START, README_END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def write_readme_headline(results: dict) -> None:
+    """The README's benchmark lines, between its markers, from this run."""
+    h, m = results["headline"], results["machine"]
+    inspect = {r["hosts"]: r for r in results["inspect"]}
+    lines = [README_START,
+             f"Measured by `invoke bench` on {m['date']} ({m['cpus']} CPUs; every lab host shares them with the "
+             "controller); details in [bench/results.md](bench/results.md).", "",
+             "| figure | value |", "|---|---|"]
+    for count, r in inspect.items():
+        lines.append(f"| fleet inspect, {count} hosts (`--fast`) | {r['wall_s_median']} s "
+                     f"(controller CPU {r['cpu_s_median']} s) |")
+    lines += [f"| SSH connections per host per run (each host's sshd log) | {h['ssh_connections_per_host']} |",
+              f"| controller peak RSS | {h['controller_rss_mb']} MB |"]
+    for r in results["rollout"]:
+        lines.append(f"| rollout of {r['hosts']} hosts: tool / Ansible (median of {r['pairs']} pair(s)) | "
+                     f"{r['tool_s_median']} s / {r['ansible_s_median']} s (ratio {r['ratio']}) |")
+    lines += [f"| tool overhead per batch | {h['overhead_s_per_batch']} s |",
+              f"| acquisition p95 before -> after (reused) | {h['acquire_ms_p95_before']} -> "
+              f"{h['acquire_ms_p95_after']} ms |",
+              f"| new DB connections per 100 requests before -> after | "
+              f"{h['new_db_connections_per_100_before']} -> {h['new_db_connections_per_100_after']} |",
+              README_END]
+    text = README.read_text()
+    if README_START in text and README_END in text:
+        head, rest = text.split(README_START, 1)
+        README.write_text(head + "\n".join(lines) + rest.split(README_END, 1)[1])

@@ -601,7 +601,7 @@ class Evaluator:
             return Unknown(f"computed: {_short(self.file.code(node))}", node, self.file)
         var = string_key(args[0].value)
         if var is None:
-            return Unknown(f"environment lookup with a computed name", node, self.file)
+            return Unknown("environment lookup with a computed name", node, self.file)
         default_node = kwargs.get("default", args[1].value if len(args) > 1 else None)
         if "cast" in kwargs:
             cast_value = self.expr(kwargs["cast"], s)
