@@ -14,6 +14,7 @@ from typing import Any
 
 from . import yamlio
 from .errors import InputError
+from .expectations import check_path_vars
 from .ssh import SshTarget
 
 GROUP_KEYS = {"hosts", "vars", "children"}
@@ -184,5 +185,7 @@ def load_inventory(path: Path) -> Inventory:
     if not inv.hosts:
         raise InputError("the inventory defines no hosts", " ".join(inv.sources))
     collector.resolve()
+    for name, host in inv.hosts.items():
+        check_path_vars(name, host.vars, " ".join(inv.sources))
     inv.groups["all"] = list(inv.hosts)  # every host is in `all`, whichever file lists it
     return inv

@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 
 from .discovery.worker_classes import BUILTIN_OTHER, classify
+from .expectations import mismatches
 from .inspection import Inspection
 
 GEVENT_STYLE = {"gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet"}
@@ -28,7 +29,7 @@ def _version_tuple(text: str | None) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def check(ins: Inspection, hosts_sharing_db: int) -> Preflight:
+def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None) -> Preflight:
     result = Preflight()
     target = ins.target
     worker = ins.gunicorn.get("worker_class")
@@ -40,8 +41,8 @@ def check(ins: Inspection, hosts_sharing_db: int) -> Preflight:
         kind = "an ASGI worker class" if any(m in worker.lower() for m in ASGI_MARKERS) else "a custom worker class"
         result.refusals.append(f"gunicorn runs {kind} ({worker}); switching it to {target.worker_class} "
                                "is not safe: review by hand")
-    if ins.audit.patched:
-        result.refusals += ins.blockers()  # remediate refuses these even with --force
+    if ins.audit.patched:  # remediate refuses these even with --force
+        result.refusals += ins.blockers() + mismatches(host_vars or {}, ins)
     for alias, db in ins.databases().items():
         if db.get("pool"):
             result.refusals.append(f"database {alias!r} uses Django's native pool (OPTIONS['pool']); "

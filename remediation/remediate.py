@@ -20,6 +20,7 @@ from .inventory import Host, Inventory
 from .journal import Journal
 from .measure import Measurement, app_url, measure
 from .playbook import Playbook
+from .expectations import mismatches
 from .preflight import check
 from .redact import redact
 from .remote import HostUnreachable, Remote, RemoteError
@@ -141,6 +142,7 @@ class HostFlow:
         self.remote: Remote | None = None
         self.url = ""
         self.written: list[str] = []
+        self.config_view: dict | None = None  # the app's view of the patched files (check-config)
 
     def stage(self, name: str) -> None:
         self.run.stage = name
@@ -209,7 +211,7 @@ class HostFlow:
             self.run.status = "unchanged"
             self.run.after = self.run.before
             return
-        blockers = ins.blockers()
+        blockers = ins.blockers() + mismatches(self.host.vars, ins)
         if blockers:  # before any baseline or write: reported, never patched, --force or not
             self.run.stage = "plan"
             self.run.status = "refused"
@@ -287,6 +289,7 @@ class HostFlow:
     def _check_config(self, gathered: Gathered) -> None:
         """Before restarting: the app's own loaders must now see the target values."""
         view = introspect(self.remote, gathered.master)
+        self.config_view = view
         if view.get("errors"):
             raise StageError("check-config", "the patched config does not load: " + "; ".join(view["errors"]))
         gaps = target_reached(view.get("gunicorn") or {}, view.get("databases") or {}, self.playbook)
@@ -304,7 +307,8 @@ class HostFlow:
                         pb.verify.log_pattern)
         master = parse_probe(self.remote.agent({"op": "probe"})[0]).master()
         after.worker_threads = [w.threads for w in master.workers]
-        view = introspect(self.remote, master)
+        # the files cannot change under the host lock: check-config's view is the restarted app's
+        view = self.config_view or introspect(self.remote, master)
         result = metrics(view.get("gunicorn") or {}, view.get("databases") or {}, after)
         logs = self.remote.agent({"op": "logs", "sources": [gathered.log_source], "bytes": 1 << 16})[0].get("app") \
             if gathered.log_source else ""

@@ -153,6 +153,7 @@ def test_shell_metacharacters_in_inventory_reach_no_shell(fleet, runs_dir, tmp_p
     ("all:\n  hosts: [lab1]\n", "must be a mapping"),
     ("all:\n  children:\n    web:\n      hostz: {}\n", "unknown key"),
     ("all:\n  children:\n    empty: {}\n", "defines no hosts"),
+    ("all:\n  hosts:\n    lab1: {remediation_app_dir: ../../etc/passwd}\n", "absolute path without '..'"),
 ])
 def test_bad_inventory_is_one_clear_line(fleet, runs_dir, tmp_path, text, expect, fault_matrix):
     inv = tmp_path / "bad.yml"
@@ -214,3 +215,20 @@ def test_backup_filesystem_full_or_read_only_changes_nothing(fleet, quick_playbo
                          lost=files_lost(before, snapshot(spec)))
     finally:
         subprocess.run([*inside, "umount", "/var/backups"], check=False)
+
+
+def test_inventory_naming_another_app_dir_refuses_the_host(fleet, quick_playbook, runs_dir, tmp_path, fault_matrix):
+    """The inventory states the app lives elsewhere: wrong host or stale inventory, nothing written."""
+    spec = fleet.host("lab1")
+    before = snapshot(spec)
+    inv = inventory_with(tmp_path, "lab1", remediation_app_dir="/opt/billing",
+                         remediation_supervisor_program="billing")
+    rc, report, err = invoke("remediate", "--host", "lab1", "--yes", "--inventory", str(inv), "--playbook",
+                             str(quick_playbook), "--json", "-", runs_dir=runs_dir)
+    assert rc == 1 and report["status"] == "refused" and report["stage"] == "plan", report
+    assert "not under remediation_app_dir /opt/billing" in report["error"]
+    assert "outside remediation_app_dir /opt/billing: not written" in report["error"]
+    assert "the inventory says 'billing'" in report["error"]
+    assert "Traceback" not in err
+    assert snapshot(spec) == before
+    fault_matrix.add_input("inventory: app dir and program of another app", rejected=True)

@@ -12,19 +12,25 @@ out = {"versions": {}, "gunicorn": None, "databases": {}, "db_server": {}, "erro
 want_db = sys.argv[1] == "1"
 gunicorn_argv = sys.argv[2:]
 
+DISTRIBUTIONS = {"MySQLdb": "mysqlclient", "dj_database_url": "dj-database-url", "environ": "django-environ"}
 for name in ("django", "gunicorn", "gevent", "eventlet", "psycopg", "psycopg2", "MySQLdb", "pymysql",
              "dj_database_url", "environ"):
+    # versions from the installed metadata: importing gevent, psycopg & co. only to read
+    # __version__ costs ~0.1 s of CPU per run, and this runs several times per host
+    version = None
     try:
-        module = __import__(name)
-    except Exception:
-        continue
-    version = getattr(module, "__version__", None) or getattr(module, "version_info", None)
-    try:
+        import importlib.util
         from importlib.metadata import version as dist_version
 
-        version = dist_version({"MySQLdb": "mysqlclient", "dj_database_url": "dj-database-url", "environ": "django-environ"}.get(name, name))
+        if importlib.util.find_spec(name) is None:
+            continue
+        version = dist_version(DISTRIBUTIONS.get(name, name))
     except Exception:
-        pass
+        try:
+            module = __import__(name)
+        except Exception:
+            continue
+        version = getattr(module, "__version__", None) or getattr(module, "version_info", None)
     if isinstance(version, tuple):
         version = ".".join(str(part) for part in version[:3])
     out["versions"][name] = str(version) if version is not None else "unknown"
