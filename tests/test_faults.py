@@ -225,10 +225,11 @@ def test_inventory_naming_another_app_dir_refuses_the_host(fleet, quick_playbook
                          remediation_supervisor_program="billing")
     rc, report, err = invoke("remediate", "--host", "lab1", "--yes", "--inventory", str(inv), "--playbook",
                              str(quick_playbook), "--json", "-", runs_dir=runs_dir)
-    assert rc == 1 and report["status"] == "refused" and report["stage"] == "plan", report
-    assert "not under remediation_app_dir /opt/billing" in report["error"]
-    assert "outside remediation_app_dir /opt/billing: not written" in report["error"]
-    assert "the inventory says 'billing'" in report["error"]
+    run = report["hosts"]["lab1"]
+    assert rc == 1 and run["status"] == "refused" and run["stage"] == "plan", run
+    assert "not under remediation_app_dir /opt/billing" in run["error"]
+    assert "outside remediation_app_dir /opt/billing: not written" in run["error"]
+    assert "the inventory says 'billing'" in run["error"]
     assert "Traceback" not in err
     assert snapshot(spec) == before
     fault_matrix.add_input("inventory: app dir and program of another app", rejected=True)
