@@ -11,7 +11,7 @@ import re
 import statistics
 from dataclasses import asdict, dataclass, field
 
-from .gather import Gathered, introspect
+from .gather import Gathered, introspect_op
 from .inspection import USING_WORKER
 from .remote import Remote
 
@@ -92,9 +92,14 @@ def app_url(gathered: Gathered, host_vars: dict, path: str, port: int | None) ->
     return f"http://127.0.0.1:{int(port or 8000)}{path}"
 
 
-def db_counters(remote: Remote, gathered: Gathered) -> dict[str, dict]:
-    """The DB server's cumulative connection counters, read through the app's own settings."""
-    return introspect(remote, gathered.master, want_db=True, gunicorn=False).get("db_server", {})
+def db_counters(remote: Remote, gathered: Gathered) -> tuple[dict[str, dict], bool]:
+    """The DB server's cumulative connection counters, read through the app's own settings by a
+    session the agent keeps (one connection per alias); True when this read opened it."""
+    op = introspect_op(gathered.master, want_db=True, gunicorn=False)
+    reply = remote.agent({**op, "op": "counters"})[0]
+    if reply.get("errors"):
+        return {}, bool(reply.get("fresh"))
+    return reply.get("db_server", {}), bool(reply.get("fresh"))
 
 
 def _counter_total(counters: dict) -> tuple[int | None, str | None]:
@@ -133,15 +138,16 @@ def measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup:
     if source and source["kind"] == "file":
         offsets = remote.agent({"op": "logs", "sources": [source], "bytes": 0})[0]["_offsets"]
         source["offset"] = offsets.get("app")
-    before = db_counters(remote, gathered) if count_db else {}
+    before, _fresh = db_counters(remote, gathered) if count_db else ({}, False)
     started, rows = run_requests(remote, url, requests)
-    after = db_counters(remote, gathered) if count_db else {}
+    after, after_fresh = db_counters(remote, gathered) if count_db else ({}, False)
     m.request_ms = [ms for code, ms in rows if code == 200]
     m.errors = sum(1 for code, _ in rows if code != 200)
     b, scope = _counter_total(before)
     a, _ = _counter_total(after)
     if b is not None and a is not None:
-        m.new_db_connections = max(0, a - b - 1)  # the second counter read opened one itself
+        # a counter read that had to start its session opened one connection itself
+        m.new_db_connections = max(0, a - b - (1 if after_fresh else 0))
         m.db_counter_scope = scope
     if source:
         if source["kind"] == "docker":

@@ -375,3 +375,39 @@ def test_restore_on_a_full_filesystem_fails_cleanly(tiny_fs):
     assert reply["files"][0]["ok"] is False and "No space left" in reply["files"][0]["error"]
     assert conf.read_bytes() == NEW
     assert listing(conf.parent) == ["gunicorn.conf.py"]
+
+
+COUNTER_SNIPPET = """
+import json, os, sys
+n = 0
+for line in sys.stdin:
+    n += 1
+    sys.stdout.write(json.dumps({"db_server": {"default": {"connections_total": n, "pid": os.getpid()}}}) + "\\n")
+    sys.stdout.flush()
+"""
+
+
+def counters_op(snippet: str = COUNTER_SNIPPET) -> dict:
+    return {"op": "counters", "pid": os.getpid(), "uid": 0, "python": PYTHON, "cwd": "/", "container": None,
+            "snippet": snippet, "args": []}
+
+
+def test_counter_session_is_kept_for_the_agent_run():
+    """One session per app for the agent's lifetime: the first read starts it (fresh), later ones reuse it."""
+    first, second, third = agent(counters_op(), counters_op(), counters_op())
+    assert [first["fresh"], second["fresh"], third["fresh"]] == [True, False, False]
+    totals = [r["db_server"]["default"]["connections_total"] for r in (first, second, third)]
+    assert totals == [1, 2, 3]
+    assert len({r["db_server"]["default"]["pid"] for r in (first, second, third)}) == 1
+
+
+def test_counter_session_that_dies_is_restarted_and_says_so():
+    dies = COUNTER_SNIPPET.replace("    sys.stdout.flush()", "    sys.stdout.flush()\n    sys.exit(0)")
+    first, second = agent(counters_op(dies), counters_op(dies))
+    assert first["fresh"] and second["fresh"]  # the second read had to start a new session
+    assert first["db_server"]["default"]["pid"] != second["db_server"]["default"]["pid"]
+
+
+def test_counter_session_that_cannot_start_reports_errors():
+    (reply,) = agent(counters_op("import sys; sys.exit(3)"))
+    assert reply["errors"] and reply["fresh"]

@@ -472,19 +472,13 @@ def op_logs(req):
     return out
 
 
-def op_introspect(req):
-    """Run a snippet under the app's own interpreter, environment, cwd and user."""
-    pid = req["pid"]
-    snippet = req["snippet"]
+def app_command(req, args):
+    """argv, env, cwd and privilege drop that run the snippet as the app runs (or in its container)."""
     if req.get("container"):
-        argv = ["docker", "exec", "-i"]
-        if req.get("cwd"):
-            argv += ["-w", req["cwd"]]
-        argv += [req["container"], req["python"], "-c", snippet] + req.get("args", [])
-        res = run(argv, timeout=req.get("timeout", 90))
-        return res
+        argv = ["docker", "exec", "-i"] + (["-w", req["cwd"]] if req.get("cwd") else [])
+        return argv + [req["container"], req["python"], "-c", req["snippet"]] + args, None, None, None
     env = {}
-    for item in (read_proc(pid, "environ") or b"").split(b"\0"):
+    for item in (read_proc(req["pid"], "environ") or b"").split(b"\0"):
         key, sep, value = item.partition(b"=")
         if sep:
             env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
@@ -496,8 +490,58 @@ def op_introspect(req):
             os.setgid(gid)
             os.setuid(uid)
 
-    return run([req["python"], "-c", snippet] + req.get("args", []), timeout=req.get("timeout", 90),
-               env=env, cwd=req.get("cwd") or "/", preexec=drop)
+    return [req["python"], "-c", req["snippet"]] + args, env, req.get("cwd") or "/", drop
+
+
+def op_introspect(req):
+    """Run a snippet under the app's own interpreter, environment, cwd and user."""
+    argv, env, cwd, drop = app_command(req, req.get("args", []))
+    return run(argv, timeout=req.get("timeout", 90), env=env, cwd=cwd, preexec=drop)
+
+
+SESSIONS = {}  # counter sessions of this agent, by app: one DB connection kept per alias
+
+
+def op_counters(req):
+    """The DB server's connection counters through a session kept for the whole connection: the
+    first call starts it (one interpreter, one DB connect: `fresh`), later calls cost a query."""
+    import select
+
+    key = json.dumps([req.get("container"), req["pid"]])
+    for _attempt in range(2):
+        proc, fresh = SESSIONS.get(key), False
+        if proc is None or proc.poll() is not None:
+            argv, env, cwd, drop = app_command(req, ["serve"])
+            proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, env=env, cwd=cwd, preexec_fn=drop)
+            SESSIONS[key], fresh = proc, True
+        try:
+            proc.stdin.write(b"\n")
+            proc.stdin.flush()
+        except (BrokenPipeError, OSError):  # the session died (a container restart): start another
+            SESSIONS.pop(key, None)
+            continue
+        ready = select.select([proc.stdout], [], [], req.get("timeout", 90))[0]
+        line = proc.stdout.readline() if ready else b""
+        if not line:
+            SESSIONS.pop(key, None)
+            proc.kill()
+            if fresh:
+                return {"errors": ["the counter session did not answer"], "fresh": True}
+            continue
+        reply = json.loads(line.decode("utf-8"))
+        reply["fresh"] = fresh
+        return reply
+    return {"errors": ["the counter session keeps ending"], "fresh": True}
+
+
+def end_sessions():
+    for proc in SESSIONS.values():
+        try:
+            proc.stdin.close()
+            proc.wait(5)
+        except Exception:
+            proc.kill()
 
 
 LOCK_PATH = "/run/lock/remediation.lock"
@@ -551,7 +595,8 @@ def op_run(req):
 
 
 OPS = {"probe": op_probe, "read": op_read, "write": op_write, "restore": op_restore,
-       "logs": op_logs, "introspect": op_introspect, "run": op_run, "lock": op_lock, "unlock": op_unlock}
+       "logs": op_logs, "introspect": op_introspect, "counters": op_counters, "run": op_run, "lock": op_lock,
+       "unlock": op_unlock}
 
 
 def handle(req):
@@ -568,12 +613,18 @@ def main():
     """One request on stdin, one reply on stdout; with --serve, one JSON line each, until EOF
     (one sudo and one interpreter start per SSH connection instead of per round trip)."""
     if "--serve" not in sys.argv:
-        sys.stdout.write(json.dumps(handle(json.loads(sys.stdin.read()))))
+        try:
+            sys.stdout.write(json.dumps(handle(json.loads(sys.stdin.read()))))
+        finally:
+            end_sessions()
         return
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    for line in iter(stdin.readline, b""):
-        stdout.write(json.dumps(handle(json.loads(line.decode("utf-8")))).encode("utf-8") + b"\n")
-        stdout.flush()
+    try:
+        for line in iter(stdin.readline, b""):
+            stdout.write(json.dumps(handle(json.loads(line.decode("utf-8")))).encode("utf-8") + b"\n")
+            stdout.flush()
+    finally:
+        end_sessions()
 
 
 if __name__ == "__main__":

@@ -3,18 +3,61 @@
 Prints JSON: library versions, gunicorn's effective settings as gunicorn itself loads
 them (CLI, GUNICORN_CMD_ARGS, config file, WEB_CONCURRENCY), Django's DATABASES per
 alias without credentials, and optionally the database server's connection budget.
-argv: [want_db ("0"/"1"), gunicorn argv...]
+argv: [want_db ("0"/"1"), gunicorn argv...], or ["serve"]: a counter session that keeps one
+connection per alias and prints the counters as one JSON line for each line it reads.
 """
 import json
 import sys
 
+
+def db_server_info(conn, close):
+    """The server's connection budget and its cumulative connection counter, through `conn`."""
+    info = {"vendor": conn.vendor}
+    try:
+        with conn.cursor() as cur:
+            if conn.vendor == "postgresql":
+                cur.execute("SHOW max_connections")
+                info["max_connections"] = int(cur.fetchone()[0])
+                cur.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
+                info["connections_now"] = int(cur.fetchone()[0])
+                cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
+                info["connections_total"] = int(cur.fetchone()[0])
+                info["counter_scope"] = "database"
+            elif conn.vendor == "mysql":
+                cur.execute("SELECT @@max_connections, @@wait_timeout")
+                row = cur.fetchone()
+                info["max_connections"], info["wait_timeout"] = int(row[0]), int(row[1])
+                cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Connections')")
+                status = dict(cur.fetchall())
+                info["connections_now"] = int(status.get("Threads_connected", 0))
+                info["connections_total"] = int(status.get("Connections", 0))
+                info["counter_scope"] = "server"
+                try:
+                    cur.execute("SELECT TOTAL_CONNECTIONS FROM information_schema.USER_STATISTICS "
+                                "WHERE USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)")
+                    row = cur.fetchone()
+                    if row is not None:
+                        info["connections_total"] = int(row[0])
+                        info["counter_scope"] = "user"
+                except Exception:
+                    pass
+    except Exception as exc:
+        info["error"] = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        close = True  # a broken connection is not kept
+    finally:
+        if close:
+            conn.close()
+    return info
+
+
 out = {"versions": {}, "gunicorn": None, "databases": {}, "db_server": {}, "errors": []}
+serve = sys.argv[1] == "serve"  # counter session: no versions, no gunicorn, answer one line per line
 want_db = sys.argv[1] == "1"
-gunicorn_argv = sys.argv[2:]
+gunicorn_argv = [] if serve else sys.argv[2:]
 
 DISTRIBUTIONS = {"MySQLdb": "mysqlclient", "dj_database_url": "dj-database-url", "environ": "django-environ"}
-for name in ("django", "gunicorn", "gevent", "eventlet", "psycopg", "psycopg2", "MySQLdb", "pymysql",
-             "dj_database_url", "environ"):
+for name in () if serve else ("django", "gunicorn", "gevent", "eventlet", "psycopg", "psycopg2", "MySQLdb",
+                              "pymysql", "dj_database_url", "environ"):
     # versions from the installed metadata: importing gevent, psycopg & co. only to read
     # __version__ costs ~0.1 s of CPU per run, and this runs several times per host
     version = None
@@ -72,42 +115,20 @@ try:
         from django.db import connections
 
         for alias in settings.DATABASES:
-            conn = connections[alias]
-            info = {"vendor": conn.vendor}
-            try:
-                with conn.cursor() as cur:
-                    if conn.vendor == "postgresql":
-                        cur.execute("SHOW max_connections")
-                        info["max_connections"] = int(cur.fetchone()[0])
-                        cur.execute("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")
-                        info["connections_now"] = int(cur.fetchone()[0])
-                        cur.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()")
-                        info["connections_total"] = int(cur.fetchone()[0])
-                        info["counter_scope"] = "database"
-                    elif conn.vendor == "mysql":
-                        cur.execute("SELECT @@max_connections, @@wait_timeout")
-                        row = cur.fetchone()
-                        info["max_connections"], info["wait_timeout"] = int(row[0]), int(row[1])
-                        cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Threads_connected', 'Connections')")
-                        status = dict(cur.fetchall())
-                        info["connections_now"] = int(status.get("Threads_connected", 0))
-                        info["connections_total"] = int(status.get("Connections", 0))
-                        info["counter_scope"] = "server"
-                        try:
-                            cur.execute("SELECT TOTAL_CONNECTIONS FROM information_schema.USER_STATISTICS "
-                                        "WHERE USER = SUBSTRING_INDEX(CURRENT_USER(), '@', 1)")
-                            row = cur.fetchone()
-                            if row is not None:
-                                info["connections_total"] = int(row[0])
-                                info["counter_scope"] = "user"
-                        except Exception:
-                            pass
-            except Exception as exc:
-                info["error"] = "%s: %s" % (type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
-            finally:
-                conn.close()
-            out["db_server"][alias] = info
+            out["db_server"][alias] = db_server_info(connections[alias], close=True)
+    if serve:  # one connection per alias, kept: each request reads the counters without a new connect
+        from django.db import connections
+
+        for _line in sys.stdin:
+            reply = {"db_server": {alias: db_server_info(connections[alias], close=False)
+                                   for alias in settings.DATABASES}}
+            sys.stdout.write(json.dumps(reply) + "\n")
+            sys.stdout.flush()
+        sys.exit(0)
 except Exception as exc:
     out["errors"].append("django: %s: %s" % (type(exc).__name__, exc))
 
+if serve:  # the session could not start: say why, as the one line the agent waits for
+    sys.stdout.write(json.dumps({"errors": out["errors"] or ["the counter session ended"]}) + "\n")
+    sys.exit(0)
 sys.stdout.write("\n@@INTROSPECT@@" + json.dumps(out))
