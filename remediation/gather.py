@@ -140,13 +140,20 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
         log_sources.append({"kind": "docker", "container": restart.container, "key": "app"})
     ops = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
     if introspect:
-        ops.append(introspect_op(master, want_db=want_db))
+        ops.append(introspect_op(master, want_db=False))
+        if want_db:  # the DB server's budget and counters, through the session later reads reuse
+            ops.append(counters_op(master))
     if log_sources:
         ops.append({"op": "logs", "sources": log_sources, "lines": 400})
     replies = remote.agent(*ops)
     result.files.update(_parse_files(replies[0]))
     if introspect:
         result.introspection = parse_introspection(replies[1])
+        if want_db:
+            counters = replies[2]
+            result.introspection["db_server"] = counters.get("db_server") or {}
+            result.introspection["errors"] = list(result.introspection.get("errors") or []) + [
+                f"database counters: {e}" for e in counters.get("errors") or []]
     if log_sources:
         result.log_source = log_sources[0]
         result.logs = replies[-1].get("app", "") if isinstance(replies[-1].get("app"), str) else ""
@@ -180,6 +187,12 @@ def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = Tru
     return {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
             "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
             "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])]}
+
+
+def counters_op(master: GunicornMaster) -> dict:
+    """The agent request that reads the DB server's counters through the app's settings, over a
+    session (one kept connection per alias) the agent keeps for the whole SSH connection."""
+    return {**introspect_op(master, want_db=True, gunicorn=False), "op": "counters"}
 
 
 def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True) -> dict:

@@ -11,7 +11,7 @@ import re
 import statistics
 from dataclasses import asdict, dataclass, field
 
-from .gather import Gathered, introspect_op
+from .gather import Gathered, counters_op
 from .inspection import USING_WORKER
 from .remote import Remote
 
@@ -95,8 +95,7 @@ def app_url(gathered: Gathered, host_vars: dict, path: str, port: int | None) ->
 def db_counters(remote: Remote, gathered: Gathered) -> tuple[dict[str, dict], bool]:
     """The DB server's cumulative connection counters, read through the app's own settings by a
     session the agent keeps (one connection per alias); True when this read opened it."""
-    op = introspect_op(gathered.master, want_db=True, gunicorn=False)
-    reply = remote.agent({**op, "op": "counters"})[0]
+    reply = remote.agent(counters_op(gathered.master))[0]
     if reply.get("errors"):
         return {}, bool(reply.get("fresh"))
     return reply.get("db_server", {}), bool(reply.get("fresh"))

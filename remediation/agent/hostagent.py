@@ -507,7 +507,8 @@ def op_counters(req):
     first call starts it (one interpreter, one DB connect: `fresh`), later calls cost a query."""
     import select
 
-    key = json.dumps([req.get("container"), req["pid"]])
+    # one session per container (a restart ends it) or per host: it outlives a gunicorn restart
+    key = req.get("container") or ""
     for _attempt in range(2):
         proc, fresh = SESSIONS.get(key), False
         if proc is None or proc.poll() is not None:
