@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import ClassVar
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -64,36 +65,44 @@ HOST_KINDS = (
 
 @dataclass(frozen=True)
 class HostSpec:
-    """One lab host: its name, address and what it runs."""
+    """One lab host: its name, address and what it runs. Subclasses place hosts elsewhere by
+    changing the class-level naming (prefixes, subnet, bridge, directory)."""
 
     index: int
     restart: str  # "supervisor" | "compose"
     database: str  # "postgres" | "mariadb"
     settings_shape: str  # "dict" | "split" | "dburl"
 
+    NAME_PREFIX: ClassVar[str] = "lab"
+    SUBNET: ClassVar[str] = SUBNET_PREFIX
+    NETNS: ClassVar[str] = NETNS_PREFIX
+    VETH: ClassVar[str] = VETH_PREFIX
+    BRIDGE_NAME: ClassVar[str] = BRIDGE
+    ROOT: ClassVar[Path] = HOSTS_DIR
+
     @property
     def name(self) -> str:
-        return f"lab{self.index}"
+        return f"{self.NAME_PREFIX}{self.index}"
 
     @property
     def address(self) -> str:
-        return str(IPv4Address(f"{SUBNET_PREFIX}.{FIRST_HOST_OCTET}") + self.index - 1)
+        return str(IPv4Address(f"{self.SUBNET}.{FIRST_HOST_OCTET}") + self.index - 1)
 
     @property
     def netns(self) -> str:
-        return NETNS_PREFIX + self.name
+        return self.NETNS + self.name
 
     @property
     def veth(self) -> str:
-        return VETH_PREFIX + self.name
+        return self.VETH + self.name
 
     @property
     def bridge(self) -> str:
-        return BRIDGE
+        return self.BRIDGE_NAME
 
     @property
     def dir(self) -> Path:
-        return HOSTS_DIR / self.name
+        return self.ROOT / self.name
 
     @property
     def db_name(self) -> str:

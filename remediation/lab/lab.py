@@ -242,15 +242,20 @@ def compose_up(spec: HostSpec, *extra: str) -> None:
     hosts.exec_in(spec, ["docker-compose", "-f", "/srv/app/docker-compose.yml", "up", "-d", *extra], timeout=180)
 
 
-def create_host(spec: HostSpec) -> None:
-    """Make the host from scratch: network, namespaces, files, database, sshd, the app."""
-    destroy_host(spec.netns)
+def fresh_namespaces(spec: HostSpec) -> None:
+    """An empty host directory, the host's network and its namespaces (pid 1 running)."""
     if spec.dir.exists():
         shutil.rmtree(spec.dir)
     spec.dir.mkdir(parents=True)
     spec.dir.chmod(0o755)
     network.create_host_network(spec)
     hosts.start(spec)
+
+
+def create_host(spec: HostSpec) -> None:
+    """Make the host from scratch: network, namespaces, files, database, sshd, the app."""
+    destroy_host(spec.netns)
+    fresh_namespaces(spec)
     password = db_password(spec)
     appfiles.write_host_files(spec, password)
     databases.ensure_host_database(spec.database, spec.db_name, spec.db_user, password)

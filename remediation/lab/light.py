@@ -13,8 +13,8 @@ import os
 import shutil
 import time
 from dataclasses import dataclass
-from ipaddress import IPv4Address
 from pathlib import Path
+from typing import ClassVar
 
 import yaml
 
@@ -56,35 +56,18 @@ loglevel = "info"
 
 @dataclass(frozen=True)
 class LightSpec(HostSpec):
-    """A light host: same interface as a lab host, its own name space and bridge."""
+    """A light host: a lab host's interface, on its own names, subnet and bridge."""
 
     restart: str = "supervisor"
     database: str = "postgres"
     settings_shape: str = "dict"
 
-    @property
-    def name(self) -> str:
-        return f"light{self.index}"
-
-    @property
-    def address(self) -> str:
-        return str(IPv4Address(f"{SUBNET_PREFIX}.{config.FIRST_HOST_OCTET}") + self.index - 1)
-
-    @property
-    def netns(self) -> str:
-        return NETNS_PREFIX + self.name
-
-    @property
-    def veth(self) -> str:
-        return VETH_PREFIX + self.name
-
-    @property
-    def bridge(self) -> str:
-        return BRIDGE
-
-    @property
-    def dir(self) -> Path:
-        return ROOT / "hosts" / self.name
+    NAME_PREFIX: ClassVar[str] = "light"
+    SUBNET: ClassVar[str] = SUBNET_PREFIX
+    NETNS: ClassVar[str] = NETNS_PREFIX
+    VETH: ClassVar[str] = VETH_PREFIX
+    BRIDGE_NAME: ClassVar[str] = BRIDGE
+    ROOT: ClassVar[Path] = ROOT / "hosts"
 
 
 def light_fleet(count: int) -> list[LightSpec]:
@@ -122,12 +105,7 @@ def host_ok(spec: LightSpec) -> bool:
 
 def create_host(spec: LightSpec) -> None:
     destroy_host(spec.netns)
-    if spec.dir.exists():
-        shutil.rmtree(spec.dir)
-    spec.dir.mkdir(parents=True)
-    spec.dir.chmod(0o755)
-    network.create_host_network(spec)
-    hosts.start(spec)
+    lab.fresh_namespaces(spec)
     write_files(spec)
     lab.start_sshd(spec)
     hosts.exec_in(spec, ["supervisord", "-c", "/etc/supervisor/supervisord.conf"])
