@@ -119,7 +119,7 @@ def inspect(c, host=None, inventory=None, json=None, playbook=None, accept_new_h
 def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fast, forks):
     import time
 
-    from .survey import STATUSES, survey
+    from .survey import DEFAULTS, STATUSES, survey
 
     inv = _inventory(c, inventory)
     pb = load_playbook(playbook)
@@ -137,13 +137,18 @@ def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fas
         for col in ("host", "status", "worker", "workers x threads", "CONN_MAX_AGE", "health checks",
                     "restart", "live", "changes"):
             table.add_column(col)
+        def show(values: dict, key: str) -> str:
+            value = values.get(key)
+            return f"{DEFAULTS[key]}*" if value is None and values else str(value if value is not None else "-")
+
         for r in results:
             v = r.values
-            table.add_row(r.host, r.status, str(v.get("worker_class")), f"{v.get('workers')} x {v.get('threads')}",
-                          str(v.get("CONN_MAX_AGE")), str(v.get("CONN_HEALTH_CHECKS")), str(r.restart or "-"),
+            table.add_row(r.host, r.status, show(v, "worker_class"), f"{show(v, 'workers')} x {show(v, 'threads')}",
+                          show(v, "CONN_MAX_AGE"), show(v, "CONN_HEALTH_CHECKS"), str(r.restart or "-"),
                           f"{r.live_workers} worker(s), threads {r.live_threads}" if r.live_workers is not None
                           else "-", str(len(r.changes)) if r.status != "unreachable" else redact(r.error or ""))
         out.print(table)
+        out.print("* not set anywhere: gunicorn's or Django's default")
     out.print(f"{len(results)} host(s) in {seconds:.2f} s: "
               + ", ".join(f"{n} {status}" for status, n in summary.items() if n))
     bad = [r for r in results if r.status in ("unreachable", "error")]
