@@ -165,7 +165,10 @@ def bench_rollout(count: int, pairs: int, requests: int, say) -> dict:
     t, a = [r["wall_s"] for r in tool], [r["wall_s"] for r in ansible]
     return {"hosts": count, "pairs": pairs, "requests": requests, "tool_runs": tool, "ansible_runs": ansible,
             "tool_s_median": median(t), "tool_s_range": spread(t), "ansible_s_median": median(a),
-            "ansible_s_range": spread(a), "ratio": round(median(t) / median(a), 3) if t and a else None,
+            "ansible_s_range": spread(a),
+            # a run that refused or failed hosts did less work: no ratio from it
+            "ratio": round(median(t) / median(a), 3) if t and a and all(r["rc"] == 0 for r in tool + ansible)
+            else None,
             "overhead_s_per_batch": overheads, "overhead_s_per_batch_median": median(overheads),
             "ansible_version": ansible_version(bin_dir),
             "all_succeeded": all(r["rc"] == 0 for r in tool + ansible)}
@@ -245,20 +248,36 @@ def headline(results: dict) -> dict:
     }
 
 
-def run(quick: bool, say=print) -> dict:
+SECTIONS = ("inspect", "rollout", "incident")
+
+
+def run(quick: bool, say=print, only: tuple[str, ...] = SECTIONS, rollout_hosts: tuple[int, ...] | None = None,
+        merge_into: dict | None = None) -> dict:
+    """Measure the sections asked for; with merge_into, replace just those measurements in an
+    earlier run's results (same inspect sizes / rollout sizes) and recompute the headline."""
     inspect_sizes = (10,) if quick else (10, 50, 100)
-    rollout_sizes = (10,) if quick else (10, 20)
+    rollout_sizes = rollout_hosts or ((10,) if quick else (10, 20))
     pairs = 1 if quick else 3
     requests = 10
-    results: dict = {"quick": quick, "machine": machine(), "inspect": [], "rollout": []}
-    for count in inspect_sizes:
-        results["inspect"].append(bench_inspect(count, 1 if quick else 3, say))
-    light.down()  # their memory back before the full lab grows
-    for count in rollout_sizes:
-        results["rollout"].append(bench_rollout(count, pairs, requests, say))
-    results["incident"] = bench_incident(20 if quick else 100, say)
+    results: dict = merge_into or {"quick": quick, "inspect": [], "rollout": []}
+    results["machine"] = machine()
+    if "inspect" in only:
+        measured = [bench_inspect(count, 1 if quick else 3, say) for count in inspect_sizes]
+        results["inspect"] = _merged(results.get("inspect", []), measured)
+        light.down()  # their memory back before the full lab grows
+    if "rollout" in only:
+        measured = [bench_rollout(count, pairs, requests, say) for count in rollout_sizes]
+        results["rollout"] = _merged(results.get("rollout", []), measured)
+    if "incident" in only:
+        results["incident"] = bench_incident(20 if quick else 100, say)
     results["headline"] = headline(results)
     return results
+
+
+def _merged(old: list[dict], new: list[dict]) -> list[dict]:
+    by_hosts = {r["hosts"]: r for r in old}
+    by_hosts.update({r["hosts"]: r for r in new})
+    return [by_hosts[k] for k in sorted(by_hosts)]
 
 
 def write_results_md(results: dict, path: Path = RESULTS_MD) -> None:

@@ -22,6 +22,7 @@ PG_PORT = 5432  # PostgreSQL listens on 127.0.0.1 only
 MARIADB_PORT = 3306  # MariaDB listens on 127.0.0.1 only
 PG_PROXY_PORT = 6432  # hosts reach PostgreSQL through the delay proxy here
 MARIADB_PROXY_PORT = 3307  # and MariaDB here
+DB_MAX_CONNECTIONS = 400  # a server shared by 20 hosts at 2 workers x 8 threads needs 320
 DEFAULT_DELAY_MS = 100  # one way; makes a PostgreSQL connect ~1.0 s and a MariaDB one ~1.3 s, as in the incident
 APP_PORT = 8000
 

@@ -39,9 +39,12 @@ def postgres_running() -> bool:
 
 
 def start_postgres() -> bool:
-    """initdb (once) and start; True when started now."""
+    """initdb (once) and start; True when started now (or restarted for another max_connections)."""
     if postgres_running():
-        return False
+        current = psql("SHOW max_connections").strip()
+        if current == str(config.DB_MAX_CONNECTIONS):
+            return False
+        stop_postgres()
     config.LAB_ROOT.mkdir(parents=True, exist_ok=True)
     uid = pwd.getpwnam("postgres")
     if not (config.PG_DATA / "PG_VERSION").exists():
@@ -55,8 +58,8 @@ def start_postgres() -> bool:
                        "host all all 127.0.0.1/32 scram-sha-256\n")
     config.PG_LOG.touch()
     os.chown(config.PG_LOG, uid.pw_uid, uid.pw_gid)
-    options = (f"-c listen_addresses=127.0.0.1 -c port={config.PG_PORT} -c max_connections=100 "
-               f"-c unix_socket_directories={config.PG_DATA}")
+    options = (f"-c listen_addresses=127.0.0.1 -c port={config.PG_PORT} "
+               f"-c max_connections={config.DB_MAX_CONNECTIONS} -c unix_socket_directories={config.PG_DATA}")
     run(_as_postgres([_pg_bin("pg_ctl"), "-D", config.PG_DATA, "-l", config.PG_LOG, "-w", "-t", "60",
                       "-o", options, "start"]), timeout=90)
     return True
@@ -82,6 +85,7 @@ def mariadb_running() -> bool:
 
 def start_mariadb() -> bool:
     if mariadb_running():
+        mariadb(f"SET GLOBAL max_connections = {int(config.DB_MAX_CONNECTIONS)}")
         return False
     config.LAB_ROOT.mkdir(parents=True, exist_ok=True)
     if not (config.MARIADB_DATA / "mysql").exists():
@@ -96,7 +100,7 @@ def start_mariadb() -> bool:
         ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={config.MARIADB_DATA}",
          f"--socket={config.MARIADB_SOCKET}", f"--port={config.MARIADB_PORT}", "--bind-address=127.0.0.1",
          f"--pid-file={config.MARIADB_PIDFILE}", "--skip-name-resolve", "--userstat=1",
-         "--max-connections=100", f"--log-error={config.MARIADB_LOG}"],
+         f"--max-connections={config.DB_MAX_CONNECTIONS}", f"--log-error={config.MARIADB_LOG}"],
         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
