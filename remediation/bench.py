@@ -315,7 +315,9 @@ def write_results_md(results: dict, path: Path = RESULTS_MD) -> None:
             acquire = mt["acquire_ms_p95"] if side == "before" else mt["acquire_ms_p95_reused"]
             per100 = (round(100 * mt["new_db_connections"] / mt["requests"], 1)
                       if mt.get("new_db_connections") is not None and mt.get("requests") else None)
-            lines.append(f"| {db} | {row['host']} | {mt['worker_class']} ({side}) | {mt['request_ms_p50']} | "
+            failed = side == "after" and row.get("remediate_rc") not in (0, None)
+            note = f" (remediate exited {row['remediate_rc']}: not remediated)" if failed else ""
+            lines.append(f"| {db} | {row['host']} | {mt['worker_class']} ({side}{note}) | {mt['request_ms_p50']} | "
                          f"{mt['acquire_ms_p50']} | {acquire}{' (reused)' if side == 'after' else ''} | {per100} |")
     lines += ["", "Acquisition after is the p95 over reused connections (the slowest k samples excluded, k = new "
                   "connections the DB server counted: first requests of each gthread pool thread pay one connect).",

@@ -15,10 +15,18 @@ from .lab.sh import LabError
             "write": "write bench/results.md (default: on a full run only)",
             "only": "comma-separated sections to measure: inspect, rollout, incident (default: all)",
             "rollout_hosts": "comma-separated rollout sizes (default 10,20; quick: 10)",
-            "merge": "replace only the measured sections in bench/results.json, then rewrite results.md"})
-def bench(c, quick=False, json=None, write=None, only=None, rollout_hosts=None, merge=False):
+            "merge": "replace only the measured sections in bench/results.json, then rewrite results.md",
+            "render": "measure nothing: rewrite bench/results.md and the README's figures from bench/results.json"})
+def bench(c, quick=False, json=None, write=None, only=None, rollout_hosts=None, merge=False, render=False):
     """Fleet inspect at 10/50/100 hosts, rollout vs Ansible at 10/20, the incident's table, overhead."""
     from . import bench as runner
+
+    if render:
+        try:
+            runner.write_results_md(jsonlib.loads(runner.RESULTS_MD.with_suffix(".json").read_text()))
+        except (FileNotFoundError, ValueError):
+            raise Exit("bench: --render needs bench/results.json from an earlier run", code=2) from None
+        return
 
     sections = tuple(s.strip() for s in only.split(",")) if only else runner.SECTIONS
     unknown = set(sections) - set(runner.SECTIONS)
