@@ -29,8 +29,9 @@ def test_bench_quick_prints_the_headline(fleet):
     assert headline["ssh_connections_per_host"] == 1  # counted by each host's sshd
     for key in KEYS - {"ssh_connections_per_host"}:
         assert isinstance(headline[key], (int, float)) and headline[key] >= 0, key
-    # gevent: every request opens a connection; gthread 2 x 8: at most one per pool thread
+    # gevent: every request opens a connection; gthread 2 x 8: at most one per pool thread in the
+    # quick run's 20 requests per host (16 in 20 = 80 per 100; the full run's 100 requests say more)
     assert headline["new_db_connections_per_100_before"] >= 90
-    assert headline["new_db_connections_per_100_after"] <= 16
+    assert headline["new_db_connections_per_100_after"] <= 16 * 100 / 20
     assert "rollout 10 hosts, pair 1/1, ansible" in proc.stderr  # Ansible really ran beside the tool
     assert (results_md.read_bytes() if results_md.exists() else None) == before  # --quick writes no results.md
