@@ -1,0 +1,48 @@
+"""Fleet inspect's pure parts: static values, the verdict against the target, the audit cache."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+from remediation.facts import parse_probe
+from remediation.gather import Gathered, RemoteFile
+from remediation.survey import AuditCache, off_target, static_values
+from remediation.target import Target
+
+PROBE = json.loads((Path(__file__).parent / "fixtures" / "probe" / "supervisor.json").read_text())
+GUNICORN = b"worker_class = 'gevent'\nworkers = 2\nthreads = 16\n"
+SETTINGS = b'DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "x"}}\n'
+
+
+def gathered(gunicorn: bytes = GUNICORN, settings: bytes = SETTINGS) -> Gathered:
+    facts = parse_probe(copy.deepcopy(PROBE))
+    files = {"/srv/app/gunicorn.conf.py": RemoteFile("/srv/app/gunicorn.conf.py", gunicorn, "a"),
+             "/srv/app/schoolsite/settings.py": RemoteFile("/srv/app/schoolsite/settings.py", settings, "b")}
+    return Gathered(facts, facts.master(), files=files)
+
+
+def test_static_values_come_from_the_deciding_places():
+    audit = AuditCache().audit(gathered(), Target())
+    values = static_values(audit)
+    assert values["worker_class"].strip("'\"") == "gevent" and values["workers"] == "2" and values["threads"] == "16"
+    assert values["CONN_MAX_AGE"] is None  # not set anywhere: Django's default
+    assert set(off_target(values, Target())) == {"worker_class", "threads", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS"}
+
+
+def test_off_target_reads_defaults_and_full_class_names():
+    done = {"worker_class": "gunicorn.workers.gthread.ThreadWorker", "workers": "2", "threads": "8",
+            "CONN_MAX_AGE": "600", "CONN_HEALTH_CHECKS": "True"}
+    assert off_target(done, Target()) == []
+    assert off_target({}, Target()) == ["worker_class", "workers", "threads", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS"]
+    assert off_target({"worker_class": "sync", "workers": "4"}, Target.sync()) == ["CONN_MAX_AGE",
+                                                                                    "CONN_HEALTH_CHECKS"]
+
+
+def test_one_audit_per_distinct_file_set():
+    cache = AuditCache()
+    first = cache.audit(gathered(), Target())
+    assert cache.audit(gathered(), Target()) is first and cache.hits == 1
+    other = cache.audit(gathered(gunicorn=GUNICORN.replace(b"16", b"4")), Target())
+    assert other is not first and cache.hits == 1 and len(cache.results) == 2
+    assert cache.audit(gathered(), Target.sync()) is not first  # the target is part of the key
