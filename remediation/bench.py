@@ -35,7 +35,7 @@ ANSIBLE_REQUIREMENTS = ROOT / "bench" / "requirements-ansible.txt"
 BENCH_PLAYBOOK = ROOT / "bench" / "bench-playbook.yml"
 RESULTS_MD = ROOT / "bench" / "results.md"
 INVOKE = [sys.executable, "-m", "invoke"]
-WAIT_STAGES = ("baseline", "restart", "verify")  # time spent waiting on the app, not on the tool
+WAIT_STAGES = ("baseline", "baseline-wait", "restart", "verify")  # waiting on the app, not on the tool
 
 
 def _child(argv: list[str], env: dict | None = None, timeout: float = 3600) -> dict:
@@ -122,6 +122,20 @@ def run_ansible(bin_dir: Path, count: int, requests: int) -> dict:
     return {"wall_s": result["wall"], "rc": result["rc"], "hosts": len(recap), "failed": failed}
 
 
+def host_wait(marks: list[tuple[float, str]]) -> float:
+    """Seconds a host spent waiting on its app. Stages the tool ran while the baseline's requests
+    were in flight (apply and check-config before `baseline-wait`) are inside that wait."""
+    waited, overlapped = 0.0, False
+    for (t1, stage), (t2, _next) in zip(marks, marks[1:]):
+        if stage == "baseline":
+            overlapped = any(s == "baseline-wait" for _t, s in marks)
+        if stage in WAIT_STAGES or (overlapped and stage in ("apply", "check-config")):
+            waited += t2 - t1
+        if stage == "baseline-wait":
+            overlapped = False
+    return waited
+
+
 def overhead_per_batch(runs_dir: Path, run_id: str) -> list[float]:
     """Batch wall time minus the longest host wait (baseline + restart + verify) in that batch."""
     events = [json.loads(line) for line in (runs_dir / run_id / "events.jsonl").read_text().splitlines() if line]
@@ -138,8 +152,7 @@ def overhead_per_batch(runs_dir: Path, run_id: str) -> list[float]:
         waits = []
         for host in batch["hosts"]:
             marks = stage_times.get(host, [])
-            waited = sum(t2 - t1 for (t1, stage), (t2, _next) in zip(marks, marks[1:]) if stage in WAIT_STAGES)
-            waits.append(waited)
+            waits.append(host_wait(marks))
         out.append(round(batch["end"] - batch["start"] - max(waits, default=0), 3))
     return out
 

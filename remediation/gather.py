@@ -145,7 +145,7 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
             ops.append(counters_op(master))
     if log_sources:
         ops.append({"op": "logs", "sources": log_sources, "lines": 400})
-    replies = remote.agent(*ops)
+    replies = remote.agent(*ops, parallel=True)
     result.files.update(_parse_files(replies[0]))
     if introspect:
         result.introspection = parse_introspection(replies[1])

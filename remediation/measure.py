@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 from .gather import Gathered, counters_op
 from .inspection import USING_WORKER
-from .remote import Remote
+from .remote import Remote, Started
 
 REQUESTS_SCRIPT = (
     'url=$1; n=$2; date +%s.%N; i=0; '
@@ -111,9 +111,9 @@ def _counter_total(counters: dict) -> tuple[int | None, str | None]:
     return total, ",".join(sorted(scopes)) or None
 
 
-def run_requests(remote: Remote, url: str, count: int) -> tuple[float, list[tuple[int, float]]]:
-    result = remote.run(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(count)], timeout=60 + 35 * count)
-    lines = result.stdout.split("\n")
+def parse_requests(stdout: str) -> tuple[float, list[tuple[int, float]]]:
+    """REQUESTS_SCRIPT's output: its start time, then (HTTP status, milliseconds) per request."""
+    lines = stdout.split("\n")
     started = float(lines[0])
     rows = []
     for line in lines[1:]:
@@ -123,39 +123,69 @@ def run_requests(remote: Remote, url: str, count: int) -> tuple[float, list[tupl
     return started, rows
 
 
-def measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
-            log_pattern: str | None, count_db: bool = True) -> Measurement:
-    """Warm up, then time `requests` requests and count the DB connections they opened.
+@dataclass
+class PendingMeasurement:
+    """A measurement whose timed requests run on the host while the controller does other work."""
+    remote: Remote
+    gathered: Gathered
+    requests: int
+    log_pattern: str | None
+    count_db: bool
+    source: dict | None
+    before: dict
+    started: Started
+
+
+def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
+                  log_pattern: str | None, count_db: bool = True) -> PendingMeasurement:
+    """Warm up, read the counters, and start `requests` timed requests; finish_measure collects.
 
     The warm-up sends `warmup` requests `warmup` at a time, twice, so that every worker
     thread has served (and connected) before the window; sequential requests would keep
     hitting the same idle thread and leave others cold."""
     if warmup:
-        remote.run(["sh", "-c", WARMUP_SCRIPT, "sh", url, "2", str(warmup)], timeout=120)
-    m = Measurement(requests=requests)
+        warming = remote.start(["sh", "-c", WARMUP_SCRIPT, "sh", url, "2", str(warmup)], timeout=120)
+        if count_db:  # meanwhile (re)start the counter session, which a container restart ended
+            db_counters(remote, gathered)
+        remote.finish(warming)
     source = dict(gathered.log_source) if gathered.log_source else None
     if source and source["kind"] == "file":
         offsets = remote.agent({"op": "logs", "sources": [source], "bytes": 0})[0]["_offsets"]
         source["offset"] = offsets.get("app")
     before, _fresh = db_counters(remote, gathered) if count_db else ({}, False)
-    started, rows = run_requests(remote, url, requests)
-    after, after_fresh = db_counters(remote, gathered) if count_db else ({}, False)
+    started = remote.start(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(requests)], timeout=60 + 35 * requests)
+    return PendingMeasurement(remote, gathered, requests, log_pattern, count_db, source, before, started)
+
+
+def finish_measure(pending: PendingMeasurement) -> Measurement:
+    """Wait for the timed requests, then count the DB connections they opened and read the log."""
+    remote, gathered, requests = pending.remote, pending.gathered, pending.requests
+    started, rows = parse_requests(remote.finish(pending.started).stdout)
+    after, after_fresh = db_counters(remote, gathered) if pending.count_db else ({}, False)
+    m = Measurement(requests=requests)
     m.request_ms = [ms for code, ms in rows if code == 200]
     m.errors = sum(1 for code, _ in rows if code != 200)
-    b, scope = _counter_total(before)
+    b, scope = _counter_total(pending.before)
     a, _ = _counter_total(after)
     if b is not None and a is not None:
         # a counter read that had to start its session opened one connection itself
         m.new_db_connections = max(0, a - b - (1 if after_fresh else 0))
         m.db_counter_scope = scope
+    source = pending.source
     if source:
         if source["kind"] == "docker":
             source["since"] = started
         logs = remote.agent({"op": "logs", "sources": [source], "bytes": 1 << 20})[0].get("app")
         text = logs if isinstance(logs, str) else ""
-        if log_pattern:
-            pattern = re.compile(log_pattern)
+        if pending.log_pattern:
+            pattern = re.compile(pending.log_pattern)
             m.acquire_ms = [float(match.group("ms")) for match in pattern.finditer(text)][-requests:]
         found = USING_WORKER.findall(text)
         m.worker_class_logged = found[-1] if found else None
     return m
+
+
+def measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
+            log_pattern: str | None, count_db: bool = True) -> Measurement:
+    """Warm up, then time `requests` requests and count the DB connections they opened."""
+    return finish_measure(start_measure(remote, gathered, url, requests, warmup, log_pattern, count_db))

@@ -18,7 +18,7 @@ from .inspection import USING_WORKER, Inspection
 from . import lock
 from .inventory import Host, Inventory
 from .journal import Journal
-from .measure import Measurement, app_url, measure
+from .measure import Measurement, app_url, finish_measure, measure, start_measure
 from .playbook import Playbook
 from .expectations import mismatches
 from .preflight import check
@@ -104,6 +104,16 @@ def target_reached(gunicorn: dict, databases: dict, playbook: Playbook) -> list[
         if bool(db.get("CONN_HEALTH_CHECKS")) != t.conn_health_checks:
             gaps.append(f"{alias} CONN_HEALTH_CHECKS is {db.get('CONN_HEALTH_CHECKS')!r}, want {t.conn_health_checks!r}")
     return gaps
+
+
+def files_unread_until_restart(gunicorn: dict) -> bool:
+    """True when the running gunicorn (as it loaded its own config) reads no config or settings
+    file again before a restart: no `reload`, and no worker recycling (max_requests) that would
+    import the settings anew in a fresh worker, unless the app is preloaded in the master. Only
+    then may the files change while the baseline is measured against the old process."""
+    if not gunicorn or "reload" not in gunicorn or "max_requests" not in gunicorn:
+        return False  # an older introspection or none: assume the worst
+    return not gunicorn["reload"] and (not gunicorn["max_requests"] or bool(gunicorn.get("preload_app")))
 
 
 def validate_text(path: str, text: str) -> str | None:
@@ -229,15 +239,23 @@ class HostFlow:
             self.run.error = redact("refused: " + "; ".join(pre.refusals) + " (use --force to override)")
             return
         self.stage("baseline")
-        baseline = measure(self.remote, gathered, self.url, pb.verify.requests, 0, pb.verify.log_pattern)
+        pending = start_measure(self.remote, gathered, self.url, pb.verify.requests, 0, pb.verify.log_pattern)
+        overlap = not needs_restart_only and files_unread_until_restart(before_gunicorn)
+        if overlap:  # patch and check while the baseline's requests run against the old process
+            self.journal.record(self.host.name, "overlap", reason="gunicorn rereads no file before the restart "
+                                                                  "(no reload, no worker recycling without preload)")
+            try:
+                self._patch(ins, patched, gathered)
+            except BaseException:
+                pending.started.chan.close()  # its requests are moot now; the files go back
+                raise
+            self.stage("baseline-wait")
+        baseline = finish_measure(pending)
         self.run.before = metrics(before_gunicorn, before_dbs, baseline)
         if needs_restart_only:
             self.journal.record(self.host.name, "restart-only", reason=f"files already at target, live worker {live_worker}")
-        else:
-            self.stage("apply")
-            self._apply(ins, patched)
-            self.stage("check-config")
-            self._check_config(gathered)
+        elif not overlap:
+            self._patch(ins, patched, gathered)
         self.stage("restart")
         changed = ["/" + p for p in patched]
         self.run.restart_commands = restart(self.remote, restart_method, changed, self.url, pb.restart_timeout_s)
@@ -246,6 +264,12 @@ class HostFlow:
         self.run.after = after
         self.run.status = "remediated"
         self.journal.record(self.host.name, "remediated")
+
+    def _patch(self, ins: Inspection, patched: dict[str, str], gathered: Gathered) -> None:
+        self.stage("apply")
+        self._apply(ins, patched)
+        self.stage("check-config")
+        self._check_config(gathered)
 
     def _apply(self, ins: Inspection, patched: dict[str, str]) -> None:
         backup_dir = f"{HOST_BACKUP_ROOT}/{self.journal.run_id}"

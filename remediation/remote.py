@@ -40,6 +40,14 @@ class CommandResult:
 
 
 @dataclass
+class Started:
+    """A command started with Remote.start, not yet collected."""
+    chan: object
+    argv: list
+    deadline: float
+
+
+@dataclass
 class Remote:
     host: Host
     accept_new_host_key: bool = False
@@ -101,8 +109,31 @@ class Remote:
             raise RemoteError(f"{self.host.name}: `{shlex.join(map(str, argv))[:200]}` exited {out.rc}: {detail[0]}")
         return out
 
-    def _exec(self, command: str, stdin: bytes | None, timeout: float) -> CommandResult:
-        """One exec channel: send stdin whole, close it, collect both streams until exit."""
+    def start(self, argv: list[str], *, timeout: float = 120) -> "Started":
+        """Start an argument list on the host and return at once; `finish` collects it. The
+        agent channel stays free meanwhile (both run over this one SSH connection)."""
+        command = shlex.join([str(a) for a in argv])
+        self.round_trips += 1
+        try:
+            return Started(self._open_exec(command, None, timeout), argv, time.monotonic() + timeout)
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise HostUnreachable(f"{self.host.name}: connection lost: {exc or type(exc).__name__}") from None
+
+    def finish(self, started: "Started", *, check: bool = True) -> CommandResult:
+        """Wait for a started command and return its result (as `run` does)."""
+        try:
+            out = self._collect(started.chan, max(1.0, started.deadline - time.monotonic()))
+        except socket.timeout:
+            raise RemoteError(f"{self.host.name}: timed out: {shlex.join(map(str, started.argv))[:200]}") from None
+        except (OSError, EOFError, paramiko.SSHException) as exc:
+            raise HostUnreachable(f"{self.host.name}: connection lost: {exc or type(exc).__name__}") from None
+        if check and out.rc != 0:
+            detail = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["no output"]
+            raise RemoteError(f"{self.host.name}: `{shlex.join(map(str, started.argv))[:200]}` exited {out.rc}: "
+                              f"{detail[0]}")
+        return out
+
+    def _open_exec(self, command: str, stdin: bytes | None, timeout: float):
         transport = self._conn.client.get_transport()
         if transport is None or not transport.is_active():
             raise EOFError("SSH transport is closed")
@@ -113,6 +144,17 @@ class Remote:
             if stdin:
                 chan.sendall(stdin)
             chan.shutdown_write()
+        except BaseException:
+            chan.close()
+            raise
+        return chan
+
+    def _exec(self, command: str, stdin: bytes | None, timeout: float) -> CommandResult:
+        """One exec channel: send stdin whole, close it, collect both streams until exit."""
+        return self._collect(self._open_exec(command, stdin, timeout), timeout)
+
+    def _collect(self, chan, timeout: float) -> CommandResult:
+        try:
             stdout, stderr = [], []
             deadline = time.monotonic() + timeout
             while True:
@@ -136,12 +178,13 @@ class Remote:
         return CommandResult(rc, b"".join(stdout).decode("utf-8", "replace"),
                              b"".join(stderr).decode("utf-8", "replace"))
 
-    def agent(self, *ops: dict, timeout: float = 180) -> list[dict]:
+    def agent(self, *ops: dict, timeout: float = 180, parallel: bool = False) -> list[dict]:
         """Run agent operations in one round trip, as root; one reply per operation.
 
         The agent is started once per connection (`sudo -n python3 ... --serve`) and takes one
-        JSON line per request, so a round trip costs no new sudo or interpreter."""
-        request = json.dumps({"ops": list(ops)}).encode() + b"\n"
+        JSON line per request, so a round trip costs no new sudo or interpreter. `parallel`
+        runs read-only operations at once on the host (writes always run in order)."""
+        request = json.dumps({"ops": list(ops), "parallel": parallel}).encode() + b"\n"
         self.round_trips += 1
         try:
             chan = self._agent_channel(timeout)

@@ -32,11 +32,11 @@ def sha256(data):
     return hashlib.sha256(data).hexdigest()
 
 
-def run(argv, timeout=60, stdin=None, env=None, cwd=None, preexec=None):
+def run(argv, timeout=60, stdin=None, env=None, cwd=None, privs=None):
     try:
         proc = subprocess.run(argv, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout, env=env, cwd=cwd, preexec_fn=preexec)
+                              timeout=timeout, env=env, cwd=cwd, **(privs or {}))
     except FileNotFoundError:
         if cwd and not os.path.isdir(cwd):
             return {"rc": 127, "stdout": "", "stderr": "working directory not found: %s" % cwd}
@@ -218,14 +218,21 @@ def supervisor_rpc_status(conf):
     return "\n".join(lines) + "\n"
 
 
+COMPOSE_CLIS = []  # this agent's answer, kept for its later probes
+
+
 def compose_clis():
+    if COMPOSE_CLIS:
+        return COMPOSE_CLIS[0]
     found = {}
-    if shutil.which("docker-compose"):
-        found["docker-compose"] = run(["docker-compose", "version", "--short"], timeout=20)["stdout"].strip()
+    standalone = shutil.which("docker-compose")
+    if standalone:  # its path, not its version: the Python one (v1) takes ~0.5 s of CPU to say it
+        found["docker-compose"] = standalone
     if shutil.which("docker"):
         res = run(["docker", "compose", "version", "--short"], timeout=20)
         if res["rc"] == 0:
             found["docker compose"] = res["stdout"].strip()
+    COMPOSE_CLIS.append(found)
     return found
 
 
@@ -476,27 +483,36 @@ def app_command(req, args):
     """argv, env, cwd and privilege drop that run the snippet as the app runs (or in its container)."""
     if req.get("container"):
         argv = ["docker", "exec", "-i"] + (["-w", req["cwd"]] if req.get("cwd") else [])
-        return argv + [req["container"], req["python"], "-c", req["snippet"]] + args, None, None, None
+        return argv + [req["container"], req["python"], "-c", req["snippet"]] + args, None, None, {}
     env = {}
     for item in (read_proc(req["pid"], "environ") or b"").split(b"\0"):
         key, sep, value = item.partition(b"=")
         if sep:
             env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
-    uid, gid = req["uid"], pwd.getpwuid(req["uid"]).pw_gid if req["uid"] else 0
+    return [req["python"], "-c", req["snippet"]] + args, env, req.get("cwd") or "/", drop_to(req["uid"])
+
+
+def drop_to(uid):
+    """Popen arguments that run a child as `uid` (its primary group, no supplementary groups).
+    Python >= 3.9 drops them in the child without preexec_fn, which is unsafe with threads."""
+    if not uid:
+        return {}
+    gid = pwd.getpwuid(uid).pw_gid
+    if sys.version_info >= (3, 9):
+        return {"user": uid, "group": gid, "extra_groups": []}
 
     def drop():
-        if uid:
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(uid)
 
-    return [req["python"], "-c", req["snippet"]] + args, env, req.get("cwd") or "/", drop
+    return {"preexec_fn": drop}
 
 
 def op_introspect(req):
     """Run a snippet under the app's own interpreter, environment, cwd and user."""
-    argv, env, cwd, drop = app_command(req, req.get("args", []))
-    return run(argv, timeout=req.get("timeout", 90), env=env, cwd=cwd, preexec=drop)
+    argv, env, cwd, privs = app_command(req, req.get("args", []))
+    return run(argv, timeout=req.get("timeout", 90), env=env, cwd=cwd, privs=privs)
 
 
 SESSIONS = {}  # counter sessions of this agent, by app: one DB connection kept per alias
@@ -512,9 +528,9 @@ def op_counters(req):
     for _attempt in range(2):
         proc, fresh = SESSIONS.get(key), False
         if proc is None or proc.poll() is not None:
-            argv, env, cwd, drop = app_command(req, ["serve"])
+            argv, env, cwd, privs = app_command(req, ["serve"])
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=subprocess.DEVNULL, env=env, cwd=cwd, preexec_fn=drop)
+                                    stderr=subprocess.DEVNULL, env=env, cwd=cwd, **privs)
             SESSIONS[key], fresh = proc, True
         try:
             proc.stdin.write(b"\n")
@@ -600,13 +616,34 @@ OPS = {"probe": op_probe, "read": op_read, "write": op_write, "restore": op_rest
        "unlock": op_unlock}
 
 
+def answer(item):
+    try:
+        return OPS[item["op"]](item)
+    except Exception as exc:  # reported to the controller, never a partial silent success
+        return {"agent_error": "%s: %s" % (type(exc).__name__, exc)}
+
+
+PARALLEL_OPS = {"probe", "read", "logs", "introspect", "counters"}  # read-only, independent
+
+
 def handle(req):
-    replies = []
-    for item in req["ops"]:
-        try:
-            replies.append(OPS[item["op"]](item))
-        except Exception as exc:  # reported to the controller, never a partial silent success
-            replies.append({"agent_error": "%s: %s" % (type(exc).__name__, exc)})
+    """The replies to a request's ops, in order; read-only ops asked `parallel` run at once
+    (an introspection's interpreter start overlaps the counter session's DB connect)."""
+    ops = req["ops"]
+    if not req.get("parallel") or len(ops) < 2 or any(item["op"] not in PARALLEL_OPS for item in ops):
+        return {"replies": [answer(item) for item in ops]}
+    import threading
+
+    replies = [None] * len(ops)
+
+    def work(index):
+        replies[index] = answer(ops[index])
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(ops))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
     return {"replies": replies}
 
 
