@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,17 +39,34 @@ WAIT_STAGES = ("baseline", "baseline-wait", "restart", "verify")  # waiting on t
 
 
 def _child(argv: list[str], env: dict | None = None, timeout: float = 3600) -> dict:
-    """Run one command as a child and account for it alone (wall, exit code, stdout, peak RSS, CPU)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run one command as a child and account for it alone: wall time, exit code, stdout, and its
+    own peak RSS and CPU (os.wait4 on its pid, not the running maximum over all children)."""
     started = time.perf_counter()
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, env={**os.environ, **(env or {})}, timeout=timeout)
+    proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+    streams: dict[str, bytes] = {}
+
+    def drain(name: str, stream) -> None:
+        streams[name] = stream.read()
+
+    readers = [threading.Thread(target=drain, args=(name, stream), daemon=True)
+               for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))]
+    for reader in readers:
+        reader.start()
+    killer = threading.Timer(timeout, proc.kill)
+    killer.start()
+    try:
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    finally:
+        killer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    for reader in readers:
+        reader.join()
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr.decode(errors="replace")[-3000:])
-    return {"wall": wall, "rc": proc.returncode, "stdout": proc.stdout.decode(errors="replace"),
-            "rss_mb": after.ru_maxrss / 1024,  # peak of any child so far: the inspect runs come first
-            "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
+        sys.stderr.write(streams.get("stderr", b"").decode(errors="replace")[-3000:])
+    return {"wall": wall, "rc": proc.returncode, "stdout": streams.get("stdout", b"").decode(errors="replace"),
+            "rss_mb": usage.ru_maxrss / 1024, "cpu_s": usage.ru_utime + usage.ru_stime}
 
 
 def median(values: list[float]) -> float | None:

@@ -87,12 +87,33 @@ def settle_supervisor(remote: Remote, method: RestartMethod, timeout_s: int) -> 
     return result.stdout.strip()
 
 
+def restart_over_rpc(remote: Remote, method: RestartMethod, argvs: list[list[str]], timeout_s: int) -> bool:
+    """A plain `supervisorctl restart` done by the agent on supervisord's XML-RPC socket, settling
+    included (no supervisorctl start: ~0.3 s of CPU each, three per restart). False when the socket
+    cannot be used; raises when supervisord could not restart the program."""
+    if method.kind != "supervisor" or not method.program or not method.config_files \
+            or [argv[-2:] for argv in argvs] != [["restart", method.program]]:
+        return False  # reread + update (a changed program file) stays with supervisorctl
+    reply = remote.agent({"op": "supervisor_restart", "config": method.config_files[0], "program": method.program,
+                          "timeout": timeout_s}, timeout=3 * timeout_s + 30)[0]
+    if reply.get("unavailable"):
+        return False
+    if not reply.get("ok"):
+        detail = reply.get("error") or f"it is {reply.get('state') or 'in an unknown state'} after the restart"
+        raise RestartError(f"supervisor could not restart {method.program}: {detail}")
+    return True
+
+
 def restart(remote: Remote, method: RestartMethod, changed: list[str], url: str, timeout_s: int) -> list[str]:
     """Run the restart commands, then wait until the app serves. Returns the commands run."""
+    argvs = restart_argvs(method, changed)
+    if restart_over_rpc(remote, method, argvs, timeout_s):
+        wait_serving(remote, url, timeout_s)
+        return [shlex.join(argv) + "  (through supervisord's XML-RPC socket)" for argv in argvs]
     ran = []
     if method.kind == "supervisor" and method.program:
         settle_supervisor(remote, method, timeout_s)
-    for argv in restart_argvs(method, changed):
+    for argv in argvs:
         remote.run(argv, sudo=True, timeout=timeout_s + 60)
         ran.append(shlex.join(argv))
     if method.kind == "supervisor" and method.program:

@@ -70,11 +70,11 @@ def test_cut_and_restore(fleet):
     spec = fleet.host("lab2")
     network.cut(spec)
     try:
-        assert not lab._tcp_open(spec.address, 22, timeout=1)
+        assert not lab.tcp_open(spec.address, 22, timeout=1)
         assert not lab.app_healthy(spec)
     finally:
         network.restore(spec)
-    lab._wait(lambda: lab._tcp_open(spec.address, 22), 10, "sshd after restore")
+    lab.wait_for(lambda: lab.tcp_open(spec.address, 22), 10, "sshd after restore")
     assert lab.app_healthy(spec)
 
 

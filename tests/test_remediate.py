@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -32,6 +33,16 @@ def test_remediate_then_unchanged_then_rollback(fleet, name, quick_playbook, run
         assert after["acquire_ms_p95_reused"] < 5  # every slow one is a new connection the server counted
         assert any(n > 1 for n in after["worker_threads"])
         assert {c["path"] for c in run["changes"]} >= {"/srv/app/gunicorn.conf.py"}
+        if spec.restart == "supervisor":  # supervisorctl's restart, done on supervisord's socket
+            assert len(run["restart_commands"]) == 1 and "XML-RPC" in run["restart_commands"][0], run
+        else:
+            assert run["restart_commands"][0].startswith("docker-compose "), run
+        # the lab's gunicorn rereads nothing before a restart: patched while the baseline ran
+        events = [json.loads(line) for line in (runs_dir / report["run_id"] / "events.jsonl").read_text().splitlines()]
+        stages = [e["stage"] for e in events if e["event"] == "stage"]
+        assert any(e["event"] == "overlap" for e in events)
+        assert stages.index("baseline") < stages.index("apply") < stages.index("check-config") \
+            < stages.index("baseline-wait") < stages.index("restart")
         for change in run["changes"]:
             on_disk = spec.dir / "srv" / change["path"].removeprefix("/srv/")
             assert hashlib.sha256(on_disk.read_bytes()).hexdigest() == change["sha256_after"]

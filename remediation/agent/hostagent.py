@@ -173,8 +173,8 @@ def supervisor_info(supervisord, chain=()):
     return {"config": conf, "status": status["stdout"], "status_rc": status["rc"], "via": "supervisorctl"}
 
 
-def supervisor_rpc_status(conf):
-    """`supervisorctl status` lines, read from supervisord's XML-RPC socket directly (a
+def supervisor_rpc(conf):
+    """A proxy to supervisord's XML-RPC interface on the unix socket `conf` names (a
     supervisorctl start costs ~0.3 s of CPU); None when the socket cannot be used."""
     import configparser  # imported here: they cost ~50 ms, and only supervisor hosts need them
     import http.client
@@ -208,8 +208,21 @@ def supervisor_rpc_status(conf):
         password = parser.get("supervisorctl", "password", fallback=None)
         host = "%s:%s@localhost" % (user, password) if user and password and "%(" not in user + password else "localhost"
         proxy = xmlrpc.client.ServerProxy("http://%s/RPC2" % host, transport=UnixTransport())
-        infos = proxy.supervisor.getAllProcessInfo()
+        proxy.supervisor.getState()
     except Exception:  # any failure: fall back to supervisorctl, which reports its own error
+        return None
+    return proxy
+
+
+def supervisor_rpc_status(conf):
+    """`supervisorctl status` lines, read from supervisord's XML-RPC socket directly; None when
+    the socket cannot be used."""
+    proxy = supervisor_rpc(conf)
+    if proxy is None:
+        return None
+    try:
+        infos = proxy.supervisor.getAllProcessInfo()
+    except Exception:
         return None
     lines = []
     for info in infos:
@@ -219,6 +232,42 @@ def supervisor_rpc_status(conf):
 
 
 COMPOSE_CLIS = []  # this agent's answer, kept for its later probes
+
+
+TRANSITIONAL = ("STARTING", "STOPPING", "BACKOFF")
+
+
+def op_supervisor_restart(req):
+    """`supervisorctl restart PROGRAM` through the XML-RPC socket, with the settling before and
+    after that a restart needs: wait out STARTING/STOPPING/BACKOFF, stop, start (supervisord waits
+    `startsecs` for RUNNING), report the state. {"unavailable": true} sends the controller to
+    supervisorctl."""
+    proxy = supervisor_rpc(req["config"]) if req.get("config") else None
+    if proxy is None:
+        return {"unavailable": True}
+    name, deadline = req["program"], time.time() + req.get("timeout", 60)
+
+    def settled():
+        while True:
+            state = proxy.supervisor.getProcessInfo(name)["statename"]
+            if state not in TRANSITIONAL or time.time() > deadline:
+                return state
+            time.sleep(0.2)
+
+    try:
+        before = settled()
+        if before in ("RUNNING",):
+            proxy.supervisor.stopProcess(name, True)
+        proxy.supervisor.startProcess(name, True)
+        after = settled()
+    except Exception as exc:  # a Fault (SPAWN_ERROR, ABNORMAL_TERMINATION, BAD_NAME) or the socket
+        state = None
+        try:
+            state = proxy.supervisor.getProcessInfo(name)["statename"]
+        except Exception:
+            pass
+        return {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc), "state": state}
+    return {"ok": after == "RUNNING", "state": after, "before": before}
 
 
 def compose_clis():
@@ -613,7 +662,7 @@ def op_run(req):
 
 OPS = {"probe": op_probe, "read": op_read, "write": op_write, "restore": op_restore,
        "logs": op_logs, "introspect": op_introspect, "counters": op_counters, "run": op_run, "lock": op_lock,
-       "unlock": op_unlock}
+       "unlock": op_unlock, "supervisor_restart": op_supervisor_restart}
 
 
 def answer(item):

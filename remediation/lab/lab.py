@@ -30,7 +30,7 @@ SUDOERS_FILE = Path("/etc/sudoers.d/remediation-lab")
 
 # -- small helpers -------------------------------------------------------------------------
 
-def _tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
+def tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((address, port), timeout=timeout):
             return True
@@ -38,7 +38,7 @@ def _tcp_open(address: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def _wait(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -148,7 +148,7 @@ def current_delay() -> int | None:
         return None
 
 
-def _pid_alive(pidfile: Path) -> int | None:
+def pid_alive(pidfile: Path) -> int | None:
     try:
         pid = int(pidfile.read_text())
     except (FileNotFoundError, ValueError):
@@ -157,7 +157,7 @@ def _pid_alive(pidfile: Path) -> int | None:
 
 
 def ensure_proxy() -> bool:
-    if _pid_alive(config.PROXY_PIDFILE) and _tcp_open(config.BRIDGE_ADDRESS, config.PG_PROXY_PORT):
+    if pid_alive(config.PROXY_PIDFILE) and tcp_open(config.BRIDGE_ADDRESS, config.PG_PROXY_PORT):
         return False
     stop_proxy()
     log = open(config.PROXY_LOG, "ab")
@@ -165,13 +165,13 @@ def ensure_proxy() -> bool:
                             cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                             start_new_session=True)
     config.PROXY_PIDFILE.write_text(str(proc.pid))
-    _wait(lambda: _tcp_open(config.BRIDGE_ADDRESS, config.PG_PROXY_PORT)
-          and _tcp_open(config.BRIDGE_ADDRESS, config.MARIADB_PROXY_PORT), 10, "delay proxy")
+    wait_for(lambda: tcp_open(config.BRIDGE_ADDRESS, config.PG_PROXY_PORT)
+          and tcp_open(config.BRIDGE_ADDRESS, config.MARIADB_PROXY_PORT), 10, "delay proxy")
     return True
 
 
 def stop_proxy() -> None:
-    pid = _pid_alive(config.PROXY_PIDFILE)
+    pid = pid_alive(config.PROXY_PIDFILE)
     if pid:
         os.kill(pid, 9)
     config.PROXY_PIDFILE.unlink(missing_ok=True)
@@ -228,7 +228,7 @@ def _start_app(spec: HostSpec) -> None:
     hosts.spawn_in(spec, ["dockerd", "--data-root", str(data_root), "-H", "unix:///run/docker.sock",
                           "--iptables=false", "--ip-forward=false", "--ip-masq=false", "--bridge=none",
                           "--pidfile", "/run/docker.pid"], "dockerd.log")
-    _wait(lambda: hosts.exec_in(spec, ["docker", "info"], check=False).returncode == 0, 30,
+    wait_for(lambda: hosts.exec_in(spec, ["docker", "info"], check=False).returncode == 0, 30,
           f"{spec.name}: docker engine")
     hosts.exec_in(spec, ["docker", "container", "prune", "-f"])
     if hosts.exec_in(spec, ["docker", "image", "inspect", config.APP_IMAGE], check=False).returncode != 0:
@@ -287,22 +287,23 @@ def ssh_connections(spec: HostSpec) -> int:
 
 
 def wait_healthy(spec: HostSpec, timeout: float = 60) -> None:
-    _wait(lambda: app_healthy(spec), timeout, f"{spec.name}: app on :{config.APP_PORT}", interval=0.2)
+    wait_for(lambda: app_healthy(spec), timeout, f"{spec.name}: app on :{config.APP_PORT}", interval=0.2)
 
 
-def host_ok(spec: HostSpec) -> bool:
-    """Running, reachable, serving, and made by this version of the lab (else it is rebuilt)."""
+def host_ok(spec: HostSpec, serving=None) -> bool:
+    """Running, reachable, serving (`serving(spec)`, the lab app's health URL by default), and made
+    by this version of the lab (else it is rebuilt)."""
     sshd_config = spec.dir / "sshd_config"
     current = sshd_config.exists() and sshd_config.read_text() == sshd_config_text(spec)
     return (current and hosts.is_running(spec) and not network.is_cut(spec)
-            and _tcp_open(spec.address, 22) and app_healthy(spec))
+            and tcp_open(spec.address, 22) and (serving or app_healthy)(spec))
 
 
 def destroy_host(netns: str) -> None:
     name = netns.removeprefix(config.NETNS_PREFIX)
     spec_dir = config.HOSTS_DIR / name
     pidfile = spec_dir / "unshare.pid"
-    pid = _pid_alive(pidfile)
+    pid = pid_alive(pidfile)
     if pid:
         os.kill(pid, 9)
     if netns in network.namespaces():
@@ -322,7 +323,7 @@ def restart_app(spec: HostSpec) -> None:
     """Restart the host's app so edited files take effect, and wait until it serves."""
     if spec.restart == "supervisor":
         ctl = ["supervisorctl", "-c", "/etc/supervisor/supervisord.conf"]
-        _wait(lambda: hosts.exec_in(spec, [*ctl, "status", "schoolsite"], check=False).stdout.split()[1:2]
+        wait_for(lambda: hosts.exec_in(spec, [*ctl, "status", "schoolsite"], check=False).stdout.split()[1:2]
               not in (["STARTING"], ["STOPPING"]), 30, f"{spec.name}: supervisor program settling")
         hosts.exec_in(spec, [*ctl, "reread"])
         hosts.exec_in(spec, [*ctl, "update"])
@@ -334,7 +335,7 @@ def restart_app(spec: HostSpec) -> None:
 
 # -- the fleet -----------------------------------------------------------------------------
 
-def _parallel(fn, specs: list[HostSpec]) -> dict[str, Exception | None]:
+def parallel(fn, specs: list[HostSpec]) -> dict[str, Exception | None]:
     results: dict[str, Exception | None] = {}
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(specs)))) as pool:
         futures = {spec.name: pool.submit(fn, spec) for spec in specs}
@@ -393,7 +394,7 @@ def up(count: int = 6, delay_ms: int = config.DEFAULT_DELAY_MS, say=print) -> di
     for extra in [ns for ns in network.namespaces() if ns not in wanted]:
         destroy_host(extra)
         shutil.rmtree(config.HOSTS_DIR / extra.removeprefix(config.NETNS_PREFIX), ignore_errors=True)
-    failures = _parallel(create_host, todo)
+    failures = parallel(create_host, todo)
     set_delay(delay_ms)
     report["kept"] += [s.name for s in healthy]
     report["started"] += [name for name, exc in failures.items() if exc is None]
@@ -410,7 +411,7 @@ def up(count: int = 6, delay_ms: int = config.DEFAULT_DELAY_MS, say=print) -> di
 def reset(specs: list[HostSpec] | None = None) -> None:
     """Every (or the given) host back to the incident's broken state, serving."""
     specs = specs or current_fleet()
-    failures = {n: e for n, e in _parallel(reset_host, specs).items() if e}
+    failures = {n: e for n, e in parallel(reset_host, specs).items() if e}
     if failures:
         raise LabError("; ".join(f"{name}: {exc}" for name, exc in failures.items()))
 
@@ -430,7 +431,7 @@ def down(say=print) -> list[str]:
     if config.HOSTS_DIR.exists():
         names |= {config.NETNS_PREFIX + d.name for d in config.HOSTS_DIR.iterdir() if d.is_dir()}
     specs = {s.netns: s for s in config.fleet(config.MAX_HOSTS)}
-    _parallel(_graceful_compose_down, [specs[n] for n in names if n in specs])
+    parallel(_graceful_compose_down, [specs[n] for n in names if n in specs])
     for netns in sorted(names):
         destroy_host(netns)
         removed.append(netns)
@@ -456,6 +457,6 @@ def status() -> list[dict]:
             "host": spec.name, "address": spec.address, "restart": spec.restart, "database": spec.database,
             "settings": spec.settings_shape, "running": hosts.is_running(spec), "cut": network.is_cut(spec)
             if spec.netns in network.namespaces() else None,
-            "ssh": _tcp_open(spec.address, 22), "app": app_healthy(spec),
+            "ssh": tcp_open(spec.address, 22), "app": app_healthy(spec),
         })
     return rows

@@ -98,9 +98,7 @@ def _serving(spec: LightSpec) -> bool:
 
 
 def host_ok(spec: LightSpec) -> bool:
-    sshd_config = spec.dir / "sshd_config"
-    return (sshd_config.exists() and sshd_config.read_text() == lab.sshd_config_text(spec)
-            and hosts.is_running(spec) and lab._tcp_open(spec.address, 22) and _serving(spec))
+    return lab.host_ok(spec, serving=_serving)
 
 
 def create_host(spec: LightSpec) -> None:
@@ -109,12 +107,12 @@ def create_host(spec: LightSpec) -> None:
     write_files(spec)
     lab.start_sshd(spec)
     hosts.exec_in(spec, ["supervisord", "-c", "/etc/supervisor/supervisord.conf"])
-    lab._wait(lambda: _serving(spec), 60, f"{spec.name}: tiny app", interval=0.2)
+    lab.wait_for(lambda: _serving(spec), 60, f"{spec.name}: tiny app", interval=0.2)
 
 
 def destroy_host(netns: str) -> None:
     name = netns.removeprefix(NETNS_PREFIX)
-    pid = lab._pid_alive(ROOT / "hosts" / name / "unshare.pid")
+    pid = lab.pid_alive(ROOT / "hosts" / name / "unshare.pid")
     if pid:
         os.kill(pid, 9)
     if netns in network.namespaces(NETNS_PREFIX):
@@ -155,7 +153,7 @@ def up(count: int, say=print) -> dict:
     todo = [s for s in specs if s not in healthy]
     for spec in healthy:  # files as this version writes them (the tiny app never imports them)
         write_files(spec)
-    failures = {n: e for n, e in lab._parallel(create_host, todo).items() if e is not None}
+    failures = {n: e for n, e in lab.parallel(create_host, todo).items() if e is not None}
     KNOWN_HOSTS.write_text("".join(lab.host_key_line(s) for s in specs if s.name not in failures))
     tmp = INVENTORY_PATH.with_suffix(".tmp")
     tmp.write_text(HEADER + yaml.safe_dump(inventory(specs), sort_keys=False))
