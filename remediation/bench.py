@@ -79,25 +79,41 @@ def spread(values: list[float]) -> str:
 
 # -- 1. fleet inspect ------------------------------------------------------------------------
 
+def machine_busy_s() -> float:
+    """CPU-seconds the whole machine has spent busy since boot (all CPUs, from /proc/stat)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def bench_inspect(count: int, repeats: int, say) -> dict:
     light.up(count)
     specs = light.light_fleet(count)
     runs = []
     for _ in range(repeats):
         before = {s.name: lab.ssh_connections(s) for s in specs}
+        busy = machine_busy_s()
         result = _child([*INVOKE, "inspect", "--limit", "all", "--inventory", str(light.INVENTORY_PATH), "--fast",
                          "--forks", str(count), "--json", "-"])
+        busy = machine_busy_s() - busy  # controller, sshd, sudo and agents alike: all share these CPUs
         per_host = [lab.ssh_connections(s) - before[s.name] for s in specs]
         data = json.loads(result["stdout"]) if result["rc"] == 0 else {}
         runs.append({"wall_s": result["wall"], "tool_s": data.get("seconds"), "rc": result["rc"],
                      "ssh_min": min(per_host), "ssh_max": max(per_host), "rss_mb": result["rss_mb"],
-                     "cpu_s": result["cpu_s"], "statuses": data.get("summary")})
+                     "cpu_s": result["cpu_s"], "machine_cpu_s": round(busy, 2),
+                     "host_side_cpu_ms_per_host": round(1000 * (busy - result["cpu_s"]) / count, 1),
+                     "statuses": data.get("summary")})
         say(f"inspect {count} hosts: {result['wall']:.2f} s (in-tool {data.get('seconds')} s), "
-            f"SSH connections per host {min(per_host)}-{max(per_host)}, controller CPU {result['cpu_s']:.2f} s")
+            f"SSH connections per host {min(per_host)}-{max(per_host)}, controller CPU {result['cpu_s']:.2f} s, "
+            f"machine CPU {busy:.2f} s ({busy / (os.cpu_count() or 1):.2f} s of wall on {os.cpu_count()} CPUs)")
     walls = [r["wall_s"] for r in runs]
     return {"hosts": count, "runs": runs, "wall_s_median": median(walls), "wall_s_range": spread(walls),
             "tool_s_median": median([r["tool_s"] for r in runs if r["tool_s"] is not None]),
             "cpu_s_median": median([r["cpu_s"] for r in runs]),
+            "machine_cpu_s_median": median([r["machine_cpu_s"] for r in runs]),
+            # the machine's busy CPU-seconds spread over its CPUs: no schedule of this work can be faster
+            "cpu_floor_s_median": median([r["machine_cpu_s"] / (os.cpu_count() or 1) for r in runs]),
+            "host_side_cpu_ms_per_host_median": median([r["host_side_cpu_ms_per_host"] for r in runs]),
             "ssh_connections_per_host": sorted({r["ssh_min"] for r in runs} | {r["ssh_max"] for r in runs}),
             "rss_mb_max": round(max(r["rss_mb"] for r in runs), 1)}
 
@@ -121,22 +137,28 @@ def ansible_version(bin_dir: Path) -> str:
 
 
 def run_tool(count: int, runs_dir: Path) -> dict:
+    busy = machine_busy_s()
     result = _child([*INVOKE, "rollout", "--limit", "all", "--inventory", "inventory/lab.yml", "--serial", "100%",
                      "--forks", str(count), "--yes", "--playbook", str(BENCH_PLAYBOOK), "--json", "-"],
                     env={"REMEDIATION_RUNS_DIR": str(runs_dir)})
+    busy = machine_busy_s() - busy
     report = json.loads(result["stdout"]) if result["stdout"].strip().startswith("{") else {}
     statuses = {h: r.get("status") for h, r in (report.get("hosts") or {}).items()}
-    return {"wall_s": result["wall"], "rc": result["rc"], "run_id": report.get("run_id"), "statuses": statuses}
+    return {"wall_s": result["wall"], "rc": result["rc"], "run_id": report.get("run_id"), "statuses": statuses,
+            "controller_cpu_s": round(result["cpu_s"], 2), "machine_cpu_s": round(busy, 2)}
 
 
 def run_ansible(bin_dir: Path, count: int, requests: int) -> dict:
     env = {"ANSIBLE_CONFIG": str(ANSIBLE_DIR / "ansible.cfg"), "ANSIBLE_FORKS": str(count),
            "ANSIBLE_SSH_COMMON_ARGS": f"-o UserKnownHostsFile={lab_config.KNOWN_HOSTS}"}
+    busy = machine_busy_s()
     result = _child([str(bin_dir / "ansible-playbook"), "-i", "inventory/lab.yml", "-f", str(count),
                      "-e", f"requests={requests}", str(ANSIBLE_DIR / "remediate.yml")], env=env)
+    busy = machine_busy_s() - busy
     recap = [line for line in result["stdout"].splitlines() if "ok=" in line and "failed=" in line]
     failed = [line.split()[0] for line in recap if "failed=0" not in line or "unreachable=0" not in line]
-    return {"wall_s": result["wall"], "rc": result["rc"], "hosts": len(recap), "failed": failed}
+    return {"wall_s": result["wall"], "rc": result["rc"], "hosts": len(recap), "failed": failed,
+            "controller_cpu_s": round(result["cpu_s"], 2), "machine_cpu_s": round(busy, 2)}
 
 
 def host_wait(marks: list[tuple[float, str]]) -> float:
@@ -200,6 +222,10 @@ def bench_rollout(count: int, pairs: int, requests: int, say) -> dict:
             "ratio": round(median(t) / median(a), 3) if t and a and all(r["rc"] == 0 for r in tool + ansible)
             else None,
             "overhead_s_per_batch": overheads, "overhead_s_per_batch_median": median(overheads),
+            "tool_machine_cpu_s_median": median([r["machine_cpu_s"] for r in tool]),
+            "ansible_machine_cpu_s_median": median([r["machine_cpu_s"] for r in ansible]),
+            "tool_controller_cpu_s_median": median([r["controller_cpu_s"] for r in tool]),
+            "ansible_controller_cpu_s_median": median([r["controller_cpu_s"] for r in ansible]),
             "ansible_version": ansible_version(bin_dir),
             "all_succeeded": all(r["rc"] == 0 for r in tool + ansible)}
 
@@ -320,20 +346,30 @@ def write_results_md(results: dict, path: Path = RESULTS_MD) -> None:
         "with the controller.", "",
         "## Headline", "", "```json", json.dumps(h, indent=2), "```", "",
         "## Fleet inspect (`invoke inspect --limit all --fast`, light hosts, forks = hosts)", "",
-        "| hosts | wall s (median) | min-max | controller CPU s | SSH connections per host (sshd log) | "
-        "controller peak RSS MB |", "|---|---|---|---|---|---|",
+        "| hosts | wall s (median) | min-max | controller CPU s | machine CPU s | CPU floor s (machine CPU / "
+        "CPUs) | host-side CPU ms per host | SSH connections per host (sshd log) | controller peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results["inspect"]:
         lines.append(f"| {r['hosts']} | {r['wall_s_median']} | {r['wall_s_range']} | {r['cpu_s_median']} | "
+                     f"{r.get('machine_cpu_s_median', '-')} | {r.get('cpu_floor_s_median', '-')} | "
+                     f"{r.get('host_side_cpu_ms_per_host_median', '-')} | "
                      f"{', '.join(map(str, r['ssh_connections_per_host']))} | {r['rss_mb_max']} |")
+    lines += ["", "Host-side CPU is the machine's busy time minus the controller's: sshd, sudo and the agent on "
+                  "each host. On a real fleet each host spends it on its own CPUs; here every host shares the "
+                  "controller's."]
     lines += ["", "## Full rollout against Ansible (forks = hosts, broken state before every run, "
                   "runs alternate tool / Ansible)", "",
               "| hosts | pairs | tool s (median) | min-max | Ansible s (median) | min-max | ratio | "
-              "tool overhead per batch s | all runs succeeded |", "|---|---|---|---|---|---|---|---|---|"]
+              "tool overhead per batch s | machine CPU s, tool / Ansible | controller CPU s, tool / Ansible | "
+              "all runs succeeded |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["rollout"]:
         lines.append(f"| {r['hosts']} | {r['pairs']} | {r['tool_s_median']} | {r['tool_s_range']} | "
                      f"{r['ansible_s_median']} | {r['ansible_s_range']} | {r['ratio']} | "
-                     f"{r['overhead_s_per_batch_median']} | {r['all_succeeded']} |")
+                     f"{r['overhead_s_per_batch_median']} | "
+                     f"{r.get('tool_machine_cpu_s_median', '-')} / {r.get('ansible_machine_cpu_s_median', '-')} | "
+                     f"{r.get('tool_controller_cpu_s_median', '-')} / {r.get('ansible_controller_cpu_s_median', '-')} | "
+                     f"{r['all_succeeded']} |")
     inc = results["incident"]
     lines += ["", f"## The incident (delay proxy {inc['delay_ms_one_way']} ms each way; {inc['requests']} timed "
                   "requests per side, one host at a time)", "",
