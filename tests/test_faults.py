@@ -90,7 +90,7 @@ def test_backup_deleted_then_rollback_twice_then_remediate_again(fleet, quick_pl
         outputs += [str(report), err]
         assert rc == 0, err
         run_id = report["run_id"]
-        backup = Path("/var/backups/remediation") / run_id
+        backup = spec.dir / "backups" / "remediation" / run_id  # the host's /var/backups
         assert backup.is_dir()
         subprocess.run(["rm", "-rf", str(backup)], check=True)  # the host lost its backups
         rc, rolled, err = invoke("rollback", "--host", "lab6", "--run", run_id, "--json", "-", runs_dir=runs_dir)

@@ -16,7 +16,6 @@ from remediation.lab import lab
 from remediation.lab.inventory import INVENTORY_PATH
 from remediation.playbook import DEFAULT_PLAYBOOK
 
-HOST_BACKUPS = Path("/var/backups/remediation")
 OUTSIDE = "/srv/shared-config"  # inside the host, outside its app dir (/srv/app)
 
 # The Django settings module file each supervisor host's running app imports.
@@ -88,7 +87,7 @@ def test_hostile_settings_file_is_reported_not_patched(fleet, quick_playbook, ru
         assert last.startswith(f"{host}: refused at stage plan: ") and host_path in last and reason in last
         assert "Traceback" not in err and "Traceback" not in str(report)
         # nothing changed: no write, no backup, no restart, every file byte-identical, still serving
-        assert run["changes"] == [] and not (HOST_BACKUPS / report["run_id"]).exists()
+        assert run["changes"] == [] and not (spec.dir / "backups" / "remediation" / report["run_id"]).exists()
         assert not [e for e in events(runs_dir)[1] if e["event"] in ("change-intent", "change-done")]
         assert tree_snapshot(*roots) == before
         assert master_pid(spec) == pid

@@ -1,7 +1,7 @@
 """Lab hosts: a network namespace plus private pid/mount/uts namespaces.
 
 Each host runs `unshare --pid --mount-proc --uts --mount` under `ip netns exec`, with
-its own /srv, /run, /etc/hosts, /etc/supervisor and /var/log/supervisor bind-mounted
+its own /srv, /run, /etc/hosts, /etc/supervisor, /var/log/supervisor and /var/backups bind-mounted
 from its directory, so `ps aux`, files and hostname are the host's own. Daemons are
 started inside it with nsenter.
 """
@@ -23,6 +23,7 @@ PRIVATE_DIRS = {  # host dir name -> mount point inside the host
     "run": "/run",
     "etc-supervisor": "/etc/supervisor",
     "log-supervisor": "/var/log/supervisor",
+    "backups": "/var/backups",  # the tool's host-side backups: shared, two hosts of a run would race
 }
 
 

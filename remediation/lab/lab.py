@@ -294,7 +294,8 @@ def host_ok(spec: HostSpec, serving=None) -> bool:
     """Running, reachable, serving (`serving(spec)`, the lab app's health URL by default), and made
     by this version of the lab (else it is rebuilt)."""
     sshd_config = spec.dir / "sshd_config"
-    current = sshd_config.exists() and sshd_config.read_text() == sshd_config_text(spec)
+    current = (sshd_config.exists() and sshd_config.read_text() == sshd_config_text(spec)
+               and all((spec.dir / name).is_dir() for name in hosts.PRIVATE_DIRS))  # else an older layout
     return (current and hosts.is_running(spec) and not network.is_cut(spec)
             and tcp_open(spec.address, 22) and (serving or app_healthy)(spec))
 
