@@ -121,14 +121,13 @@ def _config_in(cmd_args: str) -> str | None:
 @dataclass
 class HostFacts:
     hostname: str
-    ps: str
     masters: list[GunicornMaster]
     compose_clis: dict[str, str]
     python: str
 
     def master(self) -> GunicornMaster:
         if not self.masters:
-            raise LookupError("no gunicorn master process found in `ps`")
+            raise LookupError("no gunicorn master process found in the process table")
         if len(self.masters) > 1:
             pids = ", ".join(str(m.pid) for m in self.masters)
             raise LookupError(f"{len(self.masters)} gunicorn masters (pids {pids}); this tool handles one per host")
@@ -189,4 +188,4 @@ def parse_probe(reply: dict) -> HostFacts:
             workers=[Worker(w["pid"], w["threads"]) for w in raw.get("workers", [])],
             restart=restart_method(raw, reply.get("compose_clis", {})), mounts=mounts,
         ))
-    return HostFacts(reply["hostname"], reply["ps"], masters, reply.get("compose_clis", {}), reply.get("python", ""))
+    return HostFacts(reply["hostname"], masters, reply.get("compose_clis", {}), reply.get("python", ""))

@@ -1,21 +1,19 @@
 """Host-side agent for the remediation tool (stdlib only, Python 3.6+).
 
-Invoked as `sudo -n python3 -c STUB AGENT_B64` with one JSON request on stdin; prints one
-JSON reply. Operations: probe, read, write, restore, introspect, logs. Secrets never
-leave the host: process environments are filtered to gunicorn/Django keys here.
+Invoked as `sudo -n python3 -I -S -c STUB AGENT_B64 --serve`: one JSON request per line on
+stdin, one JSON reply per line, for the whole SSH connection (without --serve: one request,
+one reply). Operations: probe, read, write, restore, introspect, counters, logs, lock,
+unlock, run, supervisor_restart. Secrets never leave the host: process environments are
+filtered to gunicorn/Django keys here. It starts on every host of a fleet sweep, so modules
+only some operations need are imported inside them.
 """
 import base64
-import glob
 import hashlib
 import json
 import os
 import pwd
 import re
-import shutil
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 ENV_KEYS = ("DJANGO_SETTINGS_MODULE", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "PYTHONPATH",
@@ -33,6 +31,9 @@ def sha256(data):
 
 
 def run(argv, timeout=60, stdin=None, env=None, cwd=None, privs=None):
+    import subprocess  # here, like the other imports only some operations need: a fleet survey's
+    # agent runs no command, and every import is CPU on each host of the fleet
+
     try:
         proc = subprocess.run(argv, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -186,6 +187,8 @@ def supervisor_rpc(conf):
             self.unix_path = path
 
         def connect(self):
+            import socket
+
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(self.timeout)
             self.sock.connect(self.unix_path)
@@ -274,6 +277,8 @@ def compose_clis():
     if COMPOSE_CLIS:
         return COMPOSE_CLIS[0]
     found = {}
+    import shutil
+
     standalone = shutil.which("docker-compose")
     if standalone:  # its path, not its version: the Python one (v1) takes ~0.5 s of CPU to say it
         found["docker-compose"] = standalone
@@ -320,8 +325,8 @@ def op_probe(req):
         if master["container"]:
             master["docker"] = docker_inspect(master["container"])
         masters.append(master)
-    ps = run(["ps", "aux"], timeout=20)["stdout"]
-    reply = {"hostname": os.uname()[1], "time": time.time(), "ps": ps, "masters": masters,
+    # what `ps aux` shows, read from /proc as ps itself does, without a ps process per probe
+    reply = {"hostname": os.uname()[1], "time": time.time(), "masters": masters,
              "compose_clis": compose_clis() if any(m["container"] for m in masters) else {},
              "python": sys.version.split()[0]}
     return reply
@@ -347,6 +352,8 @@ def op_read(req):
     files = []
     paths = list(req["paths"])
     for pattern in req.get("globs", []):  # e.g. supervisor [include] files=: matches read in the same trip
+        import glob
+
         paths += [p for p in sorted(glob.glob(pattern)) if p not in paths]
     for path in paths:
         info = file_info(path)
@@ -379,6 +386,8 @@ def current_sha(path):
 
 def atomic_write(path, data, mode, uid, gid):
     directory = os.path.dirname(path)
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=".%s.remediation-" % os.path.basename(path), dir=directory)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -434,6 +443,8 @@ def op_write(req):
                     fh.write(original)
                     fh.flush()
                     os.fsync(fh.fileno())
+                import shutil
+
                 shutil.copystat(path, backup + ".partial")
                 os.rename(backup + ".partial", backup)
             except BaseException:
@@ -578,6 +589,8 @@ def op_counters(req):
         proc, fresh = SESSIONS.get(key), False
         if proc is None or proc.poll() is not None:
             argv, env, cwd, privs = app_command(req, ["serve"])
+            import subprocess
+
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, env=env, cwd=cwd, **privs)
             SESSIONS[key], fresh = proc, True
