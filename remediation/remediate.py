@@ -247,7 +247,7 @@ class HostFlow:
             try:
                 self._patch(ins, patched, gathered)
             except BaseException:
-                pending.started.chan.close()  # its requests are moot now; the files go back
+                pending.started.abandon()  # its requests are moot now; the files go back
                 raise
             self.stage("baseline-wait")
         baseline = finish_measure(pending)

@@ -46,6 +46,13 @@ class Started:
     argv: list
     deadline: float
 
+    def abandon(self) -> None:
+        """Stop waiting for it: its channel closes (the command ends on its next write)."""
+        try:
+            self.chan.close()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
+
 
 @dataclass
 class Remote:

@@ -411,3 +411,57 @@ def test_counter_session_that_dies_is_restarted_and_says_so():
 def test_counter_session_that_cannot_start_reports_errors():
     (reply,) = agent(counters_op("import sys; sys.exit(3)"))
     assert reply["errors"] and reply["fresh"]
+
+
+RENDEZVOUS = """
+import os, sys, time
+mine, other = sys.argv[1], sys.argv[2]
+open(mine, "w").close()
+deadline = time.time() + 20
+while not os.path.exists(other) and time.time() < deadline:
+    time.sleep(0.01)
+print("met" if os.path.exists(other) else "alone")
+"""
+
+
+def introspect_op(snippet: str, *args: str, uid: int = 0) -> dict:
+    return {"op": "introspect", "pid": os.getpid(), "uid": uid, "python": PYTHON, "cwd": "/", "container": None,
+            "snippet": snippet, "args": list(args)}
+
+
+def agent_request(request: dict) -> list[dict]:
+    proc = subprocess.run([PYTHON, str(AGENT)], input=json.dumps(request).encode(), capture_output=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return json.loads(proc.stdout)["replies"]
+
+
+def test_parallel_read_only_ops_run_at_once(tmp_path):
+    """Each snippet waits for the other's file: only concurrent runs can both meet."""
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    replies = agent_request({"ops": [introspect_op(RENDEZVOUS, a, b), introspect_op(RENDEZVOUS, b, a)],
+                             "parallel": True})
+    assert [r["stdout"].strip() for r in replies] == ["met", "met"]
+
+
+def test_ops_run_in_order_without_parallel(tmp_path):
+    short = RENDEZVOUS.replace("time.time() + 20", "time.time() + 0.5")
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    replies = agent_request({"ops": [introspect_op(short, a, b), introspect_op(short, b, a)]})
+    assert [r["stdout"].strip() for r in replies] == ["alone", "met"]
+
+
+def test_a_batch_with_a_write_stays_in_order_even_when_parallel_is_asked(app):
+    conf, backups = app
+    write, read = agent_request({"ops": [write_op(conf, NEW, backups), {"op": "read", "paths": [str(conf)]}],
+                                 "parallel": True})
+    assert write["ok"] is True
+    assert read["files"][0]["sha256"] == sha(NEW)  # the read ran after the write
+
+
+@pytest.mark.skipif(not IS_ROOT, reason="dropping to another user needs root")
+def test_app_snippets_run_as_the_app_user_without_supplementary_groups():
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    (reply,) = agent(introspect_op("import os; print(os.getuid(), os.getgid(), os.getgroups())", uid=nobody.pw_uid))
+    assert reply["stdout"].strip() == f"{nobody.pw_uid} {nobody.pw_gid} []"
