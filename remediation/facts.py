@@ -52,17 +52,14 @@ class GunicornMaster:
     workers: list[Worker]
     restart: RestartMethod
     mounts: list[Mount] = field(default_factory=list)
+    args_from: int | None = None  # where gunicorn's own arguments start in argv (the agent decides)
 
     @property
     def gunicorn_argv(self) -> list[str]:
-        """argv from the gunicorn word on (drops a leading interpreter)."""
-        for i, word in enumerate(self.argv[:4]):
-            base = posixpath.basename(word)
-            if base == "gunicorn" or base.startswith("gunicorn:"):
-                return ["gunicorn", *self.argv[i + 1:]]
-            if word == "-m" and i + 1 < len(self.argv) and self.argv[i + 1] == "gunicorn":
-                return ["gunicorn", *self.argv[i + 2:]]
-        return list(self.argv)
+        """argv from the gunicorn word on (drops a leading interpreter or `-m gunicorn`)."""
+        if self.args_from is None:
+            return list(self.argv)
+        return ["gunicorn", *self.argv[self.args_from:]]
 
     @property
     def command(self) -> str:
@@ -187,5 +184,6 @@ def parse_probe(reply: dict) -> HostFacts:
             exe=raw.get("exe"), env=raw.get("env", {}),
             workers=[Worker(w["pid"], w["threads"]) for w in raw.get("workers", [])],
             restart=restart_method(raw, reply.get("compose_clis", {})), mounts=mounts,
+            args_from=raw.get("gunicorn_args_from"),
         ))
     return HostFacts(reply["hostname"], masters, reply.get("compose_clis", {}), reply.get("python", ""))

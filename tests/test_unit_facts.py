@@ -4,6 +4,7 @@ Variants are built by copying and editing the recorded dicts, not by new fixture
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
 from pathlib import Path
 
@@ -16,10 +17,24 @@ SUPERVISOR = json.loads((FIXTURES / "supervisor.json").read_text())
 COMPOSE = json.loads((FIXTURES / "compose.json").read_text())
 
 
+def _load_agent():
+    spec = importlib.util.spec_from_file_location("hostagent", AGENT_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+AGENT_PATH = Path(__file__).resolve().parents[1] / "remediation" / "agent" / "hostagent.py"
+AGENT = _load_agent()  # the host agent's own functions, as a probe on a host runs them
+
+
 def probe(which: dict, **edits) -> dict:
-    """A deep copy of a recorded probe; keyword edits apply to its (single) master."""
+    """A deep copy of a recorded probe; keyword edits apply to its (single) master. An edited
+    argv gets the agent's own reading of where gunicorn's arguments start, as a probe reports it."""
     reply = copy.deepcopy(which)
     reply["masters"][0].update(edits)
+    if "argv" in edits:
+        reply["masters"][0]["gunicorn_args_from"] = AGENT.gunicorn_args_from(edits["argv"])
     return reply
 
 

@@ -81,15 +81,21 @@ def proc_table():
     return rows
 
 
-def is_gunicorn(argv):
-    head = argv[:4]
-    for i, arg in enumerate(head):
+def gunicorn_args_from(argv):
+    """Where gunicorn's own arguments start in a process's argv (after `gunicorn`, `gunicorn:
+    master [...]` or `python -m gunicorn`, within its first words), or None: not gunicorn. The one
+    place that decides it: the controller slices the argv at the index the probe reports."""
+    for i, arg in enumerate(argv[:4]):
         base = os.path.basename(arg)
         if base == "gunicorn" or base.startswith("gunicorn:"):
-            return True
+            return i + 1
         if arg == "-m" and i + 1 < len(argv) and argv[i + 1] == "gunicorn":
-            return True
-    return False
+            return i + 2
+    return None
+
+
+def is_gunicorn(argv):
+    return gunicorn_args_from(argv) is not None
 
 
 def filtered_env(pid):
@@ -314,7 +320,8 @@ def op_probe(req):
             exe = None
         workers = [{"pid": w["pid"], "threads": w["threads"], "argv": w["argv"]}
                    for w in table if w["ppid"] == pid]
-        master = {"pid": pid, "argv": row["argv"], "user": row["user"], "uid": row["uid"], "cwd": cwd,
+        master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
+                  "user": row["user"], "uid": row["uid"], "cwd": cwd,
                   "exe": exe, "env": filtered_env(pid), "threads": row["threads"], "workers": workers,
                   "ancestors": ancestors, "container": container_of(pid), "systemd_unit": systemd_unit_of(pid)}
         for index, anc in enumerate(ancestors):
