@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from remediation.audit import audit_path  # noqa: E402
-from remediation.target import Target  # noqa: E402
+from remediation.model import Target  # noqa: E402
 
 MODULE = '''"""{name}: generated module."""
 from django.db import models

@@ -9,9 +9,9 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from .discovery import AuditResult, Finding, Hints, audit_files
-from .discovery.sources.yamlfiles import compose_nodes
-from .target import Target
+from remediation.discovery import AuditResult, Finding, Hints, audit_files
+from remediation.discovery.sources.yamlfiles import compose_nodes
+from remediation.model import Target
 
 MAX_BYTES = 1024 * 1024
 SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox",

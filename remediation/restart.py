@@ -4,8 +4,8 @@ from __future__ import annotations
 import posixpath
 import shlex
 
-from .facts import RestartMethod
-from .remote import Remote, RemoteError
+from remediation.facts.parse import RestartMethod
+from remediation.transport.remote import Remote, RemoteError
 
 
 class RestartError(RemoteError):

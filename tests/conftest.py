@@ -59,8 +59,9 @@ def runs_dir(tmp_path):
 def fleet():
     if os.geteuid() != 0:
         pytest.skip("the lab needs root")
-    from remediation.lab import config, lab
-    from remediation.lab.sh import LabError
+    from lab import config
+    from lab import lab
+    from lab.sh import LabError
 
     skipped: dict[str, str] = {}
     try:

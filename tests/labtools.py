@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from remediation.lab import lab
-from remediation.lab.inventory import INVENTORY_PATH
+from lab import lab
+from lab.inventory import INVENTORY_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_FILES = ("gunicorn.conf.py", "schoolsite/settings.py", "schoolsite/settings/base.py",
@@ -119,6 +119,6 @@ def tree_snapshot(*roots: Path) -> dict[str, tuple]:
 
 def master_pid(spec) -> str:
     """The host's gunicorn master pid (a restart changes it)."""
-    from remediation.lab import hosts
+    from lab import hosts
 
     return hosts.exec_in(spec, ["pgrep", "-o", "-f", "gunicorn -c"]).stdout.strip()

@@ -16,9 +16,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from remediation.audit import audit_path  # noqa: E402
-from remediation.audit_task import audit, target_from_playbook  # noqa: E402
+from remediation.cli.audit import audit, target_from_playbook  # noqa: E402
 from remediation.discovery import AuditResult, Finding, Hints, audit_files  # noqa: E402
-from remediation.target import Target  # noqa: E402
+from remediation.model import Target  # noqa: E402
 
 CONFIG = 'worker_class = "gevent"  # keep this comment\nworkers = 2\nthreads = 16\n'
 

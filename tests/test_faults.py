@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 
 from labtools import events, inventory_with, invoke, snapshot, start_invoke, wait_for
-from remediation.lab import config, hosts, lab, network
+from lab import config
+from lab import hosts
+from lab import lab
+from lab import network
 
 pytestmark = pytest.mark.lab
 

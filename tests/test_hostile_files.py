@@ -12,9 +12,9 @@ import pytest
 from labtools import events, invoke, master_pid, tree_snapshot
 
 from remediation.agent.hostagent import MAX_FILE
-from remediation.lab import lab
-from remediation.lab.inventory import INVENTORY_PATH
-from remediation.playbook import DEFAULT_PLAYBOOK
+from lab import lab
+from lab.inventory import INVENTORY_PATH
+from remediation.config.playbook import DEFAULT_PLAYBOOK
 
 OUTSIDE = "/srv/shared-config"  # inside the host, outside its app dir (/srv/app)
 

@@ -5,8 +5,14 @@ from __future__ import annotations
 import paramiko
 import pytest
 
-from remediation.lab import config, lab, measure, network
-from remediation.ssh import SshTarget, connect
+from lab import config
+
+from lab import lab
+
+from lab import measure
+
+from lab import network
+from remediation.transport.ssh import SshTarget, connect
 
 pytestmark = pytest.mark.lab
 
@@ -54,7 +60,7 @@ def test_changed_host_key_is_refused(fleet, tmp_path):
 def test_inventory_groups(fleet):
     import yaml
 
-    from remediation.lab.inventory import INVENTORY_PATH
+    from lab.inventory import INVENTORY_PATH
 
     inv = yaml.safe_load(INVENTORY_PATH.read_text())
     groups = inv["all"]["children"]

@@ -6,14 +6,20 @@ import subprocess
 
 import pytest
 
-from remediation.lab import config, lab, light, network
+from lab import config
+
+from lab import lab
+
+from lab import light
+
+from lab import network
 
 pytestmark = [pytest.mark.lab, pytest.mark.lab_teardown]
 
 
 def lab_processes() -> list[str]:
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
-    marks = (str(config.LAB_ROOT), str(config.CACHE_DIR), "remediation.lab.proxy", "ip netns exec rmlab-",
+    marks = (str(config.LAB_ROOT), str(config.CACHE_DIR), "lab.proxy", "ip netns exec rmlab-",
              "ip netns exec rmlight-")
     return [line for line in ps if any(mark in line for mark in marks)]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from labtools import invoke, playbook_variant, plant_start_failure, snapshot
-from remediation.lab import lab
+from lab import lab
 
 pytestmark = pytest.mark.lab
 

@@ -14,7 +14,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from remediation.discovery import audit_files  # noqa: E402
-from remediation.target import Target  # noqa: E402
+from remediation.model import Target  # noqa: E402
 
 TARGET = Target()
 WORKER_SETTINGS = {"worker_class": "gthread", "workers": 2, "threads": 8, "worker_connections": 1000}

@@ -9,11 +9,12 @@ import time
 import pytest
 
 from labtools import events, invoke, plant_start_failure, snapshot, start_invoke, wait_for
-from remediation import lock
-from remediation.inventory import load_inventory
-from remediation.lab import lab, network
-from remediation.lab.inventory import INVENTORY_PATH
-from remediation.remote import Remote
+from remediation.transport import lock
+from remediation.config.inventory import load_inventory
+from lab import lab
+from lab import network
+from lab.inventory import INVENTORY_PATH
+from remediation.transport.remote import Remote
 
 pytestmark = pytest.mark.lab
 

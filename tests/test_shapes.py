@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 from remediation.discovery import Hints, audit_files  # noqa: E402
 from remediation.discovery.model import SETTINGS  # noqa: E402
 from remediation.discovery.tree import Tree  # noqa: E402
-from remediation.target import Target  # noqa: E402
+from remediation.model import Target  # noqa: E402
 
 SHAPES = Path(__file__).parent / "shapes"
 CASES = sorted(p.name for p in SHAPES.iterdir() if (p / "expected.yaml").exists())

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from remediation.errors import InputError
-from remediation.expectations import check_path_vars, mismatches
-from remediation.facts import RestartMethod
+from remediation.plan.expectations import check_path_vars, mismatches
+from remediation.facts.parse import RestartMethod
 
 
 def inspection(cwd="/srv/app", patched=("srv/app/gunicorn.conf.py",), method=None, files=None):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from remediation.facts import GunicornMaster, RestartMethod, parse_probe
+from remediation.facts.parse import GunicornMaster, RestartMethod, parse_probe
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"
 SUPERVISOR = json.loads((FIXTURES / "supervisor.json").read_text())
@@ -279,7 +279,7 @@ def test_mounts_without_source_or_destination_are_ignored():
 
 
 def test_supervisor_status_of_grouped_and_plain_programs():
-    from remediation.facts import _supervisor_program
+    from remediation.facts.parse import _supervisor_program
 
     status = ("web:gunicorn_00          RUNNING   pid 41, uptime 0:01:00\n"
               "worker                   RUNNING   pid 52, uptime 0:01:00\n"

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from remediation import yamlio
+from remediation.config import yamlio
 from remediation.errors import InputError
-from remediation.inventory import load_inventory
-from remediation.playbook import DEFAULT_PLAYBOOK, PLAYBOOK_DIR, load_playbook
+from remediation.config.inventory import load_inventory
+from remediation.config.playbook import DEFAULT_PLAYBOOK, PLAYBOOK_DIR, load_playbook
 
 
 def write(directory: Path, name: str, text: str) -> Path:

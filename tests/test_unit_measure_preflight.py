@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from remediation.facts import parse_probe
-from remediation.gather import Gathered, RemoteFile
-from remediation.inspection import Inspection
-from remediation.measure import app_url, percentile
-from remediation.preflight import check
-from remediation.target import Target
+from remediation.facts.parse import parse_probe
+from remediation.facts.gather import Gathered, RemoteFile
+from remediation.plan.inspection import Inspection
+from remediation.verify.measure import app_url, percentile
+from remediation.plan.preflight import check
+from remediation.model import Target
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"
 PROBE = json.loads((FIXTURES / "supervisor.json").read_text())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from remediation.facts import RestartMethod, parse_probe
+from remediation.facts.parse import RestartMethod, parse_probe
 from remediation.restart import RestartError, restart_argvs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"

@@ -5,10 +5,10 @@ import copy
 import json
 from pathlib import Path
 
-from remediation.facts import parse_probe
-from remediation.gather import Gathered, RemoteFile
-from remediation.survey import AuditCache, off_target, static_values
-from remediation.target import Target
+from remediation.facts.parse import parse_probe
+from remediation.facts.gather import Gathered, RemoteFile
+from remediation.fleet.survey import AuditCache, off_target, static_values
+from remediation.model import Target
 
 PROBE = json.loads((Path(__file__).parent / "fixtures" / "probe" / "supervisor.json").read_text())
 GUNICORN = b"worker_class = 'gevent'\nworkers = 2\nthreads = 16\n"

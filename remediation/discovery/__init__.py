@@ -4,7 +4,7 @@ Public API: `audit_files(files, target, hints) -> AuditResult`, shared by `audit
 (local checkout) and `remediate` (files fetched over SSH).
 """
 
-from .model import AuditResult, Finding, Hints
-from .orchestrator import audit_files
+from remediation.discovery.model import AuditResult, Finding, Hints
+from remediation.discovery.orchestrator import audit_files
 
 __all__ = ["AuditResult", "Finding", "Hints", "audit_files"]

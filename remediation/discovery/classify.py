@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 from typing import Optional
 
-from .sources.jinja import TEMPLATE_SUFFIXES
+from remediation.discovery.sources.jinja import TEMPLATE_SUFFIXES
 
 MARKERS = ("gunicorn", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "DJANGO_SETTINGS_MODULE",
            "uwsgi", "uvicorn", "granian", "daphne", "hypercorn")

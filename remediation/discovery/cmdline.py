@@ -10,8 +10,8 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .model import Edit
-from .words import Mapped, Word, is_plain, split_words
+from remediation.discovery.model import Edit
+from remediation.discovery.words import Mapped, Word, is_plain, split_words
 
 SETTING_FLAGS = {
     "worker_class": ("-k", "--worker-class"),

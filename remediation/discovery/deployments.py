@@ -8,18 +8,18 @@ from typing import Optional
 
 import libcst as cst
 
-from .cmdline import CANONICAL_FLAG, GunicornArgs, config_reference, parse_args, split_cmd_args
-from .gunicorn_py import ConfigAnalysis, analyze_config, setting_values
-from .model import GUNICORN_SETTINGS, LIVE_COMMAND, LIVE_ENV, Edit, Hints
-from .paths import Match
-from .places import Adder, Layer, Place, args_layer, env_default_place, env_place, literal_place
-from .precedence import Deployment
-from .pyedit import append_statement, insert_after_statement, python_literal
-from .pyeval import Const, EnvGet, Evaluator, Unknown
-from .pyparse import ParsedPy
-from .sources.base import EnvSetting, Invocation, find_in_words
-from .tree import Tree
-from .words import Mapped, is_plain, split_words
+from remediation.discovery.cmdline import CANONICAL_FLAG, GunicornArgs, config_reference, parse_args, split_cmd_args
+from remediation.discovery.gunicorn_py import ConfigAnalysis, analyze_config, setting_values
+from remediation.discovery.model import GUNICORN_SETTINGS, LIVE_COMMAND, LIVE_ENV, Edit, Hints
+from remediation.discovery.paths import Match
+from remediation.discovery.places import Adder, Layer, Place, args_layer, env_default_place, env_place, literal_place
+from remediation.discovery.precedence import Deployment
+from remediation.discovery.pyedit import append_statement, insert_after_statement, python_literal
+from remediation.discovery.pyeval import Const, EnvGet, Evaluator, Unknown
+from remediation.discovery.pyparse import ParsedPy
+from remediation.discovery.sources.base import EnvSetting, Invocation, find_in_words
+from remediation.discovery.tree import Tree
+from remediation.discovery.words import Mapped, is_plain, split_words
 
 CONFIG_NAME_PREFIX = "gunicorn"
 LOOSE = 99  # rank of an env source that may or may not reach the command

@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-from ..target import Target
-from .model import Edit, Finding
-from .places import Proposal
-from .pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
-from .pyeval import Absent, Const, DictObj, EnvGet, Evaluator, State, TooComplex, Unknown
-from .pyparse import ParsedPy
-from .sources.base import EnvSetting
-from .words import is_plain
+from remediation.model import Target
+from remediation.discovery.model import Edit, Finding
+from remediation.discovery.places import Proposal
+from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
+from remediation.discovery.pyeval import Absent, Const, DictObj, EnvGet, Evaluator, State, TooComplex, Unknown
+from remediation.discovery.pyparse import ParsedPy
+from remediation.discovery.sources.base import EnvSetting
+from remediation.discovery.words import is_plain
 
 MISSING = object()
 PROTECT_RANK = 5  # "must not change" beats "patch" when two aliases share one place

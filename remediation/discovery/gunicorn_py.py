@@ -11,9 +11,9 @@ from typing import Optional
 
 import libcst as cst
 
-from .model import GUNICORN_SETTINGS
-from .pyeval import DictObj, Evaluator, State, TooComplex, Unknown
-from .pyparse import ParsedPy
+from remediation.discovery.model import GUNICORN_SETTINGS
+from remediation.discovery.pyeval import DictObj, Evaluator, State, TooComplex, Unknown
+from remediation.discovery.pyparse import ParsedPy
 
 # Settings names used to recognise a gunicorn config by content.
 KNOWN_SETTINGS = set(GUNICORN_SETTINGS) | {

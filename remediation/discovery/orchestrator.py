@@ -10,20 +10,20 @@ import configparser
 from collections import defaultdict
 from typing import Mapping, Optional, Union
 
-from ..target import Target
-from .deployments import Built, DeploymentBuilder
-from .django_db import DbContext, SettingsPlanner
-from .model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, apply_edits,
+from remediation.model import Target
+from remediation.discovery.deployments import Built, DeploymentBuilder
+from remediation.discovery.django_db import DbContext, SettingsPlanner
+from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, apply_edits,
                     unified_diff)
-from .places import Proposal
-from .precedence import DeploymentPlanner
-from .pyeval import Evaluator
-from .pyparse import ParsedPy
-from .settings_select import Pointer, choose, name_class
-from .sources.base import Issue
-from .sources.yamlfiles import compose_nodes
-from .tree import Tree
-from .versions import scan as scan_versions
+from remediation.discovery.places import Proposal
+from remediation.discovery.precedence import DeploymentPlanner
+from remediation.discovery.pyeval import Evaluator
+from remediation.discovery.pyparse import ParsedPy
+from remediation.discovery.settings_select import Pointer, choose, name_class
+from remediation.discovery.sources.base import Issue
+from remediation.discovery.sources.yamlfiles import compose_nodes
+from remediation.discovery.tree import Tree
+from remediation.discovery.versions import scan as scan_versions
 
 MAX_VERIFY_ROUNDS = 5
 
@@ -244,7 +244,7 @@ def validate(path: str, kind: Optional[str], text: str, tree: Tree) -> Optional[
     template = tree.template(path)
     checked = text
     if template is not None:
-        from .sources.jinja import mask
+        from remediation.discovery.sources.jinja import mask
 
         checked = mask(text).masked
     try:

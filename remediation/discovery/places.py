@@ -10,13 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from .cmdline import CANONICAL_FLAG, GunicornArgs, Occurrence, value_edit
-from .model import Edit, Finding
-from .pyedit import replace_literal
-from .pyeval import Const, EnvGet
-from .pyparse import ParsedPy
-from .sources.base import EnvSetting
-from .words import is_plain, param_default
+from remediation.discovery.cmdline import CANONICAL_FLAG, GunicornArgs, Occurrence, value_edit
+from remediation.discovery.model import Edit, Finding
+from remediation.discovery.pyedit import replace_literal
+from remediation.discovery.pyeval import Const, EnvGet
+from remediation.discovery.pyparse import ParsedPy
+from remediation.discovery.sources.base import EnvSetting
+from remediation.discovery.words import is_plain, param_default
 
 Setter = Callable[[str], Optional[list[Edit]]]
 Adder = Callable[[str, str], Optional[list[Edit]]]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..target import Target
-from .model import Finding
-from .places import Layer, Place, Proposal
-from .worker_classes import classify, describe
+from remediation.model import Target
+from remediation.discovery.model import Finding
+from remediation.discovery.places import Layer, Place, Proposal
+from remediation.discovery.worker_classes import classify, describe
 
 DEFAULTS = {"worker_class": "sync", "workers": "1", "threads": "1", "worker_connections": "1000"}
 RANK = {"patch": 4, "report": 3, "ok": 2}

@@ -11,8 +11,8 @@ from typing import Any, Optional, Sequence
 
 import libcst as cst
 
-from .model import Edit
-from .pyparse import ParsedPy
+from remediation.discovery.model import Edit
+from remediation.discovery.pyparse import ParsedPy
 
 
 def python_literal(value: Any, like: Optional[cst.CSTNode] = None) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Union
 
 import libcst as cst
 
-from .pyparse import ParsedPy
+from remediation.discovery.pyparse import ParsedPy
 
 MAX_STATES = 64
 CASTS = {"int": int, "float": float, "str": str, "bool": bool}

@@ -9,7 +9,7 @@ from typing import Mapping, Optional
 import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
-from .sources.base import LineIndex
+from remediation.discovery.sources.base import LineIndex
 
 
 @dataclass

@@ -8,8 +8,8 @@ from typing import Optional
 
 import libcst as cst
 
-from .pyparse import ParsedPy
-from .tree import Tree
+from remediation.discovery.pyparse import ParsedPy
+from remediation.discovery.tree import Tree
 
 TEST_NAMES = {"test", "tests", "testing", "test_settings", "settings_test", "ci", "pytest",
               "unittest", "test_sqlite", "settings_ci"}

@@ -6,19 +6,19 @@ from typing import Mapping, Optional, Union
 
 import libcst as cst
 
-from .classify import interesting, kind_of
-from .model import LIVE_COMMAND, LIVE_ENV
-from .paths import PathIndex
-from .pyparse import ModuleIndex, ParsedPy, parse_python
-from .sources.base import Issue, LineIndex, Located, Lookalike
-from .sources.dockerfile import locate_dockerfile
-from .sources.envfile import locate_env_file
-from .sources.ini import read_ini
-from .sources.jinja import Template, looks_templated, mask
-from .sources.shell import locate_procfile, locate_shell
-from .sources.supervisor import locate_supervisor
-from .sources.systemd import locate_systemd
-from .sources.yamlfiles import locate_yaml
+from remediation.discovery.classify import interesting, kind_of
+from remediation.discovery.model import LIVE_COMMAND, LIVE_ENV
+from remediation.discovery.paths import PathIndex
+from remediation.discovery.pyparse import ModuleIndex, ParsedPy, parse_python
+from remediation.discovery.sources.base import Issue, LineIndex, Located, Lookalike
+from remediation.discovery.sources.dockerfile import locate_dockerfile
+from remediation.discovery.sources.envfile import locate_env_file
+from remediation.discovery.sources.ini import read_ini
+from remediation.discovery.sources.jinja import Template, looks_templated, mask
+from remediation.discovery.sources.shell import locate_procfile, locate_shell
+from remediation.discovery.sources.supervisor import locate_supervisor
+from remediation.discovery.sources.systemd import locate_systemd
+from remediation.discovery.sources.yamlfiles import locate_yaml
 
 LOCATORS = {
     "dockerfile": locate_dockerfile,

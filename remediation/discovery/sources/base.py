@@ -7,9 +7,9 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from ..cmdline import GunicornArgs, is_gunicorn_executable, parse_args
-from ..model import Edit
-from ..words import Mapped, Word, is_plain, split_commands
+from remediation.discovery.cmdline import GunicornArgs, is_gunicorn_executable, parse_args
+from remediation.discovery.model import Edit
+from remediation.discovery.words import Mapped, Word, is_plain, split_commands
 
 # Inserts new argument words after a given word (None: after the executable); None if impossible.
 Inserter = Callable[[Optional[Word], list[str]], Optional[list[Edit]]]

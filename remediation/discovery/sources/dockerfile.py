@@ -6,10 +6,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Optional
 
-from ..model import Edit
-from ..words import Mapped, Word, split_commands, split_words
-from .base import EnvSetting, Located, find_in_words, invocations_in, list_inserter
-from .ini import _concat
+from remediation.discovery.model import Edit
+from remediation.discovery.words import Mapped, Word, split_commands, split_words
+from remediation.discovery.sources.base import EnvSetting, Located, find_in_words, invocations_in, list_inserter
+from remediation.discovery.sources.ini import _concat
 
 JSON_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..words import Mapped
-from .base import EnvSetting, Located
+from remediation.discovery.words import Mapped
+from remediation.discovery.sources.base import EnvSetting, Located
 
 
 def unquote(value: Mapped) -> Mapped:

@@ -11,7 +11,7 @@ import configparser
 from dataclasses import dataclass
 from typing import Optional
 
-from ..words import Mapped
+from remediation.discovery.words import Mapped
 
 
 @dataclass

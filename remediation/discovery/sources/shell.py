@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..words import Mapped, Word, split_commands
-from .base import EnvSetting, Located, invocations_in, is_assignment
+from remediation.discovery.words import Mapped, Word, split_commands
+from remediation.discovery.sources.base import EnvSetting, Located, invocations_in, is_assignment
 
 EXPORTERS = {"export", "declare", "typeset", "readonly", "local"}
 

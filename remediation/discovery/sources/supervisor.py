@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ..words import Mapped, Word, split_words
-from .base import EnvSetting, Issue, Located, invocations_in
-from .envfile import unquote
-from .ini import configparser_check, read_ini
+from remediation.discovery.words import Mapped, Word, split_words
+from remediation.discovery.sources.base import EnvSetting, Issue, Located, invocations_in
+from remediation.discovery.sources.envfile import unquote
+from remediation.discovery.sources.ini import configparser_check, read_ini
 
 PROGRAM_PREFIXES = ("program:", "fcgi-program:")
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import posixpath
 
-from ..words import split_words
-from .base import EnvSetting, Located, invocations_in
-from .ini import read_ini
+from remediation.discovery.words import split_words
+from remediation.discovery.sources.base import EnvSetting, Located, invocations_in
+from remediation.discovery.sources.ini import read_ini
 
 EXEC_PREFIXES = "-@:+!"
 

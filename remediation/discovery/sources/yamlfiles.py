@@ -10,11 +10,11 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ..model import Edit
-from ..words import Word, is_plain, split_words
-from .base import (EnvSetting, Issue, Located, find_in_words, invocations_in,
+from remediation.discovery.model import Edit
+from remediation.discovery.words import Word, is_plain, split_words
+from remediation.discovery.sources.base import (EnvSetting, Issue, Located, find_in_words, invocations_in,
                    list_inserter)
-from .yamlscalar import scalar_mapped
+from remediation.discovery.sources.yamlscalar import scalar_mapped
 
 SETTING_KEYS = {"workerclass": "worker_class", "workers": "workers", "threads": "threads",
                 "workerconnections": "worker_connections", "cmdargs": "worker_class",

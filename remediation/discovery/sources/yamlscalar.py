@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ..words import Mapped
+from remediation.discovery.words import Mapped
 
 DOUBLE_ESCAPES = {"\\": "\\", '"': '"', "/": "/", "n": "\n", "t": "\t", " ": " ", "0": "\0",
                   "r": "\r", "a": "\a", "b": "\b", "e": "\x1b", "N": "\x85", "_": "\xa0"}
