@@ -1,14 +1,11 @@
-"""Remediation tasks: `invoke --list` shows them all."""
-from invoke import Collection
-
-from remediation.cli.audit import audit
+"""Remediation tasks in the checkout: the product's, plus the lab, the benchmarks and the demo
+(`invoke --list` shows them all)."""
 from bench.tasks import bench
-from remediation.cli.host import inspect, plan, remediate, rollback, verify
-from remediation.cli.fleet import history, rollout_task, unlock
 from lab.demo import demo
 from lab.tasks import lab_tasks
+from remediation.cli import collection
 
-ns = Collection()
-for t in (inspect, plan, remediate, verify, rollback, rollout_task, history, unlock, audit, demo, bench):
-    ns.add_task(t)
+ns = collection()
+ns.add_task(demo)
+ns.add_task(bench)
 ns.add_collection(lab_tasks)

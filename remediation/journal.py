@@ -1,4 +1,8 @@
-"""The run journal on the controller: `.remediation/runs/<run-id>/`.
+"""The run journal on the controller: `<runs dir>/<run-id>/`.
+
+The runs dir is one place whatever the current directory: `$REMEDIATION_RUNS_DIR`, else
+`remediation.runs_dir` in invoke.yaml, else the user's state directory
+(`$XDG_STATE_HOME/remediation/runs`, by default `~/.local/state/remediation/runs`).
 
 Every event is appended and fsynced before the step it announces, and every original
 file is copied here before it is changed on a host, so a rollback can work from the
@@ -16,7 +20,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-RUNS_DIR = Path(os.environ.get("REMEDIATION_RUNS_DIR", ".remediation/runs"))
+_configured: Path | None = None
+
+
+def configure_runs_dir(path: str | os.PathLike | None) -> None:
+    """The runs dir invoke.yaml names (`remediation.runs_dir`); the environment variable wins."""
+    global _configured
+    _configured = Path(path).expanduser() if path else None
+
+
+def runs_dir() -> Path:
+    """Where every run's journal lives (see the module docstring for the order)."""
+    if os.environ.get("REMEDIATION_RUNS_DIR"):
+        return Path(os.environ["REMEDIATION_RUNS_DIR"]).expanduser()
+    if _configured is not None:
+        return _configured
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(state) / "remediation" / "runs"
 
 
 def new_run_id() -> str:
@@ -39,8 +59,9 @@ class Journal:
     @classmethod
     def create(cls, kind: str, playbook: str | None, hosts: list[str], runs_dir: Path | None = None) -> "Journal":
         run_id = new_run_id()
-        root = (runs_dir or RUNS_DIR) / run_id
-        root.mkdir(parents=True, mode=0o700)
+        root = (runs_dir or _runs()) / run_id
+        root.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        root.mkdir(mode=0o700)
         journal = cls(run_id, root)
         meta = {"run_id": run_id, "kind": kind, "playbook": playbook, "hosts": hosts, "started": time.time(),
                 "controller": socket.gethostname(), "pid": os.getpid()}
@@ -49,7 +70,7 @@ class Journal:
 
     @classmethod
     def open(cls, run_id: str, runs_dir: Path | None = None) -> "Journal":
-        root = (runs_dir or RUNS_DIR) / run_id
+        root = (runs_dir or _runs()) / run_id
         if not (root / "run.json").exists():
             raise FileNotFoundError(run_id)
         return cls(run_id, root)
@@ -139,7 +160,10 @@ class Journal:
 
 
 def list_runs(runs_dir: Path | None = None) -> list[Journal]:
-    base = runs_dir or RUNS_DIR
+    base = runs_dir or _runs()
     if not base.exists():
         return []
     return [Journal(p.name, p) for p in sorted(base.iterdir()) if (p / "run.json").exists()]
+
+
+_runs = runs_dir  # the module function, where a parameter of the same name shadows it

@@ -16,7 +16,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from remediation.audit import audit_path  # noqa: E402
-from remediation.cli.audit import audit, target_from_playbook  # noqa: E402
+from remediation.cli.audit import audit  # noqa: E402
 from remediation.discovery import AuditResult, Finding, Hints, audit_files  # noqa: E402
 from remediation.model import Target  # noqa: E402
 
@@ -109,22 +109,23 @@ def test_live_command_that_no_file_produces_is_reported() -> None:
     assert not result.patched
 
 
-def test_playbook_target(tmp_path: Path) -> None:
-    playbook = tmp_path / "play.yml"
-    playbook.write_text("gunicorn: {worker_class: sync, workers: 4, threads: 1}\n"
-                        "django: {conn_max_age: 300}\n")
-    assert target_from_playbook(str(playbook)) == Target(worker_class="sync", workers=4, threads=1,
-                                                         conn_max_age=300)
-    real = ROOT / "playbooks" / "gevent-to-sync.yml"
-    if real.exists():
-        assert target_from_playbook(str(real)).worker_class == "sync"
-    playbook.write_text("gunicorn: {worker_klass: sync}\n")
-    with pytest.raises(Exit) as info:
-        target_from_playbook(str(playbook))
-    assert info.value.code == 2 and "worker_klass" in str(info.value.message)
-    playbook.write_text("gunicorn: {workers: four}\n")
-    with pytest.raises(Exit):
-        target_from_playbook(str(playbook))
+def test_playbook_target_comes_from_the_remediate_loader(tmp_path: Path) -> None:
+    """audit reads a playbook with remediate's loader: the same keys, types and checks."""
+    (tmp_path / "tree").mkdir()
+    make_tree(tmp_path / "tree")
+    sync = ROOT / "playbooks" / "gevent-to-sync.yml"
+    report = tmp_path / "report.json"
+    audit(Context(), path=str(tmp_path / "tree"), json=str(report), playbook=str(sync))
+    proposed = {f["setting"]: f["proposed"] for f in json.loads(report.read_text())["findings"] if f["proposed"]}
+    assert proposed.get("worker_class") in ("sync", "'sync'", '"sync"'), proposed
+    bad = tmp_path / "play.yml"
+    for text, named in ((sync.read_text().replace("worker_class:", "worker_klass:"), "worker_klass"),
+                        (sync.read_text().replace("workers: 4", "workers: four"), "workers"),
+                        (sync.read_text() + "verfy: {}\n", "verfy")):
+        bad.write_text(text)
+        with pytest.raises(Exit) as info:
+            audit(Context(), path=str(tmp_path / "tree"), playbook=str(bad))
+        assert info.value.code == 2 and named in str(info.value.message)
 
 
 def test_task_json_to_stdout_only(tmp_path: Path, capsys) -> None:

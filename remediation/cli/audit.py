@@ -3,56 +3,15 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import fields
 from pathlib import Path
-from typing import Optional
 
-import yaml
-from invoke import Exit, task
+from invoke import task
 
 from remediation.audit import audit_path
+from remediation.cli.common import emit_json, guarded
+from remediation.config.playbook import load_playbook
 from remediation.discovery import AuditResult
-from remediation.model import Target
-
-PLAYBOOK_KEYS = {
-    "gunicorn": {"worker_class": "worker_class", "workers": "workers", "threads": "threads",
-                 "worker_connections": "worker_connections"},
-    "django": {"conn_max_age": "conn_max_age", "conn_health_checks": "conn_health_checks"},
-}
-
-
-def target_from_playbook(path: Optional[str]) -> Target:
-    """Target values from a playbook's `gunicorn:` and `django:` sections."""
-    if not path:
-        return Target()
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise Exit(f"audit: cannot read playbook {path}: {exc.strerror}", code=2)
-    except yaml.YAMLError as exc:
-        raise Exit(f"audit: playbook {path} is not valid YAML: {str(exc).splitlines()[0]}", code=2)
-    if data is None:
-        return Target()
-    if not isinstance(data, dict):
-        raise Exit(f"audit: playbook {path} must be a mapping", code=2)
-    values = {}
-    for section, value in data.items():
-        if section not in PLAYBOOK_KEYS:
-            continue  # restart:, verify:, ... belong to remediate
-        if not isinstance(value, dict):
-            raise Exit(f"audit: playbook key {section!r} in {path} must be a mapping", code=2)
-        for key, item in value.items():
-            if key not in PLAYBOOK_KEYS[section]:
-                raise Exit(f"audit: unknown playbook key {section}.{key} in {path} "
-                           f"(known: {', '.join(PLAYBOOK_KEYS[section])})", code=2)
-            values[PLAYBOOK_KEYS[section][key]] = item
-    defaults = {f.name: f.default for f in fields(Target)}
-    for name, item in values.items():
-        if type(item) is not type(defaults[name]):
-            raise Exit(f"audit: playbook value {name}={item!r} in {path} must be "
-                       f"{type(defaults[name]).__name__}", code=2)
-    return Target(**values)
-
+from remediation.errors import InputError
 
 def render(result: AuditResult, path: str, wrote: bool) -> None:
     """Findings as a table, then the diff."""
@@ -82,15 +41,16 @@ def render(result: AuditResult, path: str, wrote: bool) -> None:
         "path": "directory of the checkout to scan (no SSH)",
         "json": "write the JSON report to this file, or '-' for stdout (nothing else is printed)",
         "write": "apply the patches in place (validated, atomic replace)",
-        "playbook": "playbook YAML with gunicorn:/django: target values",
+        "playbook": "playbook YAML (as for remediate; its gunicorn:/django: sections are the target)",
     }
 )
+@guarded
 def audit(c, path, json=None, write=False, playbook=None):
     """Scan a local checkout for gunicorn worker and Django DB settings; optionally patch them."""
     root = Path(path)
     if not root.is_dir():
-        raise Exit(f"audit: {path} is not a directory", code=2)
-    target = target_from_playbook(playbook)
+        raise InputError(f"audit: {path} is not a directory")
+    target = load_playbook(playbook).target  # the one loader remediate uses: same keys, same checks
     result = audit_path(root, target, write=write)
     report = result.to_json(path)
     if json == "-":
@@ -100,5 +60,5 @@ def audit(c, path, json=None, write=False, playbook=None):
         try:
             Path(json).write_text(report + "\n", encoding="utf-8")
         except OSError as exc:
-            raise Exit(f"audit: cannot write {json}: {exc.strerror}", code=2)
+            raise InputError(f"audit: cannot write {json}: {exc.strerror}") from None
     render(result, path, write)

@@ -11,9 +11,10 @@ from rich.live import Live
 from rich.table import Table
 
 from remediation.transport import lock
-from remediation.cli.host import COMMON_HELP, _emit_json, _inventory, _out, guarded
+from remediation.cli.common import COMMON_HELP, emit_json, guarded, open_run, out_for
+from remediation.cli.common import inventory as inventory_of
 from remediation.errors import InputError
-from remediation.journal import Journal, list_runs
+from remediation.journal import Journal, list_runs, runs_dir
 from remediation.config.playbook import load_playbook
 from remediation.redact import redact
 from remediation.transport.remote import Remote
@@ -92,14 +93,11 @@ def summary_table(result) -> Table:
 def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial="1,100%", max_fail_percentage=0,
                  forks=10, rollback_on_abort=False, resume=None, yes=False, force=False, accept_new_host_key=False):
     """Remediate a fleet: canary first, then batches in parallel, stopping at a failure threshold."""
-    inv = _inventory(c, inventory)
-    out = _out(json)
+    inv = inventory_of(c, inventory)
+    out = out_for(json)
     done = {}
     if resume:
-        try:
-            journal = Journal.open(resume)
-        except FileNotFoundError:
-            raise InputError(f"no run {resume!r} in .remediation/runs") from None
+        journal = open_run(resume)
         options, done, mid_flight = resume_state(journal)
         meta = journal.meta()
         pb = load_playbook(playbook or meta["playbook"])
@@ -131,7 +129,7 @@ def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial
                          accept_new_host_key=accept_new_host_key, progress=progress, done=done)
     report = result.as_json()
     journal.write_report(report)
-    _emit_json(report, json)
+    emit_json(report, json)
     out.print(summary_table(result))
     failed = result.failed
     for run in failed:
@@ -148,6 +146,7 @@ def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial
 
 
 @task(help={"json": COMMON_HELP["json"]})
+@guarded
 def history(c, json=None):
     """List runs: id, when, kind, playbook, hosts by status."""
     rows = []
@@ -163,11 +162,11 @@ def history(c, json=None):
             statuses.setdefault(name, "not started" if not journal.events(name) else "interrupted")
         rows.append({"run_id": meta["run_id"], "kind": meta["kind"], "playbook": meta.get("playbook"),
                      "started": meta["started"], "hosts": statuses})
-    _emit_json({"runs": rows}, json)
+    emit_json({"runs": rows}, json)
     if json == "-":
         return
-    out = _out(json)
-    table = Table(title="runs (.remediation/runs)")
+    out = out_for(json)
+    table = Table(title=f"runs ({runs_dir()})")
     for col in ("run id", "when (UTC)", "kind", "playbook", "hosts by status"):
         table.add_column(col)
     for row in rows:
@@ -185,7 +184,7 @@ def history(c, json=None):
 @guarded
 def unlock(c, host, inventory=None, accept_new_host_key=False):
     """Break a host's remediation lock (left by a run that died); prints who held it."""
-    inv = _inventory(c, inventory)
+    inv = inventory_of(c, inventory)
     with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
         holder = lock.break_lock(remote)
     print(f"{host}: lock broken (was held by {lock.describe(holder)})" if holder else f"{host}: was not locked")

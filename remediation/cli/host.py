@@ -1,69 +1,22 @@
 """Host tasks: inspect, plan, remediate, verify, rollback (`invoke --list`)."""
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
 from invoke import Exit, task
 from rich.table import Table
 
-from remediation.console import console, err_console
-from remediation.errors import InputError, RemediationError
+from remediation.cli.common import (COMMON_HELP, emit_json, guarded, journal_for, open_run, out_for)
+from remediation.cli.common import inventory as inventory_of
+from remediation.errors import InputError
 from remediation.plan.inspection import Inspection
-from remediation.config.inventory import Inventory, load_inventory
-from remediation.journal import Journal, list_runs
+from remediation.journal import Journal
 from remediation.config.playbook import load_playbook
 from remediation.redact import redact
 from remediation.flow import HostFlow
 from remediation.transport.remote import HostUnreachable, Remote
 from remediation.facts.gather import gather
 from remediation.verify.measure import app_url, measure
-
-COMMON_HELP = {
-    "host": "inventory host name",
-    "inventory": "inventory file or directory (default: invoke.yaml remediation.inventory, else inventory/)",
-    "json": "write the JSON report to PATH (- = stdout, and nothing else goes to stdout)",
-    "playbook": "playbook YAML (default playbooks/gevent-to-gthread.yml)",
-    "accept_new_host_key": "trust and record an unknown SSH host key (refused by default)",
-}
-
-
-def _inventory(c, path: str | None) -> Inventory:
-    if path is None:
-        path = (c.config.get("remediation") or {}).get("inventory") or "inventory"
-    return load_inventory(Path(path))
-
-
-def _emit_json(data: dict, target: str | None) -> None:
-    text = json.dumps(data, indent=2, default=str)
-    if target == "-":
-        sys.stdout.write(text + "\n")
-    elif target:
-        Path(target).write_text(text + "\n")
-
-
-def _out(json_target: str | None):
-    """Human output goes to stderr when JSON goes to stdout."""
-    return err_console if json_target == "-" else console
-
-
-def guarded(fn):
-    """Expected failures become one clear line and a non-zero exit, never a traceback."""
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InputError as exc:
-            raise Exit(f"error: {exc}", code=2) from None
-        except HostUnreachable as exc:
-            raise Exit(f"unreachable: {exc}", code=3) from None
-        except RemediationError as exc:
-            raise Exit(f"error: {redact(str(exc))}", code=1) from None
-        except LookupError as exc:
-            raise Exit(f"error: {exc}", code=1) from None
-    wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = fn.__name__, fn.__doc__, fn
-    return wrapper
-
 
 def _inspect_table(data: dict) -> Table:
     table = Table(title=f"{data['host']}: gunicorn (restart via {data['restart']}, "
@@ -82,7 +35,7 @@ def _inspect_table(data: dict) -> Table:
 
 def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, accept_new_host_key: bool):
     """Load inventory and playbook, then gather and resolve one host over one connection."""
-    inv = _inventory(c, inventory)
+    inv = inventory_of(c, inventory)
     pb = load_playbook(playbook)
     with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
         return inv, pb, Inspection.build(host, gather(remote), pb.target)
@@ -103,9 +56,9 @@ def inspect(c, host=None, inventory=None, json=None, playbook=None, accept_new_h
         raise InputError("give --host NAME, or --limit PATTERN for many hosts")
     _inv, _pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
     data = ins.as_json()
-    _emit_json(data, json)
+    emit_json(data, json)
     if json != "-":
-        out = _out(json)
+        out = out_for(json)
         out.print(_inspect_table(data))
         m = ins.gathered.master
         out.print(f"master pid {m.pid} ({m.user}), workers: "
@@ -121,7 +74,7 @@ def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fas
 
     from remediation.fleet.survey import DEFAULTS, STATUSES, survey
 
-    inv = _inventory(c, inventory)
+    inv = inventory_of(c, inventory)
     pb = load_playbook(playbook)
     hosts = inv.select(limit)
     started = time.perf_counter()
@@ -130,8 +83,8 @@ def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fas
     summary = {status: sum(1 for r in results if r.status == status) for status in STATUSES}
     data = {"limit": limit, "fast": fast, "seconds": round(seconds, 3), "summary": summary,
             "hosts": [r.as_json() for r in results]}
-    _emit_json(data, json)
-    out = _out(json)
+    emit_json(data, json)
+    out = out_for(json)
     if json != "-":
         table = Table(title=f"{len(results)} host(s), values from {'files (static)' if fast else 'the app'}")
         for col in ("host", "status", "worker", "workers x threads", "CONN_MAX_AGE", "health checks",
@@ -168,9 +121,9 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
     findings = [f.__dict__ for f in ins.audit.findings]
     data = {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
             "refusals": pre.refusals, "warnings": pre.warnings, "files": sorted("/" + p for p in ins.audit.patched)}
-    _emit_json(data, json)
+    emit_json(data, json)
     if json != "-":
-        out = _out(json)
+        out = out_for(json)
         out.print(data["diff"] or f"{host}: nothing to change", markup=False, highlight=False)
         for f in ins.audit.findings:
             if f.action == "report":
@@ -202,10 +155,10 @@ def _metrics_table(title: str, runs: list) -> Table:
 @guarded
 def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, force=False, accept_new_host_key=False):
     """Fix one host: baseline, back up, patch, restart, verify; roll back automatically on failure."""
-    inv = _inventory(c, inventory)
+    inv = inventory_of(c, inventory)
     pb = load_playbook(playbook)
     target_host = inv.host(host)
-    out = _out(json)
+    out = out_for(json)
     if not yes and sys.stdin.isatty():
         answer = input(f"remediate {host} with {pb.name}? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
@@ -216,7 +169,7 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
     run = flow.execute()
     report = {"run_id": journal.run_id, "playbook": pb.name, "hosts": {host: run.as_json()}}
     journal.write_report(report)
-    _emit_json(report, json)
+    emit_json(report, json)
     out.print(_metrics_table(f"run {journal.run_id}", [run]))
     for line in run.warnings:
         out.print(f"[yellow]warning[/]: {redact(line)}")
@@ -233,7 +186,7 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
 @guarded
 def verify(c, host, inventory=None, json=None, playbook=None, requests=None, accept_new_host_key=False):
     """Measure a host now: worker class, request timings, new DB connections, acquisition times."""
-    inv = _inventory(c, inventory)
+    inv = inventory_of(c, inventory)
     pb = load_playbook(playbook)
     h = inv.host(host)
     with Remote(h, accept_new_host_key=accept_new_host_key) as remote:
@@ -248,9 +201,9 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
 
     data = {"host": host, "url": url, "running_worker": ins.running_worker(),
             "metrics": metrics(g, ins.databases(), m), "warmup": warmup}
-    _emit_json(data, json)
+    emit_json(data, json)
     if json != "-":
-        out = _out(json)
+        out = out_for(json)
         for key, value in data["metrics"].items():
             out.print(f"{key:>20}: {value}")
         out.print(f"{'running worker':>20}: {data['running_worker']}")
@@ -271,8 +224,8 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
     """Emergency rollback: restore pre-remediation files byte-identical from the journal, restart, check serving."""
     from remediation.fleet.rollout import rollback_fleet
 
-    inv = _inventory(c, inventory)
-    out = _out(json)
+    inv = inventory_of(c, inventory)
+    out = out_for(json)
     if host and limit:
         raise InputError("give --host or --limit, not both")
     if host or limit:
@@ -281,11 +234,11 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
             inv.host(name)
         groups: dict[str, list[str]] = {}
         for name in names:
-            journal = _journal_for(name, run, required=bool(host))
+            journal = journal_for(name, run, required=bool(host))
             if journal is not None:
                 groups.setdefault(journal.run_id, []).append(name)
     elif run:
-        journal = _open_run(run)
+        journal = open_run(run)
         groups = {run: list(journal.meta()["hosts"])}
     else:
         raise InputError("give --host, --limit or --run")
@@ -293,7 +246,7 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
     for run_id, names in groups.items():
         outcomes.update({name: f"{outcome} (run {run_id})" for name, outcome in rollback_fleet(
             inv, names, Journal.open(run_id), forks=int(forks), accept_new_host_key=accept_new_host_key).items()})
-    _emit_json({"hosts": outcomes}, json)
+    emit_json({"hosts": outcomes}, json)
     for name, outcome in sorted(outcomes.items()):
         out.print(f"{name}: {outcome}")
     if not outcomes:
@@ -301,27 +254,3 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
     bad = {n: o for n, o in outcomes.items() if o.startswith("FAILED")}
     if bad:
         raise Exit("rollback failed on: " + "; ".join(f"{n}: {o}" for n, o in bad.items()), code=1)
-
-
-def _open_run(run_id: str) -> Journal:
-    try:
-        return Journal.open(run_id)
-    except FileNotFoundError:
-        raise InputError(f"no run {run_id!r} in .remediation/runs") from None
-
-
-def _journal_for(host: str, run_id: str | None, required: bool = True) -> Journal | None:
-    """The run to undo on a host: the given one, else the latest run that changed it."""
-    if run_id:
-        journal = _open_run(run_id)
-        if not journal.changed_files(host):
-            if required:
-                raise InputError(f"run {run_id} changed nothing on {host}")
-            return None
-        return journal
-    for journal in reversed(list_runs()):
-        if journal.meta().get("kind") in ("remediate", "rollout") and journal.changed_files(host):
-            return journal
-    if required:
-        raise InputError(f"no run in .remediation/runs changed {host}")
-    return None

@@ -1,0 +1,138 @@
+"""Audit a local checkout: read the tree, run the shared discovery code, optionally write."""
+
+from __future__ import annotations
+
+import configparser
+import os
+import stat
+import tempfile
+from pathlib import Path
+from typing import Optional
+
+from remediation.discovery import AuditResult, Finding, Hints, audit_files
+from remediation.discovery.sources.yamlfiles import compose_nodes
+from remediation.model import Target
+
+MAX_BYTES = 1024 * 1024
+SKIP_DIRS = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox",
+             ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", "site-packages", ".idea",
+             ".eggs"}
+
+
+class WriteError(Exception):
+    """A patched file could not be written safely."""
+
+
+def read_tree(root: Path) -> tuple[dict[str, bytes], list[Finding]]:
+    """Files under root as bytes, keyed by POSIX relative path, plus findings for skipped ones."""
+    files: dict[str, bytes] = {}
+    findings: list[Finding] = []
+    root = root.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        keep = []
+        for name in sorted(dirnames):
+            full = here / name
+            if name in SKIP_DIRS or (full / "pyvenv.cfg").exists():
+                continue
+            if full.is_symlink():
+                _symlink_finding(root, full, findings)
+                continue
+            keep.append(name)
+        dirnames[:] = keep
+        for name in sorted(filenames):
+            full = here / name
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                _symlink_finding(root, full, findings)
+                continue
+            try:
+                size = full.stat().st_size
+            except OSError as exc:
+                findings.append(Finding(rel, None, "worker_class", None, None, "report",
+                                        f"cannot read: {exc.strerror}"))
+                continue
+            if size > MAX_BYTES:
+                findings.append(Finding(rel, None, "worker_class", None, None, "report",
+                                        f"not scanned: {size} bytes is larger than 1 MB"))
+                continue
+            try:
+                files[rel] = full.read_bytes()
+            except OSError as exc:
+                findings.append(Finding(rel, None, "worker_class", None, None, "report",
+                                        f"cannot read: {exc.strerror}"))
+    return files, findings
+
+
+def _symlink_finding(root: Path, link: Path, findings: list[Finding]) -> None:
+    """Links that leave the tree are reported; links inside it are read at their target."""
+    target = link.resolve()
+    rel = link.relative_to(root).as_posix()
+    if target != root and root not in target.parents:
+        findings.append(Finding(rel, None, "worker_class", None, None, "report",
+                                f"symlink to {os.readlink(link)} points outside the tree: not followed"))
+
+
+def validate_text(path: str, text: str) -> Optional[str]:
+    """Python compiles, YAML parses, ini parses; None when fine."""
+    name = path.lower()
+    try:
+        if name.endswith(".py"):
+            compile(text, path, "exec", dont_inherit=True)
+        elif name.endswith((".yml", ".yaml")) and "{{" not in text and "{%" not in text:
+            compose_nodes(text)
+        elif name.endswith((".ini", ".conf")) and "[" in text and "{%" not in text:
+            try:
+                compile(text, path, "exec", dont_inherit=True)  # gunicorn.conf may be Python
+            except SyntaxError:
+                configparser.RawConfigParser(strict=False, interpolation=None).read_string(text)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def write_atomic(path: Path, text: str, expected_old: bytes) -> None:
+    """Replace a file atomically, keeping its mode; refuse if it changed since it was read."""
+    current = path.read_bytes()
+    if current != expected_old:
+        raise WriteError(f"{path} changed since it was read")
+    mode = stat.S_IMODE(path.stat().st_mode)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def audit_path(root: Path, target: Target, write: bool = False,
+               hints: Optional[Hints] = None) -> AuditResult:
+    """Scan a checkout; with write=True apply the patches in place, atomically."""
+    root = Path(root)
+    files, skipped = read_tree(root)
+    result = audit_files(files, target, hints)
+    result.findings = skipped + result.findings
+    if write:
+        for rel, text in sorted(result.patched.items()):
+            problem = validate_text(rel, text)
+            if problem:
+                result.findings.append(Finding(rel, None, "worker_class", None, None, "report",
+                                               f"not written: the patched file does not parse ({problem})"))
+                continue
+            try:
+                write_atomic(root / rel, text, files[rel])
+            except (OSError, WriteError) as exc:
+                result.findings.append(Finding(rel, None, "worker_class", None, None, "report",
+                                               f"not written: {exc}"))
+    return result

@@ -1,0 +1,190 @@
+"""Fleet tasks: rollout, history, unlock; and the live progress board."""
+from __future__ import annotations
+
+import datetime
+import sys
+import time
+from contextlib import contextmanager
+
+from invoke import Exit, task
+from rich.live import Live
+from rich.table import Table
+
+from remediation.transport import lock
+from remediation.cli.common import COMMON_HELP, emit_json, guarded, open_run, out_for
+from remediation.cli.common import inventory as inventory_of
+from remediation.errors import InputError
+from remediation.journal import Journal, list_runs, runs_dir
+from remediation.config.playbook import load_playbook
+from remediation.redact import redact
+from remediation.transport.remote import Remote
+from remediation.fleet.rollout import DONE, Progress, resume_state, rollback_fleet, rollout
+
+
+def _board(progress: Progress) -> Table:
+    batch, rows = progress.snapshot()
+    table = Table(title=f"rollout — {batch}")
+    for col in ("host", "stage", "status", "elapsed s"):
+        table.add_column(col)
+    now = time.monotonic()
+    for host, row in rows.items():
+        elapsed = (row["ended"] or now) - row["started"]
+        colour = {"remediated": "green", "unchanged": "green", "running": "cyan"}.get(row["status"], "red")
+        table.add_row(host, row["stage"], f"[{colour}]{row['status']}[/]", f"{elapsed:.1f}")
+    return table
+
+
+@contextmanager
+def live_progress(out):
+    """A live rich table on a terminal; plain stage lines otherwise."""
+    if out.is_terminal:
+        progress = Progress()
+        with Live(_board(progress), console=out, refresh_per_second=4) as live:
+            progress.on_change = lambda: live.update(_board(progress))
+            yield progress
+    else:
+        seen: dict[str, tuple] = {}
+        progress = Progress()
+
+        def changed():
+            batch, rows = progress.snapshot()
+            if seen.get("*") != (batch,):
+                seen["*"] = (batch,)
+                out.print(f"[bold]{batch}[/]")
+            for host, row in rows.items():
+                key = (row["stage"], row["status"])
+                if seen.get(host) != key:
+                    seen[host] = key
+                    out.print(f"  {host}: {row['stage']} ({row['status']})")
+
+        progress.on_change = changed
+        yield progress
+
+
+def summary_table(result) -> Table:
+    table = Table(title=f"rollout {result.journal.run_id}")
+    for col in ("host", "status", "worker before → after", "request p50 ms before → after",
+                "new DB conns before → after", "files changed", "stage / cause"):
+        table.add_column(col)
+    for name, run in result.runs.items():
+        b, a = run.before or {}, run.after or {}
+        colour = "green" if run.status in DONE else "red"
+        cause = "" if run.status in DONE else f"{run.stage}: {redact(run.error or '')}"
+        table.add_row(name, f"[{colour}]{run.status}[/]", f"{b.get('worker_class')} → {a.get('worker_class')}",
+                      f"{b.get('request_ms_p50')} → {a.get('request_ms_p50')}",
+                      f"{b.get('new_db_connections')} → {a.get('new_db_connections')}",
+                      str(len(run.changes)), cause)
+    for name in result.skipped:
+        table.add_row(name, "[yellow]skipped[/]", "", "", "", "0", "rollout stopped before this host")
+    return table
+
+
+@task(name="rollout", help={"limit": "hosts: names, groups, globs, a:b unions, a:&b intersections, a:!b exclusions",
+            "playbook": COMMON_HELP["playbook"], "inventory": COMMON_HELP["inventory"], "json": COMMON_HELP["json"],
+            "serial": "batch sizes: a count, a percentage, or a list like 1,25%,100% (the last repeats); "
+                      "the first batch is the canary (default 1,100%)",
+            "max_fail_percentage": "stop when a batch's failed hosts exceed this percentage (0 = any failure)",
+            "forks": "hosts handled in parallel inside a batch (default 10)",
+            "rollback_on_abort": "when the rollout stops, roll back every host it already changed",
+            "resume": "continue an interrupted rollout (its run id), skipping hosts already done",
+            "yes": "do not ask for confirmation", "force": "override pre-flight refusals",
+            "accept_new_host_key": COMMON_HELP["accept_new_host_key"]})
+@guarded
+def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial="1,100%", max_fail_percentage=0,
+                 forks=10, rollback_on_abort=False, resume=None, yes=False, force=False, accept_new_host_key=False):
+    """Remediate a fleet: canary first, then batches in parallel, stopping at a failure threshold."""
+    inv = inventory_of(c, inventory)
+    out = out_for(json)
+    done = {}
+    if resume:
+        journal = open_run(resume)
+        options, done, mid_flight = resume_state(journal)
+        meta = journal.meta()
+        pb = load_playbook(playbook or meta["playbook"])
+        hosts = [inv.host(name) for name in meta["hosts"]]
+        serial, forks = options["serial"], options["forks"]
+        max_fail_percentage = options["max_fail_percentage"]
+        rollback_on_abort, force = options["rollback_on_abort"], options["force"]
+        if mid_flight:
+            out.print(f"resume {resume}: rolling back hosts interrupted mid-change first: {', '.join(mid_flight)}")
+            outcomes = rollback_fleet(inv, mid_flight, journal, forks=int(forks),
+                                      accept_new_host_key=accept_new_host_key)
+            bad = {h: o for h, o in outcomes.items() if o.startswith("FAILED")}
+            if bad:
+                raise Exit("resume: " + "; ".join(f"{h}: {o}" for h, o in bad.items()), code=1)
+        out.print(f"resume {resume}: {len(done)} host(s) already done: {', '.join(sorted(done)) or 'none'}")
+    else:
+        if not limit:
+            raise InputError("--limit is required (e.g. --limit all)")
+        pb = load_playbook(playbook)
+        hosts = inv.select(limit)
+        if not yes and sys.stdin.isatty():
+            answer = input(f"roll out {pb.name} to {len(hosts)} host(s)? [y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                raise Exit("aborted", code=1)
+        journal = Journal.create("rollout", pb.path, [h.name for h in hosts])
+    with live_progress(out) as progress:
+        result = rollout(inv, hosts, pb, journal, serial=serial, max_fail_percentage=float(max_fail_percentage),
+                         forks=int(forks), force=force, rollback_on_abort=rollback_on_abort,
+                         accept_new_host_key=accept_new_host_key, progress=progress, done=done)
+    report = result.as_json()
+    journal.write_report(report)
+    emit_json(report, json)
+    out.print(summary_table(result))
+    failed = result.failed
+    for run in failed:
+        out.print(f"[red]FAILED[/] {run.name}: {run.status} at {run.stage}: {redact(run.error or '')}")
+    if result.stopped:
+        out.print(f"[red]STOPPED[/] {result.stopped}; untouched: {', '.join(result.skipped) or 'none'}")
+    if failed or result.stopped:
+        names = ", ".join(f"{r.name} ({r.status} at {r.stage})" for r in failed)
+        raise Exit(f"rollout {journal.run_id}: {len(failed)} host(s) failed: {names}"
+                   + (f"; stopped: {result.stopped}" if result.stopped else ""), code=1)
+    out.print(f"rollout {journal.run_id}: {len(result.runs)} host(s) done")
+
+
+
+
+@task(help={"json": COMMON_HELP["json"]})
+@guarded
+def history(c, json=None):
+    """List runs: id, when, kind, playbook, hosts by status."""
+    rows = []
+    for journal in list_runs():
+        meta = journal.meta()
+        statuses: dict[str, str] = {}
+        for event in journal.events():
+            if event["event"] == "result":
+                statuses[event["host"]] = event["status"]
+            elif event["event"] == "rolled-back":
+                statuses[event["host"]] = "rolled_back"
+        for name in meta["hosts"]:
+            statuses.setdefault(name, "not started" if not journal.events(name) else "interrupted")
+        rows.append({"run_id": meta["run_id"], "kind": meta["kind"], "playbook": meta.get("playbook"),
+                     "started": meta["started"], "hosts": statuses})
+    emit_json({"runs": rows}, json)
+    if json == "-":
+        return
+    out = out_for(json)
+    table = Table(title=f"runs ({runs_dir()})")
+    for col in ("run id", "when (UTC)", "kind", "playbook", "hosts by status"):
+        table.add_column(col)
+    for row in rows:
+        by_status: dict[str, list[str]] = {}
+        for host, status in row["hosts"].items():
+            by_status.setdefault(status, []).append(host)
+        when = datetime.datetime.fromtimestamp(row["started"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(row["run_id"], when, row["kind"], (row["playbook"] or "").rsplit("/", 1)[-1],
+                      "; ".join(f"{s}: {', '.join(h)}" for s, h in sorted(by_status.items())))
+    out.print(table)
+
+
+@task(help={"host": COMMON_HELP["host"], "inventory": COMMON_HELP["inventory"],
+            "accept_new_host_key": COMMON_HELP["accept_new_host_key"]})
+@guarded
+def unlock(c, host, inventory=None, accept_new_host_key=False):
+    """Break a host's remediation lock (left by a run that died); prints who held it."""
+    inv = inventory_of(c, inventory)
+    with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
+        holder = lock.break_lock(remote)
+    print(f"{host}: lock broken (was held by {lock.describe(holder)})" if holder else f"{host}: was not locked")

@@ -1,0 +1,256 @@
+"""Host tasks: inspect, plan, remediate, verify, rollback (`invoke --list`)."""
+from __future__ import annotations
+
+import sys
+
+from invoke import Exit, task
+from rich.table import Table
+
+from remediation.cli.common import (COMMON_HELP, emit_json, guarded, journal_for, open_run, out_for)
+from remediation.cli.common import inventory as inventory_of
+from remediation.errors import InputError
+from remediation.plan.inspection import Inspection
+from remediation.journal import Journal
+from remediation.config.playbook import load_playbook
+from remediation.redact import redact
+from remediation.flow import HostFlow
+from remediation.transport.remote import HostUnreachable, Remote
+from remediation.facts.gather import gather
+from remediation.verify.measure import app_url, measure
+
+def _inspect_table(data: dict) -> Table:
+    table = Table(title=f"{data['host']}: gunicorn (restart via {data['restart']}, "
+                        f"running worker: {data['running_worker']})")
+    for col in ("setting", "effective", "where it is set"):
+        table.add_column(col)
+    for key, value in data["effective"].items():
+        where = [f"{s['file']}:{s['line'] or '-'} ({s['action']})" for s in data["sources"] if s["setting"] == key]
+        table.add_row(key, str(value), "\n".join(where) or "default")
+    for alias, db in data["databases"].items():
+        for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+            where = [f"{s['file']}:{s['line'] or '-'} ({s['action']})" for s in data["sources"] if s["setting"] == key]
+            table.add_row(f"{alias}.{key}", str(db[key]), "\n".join(where) or "Django default")
+    return table
+
+
+def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, accept_new_host_key: bool):
+    """Load inventory and playbook, then gather and resolve one host over one connection."""
+    inv = inventory_of(c, inventory)
+    pb = load_playbook(playbook)
+    with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
+        return inv, pb, Inspection.build(host, gather(remote), pb.target)
+
+
+@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
+            "limit": "inspect many hosts (pattern as for rollout: names, groups, globs, a:b, a:&b, a:!b)",
+            "fast": "with --limit: processes and files only, values resolved statically (no app interpreter)",
+            "forks": "with --limit: hosts inspected in parallel (default 50)"})
+@guarded
+def inspect(c, host=None, inventory=None, json=None, playbook=None, accept_new_host_key=False, limit=None,
+            fast=False, forks=50):
+    """Show what a host really runs (gunicorn settings with their sources, DATABASES, versions),
+    or with --limit, one line per host of a fleet."""
+    if limit:
+        return _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fast, int(forks))
+    if not host:
+        raise InputError("give --host NAME, or --limit PATTERN for many hosts")
+    _inv, _pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
+    data = ins.as_json()
+    emit_json(data, json)
+    if json != "-":
+        out = out_for(json)
+        out.print(_inspect_table(data))
+        m = ins.gathered.master
+        out.print(f"master pid {m.pid} ({m.user}), workers: "
+                  + ", ".join(f"{w.pid} ({w.threads} threads)" for w in m.workers))
+        out.print("versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()))
+        for alias, server in data["db_server"].items():
+            out.print(f"database {alias}: max_connections {server.get('max_connections')}, "
+                      f"open now {server.get('connections_now')}")
+
+
+def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fast, forks):
+    import time
+
+    from remediation.fleet.survey import DEFAULTS, STATUSES, survey
+
+    inv = inventory_of(c, inventory)
+    pb = load_playbook(playbook)
+    hosts = inv.select(limit)
+    started = time.perf_counter()
+    results = survey(hosts, pb.target, fast=fast, forks=forks, accept_new_host_key=accept_new_host_key)
+    seconds = time.perf_counter() - started
+    summary = {status: sum(1 for r in results if r.status == status) for status in STATUSES}
+    data = {"limit": limit, "fast": fast, "seconds": round(seconds, 3), "summary": summary,
+            "hosts": [r.as_json() for r in results]}
+    emit_json(data, json)
+    out = out_for(json)
+    if json != "-":
+        table = Table(title=f"{len(results)} host(s), values from {'files (static)' if fast else 'the app'}")
+        for col in ("host", "status", "worker", "workers x threads", "CONN_MAX_AGE", "health checks",
+                    "restart", "live", "changes"):
+            table.add_column(col)
+        def show(values: dict, key: str) -> str:
+            value = values.get(key)
+            return f"{DEFAULTS[key]}*" if value is None and values else str(value if value is not None else "-")
+
+        for r in results:
+            v = r.values
+            table.add_row(r.host, r.status, show(v, "worker_class"), f"{show(v, 'workers')} x {show(v, 'threads')}",
+                          show(v, "CONN_MAX_AGE"), show(v, "CONN_HEALTH_CHECKS"), str(r.restart or "-"),
+                          f"{r.live_workers} worker(s), threads {r.live_threads}" if r.live_workers is not None
+                          else "-", str(len(r.changes)) if r.status != "unreachable" else redact(r.error or ""))
+        out.print(table)
+        out.print("* not set anywhere: gunicorn's or Django's default")
+    out.print(f"{len(results)} host(s) in {seconds:.2f} s: "
+              + ", ".join(f"{n} {status}" for status, n in summary.items() if n))
+    bad = [r for r in results if r.status in ("unreachable", "error")]
+    if bad:
+        raise Exit("; ".join(f"{r.host}: {redact(r.error or r.status)}" for r in bad), code=1)
+
+
+@task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")})
+@guarded
+def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False):
+    """Print the diff remediate would apply and what it would refuse; changes nothing."""
+    inv, pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
+    from remediation.plan.preflight import check
+    from remediation.flow import hosts_sharing_db
+
+    pre = check(ins, hosts_sharing_db(inv.host(host), inv), inv.host(host).vars)
+    findings = [f.__dict__ for f in ins.audit.findings]
+    data = {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
+            "refusals": pre.refusals, "warnings": pre.warnings, "files": sorted("/" + p for p in ins.audit.patched)}
+    emit_json(data, json)
+    if json != "-":
+        out = out_for(json)
+        out.print(data["diff"] or f"{host}: nothing to change", markup=False, highlight=False)
+        for f in ins.audit.findings:
+            if f.action == "report":
+                out.print(f"[yellow]report[/] /{f.file}:{f.line or '-'} {f.setting}: {redact(f.reason)}")
+        for line in pre.refusals:
+            out.print(f"[red]would refuse[/]: {line}")
+        for line in pre.warnings:
+            out.print(f"[yellow]warning[/]: {line}")
+
+
+def _metrics_table(title: str, runs: list) -> Table:
+    table = Table(title=title)
+    table.add_column("host")
+    table.add_column("status")
+    rows = [("worker_class", "worker"), ("threads", "threads"), ("conn_max_age", "CONN_MAX_AGE"),
+            ("conn_health_checks", "health checks"), ("request_ms_p50", "request ms p50"),
+            ("request_ms_p95", "request ms p95"), ("acquire_ms_p50", "acquire ms p50"),
+            ("acquire_ms_p95", "acquire ms p95"), ("new_db_connections", "new DB conns")]
+    for _, label in rows:
+        table.add_column(label + "\nbefore → after", justify="right")
+    for run in runs:
+        b, a = run.before or {}, run.after or {}
+        table.add_row(run.name, run.status, *(f"{b.get(k)} → {a.get(k)}" for k, _ in rows))
+    return table
+
+
+@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
+            "yes": "do not ask for confirmation", "force": "override pre-flight refusals"})
+@guarded
+def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, force=False, accept_new_host_key=False):
+    """Fix one host: baseline, back up, patch, restart, verify; roll back automatically on failure."""
+    inv = inventory_of(c, inventory)
+    pb = load_playbook(playbook)
+    target_host = inv.host(host)
+    out = out_for(json)
+    if not yes and sys.stdin.isatty():
+        answer = input(f"remediate {host} with {pb.name}? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            raise Exit("aborted", code=1)
+    journal = Journal.create("remediate", pb.path, [host])
+    flow = HostFlow(target_host, inv, pb, journal, force=force, accept_new_host_key=accept_new_host_key,
+                    progress=lambda h, stage: out.print(f"[dim]{h}: {stage}[/]"))
+    run = flow.execute()
+    report = {"run_id": journal.run_id, "playbook": pb.name, "hosts": {host: run.as_json()}}
+    journal.write_report(report)
+    emit_json(report, json)
+    out.print(_metrics_table(f"run {journal.run_id}", [run]))
+    for line in run.warnings:
+        out.print(f"[yellow]warning[/]: {redact(line)}")
+    for change in run.changes:
+        out.print(f"changed {change['path']} sha256 {change['sha256_before'][:12]} → {change['sha256_after'][:12]} "
+                  f"(backup {change['backup']})")
+    if run.status not in ("remediated", "unchanged"):
+        raise Exit(f"{host}: {run.status} at stage {run.stage}: {run.error}", code=1)
+    out.print(f"{host}: {run.status}")
+
+
+@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
+            "requests": "timed requests (default: the playbook's)"})
+@guarded
+def verify(c, host, inventory=None, json=None, playbook=None, requests=None, accept_new_host_key=False):
+    """Measure a host now: worker class, request timings, new DB connections, acquisition times."""
+    inv = inventory_of(c, inventory)
+    pb = load_playbook(playbook)
+    h = inv.host(host)
+    with Remote(h, accept_new_host_key=accept_new_host_key) as remote:
+        gathered = gather(remote, want_db=False)
+        ins = Inspection.build(host, gathered, pb.target)
+        url = app_url(gathered, h.vars, pb.verify.path, pb.verify.port)
+        g = ins.gunicorn
+        warmup = (g.get("workers") or 1) * max(1, g.get("threads") or 1) if g.get("worker_class") != "gevent" else 0
+        m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern)
+        m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]
+    from remediation.flow import metrics
+
+    data = {"host": host, "url": url, "running_worker": ins.running_worker(),
+            "metrics": metrics(g, ins.databases(), m), "warmup": warmup}
+    emit_json(data, json)
+    if json != "-":
+        out = out_for(json)
+        for key, value in data["metrics"].items():
+            out.print(f"{key:>20}: {value}")
+        out.print(f"{'running worker':>20}: {data['running_worker']}")
+
+
+def parse_probe_master(remote: Remote):
+    from remediation.facts.parse import parse_probe
+
+    return parse_probe(remote.agent({"op": "probe"})[0]).master()
+
+
+@task(help={"host": "one host to roll back", "limit": "roll back every matching host (pattern as for rollout)",
+            "run": "the run to undo (default: for each host, the latest run that changed it); alone: every host "
+                   "that run changed", "forks": "hosts rolled back in parallel (default 10)",
+            **{k: COMMON_HELP[k] for k in ("inventory", "json", "accept_new_host_key")}})
+@guarded
+def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, forks=10, accept_new_host_key=False):
+    """Emergency rollback: restore pre-remediation files byte-identical from the journal, restart, check serving."""
+    from remediation.fleet.rollout import rollback_fleet
+
+    inv = inventory_of(c, inventory)
+    out = out_for(json)
+    if host and limit:
+        raise InputError("give --host or --limit, not both")
+    if host or limit:
+        names = [host] if host else [h.name for h in inv.select(limit)]
+        for name in names:
+            inv.host(name)
+        groups: dict[str, list[str]] = {}
+        for name in names:
+            journal = journal_for(name, run, required=bool(host))
+            if journal is not None:
+                groups.setdefault(journal.run_id, []).append(name)
+    elif run:
+        journal = open_run(run)
+        groups = {run: list(journal.meta()["hosts"])}
+    else:
+        raise InputError("give --host, --limit or --run")
+    outcomes: dict[str, str] = {}
+    for run_id, names in groups.items():
+        outcomes.update({name: f"{outcome} (run {run_id})" for name, outcome in rollback_fleet(
+            inv, names, Journal.open(run_id), forks=int(forks), accept_new_host_key=accept_new_host_key).items()})
+    emit_json({"hosts": outcomes}, json)
+    for name, outcome in sorted(outcomes.items()):
+        out.print(f"{name}: {outcome}")
+    if not outcomes:
+        out.print("nothing to roll back")
+    bad = {n: o for n, o in outcomes.items() if o.startswith("FAILED")}
+    if bad:
+        raise Exit("rollback failed on: " + "; ".join(f"{n}: {o}" for n, o in bad.items()), code=1)

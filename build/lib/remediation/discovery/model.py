@@ -1,0 +1,122 @@
+"""Result types shared by every discovery module: findings, hints, text edits, the audit result."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Optional
+
+Action = Literal["patch", "report", "ok"]
+SETTINGS = (
+    "worker_class",
+    "workers",
+    "threads",
+    "worker_connections",
+    "CONN_MAX_AGE",
+    "CONN_HEALTH_CHECKS",
+)
+GUNICORN_SETTINGS = SETTINGS[:4]
+DB_SETTINGS = SETTINGS[4:]
+
+# Pseudo file names for facts that come from the live process, not from a file in the tree.
+LIVE_COMMAND = "<live command>"
+LIVE_ENV = "<process environment>"
+
+
+@dataclass
+class Finding:
+    """One place that decides (or could decide) a live setting, and what the tool does about it."""
+
+    file: str
+    line: Optional[int]
+    setting: str
+    current: Optional[str]
+    proposed: Optional[str]
+    action: Action
+    reason: str
+
+    def key(self) -> tuple:
+        return (self.file, self.line, self.setting, self.action, self.reason)
+
+
+@dataclass
+class Hints:
+    """Live facts the SSH layer knows about the host; all optional."""
+
+    command: Optional[str] = None
+    cwd: Optional[str] = None
+    config_path: Optional[str] = None
+    settings_module: Optional[str] = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace text[start:end] with new (start == end inserts)."""
+
+    start: int
+    end: int
+    new: str
+
+
+class EditConflict(ValueError):
+    """Two edits overlap with different content."""
+
+
+def apply_edits(text: str, edits: list[Edit]) -> str:
+    """Apply non-overlapping edits. Identical duplicates are merged; insertions at the same
+    offset are concatenated in the order given."""
+    unique: list[Edit] = []
+    for edit in edits:
+        if edit not in unique:
+            unique.append(edit)
+    ordered = sorted(unique, key=lambda e: (e.start, e.end))  # stable: keeps insertion order
+    out: list[str] = []
+    pos = 0
+    previous: Optional[Edit] = None
+    for edit in ordered:
+        if previous is not None and edit.start < previous.end:
+            raise EditConflict(f"overlapping edits at offset {edit.start}")
+        if previous is not None and edit.start == previous.start and previous.start != previous.end:
+            raise EditConflict(f"two replacements at offset {edit.start}")
+        out.append(text[pos : edit.start])
+        out.append(edit.new)
+        pos = max(pos, edit.end)
+        previous = edit
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def unified_diff(path: str, old: str, new: str) -> str:
+    """A git-style unified diff of one file."""
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{path}",
+        tofile=f"b/{path}",
+    )
+    chunks = []
+    for line in lines:
+        chunks.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(chunks)
+
+
+@dataclass
+class AuditResult:
+    """Findings for a tree, the patched texts of files that change, and their diff."""
+
+    findings: list[Finding] = field(default_factory=list)
+    patched: dict[str, str] = field(default_factory=dict)
+    diff: str = ""
+
+    def as_dict(self, path: str) -> dict:
+        return {
+            "path": path,
+            "findings": [asdict(f) for f in self.findings],
+            "diff": self.diff,
+        }
+
+    def to_json(self, path: str) -> str:
+        """The machine-readable report; `path` is the audited directory as given."""
+        return json.dumps(self.as_dict(path), indent=2)

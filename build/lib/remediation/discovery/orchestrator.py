@@ -1,0 +1,362 @@
+"""audit_files: find every gunicorn and DATABASES source in a tree, plan, patch and verify.
+
+Pure: takes a mapping of relative paths to text, returns findings, patched texts and a diff.
+`remediate` (over SSH) and `audit --path` (local) both call it.
+"""
+
+from __future__ import annotations
+
+import configparser
+from collections import defaultdict
+from typing import Mapping, Optional, Union
+
+from remediation.model import Target
+from remediation.discovery.deployments import Built, DeploymentBuilder
+from remediation.discovery.django_db import DbContext, SettingsPlanner
+from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, apply_edits,
+                    unified_diff)
+from remediation.discovery.places import Proposal
+from remediation.discovery.precedence import DeploymentPlanner
+from remediation.discovery.pyeval import Evaluator
+from remediation.discovery.pyparse import ParsedPy
+from remediation.discovery.settings_select import Pointer, choose, name_class
+from remediation.discovery.sources.base import Issue
+from remediation.discovery.sources.yamlfiles import compose_nodes
+from remediation.discovery.tree import Tree
+from remediation.discovery.versions import scan as scan_versions
+
+MAX_VERIFY_ROUNDS = 5
+
+
+class Plan:
+    """Proposals for one tree, before edits are applied."""
+
+    def __init__(self, tree: Tree, target: Target, hints: Hints) -> None:
+        self.tree = tree
+        self.target = target
+        self.hints = hints
+        self.proposals: list[Proposal] = []
+        self.gevent_remains: Optional[str] = None
+
+    def build(self) -> "Plan":
+        built = DeploymentBuilder(self.tree, self.hints).build()
+        self.gunicorn(built)
+        self.lookalikes()
+        self.django(built)
+        self.issues(built)
+        return self
+
+    # -- gunicorn --------------------------------------------------------------------------
+    def gunicorn(self, built: Built) -> None:
+        remains = []
+        for dep in built.deployments:
+            planner = DeploymentPlanner(dep, self.target, self.tree.line)
+            self.proposals += planner.plan()
+            if planner.gevent_remains:
+                remains.append(dep.label)
+        if built.not_gunicorn:
+            self.add(Finding(LIVE_COMMAND, None, "worker_class", None, None, "report",
+                             f"the live command is not gunicorn ({built.not_gunicorn[:80]}); "
+                             "gunicorn sources in the tree are not what runs"))
+        for inv in built.not_live:
+            self.add(Finding(inv.file, self.tree.line(inv.file, inv.offset), "worker_class", None, None,
+                             "report", f"{inv.label}: not the live command line (see the ps hint); "
+                             "left untouched"))
+        if remains:
+            self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
+
+    def lookalikes(self) -> None:
+        for look in self.tree.located.lookalikes:
+            reason = f"{look.what}, not gunicorn ({look.detail}): not patched"
+            if look.gevent:
+                reason += "; it runs gevent, so persistent DB connections would leak there too"
+                self.gevent_remains = self.gevent_remains or f"{look.what} in {look.file} runs gevent"
+            self.add(Finding(look.file, self.tree.line(look.file, look.offset), "worker_class",
+                             look.what, None, "report", reason))
+        for path, text in self.tree.texts.items():
+            if not path.endswith(".py"):
+                continue
+            if "SENTRY_WEB_OPTIONS" in text:
+                line = self.tree.line(path, text.find("SENTRY_WEB_OPTIONS"))
+                self.add(Finding(path, line, "workers", None, None, "report",
+                                 "SENTRY_WEB_OPTIONS configures Sentry's own web server (uWSGI), "
+                                 "not gunicorn: not patched"))
+            if "pywsgi" in text and _imports_pywsgi(self.tree, path):
+                self.gevent_remains = self.gevent_remains or f"{path} serves with gevent.pywsgi"
+                line = self.tree.line(path, text.find("pywsgi"))
+                self.add(Finding(path, line, "worker_class", "gevent.pywsgi", None, "report",
+                                 "a gevent.pywsgi WSGIServer script, not gunicorn: not patched; "
+                                 "persistent DB connections leak under it"))
+
+    # -- django ----------------------------------------------------------------------------
+    def django(self, built: Built) -> None:
+        env_pointers = [Pointer(e.value.text, e.file, e.offset, "env")
+                        for e in self.tree.located.env if e.name == "DJANGO_SETTINGS_MODULE"]
+        env_pointers += [Pointer(m, f, o, "env") for m, f, o in built.settings_pointers]
+        live_dsm = self.hints.env.get("DJANGO_SETTINGS_MODULE")
+        choice = choose(self.tree, self.hints.settings_module or live_dsm, env_pointers)
+        versions = scan_versions(self.tree.texts)
+        env_by_name = defaultdict(list)
+        for env in self.tree.located.env:
+            env_by_name[env.name].append(env)
+        ctx = DbContext(self.target, env_by_name, dict(self.hints.env),
+                        versions.at_least("dj-database-url", (1, 1)),
+                        versions.at_least("django", (4, 1)),
+                        self.gevent_remains, self.tree.line)
+        for pointer in choice.unresolved:
+            self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
+                             "CONN_MAX_AGE", None, None, "report",
+                             f"settings module {pointer.module} ({pointer.strength}) is not in the tree"))
+        visited: set[str] = set()
+        for root in choice.roots:
+            parsed = self.tree.parsed(root)
+            if not isinstance(parsed, ParsedPy):
+                self.add(Finding(root, self.tree.error_lines.get(root), "CONN_MAX_AGE", None, None,
+                                 "report", f"production settings {root}: {parsed}"))
+                continue
+            evaluator = Evaluator(self.tree.load_module, watch=("DATABASES",))
+            self.proposals += SettingsPlanner(parsed, evaluator, ctx).plan()
+            visited |= evaluator.visited
+        for path in choice.settings_files:
+            if path in visited or path in choice.roots:
+                continue
+            parsed = self.tree.parsed(path)
+            if not isinstance(parsed, ParsedPy):
+                self.add(Finding(path, self.tree.error_lines.get(path), "CONN_MAX_AGE", None, None,
+                                 "report", f"{parsed}"))
+                continue
+            kind = name_class(path)
+            what = {"test": "test settings", "dev": "development settings"}.get(kind, "settings")
+            roots = ", ".join(choice.roots) or "none found"
+            self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
+                             f"{what} not used by the production settings ({roots}); left untouched"))
+
+    # -- files that could not be read ------------------------------------------------------
+    def issues(self, built: Built) -> None:
+        for issue in self.tree.issues + self.tree.located.issues:
+            self.add_issue(issue)
+        for path, error in built.config_errors.items():
+            self.add(Finding(path, self.tree.error_lines.get(path), "worker_class", None, None, "report",
+                             f"gunicorn config cannot be read: {error}"))
+
+    def add_issue(self, issue: Issue) -> None:
+        self.add(Finding(issue.file, self.tree.line(issue.file, issue.offset), issue.setting,
+                         issue.current, None, "report", issue.reason))
+
+    def add(self, finding: Finding) -> None:
+        proposal = Proposal(finding, [], finding.key())
+        proposal.rank = {"patch": 4, "report": 3, "ok": 2}[finding.action]
+        self.proposals.append(proposal)
+
+
+def _imports_pywsgi(tree: Tree, path: str) -> bool:
+    import libcst as cst
+
+    parsed = tree.parsed(path)
+    if not isinstance(parsed, ParsedPy):
+        return False
+    for node in parsed.module.body:
+        if isinstance(node, cst.SimpleStatementLine):
+            for small in node.body:
+                if isinstance(small, cst.ImportFrom) and small.module is not None:
+                    if parsed.code(small.module) == "gevent.pywsgi" or (
+                            parsed.code(small.module) == "gevent" and "pywsgi" in parsed.code(small)):
+                        return True
+                if isinstance(small, cst.Import) and "gevent.pywsgi" in parsed.code(small):
+                    return True
+    return False
+
+
+# -- merging, guarding and applying ----------------------------------------------------------
+
+def merge(proposals: list[Proposal]) -> list[Proposal]:
+    """One proposal per place: when deployments or aliases disagree, the highest rank wins.
+
+    A place that one user wants patched and another needs unchanged (a constant shared by a
+    pooled alias) becomes a report naming both."""
+    chosen: dict[tuple, Proposal] = {}
+    patches: dict[tuple, list[Proposal]] = {}
+    order: list[tuple] = []
+    for proposal in proposals:
+        key = proposal.key or proposal.finding.key()
+        if proposal.finding.action == "patch":
+            patches.setdefault(key, []).append(proposal)
+        if key not in chosen:
+            chosen[key] = proposal
+            order.append(key)
+        elif proposal.rank > chosen[key].rank:
+            proposal.groups |= chosen[key].groups
+            chosen[key] = proposal
+        else:
+            chosen[key].groups |= proposal.groups
+    for key, winner in chosen.items():
+        wanted = patches.get(key)
+        if wanted and winner.rank > RANK_PATCH:
+            first = wanted[0]
+            reasons = "; ".join(dict.fromkeys(p.finding.reason for p in wanted))
+            first.finding.action = "report"
+            first.finding.reason = (f"{reasons}; not patched: the same place also decides "
+                                    f"{winner.finding.reason}")
+            first.edits = []
+            for other in wanted[1:]:
+                first.groups |= other.groups
+            chosen[key] = first
+    return [chosen[k] for k in order]
+
+
+RANK_PATCH = 4
+
+
+def guard_templates(tree: Tree, proposals: list[Proposal]) -> None:
+    """Refuse edits that touch template syntax or sit inside a template conditional."""
+    for proposal in proposals:
+        finding = proposal.finding
+        if finding.file not in tree.texts:
+            continue
+        template = tree.template(finding.file)
+        if template is None:
+            continue
+        spans = [(e.start, e.end) for e in proposal.edits]
+        if proposal.span:
+            spans.append(proposal.span)
+        for start, end in spans:
+            if template.touches(start, end):
+                expression = template.expression_at(start, end, tree.texts[finding.file])
+                if expression:
+                    finding.current = expression
+                    why = f"templated value {expression}: set where the template variable is defined"
+                else:
+                    why = "inside a template conditional block: the rendered result is not certain"
+                _refuse(proposal, why)
+                break
+
+
+def _refuse(proposal: Proposal, why: str) -> None:
+    finding = proposal.finding
+    if finding.action == "patch" or proposal.edits:
+        finding.action = "report"
+        finding.reason = f"{finding.reason}; not patched: {why}"
+    proposal.edits = []
+
+
+def validate(path: str, kind: Optional[str], text: str, tree: Tree) -> Optional[str]:
+    """Syntax check of a patched file; None if fine."""
+    template = tree.template(path)
+    checked = text
+    if template is not None:
+        from remediation.discovery.sources.jinja import mask
+
+        checked = mask(text).masked
+    try:
+        if kind in ("python", "python-maybe") or path.endswith(".py"):
+            compile(checked, path, "exec", dont_inherit=True)
+        elif kind == "yaml":
+            compose_nodes(checked)
+        elif kind == "supervisor":
+            parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"), strict=False,
+                                                  interpolation=None)
+            parser.read_string(checked)
+    except Exception as exc:  # any parser error means "do not write this"
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return None
+
+
+def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[str, str]]:
+    """Patched texts per file, and the files whose edits could not be applied (with why)."""
+    by_file: dict[str, list[Edit]] = defaultdict(list)
+    for proposal in proposals:
+        by_file[proposal.finding.file].extend(proposal.edits)
+    patched, failed = {}, {}
+    for path, edits in by_file.items():
+        original = tree.texts.get(path)
+        if original is None:
+            failed[path] = "not a file in the tree"
+            continue
+        try:
+            new = apply_edits(original, edits)
+        except EditConflict as exc:
+            failed[path] = str(exc)
+            continue
+        problem = validate(path, tree.kinds.get(path), new, tree)
+        if problem:
+            failed[path] = f"the patched file does not parse ({problem})"
+            continue
+        if new != original:
+            patched[path] = new
+    return patched, failed
+
+
+def plan(files: Mapping[str, Union[str, bytes]], target: Target, hints: Hints) -> tuple[Tree, list[Proposal]]:
+    tree = Tree(files)
+    proposals = merge(Plan(tree, target, hints).build().proposals)
+    guard_templates(tree, proposals)
+    return tree, proposals
+
+
+def verify(files: Mapping[str, str], patched: dict[str, str], target: Target, hints: Hints,
+           before: list[Proposal]) -> set[str]:
+    """Re-audit the patched tree. A patched file that still needs a patch, or any new report,
+    means the rewrite did not do what was planned: return the patched files to revert."""
+    after_files = dict(files)
+    after_files.update(patched)
+    _, after = plan(after_files, target, hints)
+    bad = {p.finding.file for p in after if p.finding.action == "patch"} & set(patched)
+    counts: dict[tuple, int] = defaultdict(int)
+    for p in before:
+        if p.finding.action == "report":
+            counts[(p.finding.file, p.finding.setting)] += 1
+    for p in after:
+        if p.finding.action == "report":
+            counts[(p.finding.file, p.finding.setting)] -= 1
+    grown = {file for (file, _), delta in counts.items() if delta < 0}
+    bad |= grown & set(patched)
+    if grown - set(patched):
+        bad |= set(patched)
+    return bad
+
+
+def refuse_related(active: list[Proposal], failed: dict[str, str], refused: dict[int, str]) -> None:
+    """Refuse the patches in failed files and every patch of the same deployment or settings
+    module, so a worker switch never lands without its thread count (no half-patch)."""
+    groups = set()
+    for proposal in active:
+        if proposal.finding.file in failed:
+            groups |= proposal.groups
+    for proposal in active:
+        file = proposal.finding.file
+        if file in failed:
+            refused[id(proposal)] = failed[file]
+        elif proposal.groups & groups:
+            culprit = next(f for f in failed if any(
+                p.finding.file == f and p.groups & proposal.groups for p in active))
+            refused[id(proposal)] = f"a related change in {culprit} failed ({failed[culprit]})"
+
+
+def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
+    """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree."""
+    hints = hints or Hints()
+    tree, proposals = plan(files, target, hints)
+    refused: dict[int, str] = {}
+    patched: dict[str, str] = {}
+    for _ in range(MAX_VERIFY_ROUNDS):
+        active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
+        patched, failed = apply(tree, active)
+        if not failed and patched:
+            bad = verify(tree.texts, patched, target, hints, proposals)
+            failed = {path: "re-auditing the patched file did not show the target values"
+                      for path in bad}
+        if not failed:
+            break
+        refuse_related(active, failed, refused)
+    else:
+        for proposal in proposals:
+            if proposal.finding.action == "patch":
+                refused.setdefault(id(proposal), "the patches did not verify")
+        patched = {}
+    for proposal in proposals:
+        if id(proposal) in refused:
+            _refuse(proposal, refused[id(proposal)])
+    findings = [p.finding for p in proposals]
+    findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
+    diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))
+    return AuditResult(findings, patched, diff)

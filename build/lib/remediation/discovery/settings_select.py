@@ -1,0 +1,160 @@
+"""Which Django settings module runs in production, and which settings files are something else."""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass, field
+from typing import Optional
+
+import libcst as cst
+
+from remediation.discovery.pyparse import ParsedPy
+from remediation.discovery.tree import Tree
+
+TEST_NAMES = {"test", "tests", "testing", "test_settings", "settings_test", "ci", "pytest",
+              "unittest", "test_sqlite", "settings_ci"}
+DEV_NAMES = {"local", "dev", "development", "develop", "debug", "settings_local",
+             "local_settings", "settings_dev", "docker_local"}
+PROD_NAMES = {"production", "prod", "live", "settings_production", "settings_prod", "heroku",
+              "deploy", "deployment", "prod_settings", "production_settings"}
+SERVER_FILES = {"wsgi.py", "asgi.py"}
+
+
+@dataclass
+class Pointer:
+    module: str
+    file: str
+    offset: Optional[int]
+    strength: str  # hint | env | server | manage | other
+
+
+@dataclass
+class Choice:
+    roots: list[str] = field(default_factory=list)
+    why: str = ""
+    unresolved: list[Pointer] = field(default_factory=list)
+    settings_files: list[str] = field(default_factory=list)
+
+
+def name_class(path: str) -> str:
+    stem = posixpath.basename(path)[:-3]
+    if stem == "__init__":
+        stem = posixpath.basename(posixpath.dirname(path))
+    if stem in TEST_NAMES or stem.startswith("test_") or stem.endswith("_test"):
+        return "test"
+    if stem in DEV_NAMES:
+        return "dev"
+    if stem in PROD_NAMES:
+        return "prod"
+    return "other"
+
+
+class _SettingsScan(cst.CSTVisitor):
+    """Module-level writes to DATABASES, star imports, DJANGO_SETTINGS_MODULE defaults."""
+
+    def __init__(self, parsed: ParsedPy) -> None:
+        self.parsed = parsed
+        self.writes_databases = False
+        self.star_imports: list[tuple[str, int]] = []
+        self.pointers: list[tuple[str, int]] = []
+
+    def visit_FunctionDef(self, node) -> bool:
+        return "DJANGO_SETTINGS_MODULE" in self.parsed.code(node)
+
+    def visit_ClassDef(self, node) -> bool:
+        return False
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            root = target.target
+            while isinstance(root, (cst.Subscript, cst.Attribute)):
+                root = root.value
+            if isinstance(root, cst.Name) and root.value == "DATABASES":
+                self.writes_databases = True
+        if (len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript)
+                and "DJANGO_SETTINGS_MODULE" in self.parsed.code(node.targets[0].target)
+                and isinstance(node.value, cst.SimpleString)):
+            self.pointers.append((node.value.evaluated_value, self.parsed.span(node)[0]))
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if isinstance(node.target, cst.Name) and node.target.value == "DATABASES":
+            self.writes_databases = True
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
+        if isinstance(node.names, cst.ImportStar):
+            module = self.parsed.code(node.module) if node.module is not None else ""
+            self.star_imports.append(("." * len(node.relative) + module, len(node.relative)))
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if (isinstance(func, cst.Attribute) and func.attr.value == "setdefault" and len(node.args) >= 2
+                and isinstance(node.args[0].value, cst.SimpleString)
+                and node.args[0].value.evaluated_value == "DJANGO_SETTINGS_MODULE"
+                and isinstance(node.args[1].value, cst.SimpleString)):
+            self.pointers.append((node.args[1].value.evaluated_value, self.parsed.span(node)[0]))
+
+
+def scan_python(tree: Tree) -> tuple[list[str], list[Pointer], dict[str, list[str]]]:
+    """Settings-like files, settings pointers in code, and star-import edges."""
+    settings, pointers, imports = [], [], {}
+    for path, text in tree.texts.items():
+        if not path.endswith(".py"):
+            continue
+        has_db = "DATABASES" in text
+        has_pointer = "DJANGO_SETTINGS_MODULE" in text
+        if not has_db and not has_pointer:
+            continue
+        parsed = tree.parsed(path)
+        if not isinstance(parsed, ParsedPy):
+            if has_db and "settings" in path:
+                settings.append(path)  # reported as unparseable later
+            continue
+        scan = _SettingsScan(parsed)
+        parsed.module.visit(scan)
+        if scan.writes_databases:
+            settings.append(path)
+        edges = []
+        for module, level in scan.star_imports:
+            found = tree.modules.find(module.lstrip("."), path, level)
+            if found:
+                edges.append(found)
+        imports[path] = edges
+        base = posixpath.basename(path)
+        strength = "server" if base in SERVER_FILES else "manage" if base == "manage.py" else "other"
+        for module, offset in scan.pointers:
+            pointers.append(Pointer(module, path, offset, strength))
+    return settings, pointers, imports
+
+
+def choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Choice:
+    """The production settings modules (files) to patch."""
+    settings, code_pointers, imports = scan_python(tree)
+    choice = Choice(settings_files=settings)
+    if hint:
+        pointers = [Pointer(hint, "", None, "hint")]
+    else:
+        strong = [p for p in env_pointers + code_pointers if p.strength in ("env", "server")]
+        weak = [p for p in code_pointers if p.strength in ("manage", "other")]
+        pointers = _not_test(strong) or _not_test(weak)
+    for pointer in pointers:
+        path = tree.modules.find(pointer.module)
+        if path is None:
+            choice.unresolved.append(pointer)
+        elif path not in choice.roots:
+            choice.roots.append(path)
+    if choice.roots or choice.unresolved:
+        choice.why = "named by " + ", ".join(sorted({p.strength for p in pointers}))
+        return choice
+    imported = {target for targets in imports.values() for target in targets}
+    roots = [s for s in settings if s not in imported]
+    prod = [r for r in roots if name_class(r) == "prod"]
+    rest = [r for r in roots if name_class(r) == "other"]
+    choice.roots = prod or rest
+    choice.why = "guessed from file names (no DJANGO_SETTINGS_MODULE found)"
+    return choice
+
+
+def _not_test(pointers: list[Pointer]) -> list[Pointer]:
+    keep = [p for p in pointers if name_class(p.module.replace(".", "/") + ".py") not in ("test",)]
+    non_dev = [p for p in keep if name_class(p.module.replace(".", "/") + ".py") != "dev"]
+    return non_dev or keep

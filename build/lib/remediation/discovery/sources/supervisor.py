@@ -1,0 +1,77 @@
+"""supervisord program sections: `command=` (continuation lines, `%(ENV_X)s`), `environment=`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from remediation.discovery.words import Mapped, Word, split_words
+from remediation.discovery.sources.base import EnvSetting, Issue, Located, invocations_in
+from remediation.discovery.sources.envfile import unquote
+from remediation.discovery.sources.ini import configparser_check, read_ini
+
+PROGRAM_PREFIXES = ("program:", "fcgi-program:")
+
+
+def mark_interpolations(words: list[Word]) -> list[Word]:
+    """`%(ENV_X)s` and friends are expanded by supervisor: their value is not literal."""
+    return [replace(w, expands=True) if "%(" in w.value else w for w in words]
+
+
+def split_pairs(value: Mapped) -> list[tuple[str, Mapped]]:
+    """`KEY="value",KEY2=value2` as supervisor's environment= parses it."""
+    pairs = []
+    quote = ""
+    start = 0
+    text = value.text
+    for k in range(len(text) + 1):
+        c = text[k] if k < len(text) else ","
+        if quote:
+            quote = "" if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == ",":
+            item = value.sub(start, k)
+            name, eq, _ = item.text.partition("=")
+            if eq:
+                body = item.sub(len(name) + 1)
+                body = body.sub(len(body.text) - len(body.text.lstrip()), len(body.text.rstrip()))
+                pairs.append((name.strip(), unquote(body)))
+            start = k + 1
+    return pairs
+
+
+def locate_supervisor(path: str, text: str, check: bool = True) -> Located:
+    """Every gunicorn a supervisor file starts, with its environment and directory."""
+    located = Located()
+    entries = read_ini(text)
+    if check:
+        error = configparser_check(text, entries)
+        if error:
+            located.issues.append(Issue(path, None, "worker_class", f"cannot parse ini: {error}"))
+            return located
+    programs: dict[str, dict[str, list]] = {}
+    for entry in entries:
+        if entry.section.startswith(PROGRAM_PREFIXES):
+            programs.setdefault(entry.section, {}).setdefault(entry.key, []).append(entry)
+        elif entry.section == "supervisord" and entry.key == "environment":
+            located.env += _env(path, f"{path}#", entry.value)
+    for section, keys in programs.items():
+        unit = f"{path}#{section}"
+        cwd = keys["directory"][-1].value.text if "directory" in keys else None
+        for entry in keys.get("environment", [])[-1:]:
+            located.env += _env(path, unit, entry.value)
+        for entry in keys.get("command", [])[-1:]:
+            words = mark_interpolations(split_words(entry.value))
+            located.extend(invocations_in([words], path, "supervisor", unit, cwd=cwd,
+                                          label=f"supervisor [{section}]"))
+    return located
+
+
+def _env(path: str, unit: str, value: Mapped) -> list[EnvSetting]:
+    found = []
+    for name, mapped in split_pairs(value):
+        if name:
+            offset = mapped.offsets[0] if mapped.text else mapped.end
+            found.append(EnvSetting(path, "supervisor", unit, name, mapped, "%(" in mapped.text,
+                                    offset))
+    return found

@@ -1,0 +1,208 @@
+"""Gather everything a run needs from one host, in three or four round trips over one connection.
+
+1. probe: processes, the gunicorn master, its restart method (agent `probe`);
+2. files it names (gunicorn config, settings package, supervisor and compose files),
+   directory listings, the app's own view of its settings (`introspect`), recent logs;
+3. files found through those listings (supervisor includes, split settings).
+"""
+from __future__ import annotations
+
+import base64
+import configparser
+import json
+import posixpath
+from dataclasses import dataclass, field
+
+from remediation.agent import INTROSPECT_SOURCE
+from remediation.facts.parse import GunicornMaster, HostFacts, parse_probe
+from remediation.transport.remote import Remote, RemoteError
+
+INTROSPECT_MARK = "@@INTROSPECT@@"
+
+
+@dataclass
+class RemoteFile:
+    path: str  # absolute path on the host
+    content: bytes | None
+    sha256: str | None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    error: str | None = None
+    symlink: bool = False
+    realpath: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        if self.content is None:
+            return None
+        try:
+            return self.content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+@dataclass
+class Gathered:
+    facts: HostFacts
+    master: GunicornMaster
+    files: dict[str, RemoteFile] = field(default_factory=dict)
+    introspection: dict = field(default_factory=dict)
+    logs: str = ""
+    log_source: dict | None = None  # {"kind": "file", "path"} or {"kind": "docker", "container"}
+    settings_dir: str | None = None
+
+
+def interpreter(master: GunicornMaster) -> str:
+    """The app's Python: argv[0] when it is an interpreter (keeps the venv), else /proc/PID/exe."""
+    first = posixpath.basename(master.argv[0]) if master.argv else ""
+    if first.startswith("python"):
+        return master.argv[0]
+    return master.exe or "python3"
+
+
+def settings_dir(master: GunicornMaster) -> str | None:
+    module = master.env.get("DJANGO_SETTINGS_MODULE")
+    if not module or not master.cwd:
+        return None
+    parts = module.split(".")
+    return posixpath.join(master.cwd, *parts[:-1]) if len(parts) > 1 else master.cwd
+
+
+def _parse_files(reply: dict) -> dict[str, RemoteFile]:
+    files = {}
+    for info in reply["files"]:
+        if not info.get("exists"):
+            files[info["path"]] = RemoteFile(info["path"], None, None, error="missing")
+            continue
+        content = base64.b64decode(info["content"]) if "content" in info else None
+        files[info["path"]] = RemoteFile(
+            info["path"], content, info.get("sha256"), info.get("mode"), info.get("uid"), info.get("gid"),
+            error=info.get("error"), symlink=info.get("symlink", False), realpath=info.get("realpath"))
+    return files
+
+
+def supervisor_includes(main_conf: str, text: str) -> list[str]:
+    """Glob patterns of a supervisord.conf's [include] files=, as absolute paths."""
+    parser = configparser.RawConfigParser(strict=False)
+    try:
+        parser.read_string(text)
+    except configparser.Error:
+        return []
+    if not parser.has_option("include", "files"):
+        return []
+    base = posixpath.dirname(main_conf)
+    return [posixpath.normpath(posixpath.join(base, pattern)) for pattern in parser.get("include", "files").split()]
+
+
+def _supervisor_log(files: dict[str, RemoteFile], program: str | None) -> str | None:
+    if not program:
+        return None
+    for remote_file in files.values():
+        text = remote_file.text
+        if not text or f"[program:{program}]" not in text:
+            continue
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read_string(text)
+        except configparser.Error:
+            continue
+        section = f"program:{program}"
+        if parser.has_option(section, "stdout_logfile"):
+            return parser.get(section, "stdout_logfile").strip()
+    return None
+
+
+def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> Gathered:
+    """Probe, then read what the process names, then what those files name (3 round trips;
+    a 4th for a supervisor program's log). introspect=False skips the app's interpreter and
+    the logs: a static view from processes and files alone (fleet surveys)."""
+    probe = remote.agent({"op": "probe"})[0]
+    facts = parse_probe(probe)
+    master = facts.master()
+    result = Gathered(facts, master)
+    restart = master.restart
+
+    wanted: list[str] = []
+    config_path, _how = master.config_file()
+    host_config = master.host_path(config_path) if config_path else None
+    if host_config:
+        wanted.append(host_config)
+    list_dirs: list[str] = []
+    sdir = settings_dir(master)
+    host_sdir = master.host_path(sdir) if sdir else None
+    if host_sdir:
+        list_dirs.append(host_sdir)
+        result.settings_dir = host_sdir
+    wanted += restart.config_files
+    log_sources = []
+    if restart.container and introspect:
+        log_sources.append({"kind": "docker", "container": restart.container, "key": "app"})
+    ops = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
+    if introspect:
+        ops.append(introspect_op(master, want_db=False))
+        if want_db:  # the DB server's budget and counters, through the session later reads reuse
+            ops.append(counters_op(master))
+    if log_sources:
+        ops.append({"op": "logs", "sources": log_sources, "lines": 400})
+    replies = remote.agent(*ops, parallel=True)
+    result.files.update(_parse_files(replies[0]))
+    if introspect:
+        result.introspection = parse_introspection(replies[1])
+        if want_db:
+            counters = replies[2]
+            result.introspection["db_server"] = counters.get("db_server") or {}
+            result.introspection["errors"] = list(result.introspection.get("errors") or []) + [
+                f"database counters: {e}" for e in counters.get("errors") or []]
+    if log_sources:
+        result.log_source = log_sources[0]
+        result.logs = replies[-1].get("app", "") if isinstance(replies[-1].get("app"), str) else ""
+
+    more: list[str] = []
+    listing = replies[0]["listings"].get(host_sdir) if host_sdir else None
+    if isinstance(listing, list):
+        more += [posixpath.join(host_sdir, name) for name in listing if name.endswith(".py")]
+    globs: list[str] = []
+    if restart.kind == "supervisor":
+        for conf in restart.config_files:
+            text = result.files.get(conf) and result.files[conf].text
+            globs += supervisor_includes(conf, text or "")
+    plain = [p for p in more if not any(ch in p for ch in "*?[")] + [p for p in globs if not any(ch in p for ch in "*?[")]
+    patterns = [p for p in globs if p not in plain]
+    missing = sorted(set(plain) - set(result.files))
+    if missing or patterns:
+        reply = remote.agent({"op": "read", "paths": missing, "globs": patterns})[0]
+        result.files.update({path: f for path, f in _parse_files(reply).items() if path not in result.files})
+    if restart.kind == "supervisor" and introspect:
+        log_file = _supervisor_log(result.files, restart.program)
+        if log_file:
+            result.log_source = {"kind": "file", "path": log_file, "key": "app"}
+            logs = remote.agent({"op": "logs", "sources": [result.log_source], "bytes": 65536})[0]
+            result.logs = logs.get("app") if isinstance(logs.get("app"), str) else ""
+    return result
+
+
+def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = True) -> dict:
+    """The agent request that asks gunicorn and Django (as the app runs them) for their view."""
+    return {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
+            "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
+            "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])]}
+
+
+def counters_op(master: GunicornMaster) -> dict:
+    """The agent request that reads the DB server's counters through the app's settings, over a
+    session (one kept connection per alias) the agent keeps for the whole SSH connection."""
+    return {**introspect_op(master, want_db=True, gunicorn=False), "op": "counters"}
+
+
+def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True) -> dict:
+    """One round trip: the app's own view of its gunicorn settings, DATABASES and (optionally) DB server."""
+    return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn))[0])
+
+
+def parse_introspection(reply: dict) -> dict:
+    stdout = reply.get("stdout", "")
+    if INTROSPECT_MARK not in stdout:
+        detail = (reply.get("stderr") or "").strip().splitlines()[-1:] or ["no output"]
+        raise RemoteError(f"cannot run the app's Python to read its settings: {detail[0]}")
+    return json.loads(stdout.split(INTROSPECT_MARK, 1)[1])

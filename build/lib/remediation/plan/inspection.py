@@ -1,0 +1,150 @@
+"""What one host runs, resolved: effective gunicorn settings with their sources, Django
+DATABASES per alias, restart method, versions and the DB budget (pure, from Gathered)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from remediation.discovery import AuditResult, Hints, audit_files
+from remediation.discovery.model import GUNICORN_SETTINGS
+from remediation.discovery.tree import Tree
+from remediation.facts.gather import Gathered, RemoteFile
+from remediation.model import Target
+
+USING_WORKER = re.compile(r"Using worker: (\S+)")
+RESTART_NAMES = {"supervisor": "supervisor", "docker-compose": "docker-compose", "systemd": "systemd"}
+GEVENT_CODE = (("monkey.patch_all", "gevent monkey-patching"), ("psycogreen", "psycogreen"),
+               ("gevent.spawn", "gevent.spawn"), ("geventwebsocket", "gevent-websocket"),
+               ("from gevent", "gevent imports"), ("import gevent", "gevent imports"))
+
+
+def rel(path: str) -> str:
+    """Host path -> the relative key the discovery code uses."""
+    return path.lstrip("/")
+
+
+def hints_for(gathered: Gathered) -> Hints:
+    master = gathered.master
+    cwd = master.host_path(master.cwd) if master.cwd else None
+    config, _how = master.config_file()
+    host_config = master.host_path(config) if config else None
+    return Hints(command=master.command, cwd=rel(cwd) if cwd else None,
+                 config_path=rel(host_config) if host_config else None,
+                 settings_module=master.env.get("DJANGO_SETTINGS_MODULE"), env=dict(master.env))
+
+
+def discovery_files(gathered: Gathered) -> dict[str, str | bytes]:
+    """Fetched files as the discovery code takes them (bytes when not UTF-8, so it can report)."""
+    out: dict[str, str | bytes] = {}
+    for path, remote_file in gathered.files.items():
+        if remote_file.content is not None:
+            out[rel(path)] = remote_file.text if remote_file.text is not None else remote_file.content
+    return out
+
+
+@dataclass
+class Inspection:
+    host: str
+    gathered: Gathered
+    audit: AuditResult
+    target: Target
+
+    @classmethod
+    def build(cls, host: str, gathered: Gathered, target: Target) -> "Inspection":
+        return cls(host, gathered, audit_files(discovery_files(gathered), target, hints_for(gathered)), target)
+
+    @property
+    def gunicorn(self) -> dict:
+        return self.gathered.introspection.get("gunicorn") or {}
+
+    def effective(self) -> dict:
+        g = self.gunicorn
+        return {key: g.get(key) for key in GUNICORN_SETTINGS}
+
+    def running_worker(self) -> str | None:
+        """The worker class the last gunicorn start logged (`Using worker: X`)."""
+        found = USING_WORKER.findall(self.gathered.logs or "")
+        return found[-1] if found else None
+
+    def sources(self) -> list[dict]:
+        rows = []
+        for f in self.audit.findings:
+            rows.append({"setting": f.setting, "file": f.file if f.file.startswith("<") else "/" + f.file,
+                         "line": f.line, "value": f.current, "proposed": f.proposed, "action": f.action,
+                         "reason": f.reason})
+        return rows
+
+    def databases(self) -> dict:
+        dbs = {}
+        for alias, db in (self.gathered.introspection.get("databases") or {}).items():
+            where = [s for s in self.sources() if s["setting"] in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")]
+            dbs[alias] = {
+                "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
+                "CONN_HEALTH_CHECKS": db.get("CONN_HEALTH_CHECKS"), "pool": db.get("pool"),
+                "source": "; ".join(sorted({f"{s['file']}:{s['line']}" if s["line"] else s["file"]
+                                            for s in where if s["action"] != "report" or s["value"]})) or None,
+            }
+        return dbs
+
+    def restart(self) -> str:
+        return RESTART_NAMES.get(self.gathered.master.restart.kind, self.gathered.master.restart.kind)
+
+    def versions(self) -> dict:
+        return dict(self.gathered.introspection.get("versions") or {})
+
+    def db_server(self) -> dict:
+        return dict(self.gathered.introspection.get("db_server") or {})
+
+    def gevent_code(self) -> list[str]:
+        """gevent-specific code in the files read from the app (monkey-patching, psycogreen...)."""
+        found = []
+        for path, remote_file in self.gathered.files.items():
+            text = remote_file.text or ""
+            for needle, what in GEVENT_CODE:
+                for number, line in enumerate(text.splitlines(), 1):
+                    if needle in line and not line.lstrip().startswith("#"):
+                        found.append(f"{what} at {path}:{number}")
+                        break
+        return found
+
+    def as_json(self) -> dict:
+        master = self.gathered.master
+        return {
+            "host": self.host,
+            "effective": self.effective(),
+            "running_worker": self.running_worker(),
+            "sources": self.sources(),
+            "databases": self.databases(),
+            "restart": self.restart(),
+            "restart_detail": {"program": master.restart.program, "config_files": master.restart.config_files,
+                               "container": master.restart.container},
+            "versions": self.versions(),
+            "db_server": self.db_server(),
+            "process": {"master_pid": master.pid, "user": master.user, "command": master.command,
+                        "cwd": master.cwd,
+                        "workers": [{"pid": w.pid, "threads": w.threads} for w in master.workers]},
+            "settings_module": master.env.get("DJANGO_SETTINGS_MODULE"),
+            "env": {k: v for k, v in master.env.items() if k in ("GUNICORN_CMD_ARGS", "WEB_CONCURRENCY",
+                                                                   "DJANGO_SETTINGS_MODULE")},
+            "errors": list(self.gathered.introspection.get("errors") or []),
+        }
+
+    def blockers(self) -> list[str]:
+        """Why the files cannot be patched safely, one line each naming the file: a file that decides
+        the settings could not be read (too large for the agent, not UTF-8, binary, unreadable), or a
+        file the plan would change is a symlink (the change would land wherever it points)."""
+        out = []
+        for path, remote_file in sorted(self.gathered.files.items()):
+            # the names the discovery itself reports unreadable files for (not e.g. a huge urls.py)
+            if remote_file.error and remote_file.error != "missing" and Tree._candidate_name(path):
+                out.append(f"{path}: cannot read: {remote_file.error}")
+        out += [f"/{f.file}: {f.reason}" for f in self.audit.findings
+                if f.action == "report" and f.reason.startswith("cannot read:")]
+        for rel_path in sorted(self.audit.patched):
+            remote_file = self.gathered.files.get("/" + rel_path)
+            if remote_file is not None and remote_file.symlink:
+                out.append(f"/{rel_path} is a symlink (to {remote_file.realpath}): refusing to patch through it")
+        return list(dict.fromkeys(out))
+
+    def file(self, rel_path: str) -> RemoteFile:
+        return self.gathered.files["/" + rel_path]

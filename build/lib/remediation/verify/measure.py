@@ -1,0 +1,191 @@
+"""Measure a host over SSH: timed requests, the DB server's new-connection count, the
+app's own acquisition-time log lines, and which worker class is live.
+
+The numbers say what they measured: request time is curl's time_total on the host,
+new connections come from the database server's cumulative counter (scope reported),
+acquisition times come from the app's log via the playbook's pattern.
+"""
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import asdict, dataclass, field
+
+from remediation.facts.gather import Gathered, counters_op
+from remediation.plan.inspection import USING_WORKER
+from remediation.transport.remote import Remote, Started
+
+REQUESTS_SCRIPT = (
+    'url=$1; n=$2; date +%s.%N; i=0; '
+    'while [ "$i" -lt "$n" ]; do '
+    'curl -s -o /dev/null -w "%{http_code} %{time_total}\\n" --max-time 30 "$url" || echo "000 0"; '
+    'i=$((i+1)); done'
+)
+
+
+WARMUP_SCRIPT = (
+    'url=$1; rounds=$2; width=$3; r=0; '
+    'while [ "$r" -lt "$rounds" ]; do i=0; '
+    'while [ "$i" -lt "$width" ]; do curl -s -o /dev/null --max-time 30 "$url" & i=$((i+1)); done; '
+    'wait; r=$((r+1)); done'
+)
+
+
+def percentile(values: list[float], pct: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
+
+
+@dataclass
+class Measurement:
+    requests: int = 0
+    errors: int = 0
+    request_ms: list[float] = field(default_factory=list)
+    acquire_ms: list[float] = field(default_factory=list)
+    new_db_connections: int | None = None
+    db_counter_scope: str | None = None
+    worker_class_logged: str | None = None
+    worker_threads: list[int] = field(default_factory=list)
+
+    def reused_acquire_ms(self) -> list[float]:
+        """Acquisition times without the slowest k, k = new connections the DB server counted:
+        each new connection explains one full connect; the rest must be reuse."""
+        k = self.new_db_connections or 0
+        ordered = sorted(self.acquire_ms)
+        return ordered[:max(0, len(ordered) - k)]
+
+    def summary(self) -> dict:
+        r, a = self.request_ms, self.acquire_ms
+        reused = self.reused_acquire_ms()
+        return {
+            "requests": self.requests, "errors": self.errors,
+            "request_ms_p50": _r(statistics.median(r)) if r else None, "request_ms_p95": _r(percentile(r, 95)),
+            "acquire_ms_p50": _r(statistics.median(a)) if a else None, "acquire_ms_p95": _r(percentile(a, 95)),
+            "acquire_samples": len(a), "acquire_ms_p95_reused": _r(percentile(reused, 95)),
+            "new_db_connections": self.new_db_connections,
+            "db_counter_scope": self.db_counter_scope, "worker_class_logged": self.worker_class_logged,
+            "worker_threads": self.worker_threads,
+        }
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _r(value):
+    return None if value is None else round(value, 2)
+
+
+def app_url(gathered: Gathered, host_vars: dict, path: str, port: int | None) -> str:
+    """Where to send verification requests from the host itself."""
+    if host_vars.get("remediation_app_url"):
+        return str(host_vars["remediation_app_url"]).rstrip("/") + path
+    if port is None:
+        port = host_vars.get("remediation_app_port")
+    if port is None:
+        for bind in (gathered.introspection.get("gunicorn") or {}).get("bind") or []:
+            # "host:port" or "[::1]:port"; a bare host or "[::1]" has no port here (gunicorn: 8000)
+            if not bind.startswith(("unix:", "fd://")) and bind.rsplit(":", 1)[-1].isdigit() and ":" in bind:
+                port = int(bind.rsplit(":", 1)[1])
+                break
+    return f"http://127.0.0.1:{int(port or 8000)}{path}"
+
+
+def db_counters(remote: Remote, gathered: Gathered) -> tuple[dict[str, dict], bool]:
+    """The DB server's cumulative connection counters, read through the app's own settings by a
+    session the agent keeps (one connection per alias); True when this read opened it."""
+    reply = remote.agent(counters_op(gathered.master))[0]
+    if reply.get("errors"):
+        return {}, bool(reply.get("fresh"))
+    return reply.get("db_server", {}), bool(reply.get("fresh"))
+
+
+def _counter_total(counters: dict) -> tuple[int | None, str | None]:
+    total, scopes = 0, set()
+    for info in counters.values():
+        if "connections_total" not in info:
+            return None, None
+        total += info["connections_total"]
+        scopes.add(info.get("counter_scope", "server"))
+    return total, ",".join(sorted(scopes)) or None
+
+
+def parse_requests(stdout: str) -> tuple[float, list[tuple[int, float]]]:
+    """REQUESTS_SCRIPT's output: its start time, then (HTTP status, milliseconds) per request."""
+    lines = stdout.split("\n")
+    started = float(lines[0])
+    rows = []
+    for line in lines[1:]:
+        if line.strip():
+            code, seconds = line.split()
+            rows.append((int(code), float(seconds) * 1000))
+    return started, rows
+
+
+@dataclass
+class PendingMeasurement:
+    """A measurement whose timed requests run on the host while the controller does other work."""
+    remote: Remote
+    gathered: Gathered
+    requests: int
+    log_pattern: str | None
+    count_db: bool
+    source: dict | None
+    before: dict
+    started: Started
+
+
+def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
+                  log_pattern: str | None, count_db: bool = True) -> PendingMeasurement:
+    """Warm up, read the counters, and start `requests` timed requests; finish_measure collects.
+
+    The warm-up sends `warmup` requests `warmup` at a time, twice, so that every worker
+    thread has served (and connected) before the window; sequential requests would keep
+    hitting the same idle thread and leave others cold."""
+    if warmup:
+        warming = remote.start(["sh", "-c", WARMUP_SCRIPT, "sh", url, "2", str(warmup)], timeout=120)
+        if count_db:  # meanwhile (re)start the counter session, which a container restart ended
+            db_counters(remote, gathered)
+        remote.finish(warming)
+    source = dict(gathered.log_source) if gathered.log_source else None
+    if source and source["kind"] == "file":
+        offsets = remote.agent({"op": "logs", "sources": [source], "bytes": 0})[0]["_offsets"]
+        source["offset"] = offsets.get("app")
+    before, _fresh = db_counters(remote, gathered) if count_db else ({}, False)
+    started = remote.start(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(requests)], timeout=60 + 35 * requests)
+    return PendingMeasurement(remote, gathered, requests, log_pattern, count_db, source, before, started)
+
+
+def finish_measure(pending: PendingMeasurement) -> Measurement:
+    """Wait for the timed requests, then count the DB connections they opened and read the log."""
+    remote, gathered, requests = pending.remote, pending.gathered, pending.requests
+    started, rows = parse_requests(remote.finish(pending.started).stdout)
+    after, after_fresh = db_counters(remote, gathered) if pending.count_db else ({}, False)
+    m = Measurement(requests=requests)
+    m.request_ms = [ms for code, ms in rows if code == 200]
+    m.errors = sum(1 for code, _ in rows if code != 200)
+    b, scope = _counter_total(pending.before)
+    a, _ = _counter_total(after)
+    if b is not None and a is not None:
+        # a counter read that had to start its session opened one connection itself
+        m.new_db_connections = max(0, a - b - (1 if after_fresh else 0))
+        m.db_counter_scope = scope
+    source = pending.source
+    if source:
+        if source["kind"] == "docker":
+            source["since"] = started
+        logs = remote.agent({"op": "logs", "sources": [source], "bytes": 1 << 20})[0].get("app")
+        text = logs if isinstance(logs, str) else ""
+        if pending.log_pattern:
+            pattern = re.compile(pending.log_pattern)
+            m.acquire_ms = [float(match.group("ms")) for match in pattern.finditer(text)][-requests:]
+        found = USING_WORKER.findall(text)
+        m.worker_class_logged = found[-1] if found else None
+    return m
+
+
+def measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
+            log_pattern: str | None, count_db: bool = True) -> Measurement:
+    """Warm up, then time `requests` requests and count the DB connections they opened."""
+    return finish_measure(start_measure(remote, gathered, url, requests, warmup, log_pattern, count_db))
