@@ -93,14 +93,14 @@ def _settings_files(spec: HostSpec, password: str) -> dict[str, str]:
             """Production settings: what the servers run."""
             import os
 
-            from lab.base import *  # noqa: F401,F403
+            from .base import *  # noqa: F401,F403
 
             DEBUG = False
             DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", 0))
             ''')
         test = textwrap.dedent('''\
             """Settings for the test runner: never used by the servers."""
-            from lab.base import *  # noqa: F401,F403
+            from .base import *  # noqa: F401,F403
 
             DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
             ''')

@@ -73,24 +73,6 @@ def _symlink_finding(root: Path, link: Path, findings: list[Finding]) -> None:
                                 f"symlink to {os.readlink(link)} points outside the tree: not followed"))
 
 
-def validate_text(path: str, text: str) -> Optional[str]:
-    """Python compiles, YAML parses, ini parses; None when fine."""
-    name = path.lower()
-    try:
-        if name.endswith(".py"):
-            compile(text, path, "exec", dont_inherit=True)
-        elif name.endswith((".yml", ".yaml")) and "{{" not in text and "{%" not in text:
-            compose_nodes(text)
-        elif name.endswith((".ini", ".conf")) and "[" in text and "{%" not in text:
-            try:
-                compile(text, path, "exec", dont_inherit=True)  # gunicorn.conf may be Python
-            except SyntaxError:
-                configparser.RawConfigParser(strict=False, interpolation=None).read_string(text)
-    except Exception as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
-
-
 def write_atomic(path: Path, text: str, expected_old: bytes) -> None:
     """Replace a file atomically, keeping its mode; refuse if it changed since it was read."""
     current = path.read_bytes()
@@ -125,7 +107,7 @@ def audit_path(root: Path, target: Target, write: bool = False,
     result.findings = skipped + result.findings
     if write:
         for rel, text in sorted(result.patched.items()):
-            problem = validate_text(rel, text)
+            problem = result.check(rel)
             if problem:
                 result.findings.append(Finding(rel, None, "worker_class", None, None, "report",
                                                f"not written: the patched file does not parse ({problem})"))

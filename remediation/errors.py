@@ -16,3 +16,27 @@ class InputError(RemediationError):
             where = f"{path}:{line}: " if line else f"{path}: "
         what = f"{key}: " if key else ""
         super().__init__(f"{where}{what}{message}")
+
+
+class HostUnreachable(RemediationError):
+    """The host could not be reached or logged in to."""
+
+
+class RemoteError(RemediationError):
+    """A command or agent operation on the host failed."""
+
+
+class RestartError(RemoteError):
+    """The restart command failed or the app did not serve again in time."""
+
+
+class LockHeld(RemediationError):
+    """Another run holds the host's lock."""
+
+
+class StageError(RemediationError):
+    """A step of the host flow failed; carries the stage name."""
+
+    def __init__(self, stage: str, message: str):
+        self.stage = stage
+        super().__init__(message)

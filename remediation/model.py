@@ -1,8 +1,14 @@
-"""The wanted end state of one remediation: gunicorn worker sizing and Django DB settings."""
+"""Shared types: what the tool wants (Target), what it found on a host (GunicornMaster, its
+RestartMethod, RemoteFile, AppView), and what a run did (Status, Stage, HostRun, FleetResult).
 
+Data only: the parsing lives in facts/, the decisions in plan/ and verify/.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import posixpath
+import shlex
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -20,3 +26,256 @@ class Target:
     def sync(cls) -> "Target":
         """The alternative target: sync workers, one thread each."""
         return cls(worker_class="sync", workers=4, threads=1)
+
+
+class Status(StrEnum):
+    """How one host's run ended (the strings are the JSON report's)."""
+
+    PENDING = "pending"
+    REMEDIATED = "remediated"
+    UNCHANGED = "unchanged"
+    ROLLED_BACK = "rolled_back"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    REFUSED = "refused"
+
+    @property
+    def ok(self) -> bool:
+        return self in (Status.REMEDIATED, Status.UNCHANGED)
+
+
+FAILED_STATUSES = (Status.FAILED, Status.ROLLED_BACK, Status.UNREACHABLE, Status.REFUSED)
+DONE_STATUSES = (Status.REMEDIATED, Status.UNCHANGED)
+
+
+class Stage(StrEnum):
+    """The stages of one host's flow, in order (journalled as they start)."""
+
+    CONNECT = "connect"
+    LOCK = "lock"
+    INSPECT = "inspect"
+    PLAN = "plan"
+    PREFLIGHT = "preflight"
+    BASELINE = "baseline"
+    APPLY = "apply"
+    CHECK_CONFIG = "check-config"
+    BASELINE_WAIT = "baseline-wait"
+    RESTART = "restart"
+    VERIFY = "verify"
+    ROLLBACK = "rollback"
+    DONE = "done"
+
+
+@dataclass
+class Worker:
+    pid: int
+    threads: int
+
+
+@dataclass
+class RestartMethod:
+    """Who runs gunicorn and how to restart it: a kind the managers/ registry knows."""
+
+    kind: str  # a manager's KIND ("supervisor", "docker-compose", "systemd"), "docker" or "unknown"
+    program: str | None = None  # supervisor program / compose service / systemd unit
+    config_files: list[str] = field(default_factory=list)  # the manager's own files (host paths)
+    project: str | None = None
+    working_dir: str | None = None
+    container: str | None = None
+    cli: list[str] = field(default_factory=list)  # compose CLI argv prefix
+
+
+@dataclass
+class Mount:
+    source: str
+    destination: str
+    rw: bool = True
+
+
+@dataclass
+class GunicornMaster:
+    pid: int
+    argv: list[str]
+    user: str
+    uid: int
+    cwd: str | None
+    exe: str | None
+    env: dict[str, str]
+    workers: list[Worker]
+    restart: RestartMethod
+    mounts: list[Mount] = field(default_factory=list)
+    args_from: int | None = None  # where gunicorn's own arguments start in argv (the agent decides)
+
+    @property
+    def gunicorn_argv(self) -> list[str]:
+        """argv from the gunicorn word on (drops a leading interpreter or `-m gunicorn`)."""
+        if self.args_from is None:
+            return list(self.argv)
+        return ["gunicorn", *self.argv[self.args_from:]]
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+    @property
+    def in_container(self) -> bool:
+        return self.restart.container is not None
+
+    def host_path(self, path: str) -> str | None:
+        """Map a path as the process sees it to the host's path; None when it is inside an image."""
+        if not self.in_container:
+            return path
+        best = None
+        for mount in self.mounts:
+            dest = mount.destination.rstrip("/") or "/"
+            if path == dest or path.startswith(dest + "/"):
+                if best is None or len(dest) > len(best.destination.rstrip("/")):
+                    best = mount
+        if best is None:
+            return None
+        rest = path[len(best.destination.rstrip("/")):]
+        return best.source.rstrip("/") + rest
+
+    def config_file(self) -> tuple[str | None, str]:
+        """The gunicorn config file as the process sees it, and how it was chosen."""
+        from remediation.facts.parse import config_file
+
+        return config_file(self)
+
+
+@dataclass
+class HostFacts:
+    hostname: str
+    masters: list[GunicornMaster]
+    compose_clis: dict[str, str]
+    python: str
+
+    def master(self) -> GunicornMaster:
+        if not self.masters:
+            raise LookupError("no gunicorn master process found in the process table")
+        if len(self.masters) > 1:
+            pids = ", ".join(str(m.pid) for m in self.masters)
+            raise LookupError(f"{len(self.masters)} gunicorn masters (pids {pids}); this tool handles one per host")
+        return self.masters[0]
+
+
+@dataclass
+class RemoteFile:
+    path: str  # absolute path on the host
+    content: bytes | None
+    sha256: str | None
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    error: str | None = None
+    symlink: bool = False
+    realpath: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        if self.content is None:
+            return None
+        try:
+            return self.content.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+
+@dataclass
+class AppView:
+    """The app's own view of its settings: gunicorn's effective config and Django's DATABASES
+    as their own loaders produce them on the host (agent `introspect`), plus the DB server."""
+
+    gunicorn: dict = field(default_factory=dict)
+    databases: dict = field(default_factory=dict)
+    versions: dict = field(default_factory=dict)
+    db_server: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # whatever else the snippet reported
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> "AppView":
+        data = dict(data or {})
+        known = {k: data.pop(k) or default for k, default in (("gunicorn", {}), ("databases", {}), ("versions", {}),
+                                                              ("db_server", {}), ("errors", [])) if k in data}
+        return cls(**{k: (list(v) if k == "errors" else dict(v)) for k, v in known.items()}, extra=data)
+
+    def as_json(self) -> dict:
+        return {**self.extra, "gunicorn": self.gunicorn, "databases": self.databases, "versions": self.versions,
+                "db_server": self.db_server, "errors": self.errors}
+
+
+@dataclass
+class HostRun:
+    """One host's run: how it ended, where, and what it measured and changed."""
+
+    name: str
+    status: Status = Status.PENDING
+    stage: str = Stage.CONNECT
+    before: dict | None = None
+    after: dict | None = None
+    changes: list[dict] = field(default_factory=list)
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+    diff: str = ""
+    restart_commands: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_json(self) -> dict:
+        from remediation.redact import redact
+
+        out = asdict(self)
+        out["status"], out["stage"] = str(self.status), str(self.stage)
+        out["diff"] = redact(self.diff)
+        out["error"] = redact(self.error) if self.error else None
+        return out
+
+
+class Outcome(StrEnum):
+    """How a fleet operation (rollback) ended on one host."""
+
+    DONE = "done"
+    NOTHING = "nothing"
+    FAILED = "failed"
+
+
+@dataclass
+class HostOutcome:
+    host: str
+    outcome: Outcome
+    detail: str = ""  # what was done, or why it failed (one line, redacted)
+
+    def line(self) -> str:
+        return {Outcome.DONE: "rolled back", Outcome.NOTHING: "nothing to roll back",
+                Outcome.FAILED: "FAILED"}[self.outcome] + (f": {self.detail}" if self.detail else "")
+
+
+@dataclass
+class FleetResult:
+    """Per-host outcomes of a fleet operation, successes and failures side by side."""
+
+    outcomes: dict[str, HostOutcome] = field(default_factory=dict)
+
+    def add(self, outcome: HostOutcome) -> None:
+        self.outcomes[outcome.host] = outcome
+
+    @property
+    def succeeded(self) -> list[HostOutcome]:
+        return [o for o in self.outcomes.values() if o.outcome != Outcome.FAILED]
+
+    @property
+    def failed(self) -> list[HostOutcome]:
+        return [o for o in self.outcomes.values() if o.outcome == Outcome.FAILED]
+
+    def update(self, other: "FleetResult") -> None:
+        self.outcomes.update(other.outcomes)
+
+    def as_json(self) -> dict:
+        return {name: {"outcome": str(o.outcome), "detail": o.detail, "line": o.line()}
+                for name, o in sorted(self.outcomes.items())}
+
+
+def join_host_path(cwd: str | None, path: str) -> str:
+    """A path as a process with working directory `cwd` resolves it."""
+    return posixpath.normpath(posixpath.join(cwd or "/", path))

@@ -181,10 +181,10 @@ def test_live_command_that_is_not_gunicorn() -> None:
 def test_a_patch_that_does_not_validate_becomes_a_report(monkeypatch) -> None:
     from remediation.discovery import orchestrator
 
-    real = orchestrator.validate
-    monkeypatch.setattr(orchestrator, "validate",
-                        lambda path, kind, text, tree: "SyntaxError: injected" if path == "gunicorn.conf.py"
-                        else real(path, kind, text, tree))
+    real = orchestrator.validate.check
+    monkeypatch.setattr(orchestrator.validate, "check",
+                        lambda path, kind, text, **kw: "SyntaxError: injected" if path == "gunicorn.conf.py"
+                        else real(path, kind, text, **kw))
     result = audit_files({"gunicorn.conf.py": CONFIG}, Target())
     assert not result.patched and not result.diff
     patched_before = [f for f in result.findings if "does not parse" in f.reason]
@@ -203,10 +203,10 @@ def test_a_patch_that_does_not_verify_is_reverted(monkeypatch) -> None:
 def test_no_half_patch_when_a_related_file_fails(monkeypatch) -> None:
     from remediation.discovery import orchestrator
 
-    real = orchestrator.validate
-    monkeypatch.setattr(orchestrator, "validate",
-                        lambda path, kind, text, tree: "SyntaxError: injected" if path == "gunicorn.conf.py"
-                        else real(path, kind, text, tree))
+    real = orchestrator.validate.check
+    monkeypatch.setattr(orchestrator.validate, "check",
+                        lambda path, kind, text, **kw: "SyntaxError: injected" if path == "gunicorn.conf.py"
+                        else real(path, kind, text, **kw))
     files = {"gunicorn.conf.py": "bind = ':8000'\nthreads = 1\n",
              "web.conf": "[program:web]\ncommand=gunicorn -c gunicorn.conf.py -k gevent app\n"}
     result = audit_files(files, Target())

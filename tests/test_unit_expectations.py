@@ -7,7 +7,7 @@ import pytest
 
 from remediation.errors import InputError
 from remediation.plan.expectations import check_path_vars, mismatches
-from remediation.facts.parse import RestartMethod
+from remediation.model import RestartMethod
 
 
 def inspection(cwd="/srv/app", patched=("srv/app/gunicorn.conf.py",), method=None, files=None):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from remediation.facts.parse import GunicornMaster, RestartMethod, parse_probe
+from remediation.facts.parse import parse_probe
+from remediation.model import GunicornMaster, RestartMethod
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"
 SUPERVISOR = json.loads((FIXTURES / "supervisor.json").read_text())
@@ -279,7 +280,7 @@ def test_mounts_without_source_or_destination_are_ignored():
 
 
 def test_supervisor_status_of_grouped_and_plain_programs():
-    from remediation.facts.parse import _supervisor_program
+    from remediation.managers.supervisor import program_in_status as _supervisor_program
 
     status = ("web:gunicorn_00          RUNNING   pid 41, uptime 0:01:00\n"
               "worker                   RUNNING   pid 52, uptime 0:01:00\n"

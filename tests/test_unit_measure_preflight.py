@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from remediation.facts.parse import parse_probe
-from remediation.facts.gather import Gathered, RemoteFile
+from remediation.facts.gather import Gathered
+from remediation.model import AppView, RemoteFile
 from remediation.plan.inspection import Inspection
 from remediation.verify.measure import app_url, percentile
 from remediation.plan.preflight import check
@@ -45,7 +46,7 @@ def test_percentile_single_value_and_outlier():
 
 def gathered(introspection: dict | None = None, files: dict | None = None) -> Gathered:
     facts = parse_probe(copy.deepcopy(PROBE))
-    return Gathered(facts, facts.master(), files=files or {}, introspection=introspection or {})
+    return Gathered(facts, facts.master(), files=files or {}, introspection=AppView.from_json(introspection))
 
 
 def with_binds(*binds: str) -> Gathered:

@@ -1,6 +1,6 @@
 """When the patch may be written while the baseline is still measured, and how the bench counts it."""
 from bench.run import host_wait
-from remediation.flow import files_unread_until_restart
+from remediation.plan.decide import files_unread_until_restart
 
 
 def test_overlap_only_when_gunicorn_rereads_nothing_before_the_restart():

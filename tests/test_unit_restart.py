@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from remediation.facts.parse import RestartMethod, parse_probe
-from remediation.restart import RestartError, restart_argvs
+from remediation.facts.parse import parse_probe
+from remediation.model import RestartMethod
+from remediation.errors import RestartError
+from remediation.restart import restart_argvs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"
 CONF = "/etc/supervisor/supervisord.conf"

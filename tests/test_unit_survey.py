@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 from remediation.facts.parse import parse_probe
-from remediation.facts.gather import Gathered, RemoteFile
+from remediation.facts.gather import Gathered
+from remediation.model import RemoteFile
 from remediation.fleet.survey import AuditCache, off_target, static_values
 from remediation.model import Target
 

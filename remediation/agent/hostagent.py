@@ -543,6 +543,14 @@ def op_logs(req):
                 argv += ["--tail", str(req.get("lines", 400))]
             res = run(argv + [item["container"]], timeout=30)
             out[item["key"]] = res["stdout"] + res["stderr"]
+        elif item["kind"] == "journal":
+            argv = ["journalctl", "--no-pager", "-o", "cat", "-u", item["unit"]]
+            if item.get("since"):
+                argv += ["--since", "@%.3f" % item["since"]]
+            else:
+                argv += ["-n", str(req.get("lines", 400))]
+            res = run(argv, timeout=30)
+            out[item["key"]] = res["stdout"] if res["rc"] == 0 else {"error": res["stderr"].strip() or "journalctl failed"}
     return out
 
 

@@ -14,7 +14,7 @@ from remediation.console import console, err_console
 from remediation.errors import InputError, RemediationError
 from remediation.journal import Journal, configure_runs_dir, list_runs, runs_dir
 from remediation.redact import redact
-from remediation.transport.remote import HostUnreachable
+from remediation.errors import HostUnreachable
 
 EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE = 1, 2, 3
 

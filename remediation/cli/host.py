@@ -14,7 +14,8 @@ from remediation.journal import Journal
 from remediation.config.playbook import load_playbook
 from remediation.redact import redact
 from remediation.flow import HostFlow
-from remediation.transport.remote import HostUnreachable, Remote
+from remediation.errors import HostUnreachable
+from remediation.transport.remote import Remote
 from remediation.facts.gather import gather
 from remediation.verify.measure import app_url, measure
 
@@ -115,7 +116,7 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
     """Print the diff remediate would apply and what it would refuse; changes nothing."""
     inv, pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
     from remediation.plan.preflight import check
-    from remediation.flow import hosts_sharing_db
+    from remediation.plan.decide import hosts_sharing_db
 
     pre = check(ins, hosts_sharing_db(inv.host(host), inv), inv.host(host).vars)
     findings = [f.__dict__ for f in ins.audit.findings]
@@ -197,7 +198,7 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
         warmup = (g.get("workers") or 1) * max(1, g.get("threads") or 1) if g.get("worker_class") != "gevent" else 0
         m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern)
         m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]
-    from remediation.flow import metrics
+    from remediation.verify.verdict import metrics
 
     data = {"host": host, "url": url, "running_worker": ins.running_worker(),
             "metrics": metrics(g, ins.databases(), m), "warmup": warmup}

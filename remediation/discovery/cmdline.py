@@ -187,3 +187,19 @@ def split_cmd_args(value: Mapped) -> GunicornArgs:
 def is_gunicorn_executable(word: str) -> bool:
     name = posixpath.basename(word)
     return name in ("gunicorn", "gunicorn3") or name.startswith("gunicorn-3")
+
+
+def plain_words(argv: list[str]) -> list[Word]:
+    """Words of an argument list that is already split (a live process's argv)."""
+    words, offset = [], 0
+    for value in argv:
+        words.append(Word(value, range(offset, offset + len(value)), offset, offset + len(value)))
+        offset += len(value) + 1
+    return words
+
+
+def config_argument(argv: list[str]) -> Optional[str]:
+    """The `-c`/`--config` value gunicorn takes from these arguments (the last one wins), parsed
+    as gunicorn's argparse does (`-c X`, `-cX`, `--config=X`, `--conf X`); None without one."""
+    occ = parse_args(plain_words(argv)).last("config")
+    return occ.value if occ else None

@@ -342,6 +342,8 @@ class DeploymentBuilder:
         evaluator = Evaluator(self.tree.load_module, watch=GUNICORN_SETTINGS)
         analysis = analyze_config(parsed, evaluator)
         self.built.configs[path] = analysis
+        if not self.tree.kinds.get(path, "").startswith("python"):
+            self.tree.kinds[path] = "python"  # gunicorn execs its config file, whatever its name
         for entry in analysis.raw_env():
             key, _, value = entry.partition("=")
             if key == "DJANGO_SETTINGS_MODULE":

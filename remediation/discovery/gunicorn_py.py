@@ -12,6 +12,7 @@ from typing import Optional
 import libcst as cst
 
 from remediation.discovery.model import GUNICORN_SETTINGS
+from remediation.discovery.worker_classes import GEVENT_MODULES
 from remediation.discovery.pyeval import DictObj, Evaluator, State, TooComplex, Unknown
 from remediation.discovery.pyparse import ParsedPy
 
@@ -24,7 +25,6 @@ KNOWN_SETTINGS = set(GUNICORN_SETTINGS) | {
     "post_fork", "pre_fork", "on_starting", "when_ready", "post_worker_init", "worker_int",
     "statsd_host", "logconfig_dict", "secure_scheme_headers", "pythonpath",
 }
-GEVENT_HINTS = ("gevent", "psycogreen", "geventwebsocket", "eventlet")
 
 
 @dataclass
@@ -68,7 +68,7 @@ class _GeventScan(cst.CSTVisitor):
     def visit_Import(self, node: cst.Import) -> None:
         for alias in node.names:
             name = self.parsed.code(alias.name)
-            if name.split(".")[0] in GEVENT_HINTS:
+            if name.split(".")[0] in GEVENT_MODULES:
                 self.found.append((self.parsed.line(node), f"import {name}"))
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
@@ -81,7 +81,7 @@ class _GeventScan(cst.CSTVisitor):
     def visit_ImportFrom(self, node: cst.ImportFrom) -> None:
         if node.module is not None:
             name = self.parsed.code(node.module)
-            if name.split(".")[0] in GEVENT_HINTS:
+            if name.split(".")[0] in GEVENT_MODULES:
                 self.found.append((self.parsed.line(node), f"from {name} import ..."))
 
 

@@ -22,6 +22,7 @@ from remediation.discovery.pyparse import ParsedPy
 from remediation.discovery.settings_select import Pointer, choose, name_class
 from remediation.discovery.sources.base import Issue
 from remediation.discovery.sources.yamlfiles import compose_nodes
+from remediation.discovery import validate
 from remediation.discovery.tree import Tree
 from remediation.discovery.versions import scan as scan_versions
 
@@ -239,28 +240,6 @@ def _refuse(proposal: Proposal, why: str) -> None:
     proposal.edits = []
 
 
-def validate(path: str, kind: Optional[str], text: str, tree: Tree) -> Optional[str]:
-    """Syntax check of a patched file; None if fine."""
-    template = tree.template(path)
-    checked = text
-    if template is not None:
-        from remediation.discovery.sources.jinja import mask
-
-        checked = mask(text).masked
-    try:
-        if kind in ("python", "python-maybe") or path.endswith(".py"):
-            compile(checked, path, "exec", dont_inherit=True)
-        elif kind == "yaml":
-            compose_nodes(checked)
-        elif kind == "supervisor":
-            parser = configparser.RawConfigParser(inline_comment_prefixes=(";", "#"), strict=False,
-                                                  interpolation=None)
-            parser.read_string(checked)
-    except Exception as exc:  # any parser error means "do not write this"
-        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-    return None
-
-
 def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[str, str]]:
     """Patched texts per file, and the files whose edits could not be applied (with why)."""
     by_file: dict[str, list[Edit]] = defaultdict(list)
@@ -277,7 +256,7 @@ def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[s
         except EditConflict as exc:
             failed[path] = str(exc)
             continue
-        problem = validate(path, tree.kinds.get(path), new, tree)
+        problem = validate.check(path, tree.kinds.get(path), new, templated=tree.template(path) is not None)
         if problem:
             failed[path] = f"the patched file does not parse ({problem})"
             continue
@@ -359,4 +338,5 @@ def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints]
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
     diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))
-    return AuditResult(findings, patched, diff)
+    return AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
+                       {path for path in patched if tree.template(path) is not None})

@@ -1,4 +1,5 @@
-"""gunicorn worker class names: which are gevent-like, standard, or custom."""
+"""gevent-likeness, defined once: gunicorn worker class names (gevent-like, standard, custom)
+and the modules whose use marks gevent-specific application code."""
 
 from __future__ import annotations
 
@@ -37,3 +38,26 @@ def describe(kind: str, name: str) -> str:
         "it; switch it by hand",
         "custom": f"{name} is a custom or non-standard worker class: not switched",
     }.get(kind, name)
+
+
+GEVENT_MODULES = ("gevent", "psycogreen", "geventwebsocket", "eventlet")
+_CODE_NEEDLES = (("monkey.patch_all", "gevent monkey-patching"), ("psycogreen", "psycogreen"),
+                 ("gevent.spawn", "gevent.spawn"), ("geventwebsocket", "gevent-websocket"),
+                 ("from gevent", "gevent imports"), ("import gevent", "gevent imports"),
+                 ("from eventlet", "eventlet imports"), ("import eventlet", "eventlet imports"))
+
+
+def is_gevent_like(name: str | None) -> bool:
+    """A built-in gevent or eventlet worker (any spelling gunicorn accepts)."""
+    return bool(name) and classify(name) == "gevent"
+
+
+def gevent_code(text: str) -> list[tuple[int, str]]:
+    """(line, what) of the first use of each kind of gevent-specific code, comments skipped."""
+    found = []
+    for needle, what in _CODE_NEEDLES:
+        for number, line in enumerate(text.splitlines(), 1):
+            if needle in line and not line.lstrip().startswith("#"):
+                found.append((number, what))
+                break
+    return found

@@ -8,38 +8,18 @@
 from __future__ import annotations
 
 import base64
-import configparser
 import json
 import posixpath
 from dataclasses import dataclass, field
 
 from remediation.agent import INTROSPECT_SOURCE
-from remediation.facts.parse import GunicornMaster, HostFacts, parse_probe
-from remediation.transport.remote import Remote, RemoteError
+from remediation import managers
+from remediation.facts.parse import parse_probe
+from remediation.model import AppView, GunicornMaster, HostFacts, RemoteFile
+from remediation.errors import RemoteError
+from remediation.transport.remote import Remote
 
 INTROSPECT_MARK = "@@INTROSPECT@@"
-
-
-@dataclass
-class RemoteFile:
-    path: str  # absolute path on the host
-    content: bytes | None
-    sha256: str | None
-    mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
-    error: str | None = None
-    symlink: bool = False
-    realpath: str | None = None
-
-    @property
-    def text(self) -> str | None:
-        if self.content is None:
-            return None
-        try:
-            return self.content.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
 
 
 @dataclass
@@ -47,7 +27,7 @@ class Gathered:
     facts: HostFacts
     master: GunicornMaster
     files: dict[str, RemoteFile] = field(default_factory=dict)
-    introspection: dict = field(default_factory=dict)
+    introspection: AppView = field(default_factory=AppView)
     logs: str = ""
     log_source: dict | None = None  # {"kind": "file", "path"} or {"kind": "docker", "container"}
     settings_dir: str | None = None
@@ -82,37 +62,6 @@ def _parse_files(reply: dict) -> dict[str, RemoteFile]:
     return files
 
 
-def supervisor_includes(main_conf: str, text: str) -> list[str]:
-    """Glob patterns of a supervisord.conf's [include] files=, as absolute paths."""
-    parser = configparser.RawConfigParser(strict=False)
-    try:
-        parser.read_string(text)
-    except configparser.Error:
-        return []
-    if not parser.has_option("include", "files"):
-        return []
-    base = posixpath.dirname(main_conf)
-    return [posixpath.normpath(posixpath.join(base, pattern)) for pattern in parser.get("include", "files").split()]
-
-
-def _supervisor_log(files: dict[str, RemoteFile], program: str | None) -> str | None:
-    if not program:
-        return None
-    for remote_file in files.values():
-        text = remote_file.text
-        if not text or f"[program:{program}]" not in text:
-            continue
-        parser = configparser.RawConfigParser(strict=False)
-        try:
-            parser.read_string(text)
-        except configparser.Error:
-            continue
-        section = f"program:{program}"
-        if parser.has_option(section, "stdout_logfile"):
-            return parser.get(section, "stdout_logfile").strip()
-    return None
-
-
 def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> Gathered:
     """Probe, then read what the process names, then what those files name (3 round trips;
     a 4th for a supervisor program's log). introspect=False skips the app's interpreter and
@@ -122,6 +71,7 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
     master = facts.master()
     result = Gathered(facts, master)
     restart = master.restart
+    manager = managers.of(restart)
 
     wanted: list[str] = []
     config_path, _how = master.config_file()
@@ -134,50 +84,43 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
     if host_sdir:
         list_dirs.append(host_sdir)
         result.settings_dir = host_sdir
-    wanted += restart.config_files
-    log_sources = []
-    if restart.container and introspect:
-        log_sources.append({"kind": "docker", "container": restart.container, "key": "app"})
+    wanted += [p for p in manager.files(restart) if p not in wanted]
+    early_log = manager.log_source(restart, {}) if introspect else None
     ops = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
     if introspect:
         ops.append(introspect_op(master, want_db=False))
         if want_db:  # the DB server's budget and counters, through the session later reads reuse
             ops.append(counters_op(master))
-    if log_sources:
-        ops.append({"op": "logs", "sources": log_sources, "lines": 400})
+    if early_log:
+        ops.append({"op": "logs", "sources": [early_log], "lines": 400})
     replies = remote.agent(*ops, parallel=True)
     result.files.update(_parse_files(replies[0]))
     if introspect:
         result.introspection = parse_introspection(replies[1])
         if want_db:
             counters = replies[2]
-            result.introspection["db_server"] = counters.get("db_server") or {}
-            result.introspection["errors"] = list(result.introspection.get("errors") or []) + [
-                f"database counters: {e}" for e in counters.get("errors") or []]
-    if log_sources:
-        result.log_source = log_sources[0]
+            result.introspection.db_server = counters.get("db_server") or {}
+            result.introspection.errors += [f"database counters: {e}" for e in counters.get("errors") or []]
+    if early_log:
+        result.log_source = early_log
         result.logs = replies[-1].get("app", "") if isinstance(replies[-1].get("app"), str) else ""
 
     more: list[str] = []
     listing = replies[0]["listings"].get(host_sdir) if host_sdir else None
     if isinstance(listing, list):
         more += [posixpath.join(host_sdir, name) for name in listing if name.endswith(".py")]
-    globs: list[str] = []
-    if restart.kind == "supervisor":
-        for conf in restart.config_files:
-            text = result.files.get(conf) and result.files[conf].text
-            globs += supervisor_includes(conf, text or "")
-    plain = [p for p in more if not any(ch in p for ch in "*?[")] + [p for p in globs if not any(ch in p for ch in "*?[")]
+    globs = manager.more_globs(restart, result.files)
+    plain = [p for p in more + globs if not any(ch in p for ch in "*?[")]
     patterns = [p for p in globs if p not in plain]
     missing = sorted(set(plain) - set(result.files))
     if missing or patterns:
         reply = remote.agent({"op": "read", "paths": missing, "globs": patterns})[0]
         result.files.update({path: f for path, f in _parse_files(reply).items() if path not in result.files})
-    if restart.kind == "supervisor" and introspect:
-        log_file = _supervisor_log(result.files, restart.program)
-        if log_file:
-            result.log_source = {"kind": "file", "path": log_file, "key": "app"}
-            logs = remote.agent({"op": "logs", "sources": [result.log_source], "bytes": 65536})[0]
+    if introspect and not early_log:
+        late_log = manager.log_source(restart, result.files)
+        if late_log:
+            result.log_source = late_log
+            logs = remote.agent({"op": "logs", "sources": [late_log], "bytes": 65536, "lines": 400})[0]
             result.logs = logs.get("app") if isinstance(logs.get("app"), str) else ""
     return result
 
@@ -195,14 +138,14 @@ def counters_op(master: GunicornMaster) -> dict:
     return {**introspect_op(master, want_db=True, gunicorn=False), "op": "counters"}
 
 
-def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True) -> dict:
+def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True) -> AppView:
     """One round trip: the app's own view of its gunicorn settings, DATABASES and (optionally) DB server."""
     return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn))[0])
 
 
-def parse_introspection(reply: dict) -> dict:
+def parse_introspection(reply: dict) -> AppView:
     stdout = reply.get("stdout", "")
     if INTROSPECT_MARK not in stdout:
         detail = (reply.get("stderr") or "").strip().splitlines()[-1:] or ["no output"]
         raise RemoteError(f"cannot run the app's Python to read its settings: {detail[0]}")
-    return json.loads(stdout.split(INTROSPECT_MARK, 1)[1])
+    return AppView.from_json(json.loads(stdout.split(INTROSPECT_MARK, 1)[1]))

@@ -15,8 +15,11 @@ from remediation.config.inventory import Host, Inventory
 from remediation.journal import Journal
 from remediation.config.playbook import Playbook
 from remediation.redact import redact
-from remediation.flow import HostFlow, HostRun, rollback_host
-from remediation.transport.remote import HostUnreachable, Remote
+from remediation.flow import HostFlow
+from remediation.model import HostRun
+from remediation.rollback import rollback_host
+from remediation.errors import HostUnreachable
+from remediation.transport.remote import Remote
 
 FAILED = ("failed", "rolled_back", "unreachable", "refused")
 DONE = ("remediated", "unchanged")

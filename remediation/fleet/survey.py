@@ -20,7 +20,8 @@ from remediation.errors import RemediationError
 from remediation.facts.gather import gather
 from remediation.plan.inspection import Inspection, discovery_files, hints_for
 from remediation.config.inventory import Host
-from remediation.transport.remote import HostUnreachable, Remote
+from remediation.errors import HostUnreachable
+from remediation.transport.remote import Remote
 from remediation.model import Target
 
 STATUSES = ("needs-change", "ok", "manual", "unreachable", "error")
@@ -57,7 +58,7 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
 
 def app_values(ins: Inspection) -> dict[str, str | None]:
     values = {key: (None if value is None else str(value)) for key, value in ins.effective().items()}
-    default = (ins.gathered.introspection.get("databases") or {}).get("default") or {}
+    default = ins.gathered.introspection.databases.get("default") or {}
     values["CONN_MAX_AGE"] = None if default.get("CONN_MAX_AGE") is None else str(default["CONN_MAX_AGE"])
     values["CONN_HEALTH_CHECKS"] = (None if default.get("CONN_HEALTH_CHECKS") is None
                                     else str(default["CONN_HEALTH_CHECKS"]))

@@ -1,0 +1,35 @@
+"""Restart managers as units behind one interface (managers/base.py).
+
+REGISTRY is the detection order: the first manager that recognises the probed master runs it.
+A new manager is a module here plus one line in REGISTRY.
+"""
+from __future__ import annotations
+
+from remediation.managers.base import Manager, Unmanaged
+from remediation.managers.compose import Compose, PlainDocker
+from remediation.managers.supervisor import Supervisor
+from remediation.managers.systemd import Systemd
+from remediation.model import RestartMethod
+
+REGISTRY: tuple[Manager, ...] = (
+    Compose(),
+    PlainDocker(),
+    Supervisor(),
+    Systemd(),
+    Unmanaged(),
+)
+BY_KIND = {manager.KIND: manager for manager in REGISTRY}
+
+
+def detect(master: dict, compose_clis: dict[str, str]) -> RestartMethod:
+    """The restart method of an agent-probed master: the first manager that recognises it."""
+    for manager in REGISTRY:
+        method = manager.detect(master, compose_clis)
+        if method is not None:
+            return method
+    return RestartMethod("unknown")
+
+
+def of(method: RestartMethod) -> Manager:
+    """The manager that restarts `method`."""
+    return BY_KIND.get(method.kind, BY_KIND["unknown"])

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import posixpath
 
+from remediation import managers
 from remediation.errors import InputError
+from remediation.managers.base import under
 
 PATH_VARS = ("remediation_app_dir", "remediation_compose_file")
 
@@ -27,52 +29,29 @@ def check_path_vars(host_name: str, host_vars: dict, where: str) -> None:
             raise InputError(f"host {host_name}: must be an absolute path without '..', not {value!r}", where, key=key)
 
 
-def _under(path: str, directory: str) -> bool:
-    directory = directory.rstrip("/") or "/"
-    return path == directory or path.startswith(directory + "/")
-
-
-def _manager_config(path: str, method) -> bool:
-    """A file of the restart manager's own configuration (the live process's manager reads it)."""
-    if path in method.config_files:
-        return True
-    if method.kind == "supervisor":  # programs live in files the main config includes, beside it
-        return any(_under(path, posixpath.dirname(conf)) for conf in method.config_files)
-    return method.kind == "systemd" and _under(path, "/etc/systemd")
-
-
 def mismatches(host_vars: dict, ins) -> list[str]:
     """One line per disagreement between the inventory and the host (empty when none or unset)."""
     out = []
     master = ins.gathered.master
     method = master.restart
+    manager = managers.of(method)
     app_dir = host_vars.get("remediation_app_dir")
     if app_dir:
         cwd = master.host_path(master.cwd) if master.cwd else None
-        if cwd and not _under(cwd, app_dir):
+        if cwd and not under(cwd, app_dir):
             out.append(f"gunicorn (pid {master.pid}) runs in {cwd}, not under remediation_app_dir {app_dir}: "
                        "wrong host or stale inventory")
         for rel in sorted(ins.audit.patched):
             path = "/" + rel
             remote_file = ins.gathered.files.get(path)
             real = (remote_file.realpath if remote_file is not None and remote_file.realpath else path)
-            if _manager_config(path, method):
+            if manager.owns_file(method, path):
                 continue
-            if not _under(path, app_dir) or not _under(real, app_dir):
+            if not under(path, app_dir) or not under(real, app_dir):
                 out.append(f"{path} is outside remediation_app_dir {app_dir}: not written")
-    program = host_vars.get("remediation_supervisor_program")
-    if program and method.kind == "supervisor" and method.program not in (program, None) \
-            and method.program.split(":")[-1] != program:
-        out.append(f"supervisor runs gunicorn as program {method.program!r}, the inventory says {program!r}")
-    service = host_vars.get("remediation_compose_service")
-    if service and method.kind == "docker-compose" and method.program and method.program != service:
-        out.append(f"docker-compose runs gunicorn as service {method.program!r}, the inventory says {service!r}")
-    compose_file = host_vars.get("remediation_compose_file")
-    if compose_file and method.kind == "docker-compose" and method.config_files \
-            and compose_file not in method.config_files:
-        out.append(f"the container was started from {', '.join(method.config_files)}, the inventory says "
-                   f"{compose_file}")
-    if (program and method.kind not in ("supervisor", "unknown")) or \
-            ((service or compose_file) and method.kind not in ("docker-compose", "unknown")):
-        out.append(f"gunicorn is managed by {method.kind}, not what the inventory says")
+    out += manager.check_inventory(method, host_vars)
+    for other in managers.REGISTRY:  # vars that name another manager than the one running gunicorn
+        if other is not manager and method.kind != "unknown" and any(host_vars.get(v) for v in other.INVENTORY_VARS):
+            out.append(f"gunicorn is managed by {method.kind}, not what the inventory says")
+            break
     return out

@@ -8,15 +8,12 @@ from dataclasses import dataclass
 from remediation.discovery import AuditResult, Hints, audit_files
 from remediation.discovery.model import GUNICORN_SETTINGS
 from remediation.discovery.tree import Tree
-from remediation.facts.gather import Gathered, RemoteFile
+from remediation.discovery.worker_classes import gevent_code
+from remediation.facts.gather import Gathered
+from remediation.model import RemoteFile
 from remediation.model import Target
 
 USING_WORKER = re.compile(r"Using worker: (\S+)")
-RESTART_NAMES = {"supervisor": "supervisor", "docker-compose": "docker-compose", "systemd": "systemd"}
-GEVENT_CODE = (("monkey.patch_all", "gevent monkey-patching"), ("psycogreen", "psycogreen"),
-               ("gevent.spawn", "gevent.spawn"), ("geventwebsocket", "gevent-websocket"),
-               ("from gevent", "gevent imports"), ("import gevent", "gevent imports"))
-
 
 def rel(path: str) -> str:
     """Host path -> the relative key the discovery code uses."""
@@ -55,7 +52,7 @@ class Inspection:
 
     @property
     def gunicorn(self) -> dict:
-        return self.gathered.introspection.get("gunicorn") or {}
+        return self.gathered.introspection.gunicorn
 
     def effective(self) -> dict:
         g = self.gunicorn
@@ -76,7 +73,7 @@ class Inspection:
 
     def databases(self) -> dict:
         dbs = {}
-        for alias, db in (self.gathered.introspection.get("databases") or {}).items():
+        for alias, db in self.gathered.introspection.databases.items():
             where = [s for s in self.sources() if s["setting"] in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS")]
             dbs[alias] = {
                 "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
@@ -87,24 +84,19 @@ class Inspection:
         return dbs
 
     def restart(self) -> str:
-        return RESTART_NAMES.get(self.gathered.master.restart.kind, self.gathered.master.restart.kind)
+        return self.gathered.master.restart.kind
 
     def versions(self) -> dict:
-        return dict(self.gathered.introspection.get("versions") or {})
+        return dict(self.gathered.introspection.versions)
 
     def db_server(self) -> dict:
-        return dict(self.gathered.introspection.get("db_server") or {})
+        return dict(self.gathered.introspection.db_server)
 
     def gevent_code(self) -> list[str]:
         """gevent-specific code in the files read from the app (monkey-patching, psycogreen...)."""
         found = []
         for path, remote_file in self.gathered.files.items():
-            text = remote_file.text or ""
-            for needle, what in GEVENT_CODE:
-                for number, line in enumerate(text.splitlines(), 1):
-                    if needle in line and not line.lstrip().startswith("#"):
-                        found.append(f"{what} at {path}:{number}")
-                        break
+            found += [f"{what} at {path}:{number}" for number, what in gevent_code(remote_file.text or "")]
         return found
 
     def as_json(self) -> dict:
@@ -126,7 +118,7 @@ class Inspection:
             "settings_module": master.env.get("DJANGO_SETTINGS_MODULE"),
             "env": {k: v for k, v in master.env.items() if k in ("GUNICORN_CMD_ARGS", "WEB_CONCURRENCY",
                                                                    "DJANGO_SETTINGS_MODULE")},
-            "errors": list(self.gathered.introspection.get("errors") or []),
+            "errors": list(self.gathered.introspection.errors),
         }
 
     def blockers(self) -> list[str]:

@@ -4,12 +4,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from remediation.discovery.worker_classes import BUILTIN_OTHER, classify
+from remediation.discovery.worker_classes import BUILTIN_OTHER, classify, is_gevent_like
 from remediation.plan.expectations import mismatches
 from remediation.plan.inspection import Inspection
 
-GEVENT_STYLE = {"gevent", "gevent_wsgi", "gevent_pywsgi", "eventlet"}
-BUILTIN = GEVENT_STYLE | {"sync", "gthread", "tornado"}
 ASGI_MARKERS = ("uvicorn", "asgi", "hypercorn", "daphne")
 
 
@@ -35,8 +33,8 @@ def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None)
     worker = ins.gunicorn.get("worker_class")
     if worker is None:
         result.refusals.append("could not read gunicorn's effective settings: "
-                               + ("; ".join(ins.gathered.introspection.get("errors") or []) or "unknown error"))
-    elif worker not in BUILTIN and worker not in BUILTIN_OTHER and classify(worker) not in ("gevent", "sync", "gthread"):
+                               + ("; ".join(ins.gathered.introspection.errors) or "unknown error"))
+    elif worker not in BUILTIN_OTHER and classify(worker) not in ("gevent", "sync", "gthread"):
         # full names and egg: aliases of the built-in classes are built-in too
         kind = "an ASGI worker class" if any(m in worker.lower() for m in ASGI_MARKERS) else "a custom worker class"
         result.refusals.append(f"gunicorn runs {kind} ({worker}); switching it to {target.worker_class} "
@@ -72,7 +70,7 @@ def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None)
         result.warnings.append(f"gevent-specific code: {where}")
     if ins.gunicorn.get("preload_app"):
         result.warnings.append("preload_app is on: connections opened at import time are shared by forked workers")
-    if worker in GEVENT_STYLE or (worker and classify(worker) == "gevent"):
+    if is_gevent_like(worker):
         result.warnings.append(f"concurrency drops from {ins.gunicorn.get('workers')} x "
                                f"{ins.gunicorn.get('worker_connections')} in-flight (gevent) to "
                                f"{target.workers} x {target.threads} ({target.worker_class}); long-polling, "

@@ -10,12 +10,8 @@ import datetime
 import os
 import socket
 
-from remediation.errors import RemediationError
+from remediation.errors import LockHeld
 from remediation.transport.remote import Remote
-
-
-class LockHeld(RemediationError):
-    """Another run holds the host's lock."""
 
 
 def describe(holder: dict) -> str:

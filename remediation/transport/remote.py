@@ -17,19 +17,11 @@ from dataclasses import dataclass, field
 import paramiko
 
 from remediation.agent import AGENT_SOURCE
-from remediation.errors import RemediationError
+from remediation.errors import HostUnreachable, RemoteError
 from remediation.config.inventory import Host
 from remediation.transport.ssh import connect
 
 AGENT_STUB = "import base64,sys;exec(compile(base64.b64decode(sys.argv[1]),'hostagent','exec'))"
-
-
-class HostUnreachable(RemediationError):
-    """The host could not be reached or logged in to."""
-
-
-class RemoteError(RemediationError):
-    """A command or agent operation on the host failed."""
 
 
 @dataclass

@@ -84,7 +84,7 @@ def app_url(gathered: Gathered, host_vars: dict, path: str, port: int | None) ->
     if port is None:
         port = host_vars.get("remediation_app_port")
     if port is None:
-        for bind in (gathered.introspection.get("gunicorn") or {}).get("bind") or []:
+        for bind in gathered.introspection.gunicorn.get("bind") or []:
             # "host:port" or "[::1]:port"; a bare host or "[::1]" has no port here (gunicorn: 8000)
             if not bind.startswith(("unix:", "fd://")) and bind.rsplit(":", 1)[-1].isdigit() and ":" in bind:
                 port = int(bind.rsplit(":", 1)[1])
@@ -173,7 +173,7 @@ def finish_measure(pending: PendingMeasurement) -> Measurement:
         m.db_counter_scope = scope
     source = pending.source
     if source:
-        if source["kind"] == "docker":
+        if source["kind"] in ("docker", "journal"):  # these read "since a time", files from an offset
             source["since"] = started
         logs = remote.agent({"op": "logs", "sources": [source], "bytes": 1 << 20})[0].get("app")
         text = logs if isinstance(logs, str) else ""

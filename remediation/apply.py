@@ -1,0 +1,75 @@
+"""The apply stage: back up, write atomically, validate, journal (sha256 before and after).
+
+Every planned file must still be what was planned before the first write; each original is
+kept on the controller (journal) and on the host (backup dir) before it is replaced; the host
+agent writes a temp file, re-checks it with the app's interpreter, and renames it into place.
+Then check-config: the app's own loaders must see the target values before any restart.
+"""
+from __future__ import annotations
+
+import base64
+
+from remediation.errors import StageError
+from remediation.facts.gather import Gathered, interpreter, introspect
+from remediation.journal import Journal
+from remediation.model import AppView, HostRun, Target
+from remediation.plan.decide import target_reached
+from remediation.plan.inspection import Inspection
+from remediation.transport.remote import Remote
+
+HOST_BACKUP_ROOT = "/var/backups/remediation"
+
+
+def _refuse_stale(remote: Remote, ins: Inspection, patched: dict[str, str]) -> None:
+    """Every file the plan would change must not have changed on the host since it was read."""
+    for rel_path in patched:
+        problem = ins.audit.check(rel_path)
+        if problem:
+            raise StageError("apply", f"/{rel_path}: the patched text does not parse: {problem}")
+    current = remote.agent({"op": "read", "paths": ["/" + p for p in sorted(patched)], "sha_only": True})[0]
+    for info in current["files"]:
+        if info.get("sha256") != ins.file(info["path"].lstrip("/")).sha256:
+            raise StageError("apply", f"{info['path']} changed on the host since it was planned; "
+                                      "nothing was written (run plan again)")
+
+
+def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspection, written: list[str]) -> None:
+    """Write every patched file; `written` grows before each write so a failure rolls back."""
+    patched = ins.audit.patched
+    backup_dir = f"{HOST_BACKUP_ROOT}/{journal.run_id}"
+    python = None if ins.gathered.master.in_container else interpreter(ins.gathered.master)
+    _refuse_stale(remote, ins, patched)
+    for rel_path in sorted(patched):
+        path = "/" + rel_path
+        original = ins.file(rel_path)
+        if original.content is None or original.sha256 is None:
+            raise StageError("apply", f"{path}: original content unknown, refusing to write")
+        if original.symlink:
+            raise StageError("apply", f"{path} is a symlink (to {original.realpath}); refusing to patch")
+        copy = journal.keep_original(run.name, path, original.content)
+        journal.record(run.name, "change-intent", path=path, sha256_before=original.sha256,
+                       backup=f"{backup_dir}{path}", controller_copy=str(copy),
+                       mode=original.mode, uid=original.uid, gid=original.gid)
+        written.append(path)
+        reply = remote.agent({
+            "op": "write", "path": path, "expected_sha256": original.sha256,
+            "content": base64.b64encode(patched[rel_path].encode()).decode(), "backup_dir": backup_dir,
+            "validate": ins.audit.host_check(rel_path), "python": python,
+        })[0]
+        if not reply.get("ok"):
+            raise StageError("apply", reply.get("error", f"{path}: write failed"))
+        change = {"path": path, "sha256_before": reply["sha256_before"],
+                  "sha256_after": reply["sha256_after"], "backup": reply["backup"]}
+        journal.record(run.name, "change-done", **change)
+        run.changes.append(change)
+
+
+def check_config(remote: Remote, gathered: Gathered, target: Target) -> AppView:
+    """Before restarting: the app's own loaders must now see the target values."""
+    view = introspect(remote, gathered.master)
+    if view.errors:
+        raise StageError("check-config", "the patched config does not load: " + "; ".join(view.errors))
+    gaps = target_reached(view.gunicorn, view.databases, target)
+    if gaps:
+        raise StageError("check-config", "after patching, " + "; ".join(gaps))
+    return view

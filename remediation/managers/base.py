@@ -1,0 +1,78 @@
+"""The interface every restart manager implements, and what they share.
+
+A manager is a unit: it recognises the process it runs (detect), names its own files to read
+(files, more_globs), says where gunicorn's log is (log_source), what the inventory may state
+about it (check_inventory), and restarts the app so a change really applies (restart_argvs,
+restart). Adding one is a module here plus one line in managers/__init__.py.
+"""
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from remediation.errors import RestartError
+from remediation.model import RemoteFile, RestartMethod
+
+
+def under(path: str, directory: str) -> bool:
+    directory = directory.rstrip("/") or "/"
+    return path == directory or path.startswith(directory + "/")
+
+
+class Manager:
+    KIND = ""  # RestartMethod.kind of the processes this manager runs
+    LABEL = ""  # how reports name it
+    INVENTORY_VARS: tuple[str, ...] = ()  # host vars that state something about this manager
+
+    def detect(self, master: dict, compose_clis: dict[str, str]) -> RestartMethod | None:
+        """The restart method, when this manager runs the agent-probed master; else None."""
+        raise NotImplementedError
+
+    def files(self, method: RestartMethod) -> list[str]:
+        """Host paths of the manager's own files to read with the app's files."""
+        return list(method.config_files)
+
+    def more_globs(self, method: RestartMethod, files: dict[str, RemoteFile]) -> list[str]:
+        """Further files (absolute paths or glob patterns) the first files name."""
+        return []
+
+    def log_source(self, method: RestartMethod, files: dict[str, RemoteFile]) -> dict | None:
+        """Where the agent reads gunicorn's log; `files` may be empty (before the first read)."""
+        return None
+
+    def owns_file(self, method: RestartMethod, path: str) -> bool:
+        """A file of the manager's own configuration (exempt from remediation_app_dir)."""
+        return path in method.config_files
+
+    def check_inventory(self, method: RestartMethod, host_vars: dict) -> list[str]:
+        """One line per disagreement between this manager's inventory vars and the host."""
+        return []
+
+    def restart_argvs(self, method: RestartMethod, changed: list[str]) -> list[list[str]]:
+        """The commands (run under sudo) that apply `changed` host paths to the running app."""
+        raise NotImplementedError
+
+    def restart(self, remote, method: RestartMethod, changed: list[str], timeout_s: int) -> list[str]:
+        """Run the restart; returns the commands as shown in reports. The caller waits for serving."""
+        ran = []
+        for argv in self.restart_argvs(method, changed):
+            remote.run(argv, sudo=True, timeout=timeout_s + 60)
+            ran.append(shlex.join(argv))
+        return ran
+
+
+class Unmanaged(Manager):
+    """A gunicorn nothing known restarts (started by hand, plain `docker run`): report, never restart."""
+
+    KIND = "unknown"
+    LABEL = "unknown"
+
+    def detect(self, master, compose_clis):
+        return RestartMethod("unknown")
+
+    def restart_argvs(self, method, changed):
+        raise RestartError(f"cannot restart gunicorn managed by {method.kind!r}: restart it by hand")
+
+
+def normpaths(base: str | None, paths: list[str]) -> list[str]:
+    return [posixpath.normpath(posixpath.join(base or "/", p)) for p in paths]

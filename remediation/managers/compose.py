@@ -1,0 +1,91 @@
+"""docker-compose (v1 `docker-compose`, v2 `docker compose`): the service a container runs.
+
+The container is recognised from the engine's own labels (`com.docker.compose.*`, set by v1 and
+v2 alike); `restart` does not apply compose-file changes, `up -d` recreates the container."""
+from __future__ import annotations
+
+from remediation.errors import RestartError
+from remediation.managers.base import Manager, normpaths
+from remediation.model import RestartMethod
+
+
+def compose_cli(clis: dict[str, str]) -> list[str]:
+    if "docker compose" in clis:
+        return ["docker", "compose"]
+    if "docker-compose" in clis:
+        return ["docker-compose"]
+    return []
+
+
+def compose_labels(master: dict) -> dict | None:
+    """The container's compose labels, or None when it is no compose container."""
+    docker = master.get("docker")
+    labels = docker.get("labels", {}) if docker and "error" not in docker else {}
+    return labels if "com.docker.compose.project" in labels else None
+
+
+class Compose(Manager):
+    KIND = "docker-compose"
+    LABEL = "docker-compose"
+    INVENTORY_VARS = ("remediation_compose_service", "remediation_compose_file")
+
+    def detect(self, master, compose_clis):
+        if not master.get("container"):
+            return None
+        labels = compose_labels(master)
+        if labels is None:
+            return None
+        working = labels.get("com.docker.compose.project.working_dir")
+        files = normpaths(working, [f for f in labels.get("com.docker.compose.project.config_files", "").split(",") if f])
+        return RestartMethod(self.KIND, program=labels.get("com.docker.compose.service"), config_files=files,
+                             project=labels.get("com.docker.compose.project"), working_dir=working,
+                             container=master["container"], cli=compose_cli(compose_clis))
+
+    def log_source(self, method, files):
+        return {"kind": "docker", "container": method.container, "key": "app"}
+
+    def check_inventory(self, method, host_vars):
+        out = []
+        service = host_vars.get("remediation_compose_service")
+        if service and method.program and method.program != service:
+            out.append(f"docker-compose runs gunicorn as service {method.program!r}, the inventory says {service!r}")
+        compose_file = host_vars.get("remediation_compose_file")
+        if compose_file and method.config_files and compose_file not in method.config_files:
+            out.append(f"the container was started from {', '.join(method.config_files)}, the inventory says "
+                       f"{compose_file}")
+        return out
+
+    def restart_argvs(self, method, changed):
+        if not method.cli:
+            raise RestartError("neither `docker compose` nor `docker-compose` is installed on the host")
+        if not method.program:
+            raise RestartError("docker-compose manages gunicorn but its service name was not found in the "
+                               "container's labels")
+        base = list(method.cli)
+        for path in method.config_files:
+            base += ["-f", path]
+        if method.project:
+            base += ["-p", method.project]
+        if method.working_dir:
+            base += ["--project-directory", method.working_dir]
+        if any(p in method.config_files for p in changed):  # `restart` does not apply compose-file changes
+            return [base + ["up", "-d", "--no-deps", method.program]]
+        return [base + ["restart", method.program]]
+
+
+class PlainDocker(Manager):
+    """A container no compose project started (`docker run`): its paths stay container paths."""
+
+    KIND = "docker"
+    LABEL = "docker"
+
+    def detect(self, master, compose_clis):
+        # also when `docker inspect` failed: the paths stay container paths (unmapped), never host paths
+        return RestartMethod(self.KIND, container=master["container"]) if master.get("container") else None
+
+    def log_source(self, method, files):
+        return {"kind": "docker", "container": method.container, "key": "app"}
+
+    def restart_argvs(self, method, changed):
+        raise RestartError(f"cannot restart gunicorn managed by {method.kind!r} (a container no compose project "
+                           "manages): restart it by hand")

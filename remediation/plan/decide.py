@@ -1,0 +1,99 @@
+"""Go or no-go for one host, from its inspection and the playbook (pure).
+
+The decision comes before any baseline or write: nothing to do, refused (with the reason),
+cannot reach the target (a plan error), or go, and then whether only a restart is needed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from remediation.config.inventory import Host, Inventory
+from remediation.config.playbook import Playbook
+from remediation.model import Target
+from remediation.plan.expectations import mismatches
+from remediation.plan.inspection import Inspection
+from remediation.plan.preflight import check
+
+DB_GROUP_NAMES = ("postgres", "postgresql", "mysql", "mariadb")
+
+
+class Verdict(StrEnum):
+    UNCHANGED = "unchanged"  # at the target already, live and in the files
+    BLOCKED = "blocked"  # a file cannot be read or patched safely: refused, --force or not
+    UNREACHABLE_TARGET = "unreachable-target"  # the files cannot be patched to the target
+    PREFLIGHT_REFUSED = "preflight-refused"  # pre-flight refusals (--force overrides)
+    GO = "go"
+
+
+@dataclass
+class Decision:
+    verdict: Verdict
+    reason: str = ""
+    restart_only: bool = False  # files at target, but the live worker is not
+    warnings: list[str] = field(default_factory=list)
+    refusals: list[str] = field(default_factory=list)
+
+
+def target_reached(gunicorn: dict, databases: dict, target: Target) -> list[str]:
+    """What still differs from the target in the app's own view of its settings."""
+    gaps = []
+    want = {"worker_class": target.worker_class, "workers": target.workers, "threads": target.threads}
+    if target.worker_class == "gthread":
+        want["worker_connections"] = target.worker_connections
+    for key, value in want.items():
+        if gunicorn.get(key) != value:
+            gaps.append(f"gunicorn {key} is {gunicorn.get(key)!r}, want {value!r}")
+    for alias, db in databases.items():
+        if db.get("pool"):
+            continue
+        if db.get("CONN_MAX_AGE") != target.conn_max_age:
+            gaps.append(f"{alias} CONN_MAX_AGE is {db.get('CONN_MAX_AGE')!r}, want {target.conn_max_age!r}")
+        if bool(db.get("CONN_HEALTH_CHECKS")) != target.conn_health_checks:
+            gaps.append(f"{alias} CONN_HEALTH_CHECKS is {db.get('CONN_HEALTH_CHECKS')!r}, "
+                        f"want {target.conn_health_checks!r}")
+    return gaps
+
+
+def files_unread_until_restart(gunicorn: dict) -> bool:
+    """True when the running gunicorn (as it loaded its own config) reads no config or settings
+    file again before a restart: no `reload`, and no worker recycling (max_requests) that would
+    import the settings anew in a fresh worker, unless the app is preloaded in the master. Only
+    then may the files change while the baseline is measured against the old process."""
+    if not gunicorn or "reload" not in gunicorn or "max_requests" not in gunicorn:
+        return False  # an older introspection or none: assume the worst
+    return not gunicorn["reload"] and (not gunicorn["max_requests"] or bool(gunicorn.get("preload_app")))
+
+
+def hosts_sharing_db(host: Host, inventory: Inventory) -> int:
+    """How many hosts share this host's database (its DB group, else the whole inventory)."""
+    group = host.vars.get("remediation_db_group")
+    if group and group in inventory.groups:
+        return len(inventory.groups[group])
+    for name in host.groups:
+        if name in DB_GROUP_NAMES:
+            return len(inventory.groups[name])
+    return len(inventory.hosts)
+
+
+def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook, *, force: bool) -> Decision:
+    """The go/no-go, in the order the checks must run (cheapest and most certain first)."""
+    gaps = target_reached(ins.gunicorn, ins.databases(), playbook.target)
+    patched = ins.audit.patched
+    live_worker = ins.running_worker()
+    restart_only = not patched and not gaps and live_worker not in (None, playbook.target.worker_class)
+    if not patched and not gaps and not restart_only:
+        return Decision(Verdict.UNCHANGED)
+    blockers = ins.blockers() + mismatches(host.vars, ins)
+    if blockers:
+        return Decision(Verdict.BLOCKED, "refused: " + "; ".join(blockers) + "; nothing was changed")
+    if not patched and gaps:
+        reasons = [f"/{f.file}:{f.line}: {f.reason}" for f in ins.audit.findings if f.action == "report"]
+        return Decision(Verdict.UNREACHABLE_TARGET, "cannot reach the target: " + "; ".join(gaps[:3])
+                        + (" (" + "; ".join(reasons[:3]) + ")" if reasons else ""))
+    pre = check(ins, hosts_sharing_db(host, inventory))
+    decision = Decision(Verdict.GO, restart_only=restart_only, warnings=pre.warnings, refusals=pre.refusals)
+    if pre.refusals and not force:
+        decision.verdict = Verdict.PREFLIGHT_REFUSED
+        decision.reason = "refused: " + "; ".join(pre.refusals) + " (use --force to override)"
+    return decision

@@ -1,0 +1,53 @@
+"""Rollback of one host from the run journal alone: byte-identical originals, then a restart
+where the app may run the patched config, then a check that it serves."""
+from __future__ import annotations
+
+import base64
+
+from remediation.errors import RemediationError, RemoteError
+from remediation.journal import Journal
+from remediation.model import RestartMethod
+from remediation.restart import restart, wait_serving
+from remediation.transport.remote import Remote
+
+
+def restart_from_journal(journal: Journal, host: str) -> tuple[RestartMethod, str]:
+    facts = [e for e in journal.events(host) if e["event"] == "facts"]
+    if not facts:
+        raise RemediationError(f"{host}: run {journal.run_id} recorded no facts to restart with")
+    return RestartMethod(**facts[0]["restart"]), facts[0]["url"]
+
+
+def _restore_items(journal: Journal, host: str) -> list[dict]:
+    items = []
+    for event in journal.changed_files(host):
+        original = journal.original(host, event["path"])
+        item = {"path": event["path"], "sha256": event["sha256_before"], "backup": event.get("backup"),
+                "mode": event.get("mode"), "uid": event.get("uid"), "gid": event.get("gid")}
+        if original is not None:
+            item["content"] = base64.b64encode(original).decode()
+        items.append({k: v for k, v in item.items() if v is not None})
+    return items
+
+
+def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 60) -> list[dict]:
+    """Restore every file the run may have changed, byte-identical, then restart and check it serves."""
+    items = _restore_items(journal, host)
+    if not items:
+        return []
+    reply = remote.agent({"op": "restore", "files": items})[0]
+    bad = [f for f in reply["files"] if not f.get("ok")]
+    for f in reply["files"]:
+        journal.record(host, "restored", path=f["path"], ok=f.get("ok"), source=f.get("source"), error=f.get("error"))
+    if bad:
+        raise RemoteError("; ".join(f"{f['path']}: {f.get('error')}" for f in bad))
+    method, url = restart_from_journal(journal, host)
+    restored = [f["path"] for f in reply["files"] if f.get("source") != "already"]
+    reached_restart = any(e["event"] == "stage" and e["stage"] in ("restart", "verify") for e in journal.events(host))
+    # restart when files changed back, or when the app may run the patched config (restart was reached
+    # and not already undone); a rollback of a rollback restarts nothing
+    if restored or (reached_restart and not journal.rolled_back_since_change(host)):
+        restart(remote, method, restored or [i["path"] for i in items], url, timeout_s)
+    wait_serving(remote, url, timeout_s)
+    journal.record(host, "rolled-back")
+    return reply["files"]

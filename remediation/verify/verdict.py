@@ -1,0 +1,98 @@
+"""Did the remediation work? The before/after record, and every check that can fail it (pure)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from remediation.config.playbook import Playbook
+from remediation.plan.inspection import USING_WORKER
+from remediation.verify.measure import Measurement
+
+
+def metrics(gunicorn: dict, databases: dict, m: Measurement | None) -> dict:
+    """The before/after record the report and the summary table show."""
+    default = databases.get("default") or next(iter(databases.values()), {})
+    s = m.summary() if m else {}
+    return {
+        "worker_class": gunicorn.get("worker_class"), "workers": gunicorn.get("workers"),
+        "threads": gunicorn.get("threads"), "worker_connections": gunicorn.get("worker_connections"),
+        "conn_max_age": default.get("CONN_MAX_AGE"), "conn_health_checks": default.get("CONN_HEALTH_CHECKS"),
+        "request_ms_p50": s.get("request_ms_p50"), "request_ms_p95": s.get("request_ms_p95"),
+        "new_db_connections": s.get("new_db_connections"), "acquire_ms_p50": s.get("acquire_ms_p50"),
+        "acquire_ms_p95": s.get("acquire_ms_p95"), "acquire_ms_p95_reused": s.get("acquire_ms_p95_reused"),
+        "requests": s.get("requests"), "errors": s.get("errors"),
+        "db_counter_scope": s.get("db_counter_scope"), "worker_threads": s.get("worker_threads"),
+    }
+
+
+@dataclass
+class Verdict:
+    problems: list[str] = field(default_factory=list)  # any one fails verification
+    warnings: list[str] = field(default_factory=list)
+
+
+def connects_in_log(before: dict | None, after: Measurement) -> int | None:
+    """Requests whose acquisition took at least half the baseline's (a full connect each under
+    gevent): connects the app itself logged; None without a baseline or acquisition lines."""
+    connect_ms = (before or {}).get("acquire_ms_p50")
+    if not connect_ms or not after.acquire_ms:
+        return None
+    return sum(1 for ms in after.acquire_ms if ms >= connect_ms / 2)
+
+
+def _worker(logs: str, after: Measurement, playbook: Playbook) -> list[str]:
+    t = playbook.target
+    used = USING_WORKER.findall(logs)
+    live = used[-1] if used else None
+    problems = []
+    if live != t.worker_class:
+        problems.append(f"gunicorn logged `Using worker: {live}`, want {t.worker_class}")
+    if t.worker_class == "gthread" and not any(n > 1 for n in after.worker_threads):
+        problems.append(f"worker thread counts {after.worker_threads}: no gthread pool is running")
+    return problems
+
+
+def _connections(before: dict | None, after: Measurement, playbook: Playbook, verdict: Verdict) -> None:
+    limit = playbook.verify.max_new_connections(playbook.target)
+    if after.new_db_connections is None or after.new_db_connections <= limit:
+        return
+    connects = connects_in_log(before, after)
+    if after.db_counter_scope == "server" and connects is not None and connects <= limit:
+        # a server-wide counter (no per-user statistics) also counts every other client of the
+        # server, e.g. the other hosts of a parallel rollout: the app's own log decides
+        verdict.warnings.append(
+            f"the DB server's connection counter is server-wide: {after.new_db_connections} new connections "
+            f"in the window include other clients; the app's log shows {connects} connect(s) in "
+            f"{after.requests} requests (limit {limit})")
+    else:
+        verdict.problems.append(f"{after.new_db_connections} new DB connections in {after.requests} requests "
+                                f"after warm-up (limit {limit})")
+
+
+def _latency(before: dict | None, result: dict, after: Measurement, playbook: Playbook) -> list[str]:
+    th = playbook.verify.thresholds
+    problems = []
+    p95_after = result["request_ms_p95"]
+    p95_before = before.get("request_ms_p95") if before else None
+    if th.max_request_ms_p95 is not None and p95_after is not None and p95_after > th.max_request_ms_p95:
+        problems.append(f"request p95 {p95_after} ms > {th.max_request_ms_p95} ms")
+    if th.max_p95_ratio is not None and p95_after is not None and p95_before:
+        if p95_after > p95_before * th.max_p95_ratio:
+            problems.append(f"request p95 {p95_after} ms > {th.max_p95_ratio} x baseline {p95_before} ms")
+    if playbook.verify.log_pattern and th.max_acquire_ms_p95 is not None:
+        if not after.acquire_ms:
+            problems.append("no acquisition-time lines matched verify.log_pattern in the app log")
+        elif (result["acquire_ms_p95_reused"] or 0) > th.max_acquire_ms_p95:
+            problems.append(f"connection acquisition p95 {result['acquire_ms_p95_reused']} ms on reused "
+                            f"connections > {th.max_acquire_ms_p95} ms (all requests: p95 "
+                            f"{result['acquire_ms_p95']} ms, {after.new_db_connections} new connections)")
+    return problems
+
+
+def judge(before: dict | None, result: dict, after: Measurement, logs: str, playbook: Playbook) -> Verdict:
+    """Every check of the after-measurement against the target, the baseline and the thresholds."""
+    verdict = Verdict(_worker(logs, after, playbook))
+    if after.errors:
+        verdict.problems.append(f"{after.errors} of {after.requests} requests failed")
+    _connections(before, after, playbook, verdict)
+    verdict.problems += _latency(before, result, after, playbook)
+    return verdict
