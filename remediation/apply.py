@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import base64
 
+from remediation.discovery import validate
 from remediation.errors import StageError
 from remediation.facts.gather import Gathered, interpreter, introspect
 from remediation.journal import Journal
 from remediation.model import AppView, HostRun, Target
 from remediation.plan.decide import target_reached
-from remediation.plan.inspection import Inspection
+from remediation.plan.inspection import Inspection, absolute, rel
 from remediation.transport.remote import Remote
 
 HOST_BACKUP_ROOT = "/var/backups/remediation"
@@ -23,12 +24,12 @@ HOST_BACKUP_ROOT = "/var/backups/remediation"
 def _refuse_stale(remote: Remote, ins: Inspection, patched: dict[str, str]) -> None:
     """Every file the plan would change must not have changed on the host since it was read."""
     for rel_path in patched:
-        problem = ins.audit.check(rel_path)
+        problem = validate.check_patched(ins.audit, rel_path)
         if problem:
             raise StageError("apply", f"/{rel_path}: the patched text does not parse: {problem}")
-    current = remote.agent({"op": "read", "paths": ["/" + p for p in sorted(patched)], "sha_only": True})[0]
+    current = remote.agent({"op": "read", "paths": ins.patched_paths(), "sha_only": True})[0]
     for info in current["files"]:
-        if info.get("sha256") != ins.file(info["path"].lstrip("/")).sha256:
+        if info.get("sha256") != ins.file(rel(info["path"])).sha256:
             raise StageError("apply", f"{info['path']} changed on the host since it was planned; "
                                       "nothing was written (run plan again)")
 
@@ -40,7 +41,7 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
     python = None if ins.gathered.master.in_container else interpreter(ins.gathered.master)
     _refuse_stale(remote, ins, patched)
     for rel_path in sorted(patched):
-        path = "/" + rel_path
+        path = absolute(rel_path)
         original = ins.file(rel_path)
         if original.content is None or original.sha256 is None:
             raise StageError("apply", f"{path}: original content unknown, refusing to write")
@@ -54,7 +55,7 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
         reply = remote.agent({
             "op": "write", "path": path, "expected_sha256": original.sha256,
             "content": base64.b64encode(patched[rel_path].encode()).decode(), "backup_dir": backup_dir,
-            "validate": ins.audit.host_check(rel_path), "python": python,
+            "validate": validate.host_check_patched(ins.audit, rel_path), "python": python,
         })[0]
         if not reply.get("ok"):
             raise StageError("apply", reply.get("error", f"{path}: write failed"))

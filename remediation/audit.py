@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Optional
 
-from remediation.discovery import AuditResult, Finding, Hints, audit_files
+from remediation.discovery import AuditResult, Finding, Hints, audit_files, validate
 from remediation.discovery.sources.yamlfiles import compose_nodes
 from remediation.model import Target
 
@@ -107,7 +107,7 @@ def audit_path(root: Path, target: Target, write: bool = False,
     result.findings = skipped + result.findings
     if write:
         for rel, text in sorted(result.patched.items()):
-            problem = result.check(rel)
+            problem = validate.check_patched(result, rel)
             if problem:
                 result.findings.append(Finding(rel, None, "worker_class", None, None, "report",
                                                f"not written: the patched file does not parse ({problem})"))

@@ -108,8 +108,7 @@ class HostFlow:
             return
         baseline = self._baseline(ins, gathered)
         self.stage(Stage.RESTART)
-        changed = ["/" + p for p in ins.audit.patched]
-        self.run.restart_commands = restart(self.remote, gathered.master.restart, changed, self.url,
+        self.run.restart_commands = restart(self.remote, gathered.master.restart, ins.patched_paths(), self.url,
                                             pb.restart_timeout_s)
         self.stage(Stage.VERIFY)
         self.run.after = self._verify(gathered, baseline)

@@ -136,12 +136,6 @@ class GunicornMaster:
         rest = path[len(best.destination.rstrip("/")):]
         return best.source.rstrip("/") + rest
 
-    def config_file(self) -> tuple[str | None, str]:
-        """The gunicorn config file as the process sees it, and how it was chosen."""
-        from remediation.facts.parse import config_file
-
-        return config_file(self)
-
 
 @dataclass
 class HostFacts:

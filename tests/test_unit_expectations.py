@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from remediation.errors import InputError
-from remediation.plan.expectations import check_path_vars, mismatches
+from remediation.config.hostvars import check_path_vars
+from remediation.plan.expectations import mismatches
 from remediation.model import RestartMethod
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from remediation.facts.parse import parse_probe
+from remediation.facts.parse import config_file, parse_probe
 from remediation.model import GunicornMaster, RestartMethod
 
 FIXTURES = Path(__file__).parent / "fixtures" / "probe"
@@ -60,7 +60,7 @@ def test_supervisor_host_facts():
                                            config_files=["/etc/supervisor/supervisord.conf"])
     assert not master.in_container
     assert master.host_path("/srv/app/gunicorn.conf.py") == "/srv/app/gunicorn.conf.py"
-    assert master.config_file() == ("/srv/app/gunicorn.conf.py", "-c /srv/app/gunicorn.conf.py")
+    assert config_file(master) == ("/srv/app/gunicorn.conf.py", "-c /srv/app/gunicorn.conf.py")
     assert master.gunicorn_argv == ["gunicorn", "-c", "/srv/app/gunicorn.conf.py", "schoolsite.wsgi:application"]
     assert master.command.startswith("/var/cache/remediation-lab/appvenv/bin/python3 ")
 
@@ -197,24 +197,24 @@ def test_failed_docker_inspect_keeps_container_paths_unmapped():
 ])
 def test_config_file_from_the_command_line(args, expected):
     master = with_argv(["/venv/bin/gunicorn", *args, "schoolsite.wsgi:application"])
-    assert master.config_file() == expected
+    assert config_file(master) == expected
 
 
 def test_config_file_from_gunicorn_cmd_args():
     master = with_argv(["gunicorn", "app.wsgi"], env={"GUNICORN_CMD_ARGS": "--workers 3 -c /etc/g.py"})
-    assert master.config_file() == ("/etc/g.py", "-c /etc/g.py")
+    assert config_file(master) == ("/etc/g.py", "-c /etc/g.py")
     master = with_argv(["gunicorn", "app.wsgi"], env={"GUNICORN_CMD_ARGS": "--config=conf/env.py --bind :80"})
-    assert master.config_file() == ("/srv/app/conf/env.py", "-c conf/env.py")
+    assert config_file(master) == ("/srv/app/conf/env.py", "-c conf/env.py")
 
 
 def test_command_line_config_beats_gunicorn_cmd_args():
     master = with_argv(["gunicorn", "-c", "/cli.py", "app.wsgi"], env={"GUNICORN_CMD_ARGS": "-c /env.py"})
-    assert master.config_file() == ("/cli.py", "-c /cli.py")
+    assert config_file(master) == ("/cli.py", "-c /cli.py")
 
 
 def test_gunicorn_cmd_args_without_config_falls_back_to_the_default():
     master = with_argv(["gunicorn", "app.wsgi"], cwd="/opt/site", env={"GUNICORN_CMD_ARGS": "--workers 3"})
-    assert master.config_file() == ("/opt/site/gunicorn.conf.py", "default ./gunicorn.conf.py")
+    assert config_file(master) == ("/opt/site/gunicorn.conf.py", "default ./gunicorn.conf.py")
 
 
 # --- gunicorn argv ------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def test_gunicorn_argv_drops_the_interpreter(argv):
 
 def test_python_m_gunicorn_config_is_found():
     master = with_argv(["/venv/bin/python", "-m", "gunicorn", "--config", "g.py", "app.wsgi"], cwd="/app")
-    assert master.config_file() == ("/app/g.py", "-c g.py")
+    assert config_file(master) == ("/app/g.py", "-c g.py")
 
 
 def test_argument_named_like_gunicorn_after_the_head_is_not_the_program():

@@ -121,7 +121,7 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
     pre = check(ins, hosts_sharing_db(inv.host(host), inv), inv.host(host).vars)
     findings = [f.__dict__ for f in ins.audit.findings]
     data = {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
-            "refusals": pre.refusals, "warnings": pre.warnings, "files": sorted("/" + p for p in ins.audit.patched)}
+            "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths()}
     emit_json(data, json)
     if json != "-":
         out = out_for(json)

@@ -14,7 +14,7 @@ from typing import Any
 
 from remediation.config import yamlio
 from remediation.errors import InputError
-from remediation.plan.expectations import check_path_vars
+from remediation.config.hostvars import check_path_vars
 from remediation.transport.ssh import SshTarget
 
 GROUP_KEYS = {"hosts", "vars", "children"}

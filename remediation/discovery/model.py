@@ -112,17 +112,6 @@ class AuditResult:
     kinds: dict[str, Optional[str]] = field(default_factory=dict)  # patched file -> its kind (validate.check)
     templated: set[str] = field(default_factory=set)  # patched files that are templates
 
-    def check(self, path: str) -> Optional[str]:
-        """The one validator on a patched file, with the kind the tree gave it."""
-        from remediation.discovery import validate
-
-        return validate.check(path, self.kinds.get(path), self.patched[path], templated=path in self.templated)
-
-    def host_check(self, path: str) -> Optional[str]:
-        from remediation.discovery import validate
-
-        return validate.host_check(self.kinds.get(path), path)
-
     def as_dict(self, path: str) -> dict:
         return {
             "path": path,

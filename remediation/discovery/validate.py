@@ -40,3 +40,12 @@ def check(path: str, kind: Optional[str], text: str, *, templated: bool = False)
 def host_check(kind: Optional[str], path: str) -> Optional[str]:
     """What the host agent re-checks with the app's own interpreter before the atomic move."""
     return "python" if kind in PYTHON_KINDS or path.endswith(".py") else None
+
+
+def check_patched(result, path: str) -> Optional[str]:
+    """`check` on a patched file of an AuditResult, with the kind the tree gave it."""
+    return check(path, result.kinds.get(path), result.patched[path], templated=path in result.templated)
+
+
+def host_check_patched(result, path: str) -> Optional[str]:
+    return host_check(result.kinds.get(path), path)

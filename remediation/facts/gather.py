@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from remediation.agent import INTROSPECT_SOURCE
 from remediation import managers
-from remediation.facts.parse import parse_probe
+from remediation.facts.parse import config_file, parse_probe
 from remediation.model import AppView, GunicornMaster, HostFacts, RemoteFile
 from remediation.errors import RemoteError
 from remediation.transport.remote import Remote
@@ -74,7 +74,7 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
     manager = managers.of(restart)
 
     wanted: list[str] = []
-    config_path, _how = master.config_file()
+    config_path, _how = config_file(master)
     host_config = master.host_path(config_path) if config_path else None
     if host_config:
         wanted.append(host_config)

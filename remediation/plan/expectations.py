@@ -8,26 +8,9 @@ which the live process's manager reads, e.g. /etc/supervisor/conf.d/app.conf).
 """
 from __future__ import annotations
 
-import posixpath
-
 from remediation import managers
-from remediation.errors import InputError
 from remediation.managers.base import under
-
-PATH_VARS = ("remediation_app_dir", "remediation_compose_file")
-
-
-def check_path_vars(host_name: str, host_vars: dict, where: str) -> None:
-    """Path variables must be absolute and normalized: no `..`, no relative paths, no control characters."""
-    for key in PATH_VARS:
-        if key not in host_vars:
-            continue
-        value = host_vars[key]
-        ok = (isinstance(value, str) and value.startswith("/") and posixpath.normpath(value) == value.rstrip("/")
-              and ".." not in value.split("/") and not any(ord(ch) < 32 for ch in value))
-        if not ok:
-            raise InputError(f"host {host_name}: must be an absolute path without '..', not {value!r}", where, key=key)
-
+from remediation.plan.inspection import absolute
 
 def mismatches(host_vars: dict, ins) -> list[str]:
     """One line per disagreement between the inventory and the host (empty when none or unset)."""
@@ -42,7 +25,7 @@ def mismatches(host_vars: dict, ins) -> list[str]:
             out.append(f"gunicorn (pid {master.pid}) runs in {cwd}, not under remediation_app_dir {app_dir}: "
                        "wrong host or stale inventory")
         for rel in sorted(ins.audit.patched):
-            path = "/" + rel
+            path = absolute(rel)
             remote_file = ins.gathered.files.get(path)
             real = (remote_file.realpath if remote_file is not None and remote_file.realpath else path)
             if manager.owns_file(method, path):

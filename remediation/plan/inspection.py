@@ -10,20 +10,26 @@ from remediation.discovery.model import GUNICORN_SETTINGS
 from remediation.discovery.tree import Tree
 from remediation.discovery.worker_classes import gevent_code
 from remediation.facts.gather import Gathered
+from remediation.facts.parse import config_file
 from remediation.model import RemoteFile
 from remediation.model import Target
 
 USING_WORKER = re.compile(r"Using worker: (\S+)")
 
 def rel(path: str) -> str:
-    """Host path -> the relative key the discovery code uses."""
+    """Host path -> the relative key the discovery code uses (the tree is rooted at /)."""
     return path.lstrip("/")
+
+
+def absolute(rel_path: str) -> str:
+    """The discovery code's relative key -> the host path (the inverse of rel)."""
+    return "/" + rel_path.lstrip("/")
 
 
 def hints_for(gathered: Gathered) -> Hints:
     master = gathered.master
     cwd = master.host_path(master.cwd) if master.cwd else None
-    config, _how = master.config_file()
+    config, _how = config_file(master)
     host_config = master.host_path(config) if config else None
     return Hints(command=master.command, cwd=rel(cwd) if cwd else None,
                  config_path=rel(host_config) if host_config else None,
@@ -66,7 +72,7 @@ class Inspection:
     def sources(self) -> list[dict]:
         rows = []
         for f in self.audit.findings:
-            rows.append({"setting": f.setting, "file": f.file if f.file.startswith("<") else "/" + f.file,
+            rows.append({"setting": f.setting, "file": f.file if f.file.startswith("<") else absolute(f.file),
                          "line": f.line, "value": f.current, "proposed": f.proposed, "action": f.action,
                          "reason": f.reason})
         return rows
@@ -133,10 +139,14 @@ class Inspection:
         out += [f"/{f.file}: {f.reason}" for f in self.audit.findings
                 if f.action == "report" and f.reason.startswith("cannot read:")]
         for rel_path in sorted(self.audit.patched):
-            remote_file = self.gathered.files.get("/" + rel_path)
+            remote_file = self.gathered.files.get(absolute(rel_path))
             if remote_file is not None and remote_file.symlink:
                 out.append(f"/{rel_path} is a symlink (to {remote_file.realpath}): refusing to patch through it")
         return list(dict.fromkeys(out))
 
     def file(self, rel_path: str) -> RemoteFile:
-        return self.gathered.files["/" + rel_path]
+        return self.gathered.files[absolute(rel_path)]
+
+    def patched_paths(self) -> list[str]:
+        """Host paths of the files the plan changes, sorted."""
+        return sorted(absolute(p) for p in self.audit.patched)
