@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 import os
 import stat
 import tempfile
@@ -10,7 +9,6 @@ from pathlib import Path
 from typing import Optional
 
 from remediation.discovery import AuditResult, Finding, Hints, audit_files, validate
-from remediation.discovery.sources.yamlfiles import compose_nodes
 from remediation.model import Target
 
 MAX_BYTES = 1024 * 1024

@@ -8,7 +8,7 @@ from pathlib import Path
 from invoke import task
 
 from remediation.audit import audit_path
-from remediation.cli.common import emit_json, guarded
+from remediation.cli.common import guarded
 from remediation.config.playbook import load_playbook
 from remediation.discovery import AuditResult
 from remediation.errors import InputError

@@ -18,7 +18,9 @@ from remediation.journal import Journal, list_runs, runs_dir
 from remediation.config.playbook import load_playbook
 from remediation.redact import redact
 from remediation.transport.remote import Remote
-from remediation.fleet.rollout import DONE, Progress, resume_state, rollback_fleet, rollout
+from remediation.fleet.progress import Progress
+from remediation.fleet.rollback import rollback_fleet
+from remediation.fleet.rollout import DONE, resume_state, rollout
 
 
 def _board(progress: Progress) -> Table:
@@ -109,9 +111,8 @@ def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial
             out.print(f"resume {resume}: rolling back hosts interrupted mid-change first: {', '.join(mid_flight)}")
             outcomes = rollback_fleet(inv, mid_flight, journal, forks=int(forks),
                                       accept_new_host_key=accept_new_host_key)
-            bad = {h: o for h, o in outcomes.items() if o.startswith("FAILED")}
-            if bad:
-                raise Exit("resume: " + "; ".join(f"{h}: {o}" for h, o in bad.items()), code=1)
+            if outcomes.failed:
+                raise Exit("resume: " + "; ".join(f"{o.host}: {o.line()}" for o in outcomes.failed), code=1)
         out.print(f"resume {resume}: {len(done)} host(s) already done: {', '.join(sorted(done)) or 'none'}")
     else:
         if not limit:

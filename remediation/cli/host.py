@@ -14,7 +14,6 @@ from remediation.journal import Journal
 from remediation.config.playbook import load_playbook
 from remediation.redact import redact
 from remediation.flow import HostFlow
-from remediation.errors import HostUnreachable
 from remediation.transport.remote import Remote
 from remediation.facts.gather import gather
 from remediation.verify.measure import app_url, measure
@@ -223,7 +222,8 @@ def parse_probe_master(remote: Remote):
 @guarded
 def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, forks=10, accept_new_host_key=False):
     """Emergency rollback: restore pre-remediation files byte-identical from the journal, restart, check serving."""
-    from remediation.fleet.rollout import rollback_fleet
+    from remediation.fleet.rollback import rollback_fleet
+    from remediation.model import FleetResult
 
     inv = inventory_of(c, inventory)
     out = out_for(json)
@@ -243,15 +243,16 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
         groups = {run: list(journal.meta()["hosts"])}
     else:
         raise InputError("give --host, --limit or --run")
-    outcomes: dict[str, str] = {}
+    result, runs = FleetResult(), {}
     for run_id, names in groups.items():
-        outcomes.update({name: f"{outcome} (run {run_id})" for name, outcome in rollback_fleet(
-            inv, names, Journal.open(run_id), forks=int(forks), accept_new_host_key=accept_new_host_key).items()})
-    emit_json({"hosts": outcomes}, json)
-    for name, outcome in sorted(outcomes.items()):
-        out.print(f"{name}: {outcome}")
-    if not outcomes:
+        part = rollback_fleet(inv, names, Journal.open(run_id), forks=int(forks), accept_new_host_key=accept_new_host_key)
+        result.update(part)
+        runs.update({name: run_id for name in part.outcomes})
+    lines = {name: f"{o.line()} (run {runs[name]})" for name, o in sorted(result.outcomes.items())}
+    emit_json({"hosts": lines}, json)
+    for name, line in lines.items():
+        out.print(f"{name}: {line}")
+    if not lines:
         out.print("nothing to roll back")
-    bad = {n: o for n, o in outcomes.items() if o.startswith("FAILED")}
-    if bad:
-        raise Exit("rollback failed on: " + "; ".join(f"{n}: {o}" for n, o in bad.items()), code=1)
+    if result.failed:
+        raise Exit("rollback failed on: " + "; ".join(f"{o.host}: {lines[o.host]}" for o in result.failed), code=1)

@@ -6,7 +6,6 @@ Pure: takes a mapping of relative paths to text, returns findings, patched texts
 
 from __future__ import annotations
 
-import configparser
 from collections import defaultdict
 from typing import Mapping, Optional, Union
 
@@ -21,7 +20,6 @@ from remediation.discovery.pyeval import Evaluator
 from remediation.discovery.pyparse import ParsedPy
 from remediation.discovery.settings_select import Pointer, choose, name_class
 from remediation.discovery.sources.base import Issue
-from remediation.discovery.sources.yamlfiles import compose_nodes
 from remediation.discovery import validate
 from remediation.discovery.tree import Tree
 from remediation.discovery.versions import scan as scan_versions

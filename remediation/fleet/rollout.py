@@ -3,26 +3,19 @@ pool, a failure threshold, and a journal that allows resume and whole-run rollba
 from __future__ import annotations
 
 import math
-import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
 
-from remediation.transport import lock
-from remediation.errors import InputError, RemediationError
 from remediation.config.inventory import Host, Inventory
-from remediation.journal import Journal
 from remediation.config.playbook import Playbook
-from remediation.redact import redact
+from remediation.errors import InputError
+from remediation.fleet.progress import Progress
+from remediation.fleet.rollback import rollback_fleet
 from remediation.flow import HostFlow
-from remediation.model import HostRun
-from remediation.rollback import rollback_host
-from remediation.errors import HostUnreachable
-from remediation.transport.remote import Remote
+from remediation.journal import Journal
+from remediation.model import DONE_STATUSES, FAILED_STATUSES, FleetResult, HostRun, Outcome, Status
 
-FAILED = ("failed", "rolled_back", "unreachable", "refused")
-DONE = ("remediated", "unchanged")
+FAILED, DONE = FAILED_STATUSES, DONE_STATUSES
 
 
 def parse_serial(serial: str | None) -> list[str]:
@@ -57,7 +50,7 @@ class RolloutResult:
     batches: list[list[str]] = field(default_factory=list)
     stopped: str | None = None  # why the rollout stopped early
     skipped: list[str] = field(default_factory=list)
-    aborted_rollbacks: dict[str, str] = field(default_factory=dict)
+    aborted_rollbacks: FleetResult = field(default_factory=FleetResult)
 
     @property
     def failed(self) -> list[HostRun]:
@@ -65,37 +58,8 @@ class RolloutResult:
 
     def as_json(self) -> dict:
         return {"run_id": self.journal.run_id, "batches": self.batches, "stopped": self.stopped,
-                "skipped": self.skipped, "aborted_rollbacks": self.aborted_rollbacks,
+                "skipped": self.skipped, "aborted_rollbacks": {n: o.line() for n, o in self.aborted_rollbacks.outcomes.items()},
                 "hosts": {name: run.as_json() for name, run in self.runs.items()}}
-
-
-class Progress:
-    """Thread-safe per-host stage board; the view (rich Live or plain lines) reads it."""
-
-    def __init__(self, on_change: Callable[[], None] | None = None):
-        self.lock = threading.Lock()
-        self.rows: dict[str, dict] = {}
-        self.batch = ""
-        self.on_change = on_change or (lambda: None)
-
-    def set_batch(self, text: str) -> None:
-        with self.lock:
-            self.batch = text
-        self.on_change()
-
-    def update(self, host: str, stage: str, status: str | None = None) -> None:
-        with self.lock:
-            row = self.rows.setdefault(host, {"stage": stage, "status": "running", "started": time.monotonic(),
-                                              "ended": None})
-            row["stage"] = stage
-            if status:
-                row["status"] = status
-                row["ended"] = time.monotonic()
-        self.on_change()
-
-    def snapshot(self) -> tuple[str, dict]:
-        with self.lock:
-            return self.batch, {h: dict(r) for h, r in self.rows.items()}
 
 
 def _fail_percentage(runs: list[HostRun]) -> float:
@@ -142,49 +106,16 @@ def rollout(inventory: Inventory, hosts: list[Host], playbook: Playbook, journal
             result.skipped = rest
             journal.record("*", "rollout-stopped", reason=result.stopped, skipped=rest)
             if rollback_on_abort:
-                changed = [name for name, run in result.runs.items() if run.status == "remediated"]
+                changed = [name for name, run in result.runs.items() if run.status == Status.REMEDIATED]
                 result.aborted_rollbacks = rollback_fleet(inventory, changed, journal, forks=forks,
                                                           accept_new_host_key=accept_new_host_key, progress=progress)
-                for name, outcome in result.aborted_rollbacks.items():
-                    if outcome == "rolled back":
-                        result.runs[name].status = "rolled_back"
+                for name, outcome in result.aborted_rollbacks.outcomes.items():
+                    if outcome.outcome == Outcome.DONE:
+                        result.runs[name].status = Status.ROLLED_BACK
                         result.runs[name].error = "rolled back: the rollout was aborted"
             break
     journal.record("*", "rollout-end", stopped=result.stopped)
     return result
-
-
-def rollback_fleet(inventory: Inventory, host_names: list[str], journal: Journal, *, forks: int = 10,
-                   accept_new_host_key: bool = False, progress: Progress | None = None) -> dict[str, str]:
-    """Roll back every named host of one run in parallel; host -> outcome line."""
-    progress = progress or Progress()
-
-    def one(name: str) -> tuple[str, str]:
-        progress.update(name, "rollback")
-        if not journal.changed_files(name):
-            # nothing to restore; still release a lock the (dead) run may have left
-            try:
-                with Remote(inventory.host(name), accept_new_host_key=accept_new_host_key) as remote:
-                    lock.release(remote, journal.run_id)
-                return name, "nothing to roll back"
-            except RemediationError as exc:
-                return name, f"nothing to roll back (lock not checked: {redact(str(exc))})"
-        try:
-            with Remote(inventory.host(name), accept_new_host_key=accept_new_host_key) as remote:
-                lock.acquire(remote, journal.run_id)
-                try:
-                    journal.record(name, "rollback-start", reason="requested")
-                    files = rollback_host(remote, journal, name)
-                finally:
-                    lock.release(remote, journal.run_id)
-            progress.update(name, "rollback", "rolled_back")
-            return name, "rolled back" if files else "nothing to roll back"
-        except (RemediationError, HostUnreachable) as exc:
-            progress.update(name, "rollback", "failed")
-            return name, f"FAILED: {redact(str(exc))}"
-
-    with ThreadPoolExecutor(max_workers=max(1, min(forks, len(host_names) or 1))) as pool:
-        return dict(pool.map(one, host_names))
 
 
 def resume_state(journal: Journal) -> tuple[dict, dict[str, HostRun], list[str]]:
