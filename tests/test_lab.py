@@ -134,6 +134,9 @@ def test_gthread_by_hand_reuses_connections(fleet, restart, database):
         print(f"\n{spec.name} gthread: {sample.summary()}")
         assert sample.new_db_connections <= workers * threads
         assert sample.open_after <= workers * threads
-        assert sorted(sample.acquire_ms)[int(0.95 * (len(sample.acquire_ms) - 1))] < 5
+        # each new connection the server counted explains one full connect (a thread the warm-up
+        # missed under load); every other acquisition must be reuse
+        reused = sorted(sample.acquire_ms)[:len(sample.acquire_ms) - sample.new_db_connections]
+        assert reused and reused[int(0.95 * (len(reused) - 1))] < 5
     finally:
         lab.reset([spec])

@@ -1,0 +1,202 @@
+"""A varied lab: hosts drawn from independent dimensions, so the tool meets fleets it has
+never seen instead of the one it was written against.
+
+Each dimension is a way real fleets differ (where gunicorn is installed, where
+DJANGO_SETTINGS_MODULE comes from, what decides the worker class, how the config file is
+named, the manager, the container's paths, the database and its driver, versions, the app's
+own URL and logging, and hosts that need no worker switch at all). `covering()` gives a small
+set in which every value of every dimension appears on some host; `draw(seed)` gives a seeded
+random fleet (the seed printed, so a failure reproduces). Both respect the constraints real
+stacks impose (no psycopg 3 on Django 3.2, no eventlet on gunicorn 26+, ...).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import asdict, dataclass, fields, replace
+from ipaddress import IPv4Address
+from pathlib import Path
+from typing import ClassVar
+
+from lab import config
+from lab.config import HostSpec
+
+ROOT = config.LAB_ROOT / "variety"
+NETNS_PREFIX = "rmvar-"  # not "rmlab-": the main lab's `up` removes namespaces of its prefix it did not make
+VETH_PREFIX = "rmy-"
+FIRST_OCTET = 200  # on the main bridge (the DB proxy listens there), above the main fleet's addresses
+MAX_HOSTS = 40
+
+DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "manager": ("supervisor", "supervisor-group", "compose"),
+    "gunicorn_home": ("app-venv", "other-venv", "system", "image"),
+    "settings_from": ("env", "wsgi-setdefault", "gunicorn-env", "settings-init"),
+    "worker_from": ("config", "-k", "--worker-class=", "cmd-args", "config-env", "cli-over-config"),
+    "config_ref": ("path", "python-module", "implicit", "none"),
+    "container_path": ("/srv/app", "/app", "/code"),
+    "database": ("postgres", "mariadb"),
+    "driver": ("psycopg3", "psycopg2", "mysqlclient", "pymysql"),
+    "db_scope": ("per-host", "shared"),
+    "versions": ("django3.2-gunicorn20.1", "django4.2-gunicorn22", "django5.2-gunicorn27"),
+    "app": ("incident-url-logged", "own-url-silent"),
+    "settings_shape": ("dict", "split", "dburl"),
+    "start": ("gevent", "eventlet", "sync", "gthread", "asgi"),
+}
+
+PG_DRIVERS, MARIADB_DRIVERS = ("psycopg3", "psycopg2"), ("mysqlclient", "pymysql")
+IMAGE_VERSIONS = "django5.2-gunicorn27"  # what the compose image carries
+
+
+def violations(d: dict[str, str]) -> list[str]:
+    """Why a combination is not a stack that can run (empty when it can)."""
+    out = []
+    compose = d["manager"] == "compose"
+    if compose != (d["gunicorn_home"] == "image"):
+        out.append("compose hosts run the image's gunicorn, the others a venv or the system's")
+    if not compose and d["container_path"] != "/srv/app":
+        out.append("only containers see the code at another path")
+    if compose and (d["versions"] != IMAGE_VERSIONS or d["driver"] not in ("psycopg3", "mysqlclient")):
+        out.append("the compose image carries one stack")
+    if (d["database"] == "postgres") != (d["driver"] in PG_DRIVERS):
+        out.append("the driver belongs to the other database")
+    if d["versions"].startswith("django3.2") and d["driver"] == "psycopg3":
+        out.append("Django 3.2 has no psycopg 3 backend")
+    if d["start"] == "eventlet" and not d["versions"].endswith("gunicorn22"):
+        out.append("eventlet: gunicorn 20.1 breaks on current eventlet, 26+ removed the worker")
+    if d["config_ref"] == "none" and d["worker_from"] in ("config", "config-env", "cli-over-config"):
+        out.append("without a config file the worker class comes from the command line")
+    if d["settings_from"] == "settings-init" and d["settings_shape"] != "split":
+        out.append("a settings package chooses its module only in the split shape")
+    if d["start"] == "asgi" and d["worker_from"] in ("config-env",):
+        out.append("ASGI hosts name their worker class literally")
+    return out
+
+
+@dataclass(frozen=True)
+class VarietySpec(HostSpec):
+    """One varied host: the main lab's host interface, with every dimension drawn."""
+
+    restart: str = "supervisor"  # "supervisor" | "compose" (from `manager`)
+    database: str = "postgres"
+    settings_shape: str = "dict"
+    manager: str = "supervisor"
+    gunicorn_home: str = "other-venv"
+    settings_from: str = "env"
+    worker_from: str = "config"
+    config_ref: str = "path"
+    container_path: str = "/srv/app"
+    driver: str = "psycopg3"
+    db_scope: str = "per-host"
+    versions: str = IMAGE_VERSIONS
+    app: str = "incident-url-logged"
+    start: str = "gevent"
+
+    NAME_PREFIX: ClassVar[str] = "var"
+    NETNS: ClassVar[str] = NETNS_PREFIX
+    VETH: ClassVar[str] = VETH_PREFIX
+    ROOT: ClassVar[Path] = ROOT / "hosts"
+
+    @property
+    def address(self) -> str:
+        return str(IPv4Address(f"{config.SUBNET_PREFIX}.{FIRST_OCTET}") + self.index - 1)
+
+    @property
+    def db_name(self) -> str:
+        return "app_fleet" if self.db_scope == "shared" else f"app_{self.name}"
+
+    @property
+    def db_user(self) -> str:
+        return "fleet" if self.db_scope == "shared" else self.name
+
+    @property
+    def draw(self) -> dict[str, str]:
+        """The host's value of every dimension."""
+        return {name: getattr(self, name) for name in DIMENSIONS}
+
+    @property
+    def healthy(self) -> bool:
+        """Its worker needs no switch: a sync or gthread app (only its connection settings may change)."""
+        return self.start in ("sync", "gthread")
+
+    @property
+    def django(self) -> tuple[int, int]:
+        major, minor = self.versions.split("-")[0].removeprefix("django").split(".")
+        return int(major), int(minor)
+
+
+def make(index: int, values: dict[str, str]) -> VarietySpec:
+    restart = "compose" if values["manager"] == "compose" else "supervisor"
+    return VarietySpec(index, restart=restart, **values)
+
+
+def _complete(partial: dict[str, str], rng: random.Random) -> dict[str, str] | None:
+    """Fill the dimensions `partial` leaves open with values that make a runnable stack."""
+    for _ in range(400):
+        d = {name: partial.get(name) or rng.choice(values) for name, values in DIMENSIONS.items()}
+        if not violations(d):
+            return d
+    return None
+
+
+def covering(seed: int = 0) -> list[VarietySpec]:
+    """A small fleet in which every value of every dimension appears on some host (greedy)."""
+    rng = random.Random(seed)
+    wanted = {(name, value) for name, values in DIMENSIONS.items() for value in values}
+    hosts: list[dict[str, str]] = []
+    while wanted:
+        name, value = sorted(wanted)[0]
+        best, best_gain = None, -1
+        for _ in range(300):  # of many completions, keep the one that covers most still-missing values
+            d = _complete({name: value}, rng)
+            if d is None:
+                continue
+            gain = sum((n, v) in wanted for n, v in d.items())
+            if gain > best_gain:
+                best, best_gain = d, gain
+        if best is None:
+            raise ValueError(f"no runnable stack has {name}={value}")
+        hosts.append(best)
+        wanted -= set(best.items())
+    return [make(i, d) for i, d in enumerate(hosts, 1)]
+
+
+def draw(seed: int, count: int = 6) -> list[VarietySpec]:
+    """A seeded random fleet of runnable stacks."""
+    rng = random.Random(seed)
+    out = []
+    while len(out) < count:
+        d = _complete({}, rng)
+        if d is not None:
+            out.append(make(len(out) + 1, d))
+    return out
+
+
+def fleet(profile: str) -> list[VarietySpec]:
+    """`covering`, or a seed (an integer) for a random draw of 6 hosts."""
+    if profile == "covering":
+        specs = covering()
+    else:
+        try:
+            seed = int(profile)
+        except ValueError:
+            raise ValueError(f"variety profile: 'covering' or an integer seed, not {profile!r}") from None
+        specs = draw(seed)
+    if len(specs) > MAX_HOSTS:
+        raise ValueError(f"{len(specs)} variety hosts > {MAX_HOSTS}")
+    return specs
+
+
+def describe(spec: VarietySpec) -> str:
+    """One line per host: its name and draw (what `lab.up --variety` prints)."""
+    return f"{spec.name} ({spec.address}): " + ", ".join(f"{k}={v}" for k, v in spec.draw.items())
+
+
+def as_json(spec: VarietySpec) -> dict:
+    return {"name": spec.name, "address": spec.address, **{f.name: getattr(spec, f.name) for f in fields(spec)}}
+
+
+def from_json(data: dict) -> VarietySpec:
+    known = {f.name for f in fields(VarietySpec)}
+    return VarietySpec(**{k: v for k, v in data.items() if k in known})
+
+
+__all__ = ["DIMENSIONS", "VarietySpec", "covering", "draw", "fleet", "describe", "violations", "replace", "asdict"]
