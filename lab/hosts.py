@@ -27,12 +27,14 @@ PRIVATE_DIRS = {  # host dir name -> mount point inside the host
 }
 
 
-def init_script(spec: HostSpec) -> str:
+def init_script(spec: HostSpec, extra_mounts: list[tuple[str, str]] = ()) -> str:
     """Runs as pid 1 of the host: hostname, private mounts, then reap children forever."""
     q = shlex.quote
     lines = ["set -e", f"hostname {q(spec.name)}"]
     for name, target in PRIVATE_DIRS.items():
         lines.append(f"mount --bind {q(str(spec.dir / name))} {q(target)}")
+    for source, target in extra_mounts:
+        lines.append(f"mount --bind {q(source)} {q(target)}")
     lines.append(f"mount --bind {q(str(spec.dir / 'hosts'))} /etc/hosts")
     lines.append("mount -t tmpfs -o mode=1777 tmpfs /tmp")
     if spec.restart == "compose":
@@ -57,12 +59,12 @@ def _unshare_pidfile(spec: HostSpec) -> Path:
     return spec.dir / "unshare.pid"
 
 
-def start(spec: HostSpec) -> int:
+def start(spec: HostSpec, extra_mounts: list[tuple[str, str]] = ()) -> int:
     """Start the host's namespaces; returns the pid of its init (pid 1 inside)."""
     _prepare_dirs(spec)
     log = open(spec.dir / "init.log", "w")
     script = spec.dir / "init.sh"
-    script.write_text(init_script(spec) + "\n")
+    script.write_text(init_script(spec, extra_mounts) + "\n")
     proc = subprocess.Popen(
         ["ip", "netns", "exec", spec.netns, "unshare", "--kill-child", "--pid", "--mount-proc",
          "--uts", "--mount", "--propagation", "private", "bash", str(script)],

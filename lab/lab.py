@@ -332,18 +332,18 @@ def reset_host(spec: HostSpec) -> None:
     restart_app(spec)
 
 
-def restart_app(spec: HostSpec) -> None:
+def restart_app(spec: HostSpec, program: str = "schoolsite", serving=None) -> None:
     """Restart the host's app so edited files take effect, and wait until it serves."""
     if spec.restart == "supervisor":
         ctl = ["supervisorctl", "-c", "/etc/supervisor/supervisord.conf"]
-        wait_for(lambda: hosts.exec_in(spec, [*ctl, "status", "schoolsite"], check=False).stdout.split()[1:2]
+        wait_for(lambda: hosts.exec_in(spec, [*ctl, "status", program], check=False).stdout.split()[1:2]
               not in (["STARTING"], ["STOPPING"]), 30, f"{spec.name}: supervisor program settling")
         hosts.exec_in(spec, [*ctl, "reread"])
         hosts.exec_in(spec, [*ctl, "update"])
-        hosts.exec_in(spec, [*ctl, "restart", "schoolsite"], timeout=60)
+        hosts.exec_in(spec, [*ctl, "restart", program], timeout=60)
     else:
         compose_up(spec, "--force-recreate")
-    wait_healthy(spec)
+    wait_for(lambda: (serving or app_healthy)(spec), 60, f"{spec.name}: app on :{config.APP_PORT}", interval=0.2)
 
 
 # -- the fleet -----------------------------------------------------------------------------
@@ -437,9 +437,10 @@ def _graceful_compose_down(spec: HostSpec) -> None:
 
 def down(say=print) -> list[str]:
     """Remove every namespace, link, process, mount and container the lab made."""
-    from lab import light  # light hosts live under the lab's root and use its users and key
+    from lab import light, variety_hosts  # they live under the lab's root and use its users, key and bridge
 
     removed = [f"{n} light host(s)" for n in [light.down()] if n]
+    removed += [f"{n} varied host(s)" for n in [variety_hosts.down()] if n]
     names = set(network.namespaces())
     if config.HOSTS_DIR.exists():
         names |= {config.NETNS_PREFIX + d.name for d in config.HOSTS_DIR.iterdir() if d.is_dir()}

@@ -26,13 +26,21 @@ def _guard(fn, *args, **kwargs):
 
 
 @task(help={"hosts": "number of hosts (default 6: supervisor and compose, on PostgreSQL and MariaDB, three settings shapes)",
-            "delay_ms": f"one-way delay the proxy adds between hosts and databases (default {config.DEFAULT_DELAY_MS}; 0 = off)"})
-def up(c, hosts=6, delay_ms=config.DEFAULT_DELAY_MS):
+            "delay_ms": f"one-way delay the proxy adds between hosts and databases (default {config.DEFAULT_DELAY_MS}; 0 = off)",
+            "variety": "also bring up varied hosts: 'covering' (every value of every dimension on some host) "
+                       "or an integer seed for a random draw; the draw is printed per host"})
+def up(c, hosts=6, delay_ms=config.DEFAULT_DELAY_MS, variety=None):
     """Bring the lab fleet up (idempotent: keeps what is healthy, repairs the rest)."""
     report = _guard(lab.up, int(hosts), int(delay_ms))
     console.print(f"lab up in {report['seconds']} s; started: {', '.join(report['started']) or 'nothing'}; "
                   f"kept: {', '.join(report['kept']) or 'nothing'}")
     console.print(f"inventory: inventory/lab.yml  key: {config.PRIVATE_KEY}  known_hosts: {config.KNOWN_HOSTS}")
+    if variety is not None:
+        from lab import variety_hosts
+
+        varied = _guard(variety_hosts.up, str(variety), say=lambda line: console.print(line, markup=False))
+        console.print(f"varied hosts ({variety}) up in {varied['seconds']} s (started {varied['started']}, kept "
+                      f"{varied['kept']}); inventory: {variety_hosts.INVENTORY_PATH}")
 
 
 @task(help={"hosts": "number of light hosts (sshd + supervisor + a tiny gunicorn app, no database)",

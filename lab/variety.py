@@ -33,6 +33,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "worker_from": ("config", "-k", "--worker-class=", "cmd-args", "config-env", "cli-over-config"),
     "config_ref": ("path", "python-module", "implicit", "none"),
     "container_path": ("/srv/app", "/app", "/code"),
+    "cgroup": ("engine-default", "custom-parent"),
     "database": ("postgres", "mariadb"),
     "driver": ("psycopg3", "psycopg2", "mysqlclient", "pymysql"),
     "db_scope": ("per-host", "shared"),
@@ -54,6 +55,8 @@ def violations(d: dict[str, str]) -> list[str]:
         out.append("compose hosts run the image's gunicorn, the others a venv or the system's")
     if not compose and d["container_path"] != "/srv/app":
         out.append("only containers see the code at another path")
+    if not compose and d["cgroup"] != "engine-default":
+        out.append("only containers have an engine-made cgroup")
     if compose and (d["versions"] != IMAGE_VERSIONS or d["driver"] not in ("psycopg3", "mysqlclient")):
         out.append("the compose image carries one stack")
     if (d["database"] == "postgres") != (d["driver"] in PG_DRIVERS):
@@ -84,6 +87,7 @@ class VarietySpec(HostSpec):
     worker_from: str = "config"
     config_ref: str = "path"
     container_path: str = "/srv/app"
+    cgroup: str = "engine-default"
     driver: str = "psycopg3"
     db_scope: str = "per-host"
     versions: str = IMAGE_VERSIONS

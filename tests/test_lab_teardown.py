@@ -14,13 +14,15 @@ from lab import light
 
 from lab import network
 
+from lab import variety
+
 pytestmark = [pytest.mark.lab, pytest.mark.lab_teardown]
 
 
 def lab_processes() -> list[str]:
     ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout.splitlines()
     marks = (str(config.LAB_ROOT), str(config.CACHE_DIR), "lab.proxy", "ip netns exec rmlab-",
-             "ip netns exec rmlight-")
+             "ip netns exec rmlight-", "ip netns exec " + variety.NETNS_PREFIX)
     return [line for line in ps if any(mark in line for mark in marks)]
 
 
@@ -29,6 +31,7 @@ def test_lab_down_leaves_nothing(fleet):
     removed = lab.down()
     assert set(removed) >= {spec.netns for spec in fleet.specs.values() if spec.name not in fleet.skipped}
     assert network.namespaces() == [] and network.namespaces(light.NETNS_PREFIX) == []
+    assert network.namespaces(variety.NETNS_PREFIX) == [] and network.stale_veths(variety.VETH_PREFIX) == []
     assert network.stale_veths() == [] and network.stale_veths(light.VETH_PREFIX) == []
     assert subprocess.run(["ip", "link", "show", light.BRIDGE], capture_output=True).returncode != 0
     assert subprocess.run(["ip", "link", "show", config.BRIDGE], capture_output=True).returncode != 0

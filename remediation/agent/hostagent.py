@@ -19,7 +19,6 @@ import time
 ENV_KEYS = ("DJANGO_SETTINGS_MODULE", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "PYTHONPATH",
             "VIRTUAL_ENV", "PORT")
 MAX_FILE = 1024 * 1024
-CONTAINER_RE = re.compile(r"(?:docker[-/]|containerd[-/]|/docker/)([0-9a-f]{64})")
 
 
 def b64(data):
@@ -109,10 +108,38 @@ def filtered_env(pid):
     return env
 
 
-def container_of(pid):
-    text = (read_proc(pid, "cgroup") or b"").decode("utf-8", "replace")
-    match = CONTAINER_RE.search(text)
-    return match.group(1) if match else None
+def mount_ns(pid):
+    try:
+        return os.readlink("/proc/%d/ns/mnt" % pid)
+    except OSError:
+        return None
+
+
+def engine_containers():
+    """Running containers as the engine sees them, by the host pid of each one's first process
+    (`docker inspect` State.Pid); {} without a docker CLI or engine."""
+    res = run(["docker", "ps", "-q", "--no-trunc"], timeout=30)
+    ids = res["stdout"].split() if res["rc"] == 0 else []
+    if not ids:
+        return {}
+    res = run(["docker", "inspect"] + ids, timeout=30)
+    if res["rc"] != 0:
+        return {}
+    return {(info.get("State") or {}).get("Pid"): info for info in json.loads(res["stdout"])}
+
+
+def container_of(pid, chain, engine):
+    """The container a process runs in: None on the host (same mount namespace as pid 1), else
+    the id of the container whose first process is it or an ancestor, else "" (a container the
+    engine does not know: its paths are not host paths, and nothing maps them)."""
+    mine, host = mount_ns(pid), mount_ns(1)
+    if mine is None or mine == host:
+        return None, None
+    for candidate in chain:
+        info = engine.get(candidate)
+        if info is not None:
+            return info.get("Id"), info
+    return "", None
 
 
 def systemd_unit_of(pid):
@@ -121,11 +148,8 @@ def systemd_unit_of(pid):
     return match.group(1) if match else None
 
 
-def docker_inspect(container):
-    res = run(["docker", "inspect", container], timeout=30)
-    if res["rc"] != 0:
-        return {"error": res["stderr"].strip()[-300:]}
-    info = json.loads(res["stdout"])[0]
+def docker_summary(info):
+    """What the tool needs of `docker inspect`: compose labels, mounts, and the container's config."""
     config = info.get("Config") or {}
     env = {}
     for item in config.get("Env") or []:
@@ -139,7 +163,7 @@ def docker_inspect(container):
                     "rw": m.get("RW")} for m in info.get("Mounts") or []],
         "working_dir": config.get("WorkingDir"), "cmd": config.get("Cmd"),
         "entrypoint": config.get("Entrypoint"), "env": env, "image": config.get("Image"),
-        "started_at": (info.get("State") or {}).get("StartedAt"),
+        "started_at": (info.get("State") or {}).get("StartedAt"), "pid": (info.get("State") or {}).get("Pid"),
     }
 
 
@@ -300,7 +324,7 @@ def op_probe(req):
     table = proc_table()
     by_pid = {row["pid"]: row for row in table}
     gunicorn_pids = set(row["pid"] for row in table if is_gunicorn(row["argv"]))
-    masters = []
+    masters, engine = [], None
     for pid in sorted(gunicorn_pids):
         row = by_pid[pid]
         if row["ppid"] in gunicorn_pids:
@@ -323,18 +347,21 @@ def op_probe(req):
         master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
                   "user": row["user"], "uid": row["uid"], "cwd": cwd,
                   "exe": exe, "env": filtered_env(pid), "threads": row["threads"], "workers": workers,
-                  "ancestors": ancestors, "container": container_of(pid), "systemd_unit": systemd_unit_of(pid)}
+                  "ancestors": ancestors, "container": None, "systemd_unit": systemd_unit_of(pid)}
+        if mount_ns(pid) != mount_ns(1):  # in a container: ask the engine which one
+            engine = engine_containers() if engine is None else engine
+            master["container"], info = container_of(pid, [pid] + [a["pid"] for a in ancestors], engine)
+            if info is not None:
+                master["docker"] = docker_summary(info)
         for index, anc in enumerate(ancestors):
             if anc["name"].startswith("supervisord") or any("supervisord" in a for a in anc["argv"][:2]):
                 chain = [pid] + [a["pid"] for a in ancestors[:index]]  # the program and any wrappers
                 master["supervisor"] = supervisor_info(by_pid[anc["pid"]], chain)
                 break
-        if master["container"]:
-            master["docker"] = docker_inspect(master["container"])
         masters.append(master)
     # what `ps aux` shows, read from /proc as ps itself does, without a ps process per probe
     reply = {"hostname": os.uname()[1], "time": time.time(), "masters": masters,
-             "compose_clis": compose_clis() if any(m["container"] for m in masters) else {},
+             "compose_clis": compose_clis() if any(m["container"] is not None for m in masters) else {},
              "python": sys.version.split()[0]}
     return reply
 
@@ -603,7 +630,7 @@ def op_counters(req):
     for _attempt in range(2):
         proc, fresh = SESSIONS.get(key), False
         if proc is None or proc.poll() is not None:
-            argv, env, cwd, privs = app_command(req, ["serve"])
+            argv, env, cwd, privs = app_command(req, ["serve"] + req.get("args", [])[1:])
             import subprocess
 
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,

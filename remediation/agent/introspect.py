@@ -82,9 +82,9 @@ def db_server_info(conn, close):
 
 
 out = {"versions": {}, "gunicorn": None, "databases": {}, "db_server": {}, "errors": []}
-serve = sys.argv[1] == "serve"  # counter session: no versions, no gunicorn, answer one line per line
+serve = sys.argv[1] == "serve"  # counter session: no versions, answer one line per line
 want_db = sys.argv[1] == "1"
-gunicorn_argv = [] if serve else sys.argv[2:]
+gunicorn_argv = sys.argv[2:]
 
 DISTRIBUTIONS = {"MySQLdb": "mysqlclient", "dj_database_url": "dj-database-url", "environ": "django-environ"}
 for name in () if serve else ("django", "gunicorn", "gevent", "eventlet", "psycopg", "psycopg2", "MySQLdb",
@@ -109,21 +109,45 @@ for name in () if serve else ("django", "gunicorn", "gevent", "eventlet", "psyco
         version = ".".join(str(part) for part in version[:3])
     out["versions"][name] = str(version) if version is not None else "unknown"
 
+def load_settings_module(cfg, app_uri):
+    """Make DJANGO_SETTINGS_MODULE what the app's workers get, the way gunicorn gets there:
+    gunicorn's `--env`/raw_env (set over the process environment before the app loads), the
+    process environment, else whatever importing the app module sets (Django's own project
+    template: `os.environ.setdefault(...)` in wsgi.py), as each gunicorn worker imports it.
+    Returns where it came from."""
+    import os
+
+    from_env = None
+    if cfg is not None:
+        for key, value in (cfg.env or {}).items():  # gunicorn sets these over the process environment
+            os.environ[key] = value
+            if key == "DJANGO_SETTINGS_MODULE":
+                from_env = "gunicorn --env (raw_env)"
+        if cfg.chdir:
+            os.chdir(cfg.chdir)
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+    if from_env:
+        return from_env
+    if os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return "process environment"
+    module = (app_uri or "").split(":", 1)[0]
+    if not module:
+        return None
+    __import__(module)  # what each gunicorn worker does; Django's settings are configured after it
+    return "set by importing the app module %s" % module
+
+
+cfg, app_uri = None, None
 if gunicorn_argv:
     saved = sys.argv
     try:
         sys.argv = gunicorn_argv
         from gunicorn.app.wsgiapp import WSGIApplication
 
-        cfg = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]").cfg
-        effective = cfg.worker_class
-        out["gunicorn"] = {
-            "worker_class": cfg.worker_class_str,
-            "effective_worker_class": "%s.%s" % (effective.__module__, effective.__name__),
-            "workers": cfg.workers, "threads": cfg.threads, "worker_connections": cfg.worker_connections,
-            "preload_app": cfg.preload_app, "config": cfg.config, "bind": list(cfg.bind or []),
-            "reload": bool(cfg.reload), "max_requests": cfg.max_requests,
-        }
+        application = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]")
+        cfg = application.cfg
+        app_uri = getattr(application, "app_uri", None) or getattr(cfg, "wsgi_app", None)
     except SystemExit as exc:
         out["errors"].append("gunicorn refused its own config (exit %s)" % exc.code)
     except Exception as exc:
@@ -131,7 +155,25 @@ if gunicorn_argv:
     finally:
         sys.argv = saved
 
+if cfg is not None and not serve:
+    try:
+        effective = cfg.worker_class
+        out["gunicorn"] = {
+            "worker_class": cfg.worker_class_str,
+            "effective_worker_class": "%s.%s" % (effective.__module__, effective.__name__),
+            "workers": cfg.workers, "threads": cfg.threads, "worker_connections": cfg.worker_connections,
+            "preload_app": cfg.preload_app, "config": cfg.config, "bind": list(cfg.bind or []),
+            "reload": bool(cfg.reload), "max_requests": cfg.max_requests, "app_uri": app_uri,
+            "chdir": cfg.chdir,
+        }
+    except Exception as exc:
+        out["errors"].append("gunicorn config: %s: %s" % (type(exc).__name__, exc))
+
 try:
+    import os as _os
+
+    source = load_settings_module(cfg, app_uri)
+    out["settings_module"] = {"module": _os.environ.get("DJANGO_SETTINGS_MODULE"), "source": source}
     # the settings module alone, as the app's workers import it: django.setup() would also load
     # every installed app and model (~0.3 s of CPU per run), and DATABASES does not depend on them
     from django.conf import settings

@@ -18,3 +18,13 @@ def check_path_vars(host_name: str, host_vars: dict, where: str) -> None:
               and ".." not in value.split("/") and not any(ord(ch) < 32 for ch in value))
         if not ok:
             raise InputError(f"host {host_name}: must be an absolute path without '..', not {value!r}", where, key=key)
+
+
+def check_verify_path(host_name: str, host_vars: dict, where: str) -> None:
+    """`remediation_verify_path`, the host's own URL to verify on: an absolute URL path, nothing else."""
+    value = host_vars.get("remediation_verify_path")
+    if value is None:
+        return
+    if not (isinstance(value, str) and value.startswith("/") and not any(ch.isspace() or ord(ch) < 32 for ch in value)):
+        raise InputError(f"host {host_name}: must be a URL path starting with / (no spaces), not {value!r}", where,
+                         key="remediation_verify_path")

@@ -14,7 +14,7 @@ from typing import Any
 
 from remediation.config import yamlio
 from remediation.errors import InputError
-from remediation.config.hostvars import check_path_vars
+from remediation.config.hostvars import check_path_vars, check_verify_path
 from remediation.transport.ssh import SshTarget
 
 GROUP_KEYS = {"hosts", "vars", "children"}
@@ -187,5 +187,6 @@ def load_inventory(path: Path) -> Inventory:
     collector.resolve()
     for name, host in inv.hosts.items():
         check_path_vars(name, host.vars, " ".join(inv.sources))
+        check_verify_path(name, host.vars, " ".join(inv.sources))
     inv.groups["all"] = list(inv.hosts)  # every host is in `all`, whichever file lists it
     return inv

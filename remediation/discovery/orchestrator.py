@@ -6,7 +6,9 @@ Pure: takes a mapping of relative paths to text, returns findings, patched texts
 
 from __future__ import annotations
 
+import shlex
 from collections import defaultdict
+from dataclasses import replace
 from typing import Mapping, Optional, Union
 
 from remediation.model import Target
@@ -270,13 +272,34 @@ def plan(files: Mapping[str, Union[str, bytes]], target: Target, hints: Hints) -
     return tree, proposals
 
 
+def restarted_hints(files: Mapping[str, str], after_files: Mapping[str, str], patched: dict[str, str],
+                    hints: Hints) -> Hints:
+    """The hints as they will be after the restart: when the live command line is written in a
+    file the patch changes (a supervisor `command=`, a compose `command:`), the restarted process
+    runs the patched line, not the one `ps` shows now."""
+    if not hints.command:
+        return hints
+    before = Tree(files)
+    live = [d for d in DeploymentBuilder(before, hints).build().deployments
+            if d.file in patched and d.offset is not None]
+    if len(live) != 1:
+        return hints
+    old = [inv.offset for inv in before.located.invocations if inv.file == live[0].file]
+    new = [inv for inv in Tree(after_files).located.invocations if inv.file == live[0].file]
+    if len(old) != len(new) or live[0].offset not in old:
+        return hints
+    inv = new[old.index(live[0].offset)]
+    words = ([inv.exe.value] if inv.exe is not None else ["gunicorn"]) + [w.value for w in inv.args.words]
+    return replace(hints, command=shlex.join(words))
+
+
 def verify(files: Mapping[str, str], patched: dict[str, str], target: Target, hints: Hints,
            before: list[Proposal]) -> set[str]:
     """Re-audit the patched tree. A patched file that still needs a patch, or any new report,
     means the rewrite did not do what was planned: return the patched files to revert."""
     after_files = dict(files)
     after_files.update(patched)
-    _, after = plan(after_files, target, hints)
+    _, after = plan(after_files, target, restarted_hints(files, after_files, patched, hints))
     bad = {p.finding.file for p in after if p.finding.action == "patch"} & set(patched)
     counts: dict[tuple, int] = defaultdict(int)
     for p in before:

@@ -158,3 +158,19 @@ def _not_test(pointers: list[Pointer]) -> list[Pointer]:
     keep = [p for p in pointers if name_class(p.module.replace(".", "/") + ".py") not in ("test",)]
     non_dev = [p for p in keep if name_class(p.module.replace(".", "/") + ".py") != "dev"]
     return non_dev or keep
+
+
+def settings_pointer(path: str, text: str) -> Optional[str]:
+    """The settings module a file names (`os.environ.setdefault("DJANGO_SETTINGS_MODULE", ...)`
+    or an assignment to it), as the tree's scan reads it; None when it names none."""
+    if "DJANGO_SETTINGS_MODULE" not in text:
+        return None
+    from remediation.discovery.pyparse import parse_python
+
+    try:
+        parsed = parse_python(path, text)
+    except Exception:  # unparseable: the discovery reports the file itself
+        return None
+    scan = _SettingsScan(parsed)
+    parsed.module.visit(scan)
+    return scan.pointers[0][0] if scan.pointers else None

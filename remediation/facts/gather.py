@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 from remediation.agent import INTROSPECT_SOURCE
 from remediation import managers
+from remediation.discovery.cmdline import parse_args, plain_words
+from remediation.discovery.settings_select import settings_pointer
 from remediation.facts.parse import config_file, parse_probe
 from remediation.model import AppView, GunicornMaster, HostFacts, RemoteFile
 from remediation.errors import RemoteError
@@ -31,6 +33,8 @@ class Gathered:
     logs: str = ""
     log_source: dict | None = None  # {"kind": "file", "path"} or {"kind": "docker", "container"}
     settings_dir: str | None = None
+    settings_module: str | None = None  # DJANGO_SETTINGS_MODULE as the app's workers get it
+    settings_module_source: str | None = None  # where that came from
 
 
 def interpreter(master: GunicornMaster) -> str:
@@ -41,12 +45,50 @@ def interpreter(master: GunicornMaster) -> str:
     return master.exe or "python3"
 
 
-def settings_dir(master: GunicornMaster) -> str | None:
-    module = master.env.get("DJANGO_SETTINGS_MODULE")
+def settings_dir(master: GunicornMaster, module: str | None = None) -> str | None:
+    """The directory (as the process sees it) holding the settings module and its siblings."""
+    module = module or master.env.get("DJANGO_SETTINGS_MODULE")
     if not module or not master.cwd:
         return None
     parts = module.split(".")
     return posixpath.join(master.cwd, *parts[:-1]) if len(parts) > 1 else master.cwd
+
+
+def settings_dirs(master: GunicornMaster, module: str | None = None) -> list[str]:
+    """Host paths of the directories whose .py files may make up the settings: the module's
+    directory, and the module itself when it is a package (`config.settings` -> settings/)."""
+    module = module or master.env.get("DJANGO_SETTINGS_MODULE")
+    sdir = settings_dir(master, module)
+    if sdir is None:
+        return []
+    dirs = [sdir, posixpath.join(sdir, module.split(".")[-1])]
+    return [d for d in (master.host_path(p) for p in dirs) if d]
+
+
+def app_module_file(master: GunicornMaster) -> str | None:
+    """The WSGI/ASGI module gunicorn imports (`proj.wsgi:application` -> cwd/proj/wsgi.py)."""
+    app = parse_args(plain_words(master.gunicorn_argv[1:])).app
+    if not app or not master.cwd:
+        return None
+    module = app.split(":", 1)[0]
+    if not all(part.isidentifier() for part in module.split(".")):
+        return None
+    return posixpath.join(master.cwd, *module.split(".")) + ".py"
+
+
+def _settings_module(result: "Gathered", app_file: str | None) -> tuple[str | None, str | None]:
+    """DJANGO_SETTINGS_MODULE: the app's own view when it ran, else the process environment,
+    else what the app module names (Django's template: setdefault in wsgi.py)."""
+    view = result.introspection.extra.get("settings_module") or {}
+    if view.get("module"):
+        return view["module"], view.get("source")
+    env = result.master.env.get("DJANGO_SETTINGS_MODULE")
+    if env:
+        return env, "process environment"
+    remote_file = result.files.get(app_file) if app_file else None
+    text = remote_file.text if remote_file is not None else None
+    found = settings_pointer(app_file, text) if text else None
+    return (found, f"{app_file}: os.environ.setdefault") if found else (None, None)
 
 
 def _parse_files(reply: dict) -> dict[str, RemoteFile]:
@@ -78,12 +120,13 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
     host_config = master.host_path(config_path) if config_path else None
     if host_config:
         wanted.append(host_config)
-    list_dirs: list[str] = []
-    sdir = settings_dir(master)
-    host_sdir = master.host_path(sdir) if sdir else None
-    if host_sdir:
-        list_dirs.append(host_sdir)
-        result.settings_dir = host_sdir
+    list_dirs = settings_dirs(master)
+    if list_dirs:
+        result.settings_dir = list_dirs[0]
+    app_file = app_module_file(master)
+    host_app_file = master.host_path(app_file) if app_file else None
+    if host_app_file and host_app_file not in wanted:
+        wanted.append(host_app_file)
     wanted += [p for p in manager.files(restart) if p not in wanted]
     early_log = manager.log_source(restart, {}) if introspect else None
     ops = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
@@ -106,10 +149,16 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
         result.logs = replies[-1].get("app", "") if isinstance(replies[-1].get("app"), str) else ""
 
     more: list[str] = []
-    listing = replies[0]["listings"].get(host_sdir) if host_sdir else None
-    if isinstance(listing, list):
-        more += [posixpath.join(host_sdir, name) for name in listing if name.endswith(".py")]
+    for listed in list_dirs:
+        listing = replies[0]["listings"].get(listed)
+        if isinstance(listing, list):
+            more += [posixpath.join(listed, name) for name in listing if name.endswith(".py")]
     globs = manager.more_globs(restart, result.files)
+    result.settings_module, result.settings_module_source = _settings_module(result, host_app_file)
+    late_dirs = [d for d in settings_dirs(master, result.settings_module) if d not in list_dirs]
+    if late_dirs:  # named by the app (its --env, its wsgi.py), not by the process environment
+        result.settings_dir = late_dirs[0]
+        globs += [posixpath.join(d, "*.py") for d in late_dirs]
     plain = [p for p in more + globs if not any(ch in p for ch in "*?[")]
     patterns = [p for p in globs if p not in plain]
     missing = sorted(set(plain) - set(result.files))
@@ -135,7 +184,7 @@ def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = Tru
 def counters_op(master: GunicornMaster) -> dict:
     """The agent request that reads the DB server's counters through the app's settings, over a
     session (one kept connection per alias) the agent keeps for the whole SSH connection."""
-    return {**introspect_op(master, want_db=True, gunicorn=False), "op": "counters"}
+    return {**introspect_op(master, want_db=True), "op": "counters"}
 
 
 def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True) -> AppView:

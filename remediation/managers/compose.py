@@ -30,7 +30,7 @@ class Compose(Manager):
     INVENTORY_VARS = ("remediation_compose_service", "remediation_compose_file")
 
     def detect(self, master, compose_clis):
-        if not master.get("container"):
+        if not master.get("container"):  # on the host, or in a container the engine does not know
             return None
         labels = compose_labels(master)
         if labels is None:
@@ -80,8 +80,9 @@ class PlainDocker(Manager):
     LABEL = "docker"
 
     def detect(self, master, compose_clis):
-        # also when `docker inspect` failed: the paths stay container paths (unmapped), never host paths
-        return RestartMethod(self.KIND, container=master["container"]) if master.get("container") else None
+        # also when the engine does not know the container (""): its paths stay container paths
+        # (unmapped), never taken for host paths
+        return RestartMethod(self.KIND, container=master["container"]) if master.get("container") is not None else None
 
     def log_source(self, method, files):
         return {"kind": "docker", "container": method.container, "key": "app"}

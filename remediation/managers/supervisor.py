@@ -46,9 +46,11 @@ def includes(main_conf: str, text: str) -> list[str]:
 
 
 def program_log(files: dict[str, RemoteFile], program: str | None) -> str | None:
-    """The program's stdout_logfile, from whichever read file defines [program:NAME]."""
+    """The program's stdout_logfile, from whichever read file defines [program:NAME] (a program
+    in a group is `group:NAME` to supervisorctl, its section is still [program:NAME])."""
     if not program:
         return None
+    program = program.split(":")[-1]
     for remote_file in files.values():
         text = remote_file.text
         if not text or f"[program:{program}]" not in text:

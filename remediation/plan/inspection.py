@@ -33,7 +33,7 @@ def hints_for(gathered: Gathered) -> Hints:
     host_config = master.host_path(config) if config else None
     return Hints(command=master.command, cwd=rel(cwd) if cwd else None,
                  config_path=rel(host_config) if host_config else None,
-                 settings_module=master.env.get("DJANGO_SETTINGS_MODULE"), env=dict(master.env))
+                 settings_module=gathered.settings_module, env=dict(master.env))
 
 
 def discovery_files(gathered: Gathered) -> dict[str, str | bytes]:
@@ -121,7 +121,8 @@ class Inspection:
             "process": {"master_pid": master.pid, "user": master.user, "command": master.command,
                         "cwd": master.cwd,
                         "workers": [{"pid": w.pid, "threads": w.threads} for w in master.workers]},
-            "settings_module": master.env.get("DJANGO_SETTINGS_MODULE"),
+            "settings_module": self.gathered.settings_module,
+            "settings_module_source": self.gathered.settings_module_source,
             "env": {k: v for k, v in master.env.items() if k in ("GUNICORN_CMD_ARGS", "WEB_CONCURRENCY",
                                                                    "DJANGO_SETTINGS_MODULE")},
             "errors": list(self.gathered.introspection.errors),

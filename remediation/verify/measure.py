@@ -78,7 +78,9 @@ def _r(value):
 
 
 def app_url(gathered: Gathered, host_vars: dict, path: str, port: int | None) -> str:
-    """Where to send verification requests from the host itself."""
+    """Where to send verification requests from the host itself (`remediation_verify_path`, a
+    host's own URL path, wins over the playbook's verify.path)."""
+    path = str(host_vars.get("remediation_verify_path") or path)
     if host_vars.get("remediation_app_url"):
         return str(host_vars["remediation_app_url"]).rstrip("/") + path
     if port is None:

@@ -60,3 +60,10 @@ def primary_schools(request):
 
 def healthz(request):
     return JsonResponse({"ok": True})
+
+
+def pupils(request):
+    """An app's own endpoint that logs nothing: one query, and the connection's server-side id
+    (what the lab reads from outside the tool to see whether connections are reused)."""
+    total = School.objects.aggregate(pupils=Sum("pupils"))["pupils"]
+    return JsonResponse({"pupils": total, "db_connection_id": _server_connection_id(), "worker_pid": os.getpid()})
