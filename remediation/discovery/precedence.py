@@ -165,6 +165,8 @@ class DeploymentPlanner:
     def _plan(self) -> list[Proposal]:
         cls = resolve(self.dep, "worker_class")
         threads = resolve(self.dep, "threads")
+        if self.keeps_workers(cls, threads):
+            return self.proposals
         if not self.check_class(cls) or not self.check_threads(cls, threads):
             return self.proposals
         if not self.plan_class(cls, threads):
@@ -180,6 +182,37 @@ class DeploymentPlanner:
                                                     "report", reason), (file, "gevent-code", line),
                                             "report"))
         return self.proposals
+
+    def keeps_workers(self, cls: Resolution, threads: Resolution) -> bool:
+        """A healthy worker (sync, gthread, sync with threads, ASGI, custom non-gevent) keeps its
+        class, workers and threads: those are the owner's capacity choices. Only a gevent-style
+        worker (or one that cannot be known) goes on to the switch. True when nothing changes."""
+        kinds = [classify(p.value) if p.value is not None else None for p in cls.live]
+        if None in kinds or "gevent" in kinds or "custom-gevent" in kinds or self.dep.blockers:
+            return False
+        if cls.winner is None and cls.unknown is not None:
+            return False  # decided in a source that cannot be read: check_class reports it
+        if cls.winner is None and not self.dep.known_command and not cls.live:
+            return False  # orphan config: check_class reports it
+        values = [_int(p.value) for p in threads.live]
+        threaded = (" (with threads > 1: it already runs the gthread worker)"
+                    if values and all(v is not None and v > 1 for v in values) else "")
+        for place in cls.live:
+            kind = classify(place.value)
+            if kind in ("asgi", "custom"):
+                self.emit(place, "report" if kind == "asgi" else "ok", None,
+                          f"{describe(kind, place.value)}; it does not use greenlets, so its "
+                          "worker settings are kept")
+            else:
+                self.emit(place, "ok", None, f"{place.value}{threaded} worker reuses DB "
+                          "connections; class, workers and threads are kept")
+        if not cls.live:
+            self.emit_default("worker_class", DEFAULTS["worker_class"], None,
+                              f"no class set: gunicorn's default sync worker{threaded} reuses DB "
+                              "connections; class, workers and threads are kept")
+        for place, why in cls.dead:
+            self.emit(place, "ok", None, f"dead: {why}; not changed", rank=DEAD_RANK)
+        return True
 
     def check_class(self, cls: Resolution) -> bool:
         """Report what cannot be switched; False stops all worker changes for this deployment."""
