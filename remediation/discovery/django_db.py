@@ -163,6 +163,26 @@ class SettingsPlanner:
                             f"DATABASES[{alias!r}] is {shown(conf)}: cannot see its {key}")
             return
         pool = pool_status(conf)
+        first = len(self.proposals)
+        self.plan_keys(state, alias, conf, pool)
+        self.pair_health_checks(self.proposals[first:], alias)
+
+    def pair_health_checks(self, mine: list[Proposal], alias: str) -> None:
+        """CONN_HEALTH_CHECKS only makes sense next to a persistent CONN_MAX_AGE: where that
+        was refused, the health-check patch is dropped too (one rule, here)."""
+        refused = [p for p in mine if p.finding.setting == "CONN_MAX_AGE"
+                   and p.finding.action == "report"]
+        if not refused:
+            return
+        for proposal in mine:
+            if proposal.finding.setting == "CONN_HEALTH_CHECKS" and proposal.finding.action == "patch":
+                proposal.finding.action = "report"
+                proposal.finding.reason += (f"; not patched: CONN_MAX_AGE of {alias!r} is not "
+                                            "changed, and health checks alone do nothing")
+                proposal.edits = []
+                proposal.rank = 3
+
+    def plan_keys(self, state: State, alias: str, conf: DictObj, pool: str) -> None:
         for key, kwarg in KEYS:
             want = wanted(key, self.ctx.target)
             value = conf.entries.get(key, MISSING)
@@ -259,7 +279,9 @@ class SettingsPlanner:
             self.report(file, offset, key, current, f"{reason}, but it cannot be rewritten in place", proposed=str(want))
             return
         if key == "CONN_HEALTH_CHECKS" and self.ctx.django_has_health_checks is False:
-            reason += " (warning: the pinned Django is older than 4.1 and ignores it)"
+            self.report(file, offset, key, current, f"{reason}; not patched: the pinned Django is "
+                        "older than 4.1, which has no CONN_HEALTH_CHECKS", proposed=str(want))
+            return
         self.add(file, offset, key, current, str(want), "patch", reason, edits=edits)
 
     def plan_env(self, file, offset, key, value: EnvGet, want, label, blocked) -> None:
@@ -346,7 +368,7 @@ class SettingsPlanner:
         if not touched:
             self.report(self.root.path, None, key, None, f"{label}: {why}, but no statement to anchor it")
             return
-        parsed, stmt = touched[-1]
+        parsed, stmt = self.anchor(touched)
         for other in self.states:
             db = other.names.get("DATABASES")
             if not isinstance(db, DictObj) or alias not in db.entries:
@@ -360,8 +382,20 @@ class SettingsPlanner:
             code += f"  {noqa}"
         edit = insert_after_statement(parsed, stmt, code)
         offset = parsed.span(stmt)[0]
-        current = None if key == "CONN_MAX_AGE" else None
-        self.patch(parsed.path, offset, key, current, want, f"{label}: {why}", [edit])
+        self.patch(parsed.path, offset, key, None, want, f"{label}: {why}", [edit])
+
+    def anchor(self, touched: list[tuple[ParsedPy, Any]]) -> tuple[ParsedPy, Any]:
+        """The statement after which a new `DATABASES[...][...] = ...` line goes: the last one
+        that touches DATABASES on any path, so every path (an `if` that updates the dict, a
+        base module and the root) sees the new line once."""
+        candidates = [touched[-1]]
+        for other in self.states:
+            more = other.touched.get("DATABASES", [])
+            if more:
+                candidates.append(more[-1])
+        in_root = [c for c in candidates if c[0].path == self.root.path]
+        pool = in_root or candidates
+        return max(pool, key=lambda c: c[0].span(c[1])[0])
 
 
 def _noqa(parsed: ParsedPy, stmt) -> str:

@@ -82,7 +82,9 @@ def append_item(
     end = _line_end(text, last_end)
     if not _only_comment(text[last_end:end]):
         return [Edit(last_end, last_end, ", " + code)]
-    return [Edit(last_end, last_end, ","), Edit(end, end, "\n" + indent + code)]
+    # The new item ends with a comma too: a second item appended at the same place (both
+    # CONN_ keys) must not run into this one.
+    return [Edit(last_end, last_end, ","), Edit(end, end, "\n" + indent + code + ",")]
 
 
 def _only_comment(rest: str) -> bool:
