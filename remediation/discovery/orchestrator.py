@@ -14,6 +14,7 @@ from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.django_db import DbContext, SettingsPlanner
 from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, apply_edits,
                     unified_diff)
+from remediation.discovery.pairing import half_fix
 from remediation.discovery.places import Proposal
 from remediation.discovery.precedence import DeploymentPlanner
 from remediation.discovery.pyeval import Evaluator
@@ -309,12 +310,28 @@ def refuse_related(active: list[Proposal], failed: dict[str, str], refused: dict
             refused[id(proposal)] = f"a related change in {culprit} failed ({failed[culprit]})"
 
 
+def _stop_half_fix(proposals: list[Proposal], target: Target, refused: dict[int, str]) -> bool:
+    """Where only one half of the fix would land, refuse every patch and say why, once."""
+    finding = half_fix(proposals, target, lambda p: id(p) not in refused)
+    if finding is None:
+        return False
+    for proposal in proposals:
+        if proposal.finding.action == "patch":
+            refused.setdefault(id(proposal), "the other half of the fix cannot be applied "
+                                             "(see the half-a-fix finding)")
+    extra = Proposal(finding, [], finding.key())
+    extra.rank = 3
+    proposals.append(extra)
+    return True
+
+
 def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
     """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree."""
     hints = hints or Hints()
     tree, proposals = plan(files, target, hints)
     refused: dict[int, str] = {}
     patched: dict[str, str] = {}
+    _stop_half_fix(proposals, target, refused)
     for _ in range(MAX_VERIFY_ROUNDS):
         active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
         patched, failed = apply(tree, active)
@@ -325,6 +342,9 @@ def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints]
         if not failed:
             break
         refuse_related(active, failed, refused)
+        if _stop_half_fix(proposals, target, refused):
+            patched = {}
+            break
     else:
         for proposal in proposals:
             if proposal.finding.action == "patch":
