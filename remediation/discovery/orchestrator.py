@@ -107,6 +107,11 @@ class Plan:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
                              f"settings module {pointer.module} ({pointer.strength}) is not in the tree"))
+        if choice.roots or choice.dev_refused or choice.settings_files:
+            self.add(Finding(choice.roots[0] if choice.roots else (choice.dev_refused or ["<settings>"])[0],
+                             None, "CONN_MAX_AGE", None, None, "ok" if choice.roots else "report",
+                             f"production settings: {', '.join(choice.roots) or 'none'} "
+                             f"({choice.why})"))
         visited: set[str] = set()
         for root in choice.roots:
             parsed = self.tree.parsed(root)
@@ -125,7 +130,7 @@ class Plan:
                 self.add(Finding(path, self.tree.error_lines.get(path), "CONN_MAX_AGE", None, None,
                                  "report", f"{parsed}"))
                 continue
-            kind = name_class(path)
+            kind = "dev" if path in choice.dev_refused else name_class(path)
             what = {"test": "test settings", "dev": "development settings"}.get(kind, "settings")
             roots = ", ".join(choice.roots) or "none found"
             self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
