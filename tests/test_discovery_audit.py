@@ -87,7 +87,7 @@ def test_audit_files_accepts_bytes_and_never_raises_on_binary() -> None:
 def test_json_report_shape() -> None:
     result = audit_files(APP, Target())
     report = json.loads(result.to_json("/srv/app"))
-    assert set(report) == {"path", "findings", "diff"}
+    assert set(report) == {"path", "findings", "diff", "skipped"}
     assert report["path"] == "/srv/app"
     for finding in report["findings"]:
         assert set(finding) == {"file", "line", "setting", "current", "proposed", "action", "reason"}

@@ -39,7 +39,14 @@ class Plan:
         self.gevent_remains: Optional[str] = None
 
     def build(self) -> "Plan":
-        built = DeploymentBuilder(self.tree, self.hints).build()
+        try:
+            built = DeploymentBuilder(self.tree, self.hints).build()
+        except Exception as exc:  # no traceback on any input: say so and stop the worker side
+            self.add(Finding("<tree>", None, "worker_class", None, None, "report",
+                             f"the gunicorn sources could not be analysed ({_crash(exc)}); "
+                             "nothing patched on the worker side"))
+            self.gevent_remains = "the gunicorn sources could not be analysed"
+            built = Built()
         self.gunicorn(built)
         self.lookalikes()
         self.django(built)
@@ -51,7 +58,13 @@ class Plan:
         remains = []
         for dep in built.deployments:
             planner = DeploymentPlanner(dep, self.target, self.tree.line)
-            self.proposals += planner.plan()
+            try:
+                self.proposals += planner.plan()
+            except Exception as exc:
+                self.add(Finding(dep.file, None, "worker_class", None, None, "report",
+                                 f"{dep.label}: could not be analysed ({_crash(exc)}); not patched"))
+                remains.append(dep.label)
+                continue
             if planner.gevent_remains:
                 remains.append(dep.label)
         if built.not_gunicorn:
@@ -120,7 +133,16 @@ class Plan:
                                  "report", f"production settings {root}: {parsed}"))
                 continue
             evaluator = Evaluator(self.tree.load_module, watch=("DATABASES",))
-            self.proposals += SettingsPlanner(parsed, evaluator, ctx).plan()
+            try:
+                self.proposals += SettingsPlanner(parsed, evaluator, ctx).plan()
+            except RecursionError:
+                self.add(Finding(root, None, "CONN_MAX_AGE", None, None, "report",
+                                 f"production settings {root}: nested too deeply to analyse; "
+                                 "not patched"))
+            except Exception as exc:
+                self.add(Finding(root, None, "CONN_MAX_AGE", None, None, "report",
+                                 f"production settings {root}: could not be analysed "
+                                 f"({_crash(exc)}); not patched"))
             visited |= evaluator.visited
         for path in choice.settings_files:
             if path in visited or path in choice.roots:
@@ -152,6 +174,11 @@ class Plan:
         proposal = Proposal(finding, [], finding.key())
         proposal.rank = {"patch": 4, "report": 3, "ok": 2}[finding.action]
         self.proposals.append(proposal)
+
+
+def _crash(exc: Exception) -> str:
+    text = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _imports_pywsgi(tree: Tree, path: str) -> bool:
@@ -331,7 +358,17 @@ def _stop_half_fix(proposals: list[Proposal], target: Target, refused: dict[int,
 
 
 def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
-    """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree."""
+    """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree.
+
+    Never raises on file contents: an unexpected error becomes one finding, nothing patched."""
+    try:
+        return _audit_files(files, target, hints)
+    except Exception as exc:
+        return AuditResult([Finding("<tree>", None, "worker_class", None, None, "report",
+                                    f"audit failed ({_crash(exc)}); nothing patched")], {}, "")
+
+
+def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
     hints = hints or Hints()
     tree, proposals = plan(files, target, hints)
     refused: dict[int, str] = {}
@@ -361,5 +398,7 @@ def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints]
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
     diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))
-    return AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
-                       {path for path in patched if tree.template(path) is not None})
+    result = AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
+                         {path for path in patched if tree.template(path) is not None})
+    result.skipped["binary"] = tree.skipped_binary
+    return result

@@ -12,7 +12,7 @@ import re
 from typing import Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import Finding
+from remediation.discovery.model import HALF_FIX, Finding
 from remediation.discovery.places import Proposal
 
 PROTECTED_RANK = 5  # a native pool: CONN_MAX_AGE must stay 0, the switch alone is right
@@ -86,7 +86,7 @@ def half_fix(proposals: list[Proposal], target: Target,
         else:
             why = "no production DATABASES setting was found in the tree"
             where = f"in the production settings module: add `{db_text(target, first)}`"
-        reason = (f"half a fix, nothing patched: the worker would switch "
+        reason = (f"{HALF_FIX}: the worker would switch "
                   f"({_where(first)}: {first.current} -> {first.proposed}) but CONN_MAX_AGE "
                   f"cannot be set ({why}). Do both by hand: {where}, and switch the worker")
         return Finding(first.file, first.line, "CONN_MAX_AGE", None, str(target.conn_max_age),
@@ -94,7 +94,7 @@ def half_fix(proposals: list[Proposal], target: Target,
     left = _worker_left(proposals, active)
     if left and _db_raised(proposals, active):
         w = left[0].finding
-        reason = (f"half a fix, nothing patched: CONN_MAX_AGE would be raised but the worker "
+        reason = (f"{HALF_FIX}: CONN_MAX_AGE would be raised but the worker "
                   f"switch at {_where(w)} cannot be written; under gevent persistent "
                   f"connections leak. Do both by hand: {_where(w)}: set "
                   f"`{worker_text(target, w.file)}`")

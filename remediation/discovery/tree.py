@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Mapping, Optional, Union
 
 import libcst as cst
@@ -19,6 +20,10 @@ from remediation.discovery.sources.shell import locate_procfile, locate_shell
 from remediation.discovery.sources.supervisor import locate_supervisor
 from remediation.discovery.sources.systemd import locate_systemd
 from remediation.discovery.sources.yamlfiles import locate_yaml
+
+DATA_SUFFIXES = {"png", "jpg", "jpeg", "gif", "ico", "svg", "webp", "woff", "woff2", "ttf", "eot",
+                 "otf", "pdf", "zip", "gz", "tgz", "bz2", "xz", "tar", "whl", "mo", "pyc", "so",
+                 "sqlite3", "db", "json", "csv", "map", "mp4", "mp3", "wasm", "jar", "bin"}
 
 LOCATORS = {
     "dockerfile": locate_dockerfile,
@@ -58,11 +63,14 @@ class Tree:
         self._parsed: dict[str, Union[ParsedPy, str]] = {}
         self.error_lines: dict[str, Optional[int]] = {}
         self._lines: dict[str, LineIndex] = {}
+        self.skipped_binary = 0
         for path, content in sorted(files.items()):
             text, problem = decode(content)
             if text is None:
-                if self._candidate_name(path):
+                if kind_of(path, "") is not None or self._candidate_name(path):
                     self.issues.append(Issue(path, None, "worker_class", f"cannot read: {problem}"))
+                else:
+                    self.skipped_binary += 1  # images, fonts, archives: counted, not listed
                 continue
             self.texts[path] = text
             kind = kind_of(path, text)
@@ -83,7 +91,10 @@ class Tree:
 
     @staticmethod
     def _candidate_name(path: str) -> bool:
-        probe = path.lower()
+        """A name that could hold a source we read (a binary docker/logo.png is not one)."""
+        probe = posixpath.basename(path).lower()
+        if "." in probe and probe.rsplit(".", 1)[1] in DATA_SUFFIXES:
+            return False
         return any(k in probe for k in ("gunicorn", "settings", "docker", "supervisor", "procfile",
                                         ".service", ".env", "entrypoint", "compose"))
 
@@ -150,6 +161,10 @@ class Tree:
                 found = LOCATORS[kind](path, text)
         except RecursionError:
             found = Located(issues=[Issue(path, None, "worker_class", "too deeply nested to read")])
+        except Exception as exc:  # one odd file must not end the audit: it becomes a finding
+            found = Located(issues=[Issue(path, None, "worker_class",
+                                          f"could not be read ({type(exc).__name__}: {exc}); "
+                                          "not analysed")])
         self.located.extend(found)
 
     @staticmethod
