@@ -26,6 +26,7 @@ from remediation.discovery.tree import Tree
 from remediation.discovery.versions import scan as scan_versions
 
 MAX_VERIFY_ROUNDS = 5
+ASGI_SERVERS = {"uvicorn", "daphne", "hypercorn"}
 
 
 class Plan:
@@ -55,7 +56,7 @@ class Plan:
 
     # -- gunicorn --------------------------------------------------------------------------
     def gunicorn(self, built: Built) -> None:
-        remains = []
+        remains, kept = [], []
         for dep in built.deployments:
             planner = DeploymentPlanner(dep, self.target, self.tree.line)
             try:
@@ -67,6 +68,8 @@ class Plan:
                 continue
             if planner.gevent_remains:
                 remains.append(dep.label)
+            if planner.no_reuse:
+                kept.append(f"{planner.no_reuse} ({dep.label})")
         if built.not_gunicorn:
             self.add(Finding(LIVE_COMMAND, None, "worker_class", None, None, "report",
                              f"the live command is not gunicorn ({built.not_gunicorn[:80]}); "
@@ -77,6 +80,8 @@ class Plan:
                              "left untouched"))
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
+        elif kept:
+            self.gevent_remains = kept[0]
 
     def lookalikes(self) -> None:
         for look in self.tree.located.lookalikes:
@@ -84,6 +89,11 @@ class Plan:
             if look.gevent:
                 reason += "; it runs gevent, so persistent DB connections would leak there too"
                 self.gevent_remains = self.gevent_remains or f"{look.what} in {look.file} runs gevent"
+            elif look.what in ASGI_SERVERS:
+                reason += "; an ASGI server, under which Django's docs say to disable persistent connections"
+                self.gevent_remains = self.gevent_remains or (
+                    f"{look.what} in {look.file} serves ASGI, and Django's docs say persistent "
+                    "connections should be disabled under ASGI")
             self.add(Finding(look.file, self.tree.line(look.file, look.offset), "worker_class",
                              look.what, None, "report", reason))
         for path, text in self.tree.texts.items():

@@ -19,6 +19,11 @@ from remediation.discovery.worker_classes import classify, describe
 DEFAULTS = {"worker_class": "sync", "workers": "1", "threads": "1", "worker_connections": "1000"}
 RANK = {"patch": 4, "report": 3, "ok": 2}
 DEAD_RANK = 1
+NO_REUSE = {
+    "asgi": ("{} is an ASGI worker, and Django's docs say persistent connections should be "
+             "disabled under ASGI"),
+    "custom": "{} is a custom worker class: whether it reuses connections cannot be told",
+}
 
 
 @dataclass
@@ -93,6 +98,7 @@ class DeploymentPlanner:
         self.want = wanted(target)
         self.proposals: list[Proposal] = []
         self.gevent_remains = False
+        self.no_reuse: Optional[str] = None  # a kept worker under which CONN_MAX_AGE must stay
 
     # -- helpers ---------------------------------------------------------------------------
     def emit(self, place: Place, action: str, proposed: Optional[str], reason: str,
@@ -200,9 +206,9 @@ class DeploymentPlanner:
         for place in cls.live:
             kind = classify(place.value)
             if kind in ("asgi", "custom"):
-                self.emit(place, "report" if kind == "asgi" else "ok", None,
-                          f"{describe(kind, place.value)}; it does not use greenlets, so its "
-                          "worker settings are kept")
+                self.emit(place, "report", None, f"{describe(kind, place.value)}; its worker "
+                          "settings are kept")
+                self.no_reuse = self.no_reuse or NO_REUSE[kind].format(place.value)
             else:
                 self.emit(place, "ok", None, f"{place.value}{threaded} worker reuses DB "
                           "connections; class, workers and threads are kept")

@@ -71,6 +71,21 @@ def _reference(word: Word) -> Optional[str]:
     return None
 
 
+def _flag_reference(word: Word, variables: dict[str, Word]) -> Optional[Word]:
+    """`--worker-class="${NAME}"`: the flag kept, the value replaced like a whole word."""
+    flag, eq, rest = word.value.partition("=")
+    if not (eq and flag.startswith("-")):
+        return None
+    ref = _reference(Word(rest, word.offsets[len(flag) + 1:], word.raw_start, word.raw_end))
+    target = variables.get(ref) if ref else None
+    if target is None:
+        return None
+    head = len(flag) + 1
+    expands = target.expands or target.value.startswith("${" + ref)
+    return Word(word.value[:head] + target.value, tuple(word.offsets[:head]) + tuple(target.offsets),
+                word.raw_start, word.raw_end, expands, word.quoted or target.quoted)
+
+
 def substitute(commands: list[list[Word]], variables: dict[str, Word]) -> list[list[Word]]:
     """Commands with `$NAME` words replaced by the script's own value for NAME, and the
     commands kept in a variable and run with `eval "$CMD"`, `exec $CMD` or `$CMD` expanded."""
@@ -85,6 +100,10 @@ def substitute(commands: list[list[Word]], variables: dict[str, Word]) -> list[l
             continue
         words = []
         for word in command:
+            flagged = _flag_reference(word, variables)
+            if flagged is not None:
+                words.append(flagged)
+                continue
             ref = _reference(word)
             target = variables.get(ref) if ref else None
             if target is not None and not target.value.startswith("${" + ref):
