@@ -91,6 +91,7 @@ class SettingsPlanner:
         self.ctx = ctx
         self.proposals: list[Proposal] = []
         self.states: list[State] = []
+        self.subscripts: list[tuple[str, str, list]] = []  # new lines that cover every path
 
     def plan(self) -> list[Proposal]:
         try:
@@ -100,9 +101,25 @@ class SettingsPlanner:
             return self.proposals
         for state in self.states:
             self.plan_state(state)
+        self.drop_covered()
         for proposal in self.proposals:
             proposal.groups.add(("settings", self.root.path))
         return self.proposals
+
+    def drop_covered(self) -> None:
+        """A `DATABASES[alias][KEY] = value` line after the last statement that touches
+        DATABASES runs on every path: other patches of the same key on one branch are
+        redundant (one insertion, not two)."""
+        covered = {(alias, key): edits for alias, key, edits in self.subscripts}
+        keep = []
+        for proposal in self.proposals:
+            f = proposal.finding
+            hit = next((edits for (alias, key), edits in covered.items()
+                        if f.setting == key and f"DATABASES[{alias!r}][{key!r}]" in f.reason), None)
+            if hit is not None and f.action == "patch" and proposal.edits != hit:
+                continue
+            keep.append(proposal)
+        self.proposals = keep
 
     # -- findings --------------------------------------------------------------------------
     def add(self, file: str, offset: Optional[int], setting: str, current, proposed, action: str,
@@ -382,7 +399,10 @@ class SettingsPlanner:
             code += f"  {noqa}"
         edit = insert_after_statement(parsed, stmt, code)
         offset = parsed.span(stmt)[0]
+        before = len(self.proposals)
         self.patch(parsed.path, offset, key, None, want, f"{label}: {why}", [edit])
+        if len(self.proposals) > before and self.proposals[-1].finding.action == "patch":
+            self.subscripts.append((alias, key, [edit]))
 
     def anchor(self, touched: list[tuple[ParsedPy, Any]]) -> tuple[ParsedPy, Any]:
         """The statement after which a new `DATABASES[...][...] = ...` line goes: the last one

@@ -56,7 +56,7 @@ class Plan:
 
     # -- gunicorn --------------------------------------------------------------------------
     def gunicorn(self, built: Built) -> None:
-        remains, kept = [], []
+        remains, kept, unknown = [], [], []
         for dep in built.deployments:
             planner = DeploymentPlanner(dep, self.target, self.tree.line)
             try:
@@ -66,7 +66,9 @@ class Plan:
                                  f"{dep.label}: could not be analysed ({_crash(exc)}); not patched"))
                 remains.append(dep.label)
                 continue
-            if planner.gevent_remains:
+            if planner.gevent_remains and planner.class_unknown:
+                unknown.append(dep.label)
+            elif planner.gevent_remains:
                 remains.append(dep.label)
             if planner.no_reuse:
                 kept.append(f"{planner.no_reuse} ({dep.label})")
@@ -80,6 +82,9 @@ class Plan:
                              "left untouched"))
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
+        elif unknown:
+            self.gevent_remains = (f"the worker class cannot be told from the tree ({', '.join(unknown)}): "
+                                   "it may be gevent")
         elif kept:
             self.gevent_remains = kept[0]
 

@@ -99,6 +99,7 @@ class DeploymentPlanner:
         self.proposals: list[Proposal] = []
         self.gevent_remains = False
         self.no_reuse: Optional[str] = None  # a kept worker under which CONN_MAX_AGE must stay
+        self.class_unknown = False  # gevent_remains only because the class cannot be told
 
     # -- helpers ---------------------------------------------------------------------------
     def emit(self, place: Place, action: str, proposed: Optional[str], reason: str,
@@ -228,6 +229,7 @@ class DeploymentPlanner:
                 self.emit(place, "report", self.want["worker_class"],
                           f"worker class decided at run time ({place.fixed or place.current})")
                 self.gevent_remains = True
+                self.class_unknown = True
                 ok = False
                 continue
             kind = classify(place.value)
@@ -243,6 +245,7 @@ class DeploymentPlanner:
                                                     self.want["worker_class"], "report", reason),
                                             (self.dep.file, "unknown", self.dep.label), "report"))
             self.gevent_remains = True
+            self.class_unknown = True
             ok = False
         if cls.winner is None and not self.dep.known_command and cls.unknown is None:
             gevent = [p for p in cls.live if classify(p.value or "") == "gevent"]

@@ -533,6 +533,12 @@ class Evaluator:
             right = self.expr(node.right, s)
             if isinstance(left, EnvGet) and left.default is None and isinstance(right, Const):
                 return EnvGet(left.var, right, node, self.file, left.cast)
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+            inner = self.expr(node.expression, s)
+            if isinstance(inner, Const):
+                return Const(not inner.value, None, None)
+            if isinstance(inner, DictObj) and not inner.opaque:
+                return Const(not inner.entries, None, None)
         if isinstance(node, cst.ConcatenatedString):
             return Unknown("concatenated string", node, self.file)
         return Unknown(f"computed: {_short(self.file.code(node))}", node, self.file)
@@ -585,6 +591,10 @@ class Evaluator:
                     obj.opaque = f"** of {_short(self.file.code(element.value))}"
                 continue
             key = string_key(element.key)
+            if key is None and isinstance(element.key, cst.Name):
+                named = s.names.get(element.key.value)  # DEFAULT_DB_ALIAS = "default"
+                if isinstance(named, Const) and isinstance(named.value, str):
+                    key = named.value
             if key is None:
                 obj.opaque = f"computed key {_short(self.file.code(element.key))}"
                 continue

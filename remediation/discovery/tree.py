@@ -79,7 +79,11 @@ class Tree:
         self.paths = PathIndex(self.texts)
         self.modules = ModuleIndex([p for p in self.texts if p.endswith(".py")])
         for path, kind in self.kinds.items():
-            if kind in LOCATORS or kind in ("supervisor", "uwsgi"):
+            if kind in LOCATORS or kind == "uwsgi":
+                self._locate(path, kind)
+        # supervisor last: `%(ENV_X)s` can then read an X the tree sets once (Dockerfile ENV)
+        for path, kind in self.kinds.items():
+            if kind == "supervisor":
                 self._locate(path, kind)
         # Files loaded by EnvironmentFile= / env_file: are env files whatever their name.
         for refs in list(self.located.env_files.values()):
@@ -154,7 +158,8 @@ class Tree:
             return
         try:
             if kind == "supervisor":
-                found = locate_supervisor(path, text, check=self.template(path) is None)
+                found = locate_supervisor(path, text, check=self.template(path) is None,
+                                          env=self._unique_env())
             elif kind == "uwsgi":
                 found = self._uwsgi(path, text)
             else:
@@ -166,6 +171,15 @@ class Tree:
                                           f"could not be read ({type(exc).__name__}: {exc}); "
                                           "not analysed")])
         self.located.extend(found)
+
+    def _unique_env(self) -> dict:
+        """Variables the tree sets exactly once, to a literal (Dockerfile ENV, env files)."""
+        seen: dict = {}
+        for env in self.located.env:
+            if env.kind in ("dockerfile", "env-file") and not env.expands and env.value.text:
+                seen.setdefault(env.name, []).append(env)
+        return {name: envs[0] for name, envs in seen.items()
+                if len({e.value.text for e in envs}) == 1}
 
     @staticmethod
     def _uwsgi(path: str, text: str) -> Located:

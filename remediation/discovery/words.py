@@ -52,6 +52,7 @@ class Word:
     raw_end: int
     expands: bool = False  # contains a $-expansion or command substitution
     quoted: bool = False
+    resolved_from: Optional[str] = None  # value read from another file's setting (not editable here)
 
     def span(self, i: int = 0, j: Optional[int] = None) -> Optional[tuple[int, int]]:
         """File span of value[i:j] if it is stored verbatim and contiguously."""
