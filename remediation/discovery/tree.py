@@ -128,7 +128,7 @@ class Tree:
         if path not in self._parsed:
             try:
                 self._parsed[path] = parse_python(path, self.analysable(path))
-            except (cst.ParserSyntaxError, RecursionError, ValueError) as exc:
+            except (cst.ParserSyntaxError, cst.CSTValidationError, RecursionError, ValueError) as exc:
                 self._parsed[path] = f"not valid Python: {self._syntax_error(path, exc)}"
         return self._parsed[path]
 

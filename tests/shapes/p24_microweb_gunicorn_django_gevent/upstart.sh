@@ -1,6 +1,9 @@
 #!/bin/bash
 set -e
 
+LOGFILE=/var/log/django/microweb.log
+LOGDIR=$(dirname $LOGFILE)
+
 # number of gunicorn workers
 NUM_WORKERS=17
 HOST='127.0.0.1:8000'
