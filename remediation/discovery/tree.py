@@ -25,6 +25,8 @@ DATA_SUFFIXES = {"png", "jpg", "jpeg", "gif", "ico", "svg", "webp", "woff", "wof
                  "otf", "pdf", "zip", "gz", "tgz", "bz2", "xz", "tar", "whl", "mo", "pyc", "so",
                  "sqlite3", "db", "json", "csv", "map", "mp4", "mp3", "wasm", "jar", "bin"}
 
+EXAMPLE_DIRS = {"docs", "doc", "documentation", "examples", "example"}
+
 LOCATORS = {
     "dockerfile": locate_dockerfile,
     "procfile": locate_procfile,
@@ -155,6 +157,10 @@ class Tree:
     def _locate(self, path: str, kind: str) -> None:
         text = self.analysable(path)
         if not interesting(kind, text):
+            return
+        if EXAMPLE_DIRS & set(path.split("/")[:-1]) and "gunicorn" in text:
+            self.issues.append(Issue(path, None, "worker_class", "a documentation example, not a "
+                                     "deployment of this tree: not read, never patched"))
             return
         try:
             if kind == "supervisor":
