@@ -46,10 +46,10 @@ def test_both_halves_land_together() -> None:
 def test_a_failed_worker_file_drops_the_settings_patch(monkeypatch) -> None:
     from remediation.discovery import orchestrator
 
-    real = orchestrator.validate
-    monkeypatch.setattr(orchestrator, "validate",
-                        lambda path, kind, text, tree: "SyntaxError: injected"
-                        if path == "gunicorn.conf.py" else real(path, kind, text, tree))
+    real = orchestrator.validate.check
+    monkeypatch.setattr(orchestrator.validate, "check",
+                        lambda path, kind, text, **kw: "SyntaxError: injected"
+                        if path == "gunicorn.conf.py" else real(path, kind, text, **kw))
     files = {"gunicorn.conf.py": GEVENT,
              "app/settings.py": 'DATABASES = {"default": {"NAME": "x"}}\n'}
     result = audit_files(files, Target())
