@@ -183,9 +183,14 @@ def choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Choi
     if hint:
         pointers = [Pointer(hint, "", None, "hint")]
     else:
-        strong = [p for p in env_pointers + code_pointers if p.strength in ("env", "server")]
+        # DJANGO_SETTINGS_MODULE set in the environment beats wsgi.py's os.environ.setdefault;
+        # an environment that only ever names dev settings (a local compose file) does not.
+        env = _not_test([p for p in env_pointers + code_pointers if p.strength == "env"])
+        if env and all(name_class(_module_path(p.module)) == "dev" for p in env):
+            env = []
+        server = [p for p in code_pointers if p.strength == "server"]
         weak = [p for p in code_pointers if p.strength in ("manage", "other")]
-        pointers = _not_test(strong) or _not_test(weak)
+        pointers = env or _not_test(server) or _not_test(weak)
     reasons = []
     for pointer in pointers:
         copied = _copied_from(tree, pointer.module)
@@ -232,6 +237,10 @@ def _production_files(tree: Tree, settings: list[str], imports: dict[str, list[s
     """Settings files named as production (production.py, prod.py...), top modules first."""
     return sorted(p for p in tree.texts if p.endswith(".py") and name_class(p) == "prod"
                   and (p in settings or "import *" in tree.texts[p]))
+
+
+def _module_path(module: str) -> str:
+    return module.replace(".", "/") + ".py"
 
 
 def _not_test(pointers: list[Pointer]) -> list[Pointer]:
