@@ -168,7 +168,8 @@ class Plan:
                                  "report", f"{parsed}"))
                 continue
             kind = "dev" if path in choice.dev_refused else name_class(path)
-            what = {"test": "test settings", "dev": "development settings"}.get(kind, "settings")
+            what = {"test": "test settings", "dev": "development settings",
+                    "example": "an example settings file (a template to copy)"}.get(kind, "settings")
             roots = ", ".join(choice.roots) or "none found"
             self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
                              f"{what} not used by the production settings ({roots}); left untouched"))

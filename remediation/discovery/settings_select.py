@@ -19,6 +19,8 @@ DEV_NAMES = {"local", "dev", "development", "develop", "debug", "settings_local"
 PROD_NAMES = {"production", "prod", "live", "settings_production", "settings_prod", "heroku",
               "deploy", "deployment", "prod_settings", "production_settings"}
 SERVER_FILES = {"wsgi.py", "asgi.py"}
+EXAMPLE_MARKS = (".example", "_example", "example_", "-example", ".sample", "_sample", ".template",
+                 "_template", ".dist")
 
 
 @dataclass
@@ -42,6 +44,8 @@ def name_class(path: str) -> str:
     stem = posixpath.basename(path)[:-3]
     if stem == "__init__":
         stem = posixpath.basename(posixpath.dirname(path))
+    if any(mark in stem for mark in EXAMPLE_MARKS):
+        return "example"  # production.example.py, local_settings.py.sample: copied by a person
     if stem in TEST_NAMES or stem.startswith("test_") or stem.endswith("_test"):
         return "test"
     if stem in DEV_NAMES:
