@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 from remediation.discovery import AuditResult, Finding, Hints, audit_files, validate
+from remediation.discovery.classify import kind_of
 from remediation.model import Target
 
 MAX_BYTES = 1024 * 1024
@@ -21,8 +22,10 @@ class WriteError(Exception):
     """A patched file could not be written safely."""
 
 
-def read_tree(root: Path) -> tuple[dict[str, bytes], list[Finding]]:
-    """Files under root as bytes, keyed by POSIX relative path, plus findings for skipped ones."""
+def read_tree(root: Path, large: Optional[list[int]] = None) -> tuple[dict[str, bytes], list[Finding]]:
+    """Files under root as bytes, keyed by POSIX relative path, plus findings for skipped ones.
+    Large files with data-like names are only counted in `large[0]`."""
+    large = large if large is not None else [0]
     files: dict[str, bytes] = {}
     findings: list[Finding] = []
     root = root.resolve()
@@ -51,8 +54,11 @@ def read_tree(root: Path) -> tuple[dict[str, bytes], list[Finding]]:
                                         f"cannot read: {exc.strerror}"))
                 continue
             if size > MAX_BYTES:
-                findings.append(Finding(rel, None, "worker_class", None, None, "report",
-                                        f"not scanned: {size} bytes is larger than 1 MB"))
+                if kind_of(rel, "") is not None:  # a config-like name: say so
+                    findings.append(Finding(rel, None, "worker_class", None, None, "report",
+                                            f"not scanned: {size} bytes is larger than 1 MB"))
+                else:
+                    large[0] += 1  # fixtures, dumps, media: counted in one line
                 continue
             try:
                 files[rel] = full.read_bytes()
@@ -100,9 +106,11 @@ def audit_path(root: Path, target: Target, write: bool = False,
                hints: Optional[Hints] = None) -> AuditResult:
     """Scan a checkout; with write=True apply the patches in place, atomically."""
     root = Path(root)
-    files, skipped = read_tree(root)
+    large = [0]
+    files, skipped = read_tree(root, large)
     result = audit_files(files, target, hints)
     result.findings = skipped + result.findings
+    result.skipped["large"] = large[0]
     if write:
         for rel, text in sorted(result.patched.items()):
             problem = validate.check_patched(result, rel)

@@ -21,12 +21,18 @@ from remediation.discovery import AuditResult, Finding, Hints, audit_files  # no
 from remediation.model import Target  # noqa: E402
 
 CONFIG = 'worker_class = "gevent"  # keep this comment\nworkers = 2\nthreads = 16\n'
+# Settings that already keep connections: a worker switch lands only with a persistent
+# CONN_MAX_AGE (the two halves of the fix go together).
+SETTINGS = 'DATABASES = {"default": {"NAME": "app", "CONN_MAX_AGE": 600, "CONN_HEALTH_CHECKS": True}}\n'
+APP = {"gunicorn.conf.py": CONFIG, "app/settings.py": SETTINGS}
 
 
 def make_tree(root: Path) -> None:
     (root / "gunicorn.conf.py").write_text(CONFIG)
     (root / "Procfile").write_text("web: gunicorn -c gunicorn.conf.py app.wsgi\n")
     os.chmod(root / "gunicorn.conf.py", 0o640)
+    (root / "app").mkdir()
+    (root / "app" / "settings.py").write_text(SETTINGS)
 
 
 def test_audit_path_dry_run_changes_nothing(tmp_path: Path) -> None:
@@ -79,9 +85,9 @@ def test_audit_files_accepts_bytes_and_never_raises_on_binary() -> None:
 
 
 def test_json_report_shape() -> None:
-    result = audit_files({"gunicorn.conf.py": CONFIG}, Target())
+    result = audit_files(APP, Target())
     report = json.loads(result.to_json("/srv/app"))
-    assert set(report) == {"path", "findings", "diff"}
+    assert set(report) == {"path", "findings", "diff", "skipped"}
     assert report["path"] == "/srv/app"
     for finding in report["findings"]:
         assert set(finding) == {"file", "line", "setting", "current", "proposed", "action", "reason"}
@@ -185,7 +191,7 @@ def test_a_patch_that_does_not_validate_becomes_a_report(monkeypatch) -> None:
     monkeypatch.setattr(orchestrator.validate, "check",
                         lambda path, kind, text, **kw: "SyntaxError: injected" if path == "gunicorn.conf.py"
                         else real(path, kind, text, **kw))
-    result = audit_files({"gunicorn.conf.py": CONFIG}, Target())
+    result = audit_files(APP, Target())
     assert not result.patched and not result.diff
     patched_before = [f for f in result.findings if "does not parse" in f.reason]
     assert patched_before and all(f.action == "report" for f in patched_before)
@@ -195,7 +201,7 @@ def test_a_patch_that_does_not_verify_is_reverted(monkeypatch) -> None:
     from remediation.discovery import orchestrator
 
     monkeypatch.setattr(orchestrator, "verify", lambda *a, **k: {"gunicorn.conf.py"})
-    result = audit_files({"gunicorn.conf.py": CONFIG}, Target())
+    result = audit_files(APP, Target())
     assert not result.patched
     assert any("did not show the target values" in f.reason for f in result.findings)
 
@@ -208,7 +214,8 @@ def test_no_half_patch_when_a_related_file_fails(monkeypatch) -> None:
                         lambda path, kind, text, **kw: "SyntaxError: injected" if path == "gunicorn.conf.py"
                         else real(path, kind, text, **kw))
     files = {"gunicorn.conf.py": "bind = ':8000'\nthreads = 1\n",
-             "web.conf": "[program:web]\ncommand=gunicorn -c gunicorn.conf.py -k gevent app\n"}
+             "web.conf": "[program:web]\ncommand=gunicorn -c gunicorn.conf.py -k gevent app\n",
+             "app/settings.py": SETTINGS}
     result = audit_files(files, Target())
     # threads are fixed in gunicorn.conf.py; without that the class switch must not land either.
     assert "web.conf" not in result.patched

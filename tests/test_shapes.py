@@ -103,6 +103,23 @@ STUBS = {
     "django/utils/translation.py": "def gettext_lazy(s):\n    return s\n",
     "psycogreen/__init__.py": "",
     "psycogreen/gevent.py": "def patch_psycopg():\n    pass\n",
+    "environs.py": '''
+        import os
+        class Env:
+            def read_env(self, *a, **k):
+                pass
+            def __call__(self, var, default=None):
+                return os.environ.get(var, default)
+            str = __call__
+            def int(self, var, default=None):
+                value = os.environ.get(var)
+                return int(value) if value is not None else default
+            def bool(self, var, default=False):
+                value = os.environ.get(var)
+                return value.lower() in ("1", "true") if value is not None else default
+            def dj_db_url(self, var, default=None):
+                return {"ENGINE": "django.db.backends.postgresql", "NAME": os.environ.get(var, default)}
+    ''',
     "decouple.py": '''
         import os
         def config(var, default=None, cast=None):
@@ -188,6 +205,8 @@ def test_shape(name: str, stubs: Path, tmp_path: Path) -> None:
             for key, want in keys.items():
                 got = dbs[alias].get(key)
                 assert got == want, f"{check['module']} {alias}.{key}={got!r}, want {want!r}"
+    for check in checks.get("shell", []):
+        check_shell(tree / check["file"], check)
     for check in checks.get("command", []):
         argvs = command_lines(check["file"], (tree / check["file"]).read_text())
         parsed = [parse_gunicorn(argv) for argv in argvs]
@@ -206,6 +225,38 @@ def test_shape(name: str, stubs: Path, tmp_path: Path) -> None:
     again = audit_files({**files, **result.patched}, Target(**expected.get("target", {})),
                         Hints(**expected["hints"]) if expected.get("hints") else None)
     assert not again.patched, f"second run still patches:\n{again.diff}"
+
+
+def check_shell(path: Path, check: dict) -> None:
+    """A patched shell script still parses (bash -n); its top-level NAME=value lines, run by
+    bash, give the expected values; the expected text is on one line as written."""
+    out = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, f"{path.name} does not parse: {out.stderr}"
+    text = path.read_text()
+    assignments = "\n".join(line for line in text.splitlines()
+                            if line.split("=", 1)[0].isidentifier() and "=" in line)
+    for name, want in check.get("expect", {}).items():
+        got = subprocess.run(["bash", "-c", f'{assignments}\nprintf %s "${{{name}}}"'],
+                             capture_output=True, text=True, timeout=30, env={"PATH": os.environ.get("PATH", "")})
+        assert got.stdout == want, f"{path.name}: ${name}={got.stdout!r}, want {want!r}"
+    for snippet in check.get("contains", []):
+        assert any(snippet in line for line in text.splitlines()), f"{path.name}: no line with {snippet!r}"
+
+
+def test_every_project_fixture_names_what_it_models() -> None:
+    """Fixtures modelled on a public project say which project and which of its files; the
+    files named are in the fixture (our own rewrite of the shape, never a copy)."""
+    projects = set()
+    for name in CASES:
+        expected = yaml.safe_load((SHAPES / name / "expected.yaml").read_text())
+        models = expected.get("models")
+        if models is None:
+            continue
+        assert "/" in models["project"], f"{name}: project as owner/name"
+        for rel in models["files"]:
+            assert (SHAPES / name / rel).is_file(), f"{name}: models {rel}, which is not in the fixture"
+        projects.add(models["project"])
+    assert len(CASES) >= 60 and len(projects) >= 30
 
 
 def assert_only_targeted_lines_change(files: dict[str, str], patched: dict[str, str]) -> None:

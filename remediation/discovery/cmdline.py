@@ -186,7 +186,8 @@ def split_cmd_args(value: Mapped) -> GunicornArgs:
 
 def is_gunicorn_executable(word: str) -> bool:
     name = posixpath.basename(word)
-    return name in ("gunicorn", "gunicorn3") or name.startswith("gunicorn-3")
+    # gunicorn_django: gunicorn's own Django runner (before 19.0), same flags
+    return name in ("gunicorn", "gunicorn3", "gunicorn_django") or name.startswith("gunicorn-3")
 
 
 def plain_words(argv: list[str]) -> list[Word]:

@@ -91,6 +91,7 @@ class SettingsPlanner:
         self.ctx = ctx
         self.proposals: list[Proposal] = []
         self.states: list[State] = []
+        self.subscripts: list[tuple[str, str, list]] = []  # new lines that cover every path
 
     def plan(self) -> list[Proposal]:
         try:
@@ -100,9 +101,25 @@ class SettingsPlanner:
             return self.proposals
         for state in self.states:
             self.plan_state(state)
+        self.drop_covered()
         for proposal in self.proposals:
             proposal.groups.add(("settings", self.root.path))
         return self.proposals
+
+    def drop_covered(self) -> None:
+        """A `DATABASES[alias][KEY] = value` line after the last statement that touches
+        DATABASES runs on every path: other patches of the same key on one branch are
+        redundant (one insertion, not two)."""
+        covered = {(alias, key): edits for alias, key, edits in self.subscripts}
+        keep = []
+        for proposal in self.proposals:
+            f = proposal.finding
+            hit = next((edits for (alias, key), edits in covered.items()
+                        if f.setting == key and f"DATABASES[{alias!r}][{key!r}]" in f.reason), None)
+            if hit is not None and f.action == "patch" and proposal.edits != hit:
+                continue
+            keep.append(proposal)
+        self.proposals = keep
 
     # -- findings --------------------------------------------------------------------------
     def add(self, file: str, offset: Optional[int], setting: str, current, proposed, action: str,
@@ -163,6 +180,26 @@ class SettingsPlanner:
                             f"DATABASES[{alias!r}] is {shown(conf)}: cannot see its {key}")
             return
         pool = pool_status(conf)
+        first = len(self.proposals)
+        self.plan_keys(state, alias, conf, pool)
+        self.pair_health_checks(self.proposals[first:], alias)
+
+    def pair_health_checks(self, mine: list[Proposal], alias: str) -> None:
+        """CONN_HEALTH_CHECKS only makes sense next to a persistent CONN_MAX_AGE: where that
+        was refused, the health-check patch is dropped too (one rule, here)."""
+        refused = [p for p in mine if p.finding.setting == "CONN_MAX_AGE"
+                   and p.finding.action == "report"]
+        if not refused:
+            return
+        for proposal in mine:
+            if proposal.finding.setting == "CONN_HEALTH_CHECKS" and proposal.finding.action == "patch":
+                proposal.finding.action = "report"
+                proposal.finding.reason += (f"; not patched: CONN_MAX_AGE of {alias!r} is not "
+                                            "changed, and health checks alone do nothing")
+                proposal.edits = []
+                proposal.rank = 3
+
+    def plan_keys(self, state: State, alias: str, conf: DictObj, pool: str) -> None:
         for key, kwarg in KEYS:
             want = wanted(key, self.ctx.target)
             value = conf.entries.get(key, MISSING)
@@ -259,7 +296,9 @@ class SettingsPlanner:
             self.report(file, offset, key, current, f"{reason}, but it cannot be rewritten in place", proposed=str(want))
             return
         if key == "CONN_HEALTH_CHECKS" and self.ctx.django_has_health_checks is False:
-            reason += " (warning: the pinned Django is older than 4.1 and ignores it)"
+            self.report(file, offset, key, current, f"{reason}; not patched: the pinned Django is "
+                        "older than 4.1, which has no CONN_HEALTH_CHECKS", proposed=str(want))
+            return
         self.add(file, offset, key, current, str(want), "patch", reason, edits=edits)
 
     def plan_env(self, file, offset, key, value: EnvGet, want, label, blocked) -> None:
@@ -346,7 +385,7 @@ class SettingsPlanner:
         if not touched:
             self.report(self.root.path, None, key, None, f"{label}: {why}, but no statement to anchor it")
             return
-        parsed, stmt = touched[-1]
+        parsed, stmt = self.anchor(touched)
         for other in self.states:
             db = other.names.get("DATABASES")
             if not isinstance(db, DictObj) or alias not in db.entries:
@@ -360,8 +399,23 @@ class SettingsPlanner:
             code += f"  {noqa}"
         edit = insert_after_statement(parsed, stmt, code)
         offset = parsed.span(stmt)[0]
-        current = None if key == "CONN_MAX_AGE" else None
-        self.patch(parsed.path, offset, key, current, want, f"{label}: {why}", [edit])
+        before = len(self.proposals)
+        self.patch(parsed.path, offset, key, None, want, f"{label}: {why}", [edit])
+        if len(self.proposals) > before and self.proposals[-1].finding.action == "patch":
+            self.subscripts.append((alias, key, [edit]))
+
+    def anchor(self, touched: list[tuple[ParsedPy, Any]]) -> tuple[ParsedPy, Any]:
+        """The statement after which a new `DATABASES[...][...] = ...` line goes: the last one
+        that touches DATABASES on any path, so every path (an `if` that updates the dict, a
+        base module and the root) sees the new line once."""
+        candidates = [touched[-1]]
+        for other in self.states:
+            more = other.touched.get("DATABASES", [])
+            if more:
+                candidates.append(more[-1])
+        in_root = [c for c in candidates if c[0].path == self.root.path]
+        pool = in_root or candidates
+        return max(pool, key=lambda c: c[0].span(c[1])[0])
 
 
 def _noqa(parsed: ParsedPy, stmt) -> str:

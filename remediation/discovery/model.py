@@ -22,6 +22,7 @@ DB_SETTINGS = SETTINGS[4:]
 # Pseudo file names for facts that come from the live process, not from a file in the tree.
 LIVE_COMMAND = "<live command>"
 LIVE_ENV = "<process environment>"
+HALF_FIX = "half a fix, nothing patched"
 
 
 @dataclass
@@ -111,12 +112,17 @@ class AuditResult:
     diff: str = ""
     kinds: dict[str, Optional[str]] = field(default_factory=dict)  # patched file -> its kind (validate.check)
     templated: set[str] = field(default_factory=set)  # patched files that are templates
+    skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
+
+    def half_fix(self) -> bool:
+        return any(f.reason.startswith(HALF_FIX) for f in self.findings)
 
     def as_dict(self, path: str) -> dict:
         return {
             "path": path,
             "findings": [asdict(f) for f in self.findings],
             "diff": self.diff,
+            "skipped": {k: v for k, v in self.skipped.items() if v},
         }
 
     def to_json(self, path: str) -> str:

@@ -16,6 +16,7 @@ from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.django_db import DbContext, SettingsPlanner
 from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, apply_edits,
                     unified_diff)
+from remediation.discovery.pairing import half_fix
 from remediation.discovery.places import Proposal
 from remediation.discovery.precedence import DeploymentPlanner
 from remediation.discovery.pyeval import Evaluator
@@ -27,6 +28,7 @@ from remediation.discovery.tree import Tree
 from remediation.discovery.versions import scan as scan_versions
 
 MAX_VERIFY_ROUNDS = 5
+ASGI_SERVERS = {"uvicorn", "daphne", "hypercorn"}
 
 
 class Plan:
@@ -40,7 +42,14 @@ class Plan:
         self.gevent_remains: Optional[str] = None
 
     def build(self) -> "Plan":
-        built = DeploymentBuilder(self.tree, self.hints).build()
+        try:
+            built = DeploymentBuilder(self.tree, self.hints).build()
+        except Exception as exc:  # no traceback on any input: say so and stop the worker side
+            self.add(Finding("<tree>", None, "worker_class", None, None, "report",
+                             f"the gunicorn sources could not be analysed ({_crash(exc)}); "
+                             "nothing patched on the worker side"))
+            self.gevent_remains = "the gunicorn sources could not be analysed"
+            built = Built()
         self.gunicorn(built)
         self.lookalikes()
         self.django(built)
@@ -49,12 +58,22 @@ class Plan:
 
     # -- gunicorn --------------------------------------------------------------------------
     def gunicorn(self, built: Built) -> None:
-        remains = []
+        remains, kept, unknown = [], [], []
         for dep in built.deployments:
             planner = DeploymentPlanner(dep, self.target, self.tree.line)
-            self.proposals += planner.plan()
-            if planner.gevent_remains:
+            try:
+                self.proposals += planner.plan()
+            except Exception as exc:
+                self.add(Finding(dep.file, None, "worker_class", None, None, "report",
+                                 f"{dep.label}: could not be analysed ({_crash(exc)}); not patched"))
                 remains.append(dep.label)
+                continue
+            if planner.gevent_remains and planner.class_unknown:
+                unknown.append(dep.label)
+            elif planner.gevent_remains:
+                remains.append(dep.label)
+            if planner.no_reuse:
+                kept.append(f"{planner.no_reuse} ({dep.label})")
         if built.not_gunicorn:
             self.add(Finding(LIVE_COMMAND, None, "worker_class", None, None, "report",
                              f"the live command is not gunicorn ({built.not_gunicorn[:80]}); "
@@ -65,6 +84,11 @@ class Plan:
                              "left untouched"))
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
+        elif unknown:
+            self.gevent_remains = (f"the worker class cannot be told from the tree ({', '.join(unknown)}): "
+                                   "it may be gevent")
+        elif kept:
+            self.gevent_remains = kept[0]
 
     def lookalikes(self) -> None:
         for look in self.tree.located.lookalikes:
@@ -72,6 +96,11 @@ class Plan:
             if look.gevent:
                 reason += "; it runs gevent, so persistent DB connections would leak there too"
                 self.gevent_remains = self.gevent_remains or f"{look.what} in {look.file} runs gevent"
+            elif look.what in ASGI_SERVERS:
+                reason += "; an ASGI server, under which Django's docs say to disable persistent connections"
+                self.gevent_remains = self.gevent_remains or (
+                    f"{look.what} in {look.file} serves ASGI, and Django's docs say persistent "
+                    "connections should be disabled under ASGI")
             self.add(Finding(look.file, self.tree.line(look.file, look.offset), "worker_class",
                              look.what, None, "report", reason))
         for path, text in self.tree.texts.items():
@@ -108,6 +137,11 @@ class Plan:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
                              f"settings module {pointer.module} ({pointer.strength}) is not in the tree"))
+        if choice.roots or choice.dev_refused or choice.settings_files:
+            self.add(Finding(choice.roots[0] if choice.roots else (choice.dev_refused or ["<settings>"])[0],
+                             None, "CONN_MAX_AGE", None, None, "ok" if choice.roots else "report",
+                             f"production settings: {', '.join(choice.roots) or 'none'} "
+                             f"({choice.why})"))
         visited: set[str] = set()
         for root in choice.roots:
             parsed = self.tree.parsed(root)
@@ -116,7 +150,16 @@ class Plan:
                                  "report", f"production settings {root}: {parsed}"))
                 continue
             evaluator = Evaluator(self.tree.load_module, watch=("DATABASES",))
-            self.proposals += SettingsPlanner(parsed, evaluator, ctx).plan()
+            try:
+                self.proposals += SettingsPlanner(parsed, evaluator, ctx).plan()
+            except RecursionError:
+                self.add(Finding(root, None, "CONN_MAX_AGE", None, None, "report",
+                                 f"production settings {root}: nested too deeply to analyse; "
+                                 "not patched"))
+            except Exception as exc:
+                self.add(Finding(root, None, "CONN_MAX_AGE", None, None, "report",
+                                 f"production settings {root}: could not be analysed "
+                                 f"({_crash(exc)}); not patched"))
             visited |= evaluator.visited
         for path in choice.settings_files:
             if path in visited or path in choice.roots:
@@ -126,8 +169,9 @@ class Plan:
                 self.add(Finding(path, self.tree.error_lines.get(path), "CONN_MAX_AGE", None, None,
                                  "report", f"{parsed}"))
                 continue
-            kind = name_class(path)
-            what = {"test": "test settings", "dev": "development settings"}.get(kind, "settings")
+            kind = "dev" if path in choice.dev_refused else name_class(path)
+            what = {"test": "test settings", "dev": "development settings",
+                    "example": "an example settings file (a template to copy)"}.get(kind, "settings")
             roots = ", ".join(choice.roots) or "none found"
             self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
                              f"{what} not used by the production settings ({roots}); left untouched"))
@@ -148,6 +192,11 @@ class Plan:
         proposal = Proposal(finding, [], finding.key())
         proposal.rank = {"patch": 4, "report": 3, "ok": 2}[finding.action]
         self.proposals.append(proposal)
+
+
+def _crash(exc: Exception) -> str:
+    text = str(exc).splitlines()[0][:120] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _imports_pywsgi(tree: Tree, path: str) -> bool:
@@ -332,12 +381,38 @@ def refuse_related(active: list[Proposal], failed: dict[str, str], refused: dict
             refused[id(proposal)] = f"a related change in {culprit} failed ({failed[culprit]})"
 
 
+def _stop_half_fix(proposals: list[Proposal], target: Target, refused: dict[int, str]) -> bool:
+    """Where only one half of the fix would land, refuse every patch and say why, once."""
+    finding = half_fix(proposals, target, lambda p: id(p) not in refused)
+    if finding is None:
+        return False
+    for proposal in proposals:
+        if proposal.finding.action == "patch":
+            refused.setdefault(id(proposal), "the other half of the fix cannot be applied "
+                                             "(see the half-a-fix finding)")
+    extra = Proposal(finding, [], finding.key())
+    extra.rank = 3
+    proposals.append(extra)
+    return True
+
+
 def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
-    """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree."""
+    """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree.
+
+    Never raises on file contents: an unexpected error becomes one finding, nothing patched."""
+    try:
+        return _audit_files(files, target, hints)
+    except Exception as exc:
+        return AuditResult([Finding("<tree>", None, "worker_class", None, None, "report",
+                                    f"audit failed ({_crash(exc)}); nothing patched")], {}, "")
+
+
+def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
     hints = hints or Hints()
     tree, proposals = plan(files, target, hints)
     refused: dict[int, str] = {}
     patched: dict[str, str] = {}
+    _stop_half_fix(proposals, target, refused)
     for _ in range(MAX_VERIFY_ROUNDS):
         active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
         patched, failed = apply(tree, active)
@@ -348,6 +423,9 @@ def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints]
         if not failed:
             break
         refuse_related(active, failed, refused)
+        if _stop_half_fix(proposals, target, refused):
+            patched = {}
+            break
     else:
         for proposal in proposals:
             if proposal.finding.action == "patch":
@@ -359,5 +437,7 @@ def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints]
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
     diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))
-    return AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
-                       {path for path in patched if tree.template(path) is not None})
+    result = AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
+                         {path for path in patched if tree.template(path) is not None})
+    result.skipped["binary"] = tree.skipped_binary
+    return result

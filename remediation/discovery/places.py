@@ -113,6 +113,9 @@ def flag_place(args: GunicornArgs, occ: Occurrence, file: str, layer: str, label
     where = f"{label} {occ.flag}"
     if fixed:
         return Place(occ.setting, file, None, layer, occ.value, occ.value, None, fixed, label=where)
+    if word.resolved_from:
+        return Place(occ.setting, file, offset, layer, occ.value, occ.value, None,
+                     f"the value comes from {word.resolved_from}; change it there", label=where)
     if word.expands:
         default = param_default(word, occ.value_start)
         if default is not None:

@@ -19,6 +19,11 @@ from remediation.discovery.worker_classes import classify, describe
 DEFAULTS = {"worker_class": "sync", "workers": "1", "threads": "1", "worker_connections": "1000"}
 RANK = {"patch": 4, "report": 3, "ok": 2}
 DEAD_RANK = 1
+NO_REUSE = {
+    "asgi": ("{} is an ASGI worker, and Django's docs say persistent connections should be "
+             "disabled under ASGI"),
+    "custom": "{} is a custom worker class: whether it reuses connections cannot be told",
+}
 
 
 @dataclass
@@ -93,6 +98,8 @@ class DeploymentPlanner:
         self.want = wanted(target)
         self.proposals: list[Proposal] = []
         self.gevent_remains = False
+        self.no_reuse: Optional[str] = None  # a kept worker under which CONN_MAX_AGE must stay
+        self.class_unknown = False  # gevent_remains only because the class cannot be told
 
     # -- helpers ---------------------------------------------------------------------------
     def emit(self, place: Place, action: str, proposed: Optional[str], reason: str,
@@ -165,6 +172,8 @@ class DeploymentPlanner:
     def _plan(self) -> list[Proposal]:
         cls = resolve(self.dep, "worker_class")
         threads = resolve(self.dep, "threads")
+        if self.keeps_workers(cls, threads):
+            return self.proposals
         if not self.check_class(cls) or not self.check_threads(cls, threads):
             return self.proposals
         if not self.plan_class(cls, threads):
@@ -181,6 +190,37 @@ class DeploymentPlanner:
                                             "report"))
         return self.proposals
 
+    def keeps_workers(self, cls: Resolution, threads: Resolution) -> bool:
+        """A healthy worker (sync, gthread, sync with threads, ASGI, custom non-gevent) keeps its
+        class, workers and threads: those are the owner's capacity choices. Only a gevent-style
+        worker (or one that cannot be known) goes on to the switch. True when nothing changes."""
+        kinds = [classify(p.value) if p.value is not None else None for p in cls.live]
+        if None in kinds or "gevent" in kinds or "custom-gevent" in kinds or self.dep.blockers:
+            return False
+        if cls.winner is None and cls.unknown is not None:
+            return False  # decided in a source that cannot be read: check_class reports it
+        if cls.winner is None and not self.dep.known_command and not cls.live:
+            return False  # orphan config: check_class reports it
+        values = [_int(p.value) for p in threads.live]
+        threaded = (" (with threads > 1: it already runs the gthread worker)"
+                    if values and all(v is not None and v > 1 for v in values) else "")
+        for place in cls.live:
+            kind = classify(place.value)
+            if kind in ("asgi", "custom"):
+                self.emit(place, "report", None, f"{describe(kind, place.value)}; its worker "
+                          "settings are kept")
+                self.no_reuse = self.no_reuse or NO_REUSE[kind].format(place.value)
+            else:
+                self.emit(place, "ok", None, f"{place.value}{threaded} worker reuses DB "
+                          "connections; class, workers and threads are kept")
+        if not cls.live:
+            self.emit_default("worker_class", DEFAULTS["worker_class"], None,
+                              f"no class set: gunicorn's default sync worker{threaded} reuses DB "
+                              "connections; class, workers and threads are kept")
+        for place, why in cls.dead:
+            self.emit(place, "ok", None, f"dead: {why}; not changed", rank=DEAD_RANK)
+        return True
+
     def check_class(self, cls: Resolution) -> bool:
         """Report what cannot be switched; False stops all worker changes for this deployment."""
         ok = True
@@ -189,6 +229,7 @@ class DeploymentPlanner:
                 self.emit(place, "report", self.want["worker_class"],
                           f"worker class decided at run time ({place.fixed or place.current})")
                 self.gevent_remains = True
+                self.class_unknown = True
                 ok = False
                 continue
             kind = classify(place.value)
@@ -204,6 +245,7 @@ class DeploymentPlanner:
                                                     self.want["worker_class"], "report", reason),
                                             (self.dep.file, "unknown", self.dep.label), "report"))
             self.gevent_remains = True
+            self.class_unknown = True
             ok = False
         if cls.winner is None and not self.dep.known_command and cls.unknown is None:
             gevent = [p for p in cls.live if classify(p.value or "") == "gevent"]

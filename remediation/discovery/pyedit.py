@@ -64,7 +64,8 @@ def append_item(
     """
     text = parsed.text
     if not elements:
-        return [Edit(opener, opener, code)]
+        # `{}`: a second item inserted at the same place must not run into this one
+        return [Edit(opener, opener, code + ", ")]
     last_start, last_end = parsed.span(elements[-1])
     line_start = _line_start(text, last_start)
     indent = text[line_start:last_start]
@@ -82,7 +83,9 @@ def append_item(
     end = _line_end(text, last_end)
     if not _only_comment(text[last_end:end]):
         return [Edit(last_end, last_end, ", " + code)]
-    return [Edit(last_end, last_end, ","), Edit(end, end, "\n" + indent + code)]
+    # The new item ends with a comma too: a second item appended at the same place (both
+    # CONN_ keys) must not run into this one.
+    return [Edit(last_end, last_end, ","), Edit(end, end, "\n" + indent + code + ",")]
 
 
 def _only_comment(rest: str) -> bool:

@@ -18,6 +18,7 @@ import libcst as cst
 from remediation.discovery.pyparse import ParsedPy
 
 MAX_STATES = 64
+MERGE_AT = 8  # past this many paths, paths that agree on the watched names are merged
 CASTS = {"int": int, "float": float, "str": str, "bool": bool}
 ENV_GETTERS = {"os.getenv", "os.environ.get", "os.environ.setdefault", "decouple.config",
                "environs.Env", "prettyconf.config"}
@@ -135,6 +136,58 @@ def _clone(value: Value, memo: dict[int, DictObj]) -> Value:
     return value
 
 
+def signature(value: Any, memo: Optional[dict[int, int]] = None) -> Any:
+    """A hashable description of an abstract value; nodes by identity, dicts by content."""
+    memo = {} if memo is None else memo
+    if isinstance(value, DictObj):
+        if id(value) in memo:
+            return ("cycle", memo[id(value)])
+        memo[id(value)] = len(memo)
+        origin = value.origin
+        return ("dict", origin.kind, id(origin.node), value.opaque,
+                tuple((k, signature(v, memo)) for k, v in value.entries.items()))
+    if isinstance(value, Const):
+        return ("const", repr(value.value), id(value.node))
+    if isinstance(value, EnvGet):
+        return ("env", value.var, signature(value.default, memo), id(value.node), value.cast)
+    if isinstance(value, Unknown):
+        return ("unknown", value.why, id(value.node))
+    if isinstance(value, Func):
+        return ("func", id(value.node))
+    if isinstance(value, (Ref, Absent)):
+        return (type(value).__name__, repr(value))
+    return ("other", id(value))
+
+
+def merge_states(states: list["State"], watch: tuple[str, ...]) -> list["State"]:
+    """Paths that agree on every watched name (and on what touched it) become one path.
+
+    Names they disagree on become Unknown: sound, only less precise. So branches that never
+    touch DATABASES (DEBUG toggles, logging, feature flags) do not multiply the paths."""
+    groups: dict[Any, list[State]] = {}
+    for s in states:
+        key = tuple((name, signature(s.names.get(name)),
+                     tuple(id(n) for _, n in s.touched.get(name, [])))
+                    for name in watch)
+        groups.setdefault(key, []).append(s)
+    merged = []
+    for group in groups.values():
+        first = group[0]
+        for other in group[1:]:
+            for name in set(first.names) | set(other.names):
+                mine, theirs = first.names.get(name), other.names.get(name)
+                if mine is not theirs and signature(mine) != signature(theirs):
+                    first.names[name] = Unknown(f"{name} differs between branches")
+            for note in other.notes:
+                if note not in first.notes:
+                    first.notes.append(note)
+            for name, touched in other.touched.items():
+                have = first.touched.setdefault(name, [])
+                have += [t for t in touched if all(t[1] is not h[1] for h in have)]
+        merged.append(first)
+    return merged
+
+
 def literal(node: cst.CSTNode, file: ParsedPy) -> Optional[Const]:
     """The constant a literal node spells, or None."""
     if isinstance(node, (cst.Integer, cst.Float)):
@@ -195,6 +248,8 @@ class Evaluator:
             if top:
                 self.stmt = stmt
             states = self.statement(stmt, states)
+            if len(states) > MERGE_AT:
+                states = merge_states(states, self.watch)
             if len(states) > MAX_STATES:
                 raise TooComplex(f"more than {MAX_STATES} branches in {self.file.path}")
         return states
@@ -478,6 +533,12 @@ class Evaluator:
             right = self.expr(node.right, s)
             if isinstance(left, EnvGet) and left.default is None and isinstance(right, Const):
                 return EnvGet(left.var, right, node, self.file, left.cast)
+        if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+            inner = self.expr(node.expression, s)
+            if isinstance(inner, Const):
+                return Const(not inner.value, None, None)
+            if isinstance(inner, DictObj) and not inner.opaque:
+                return Const(not inner.entries, None, None)
         if isinstance(node, cst.ConcatenatedString):
             return Unknown("concatenated string", node, self.file)
         return Unknown(f"computed: {_short(self.file.code(node))}", node, self.file)
@@ -530,6 +591,10 @@ class Evaluator:
                     obj.opaque = f"** of {_short(self.file.code(element.value))}"
                 continue
             key = string_key(element.key)
+            if key is None and isinstance(element.key, cst.Name):
+                named = s.names.get(element.key.value)  # DEFAULT_DB_ALIAS = "default"
+                if isinstance(named, Const) and isinstance(named.value, str):
+                    key = named.value
             if key is None:
                 obj.opaque = f"computed key {_short(self.file.code(element.key))}"
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -18,6 +19,8 @@ DEV_NAMES = {"local", "dev", "development", "develop", "debug", "settings_local"
 PROD_NAMES = {"production", "prod", "live", "settings_production", "settings_prod", "heroku",
               "deploy", "deployment", "prod_settings", "production_settings"}
 SERVER_FILES = {"wsgi.py", "asgi.py"}
+EXAMPLE_MARKS = (".example", "_example", "example_", "-example", ".sample", "_sample", ".template",
+                 "_template", ".dist")
 
 
 @dataclass
@@ -34,12 +37,15 @@ class Choice:
     why: str = ""
     unresolved: list[Pointer] = field(default_factory=list)
     settings_files: list[str] = field(default_factory=list)
+    dev_refused: list[str] = field(default_factory=list)
 
 
 def name_class(path: str) -> str:
     stem = posixpath.basename(path)[:-3]
     if stem == "__init__":
         stem = posixpath.basename(posixpath.dirname(path))
+    if any(mark in stem for mark in EXAMPLE_MARKS):
+        return "example"  # production.example.py, local_settings.py.sample: copied by a person
     if stem in TEST_NAMES or stem.startswith("test_") or stem.endswith("_test"):
         return "test"
     if stem in DEV_NAMES:
@@ -126,32 +132,119 @@ def scan_python(tree: Tree) -> tuple[list[str], list[Pointer], dict[str, list[st
     return settings, pointers, imports
 
 
+STRENGTH_WORDS = {"hint": "the live process", "env": "DJANGO_SETTINGS_MODULE in the environment",
+                  "server": "wsgi.py/asgi.py", "manage": "manage.py", "other": "a setdefault in code"}
+COPY = re.compile(r"(?:\b(?:cp|mv)(?:\s+-\w+)*|^\s*COPY(?:\s+--\S+)*)\s+([\w./-]+\.py)\s+([\w./-]+\.py)\b",
+                  re.MULTILINE)
+DEBUG_TRUE = re.compile(r"^DEBUG\s*=\s*True\b", re.MULTILINE)
+
+
+def copies(tree: Tree) -> list[tuple[str, str, str]]:
+    """(source, destination, file) of settings files copied into place by a Dockerfile or
+    script (`RUN cp settings/production.py settings/local.py`, `COPY x.py y.py`)."""
+    found = []
+    for path, kind in tree.kinds.items():
+        if kind not in ("dockerfile", "shell"):
+            continue
+        for match in COPY.finditer(tree.texts[path]):
+            found.append((match.group(1), match.group(2), path))
+    return found
+
+
+def _suffix_match(path: str, candidate: str) -> bool:
+    """`candidate` (as written in a Dockerfile, maybe absolute) names tree path `path`."""
+    mine = path.split("/")
+    theirs = [p for p in candidate.split("/") if p not in ("", ".")]
+    k = min(len(mine), len(theirs))
+    return k >= 1 and mine[-k:] == theirs[-k:]
+
+
+def _tree_path(tree: Tree, written: str) -> Optional[str]:
+    matches = [p for p in tree.texts if p.endswith(".py") and _suffix_match(p, written)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _copied_from(tree: Tree, module: str) -> Optional[tuple[str, str]]:
+    """The tree file that is copied to where `module` is imported from, and the copying file."""
+    target = module.replace(".", "/") + ".py"
+    for src, dst, file in copies(tree):
+        if _suffix_match(target, dst) or _suffix_match(dst.lstrip("/"), target):
+            source = _tree_path(tree, src)
+            if source:
+                return source, file
+    return None
+
+
+def is_dev(tree: Tree, path: str) -> bool:
+    """Development settings: named so (local, dev...) or a literal `DEBUG = True`."""
+    return name_class(path) == "dev" or bool(DEBUG_TRUE.search(tree.texts.get(path, "")))
+
+
 def choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Choice:
-    """The production settings modules (files) to patch."""
+    """The production settings modules (files) to patch, and why those."""
     settings, code_pointers, imports = scan_python(tree)
     choice = Choice(settings_files=settings)
     if hint:
         pointers = [Pointer(hint, "", None, "hint")]
     else:
-        strong = [p for p in env_pointers + code_pointers if p.strength in ("env", "server")]
+        # DJANGO_SETTINGS_MODULE set in the environment beats wsgi.py's os.environ.setdefault;
+        # an environment that only ever names dev settings (a local compose file) does not.
+        env = _not_test([p for p in env_pointers + code_pointers if p.strength == "env"])
+        if env and all(name_class(_module_path(p.module)) == "dev" for p in env):
+            env = []
+        server = [p for p in code_pointers if p.strength == "server"]
         weak = [p for p in code_pointers if p.strength in ("manage", "other")]
-        pointers = _not_test(strong) or _not_test(weak)
+        pointers = env or _not_test(server) or _not_test(weak)
+    reasons = []
     for pointer in pointers:
-        path = tree.modules.find(pointer.module)
+        copied = _copied_from(tree, pointer.module)
+        path = copied[0] if copied else tree.modules.find(pointer.module)
+        where = f"{pointer.file}" if pointer.file else STRENGTH_WORDS[pointer.strength]
+        if copied:
+            reasons.append(f"{pointer.module} (named in {where}) is {copied[0]}, copied into place "
+                           f"by {copied[1]}")
         if path is None:
             choice.unresolved.append(pointer)
         elif path not in choice.roots:
             choice.roots.append(path)
+            if not copied:
+                reasons.append(f"{pointer.module} named in {where}")
+    if pointers and pointers[0].strength != "hint":
+        dev = [r for r in choice.roots if is_dev(tree, r)]
+        if dev and len(dev) == len(choice.roots):
+            prod = _production_files(tree, settings, imports)
+            note = (f"{', '.join(dev)} is development settings (a dev name or DEBUG = True); "
+                    "never patched as production")
+            choice.dev_refused = list(dev)
+            if prod:
+                choice.roots = prod
+                choice.why = f"{note}; the production module is {', '.join(prod)} (by its name)"
+            else:
+                choice.roots = []
+                choice.why = (f"{note}; no production settings module found: set "
+                              "DJANGO_SETTINGS_MODULE where the app is started")
+            return choice
     if choice.roots or choice.unresolved:
-        choice.why = "named by " + ", ".join(sorted({p.strength for p in pointers}))
+        choice.why = "; ".join(reasons) or "named by " + ", ".join(sorted({p.strength for p in pointers}))
         return choice
     imported = {target for targets in imports.values() for target in targets}
     roots = [s for s in settings if s not in imported]
     prod = [r for r in roots if name_class(r) == "prod"]
-    rest = [r for r in roots if name_class(r) == "other"]
+    rest = [r for r in roots if name_class(r) == "other" and not is_dev(tree, r)]
     choice.roots = prod or rest
-    choice.why = "guessed from file names (no DJANGO_SETTINGS_MODULE found)"
+    choice.why = ("guessed from file names (no DJANGO_SETTINGS_MODULE found): "
+                  + (", ".join(choice.roots) or "none"))
     return choice
+
+
+def _production_files(tree: Tree, settings: list[str], imports: dict[str, list[str]]) -> list[str]:
+    """Settings files named as production (production.py, prod.py...), top modules first."""
+    return sorted(p for p in tree.texts if p.endswith(".py") and name_class(p) == "prod"
+                  and (p in settings or "import *" in tree.texts[p]))
+
+
+def _module_path(module: str) -> str:
+    return module.replace(".", "/") + ".py"
 
 
 def _not_test(pointers: list[Pointer]) -> list[Pointer]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Mapping, Optional, Union
 
 import libcst as cst
@@ -19,6 +20,12 @@ from remediation.discovery.sources.shell import locate_procfile, locate_shell
 from remediation.discovery.sources.supervisor import locate_supervisor
 from remediation.discovery.sources.systemd import locate_systemd
 from remediation.discovery.sources.yamlfiles import locate_yaml
+
+DATA_SUFFIXES = {"png", "jpg", "jpeg", "gif", "ico", "svg", "webp", "woff", "woff2", "ttf", "eot",
+                 "otf", "pdf", "zip", "gz", "tgz", "bz2", "xz", "tar", "whl", "mo", "pyc", "so",
+                 "sqlite3", "db", "json", "csv", "map", "mp4", "mp3", "wasm", "jar", "bin"}
+
+EXAMPLE_DIRS = {"docs", "doc", "documentation", "examples", "example"}
 
 LOCATORS = {
     "dockerfile": locate_dockerfile,
@@ -58,11 +65,14 @@ class Tree:
         self._parsed: dict[str, Union[ParsedPy, str]] = {}
         self.error_lines: dict[str, Optional[int]] = {}
         self._lines: dict[str, LineIndex] = {}
+        self.skipped_binary = 0
         for path, content in sorted(files.items()):
             text, problem = decode(content)
             if text is None:
-                if self._candidate_name(path):
+                if kind_of(path, "") is not None or self._candidate_name(path):
                     self.issues.append(Issue(path, None, "worker_class", f"cannot read: {problem}"))
+                else:
+                    self.skipped_binary += 1  # images, fonts, archives: counted, not listed
                 continue
             self.texts[path] = text
             kind = kind_of(path, text)
@@ -71,7 +81,11 @@ class Tree:
         self.paths = PathIndex(self.texts)
         self.modules = ModuleIndex([p for p in self.texts if p.endswith(".py")])
         for path, kind in self.kinds.items():
-            if kind in LOCATORS or kind in ("supervisor", "uwsgi"):
+            if kind in LOCATORS or kind == "uwsgi":
+                self._locate(path, kind)
+        # supervisor last: `%(ENV_X)s` can then read an X the tree sets once (Dockerfile ENV)
+        for path, kind in self.kinds.items():
+            if kind == "supervisor":
                 self._locate(path, kind)
         # Files loaded by EnvironmentFile= / env_file: are env files whatever their name.
         for refs in list(self.located.env_files.values()):
@@ -83,7 +97,10 @@ class Tree:
 
     @staticmethod
     def _candidate_name(path: str) -> bool:
-        probe = path.lower()
+        """A name that could hold a source we read (a binary docker/logo.png is not one)."""
+        probe = posixpath.basename(path).lower()
+        if "." in probe and probe.rsplit(".", 1)[1] in DATA_SUFFIXES:
+            return False
         return any(k in probe for k in ("gunicorn", "settings", "docker", "supervisor", "procfile",
                                         ".service", ".env", "entrypoint", "compose"))
 
@@ -113,7 +130,7 @@ class Tree:
         if path not in self._parsed:
             try:
                 self._parsed[path] = parse_python(path, self.analysable(path))
-            except (cst.ParserSyntaxError, RecursionError, ValueError) as exc:
+            except (cst.ParserSyntaxError, cst.CSTValidationError, RecursionError, ValueError) as exc:
                 self._parsed[path] = f"not valid Python: {self._syntax_error(path, exc)}"
         return self._parsed[path]
 
@@ -141,16 +158,34 @@ class Tree:
         text = self.analysable(path)
         if not interesting(kind, text):
             return
+        if EXAMPLE_DIRS & set(path.split("/")[:-1]) and "gunicorn" in text:
+            self.issues.append(Issue(path, None, "worker_class", "a documentation example, not a "
+                                     "deployment of this tree: not read, never patched"))
+            return
         try:
             if kind == "supervisor":
-                found = locate_supervisor(path, text, check=self.template(path) is None)
+                found = locate_supervisor(path, text, check=self.template(path) is None,
+                                          env=self._unique_env())
             elif kind == "uwsgi":
                 found = self._uwsgi(path, text)
             else:
                 found = LOCATORS[kind](path, text)
         except RecursionError:
             found = Located(issues=[Issue(path, None, "worker_class", "too deeply nested to read")])
+        except Exception as exc:  # one odd file must not end the audit: it becomes a finding
+            found = Located(issues=[Issue(path, None, "worker_class",
+                                          f"could not be read ({type(exc).__name__}: {exc}); "
+                                          "not analysed")])
         self.located.extend(found)
+
+    def _unique_env(self) -> dict:
+        """Variables the tree sets exactly once, to a literal (Dockerfile ENV, env files)."""
+        seen: dict = {}
+        for env in self.located.env:
+            if env.kind in ("dockerfile", "env-file") and not env.expands and env.value.text:
+                seen.setdefault(env.name, []).append(env)
+        return {name: envs[0] for name, envs in seen.items()
+                if len({e.value.text for e in envs}) == 1}
 
     @staticmethod
     def _uwsgi(path: str, text: str) -> Located:

@@ -52,6 +52,7 @@ class Word:
     raw_end: int
     expands: bool = False  # contains a $-expansion or command substitution
     quoted: bool = False
+    resolved_from: Optional[str] = None  # value read from another file's setting (not editable here)
 
     def span(self, i: int = 0, j: Optional[int] = None) -> Optional[tuple[int, int]]:
         """File span of value[i:j] if it is stored verbatim and contiguously."""
@@ -191,13 +192,24 @@ class _Splitter:
                 i += 1
             elif self.expansions and c == "$" and i + 1 < n and text[i + 1] in "({":
                 expands = True
-                close = ")" if text[i + 1] == "(" else "}"
+                opener = text[i + 1]
+                close = ")" if opener == "(" else "}"
                 depth = 0
+                quote = ""
                 while i < n:
                     add(i)
-                    if text[i] in "({":
+                    ch = text[i]
+                    if quote:
+                        if ch == quote:
+                            quote = ""
+                        elif ch == "\\" and quote == '"' and i + 1 < n:
+                            i += 1
+                            add(i)
+                    elif ch in "'\"" and opener == "(":
+                        quote = ch  # `$(awk '{ print $1 }')`: braces inside quotes do not count
+                    elif ch == opener:
                         depth += 1
-                    elif text[i] == close:
+                    elif ch == close:
                         depth -= 1
                         if depth == 0:
                             i += 1
@@ -250,10 +262,12 @@ def param_default(word: Word, at: int = 0) -> Optional[ParamDefault]:
     if not (value.startswith("${") and value.endswith("}")):
         return None
     inner = value[2:-1]
-    for sep in (":-", "-"):
+    for sep in (":-", ":=", "-", "="):
         name, found, default = inner.partition(sep)
         if found and name.replace("_", "a").isalnum() and not any(c in default for c in "${}`"):
             start = at + 2 + len(name) + len(sep)
+            if len(default) >= 2 and default[0] == default[-1] and default[0] in "'\"":
+                default, start = default[1:-1], start + 1  # ${X:-"sync"}: the shell drops them
             return ParamDefault(name, default, start, start + len(default))
     return None
 

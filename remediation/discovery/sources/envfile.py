@@ -33,7 +33,7 @@ def env_line(text: str, start: int, end: int) -> Optional[tuple[str, Mapped, int
     value_start = lead + len(name) + 1
     value = line.sub(value_start)
     raw = value.text
-    if raw[:1] in "'\"":
+    if raw and raw[0] in "'\"":
         close = raw.find(raw[0], 1)
         if close > 0:
             return name.strip(), value.sub(1, close), start

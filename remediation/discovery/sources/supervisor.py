@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
+from typing import Optional
 
 from remediation.discovery.words import Mapped, Word, split_words
 from remediation.discovery.sources.base import EnvSetting, Issue, Located, invocations_in
@@ -12,9 +14,25 @@ from remediation.discovery.sources.ini import configparser_check, read_ini
 PROGRAM_PREFIXES = ("program:", "fcgi-program:")
 
 
-def mark_interpolations(words: list[Word]) -> list[Word]:
-    """`%(ENV_X)s` and friends are expanded by supervisor: their value is not literal."""
-    return [replace(w, expands=True) if "%(" in w.value else w for w in words]
+ENV_REF = re.compile(r"^(-[\w-]+=)?%\(ENV_(\w+)\)s$")
+
+
+def mark_interpolations(words: list[Word], env: Optional[dict[str, EnvSetting]] = None) -> list[Word]:
+    """`%(ENV_X)s` and friends are expanded by supervisor: their value is not literal. Where
+    the tree sets X once (a Dockerfile ENV), that value is known but is edited there, not here."""
+    out = []
+    for w in words:
+        match = ENV_REF.match(w.value)
+        setting = (env or {}).get(match.group(2)) if match else None
+        if setting is not None:
+            head = match.group(1) or ""
+            value = head + setting.value.text
+            offsets = tuple(w.offsets[:len(head)]) + tuple([w.offsets[-1]] * len(setting.value.text))
+            out.append(replace(w, value=value, offsets=offsets, expands=False,
+                               resolved_from=f"{setting.name}={setting.value.text} in {setting.file}"))
+        else:
+            out.append(replace(w, expands=True) if "%(" in w.value else w)
+    return out
 
 
 def split_pairs(value: Mapped) -> list[tuple[str, Mapped]]:
@@ -40,7 +58,8 @@ def split_pairs(value: Mapped) -> list[tuple[str, Mapped]]:
     return pairs
 
 
-def locate_supervisor(path: str, text: str, check: bool = True) -> Located:
+def locate_supervisor(path: str, text: str, check: bool = True,
+                      env: Optional[dict[str, EnvSetting]] = None) -> Located:
     """Every gunicorn a supervisor file starts, with its environment and directory."""
     located = Located()
     entries = read_ini(text)
@@ -61,7 +80,7 @@ def locate_supervisor(path: str, text: str, check: bool = True) -> Located:
         for entry in keys.get("environment", [])[-1:]:
             located.env += _env(path, unit, entry.value)
         for entry in keys.get("command", [])[-1:]:
-            words = mark_interpolations(split_words(entry.value))
+            words = mark_interpolations(split_words(entry.value), env)
             located.extend(invocations_in([words], path, "supervisor", unit, cwd=cwd,
                                           label=f"supervisor [{section}]"))
     return located

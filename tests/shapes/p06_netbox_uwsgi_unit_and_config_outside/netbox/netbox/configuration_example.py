@@ -1,0 +1,1 @@
+DATABASE = {'NAME': 'netbox', 'USER': '', 'HOST': 'localhost', 'CONN_MAX_AGE': 300}

@@ -1,0 +1,5 @@
+from uvicorn.workers import UvicornWorker
+
+
+class DjangoUvicornWorker(UvicornWorker):
+    CONFIG_KWARGS = {"lifespan": "off"}

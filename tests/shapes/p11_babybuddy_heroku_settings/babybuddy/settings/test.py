@@ -1,0 +1,3 @@
+from .base import *
+
+DATABASES['default']['NAME'] = ':memory:'

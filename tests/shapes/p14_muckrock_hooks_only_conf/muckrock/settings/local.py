@@ -1,0 +1,3 @@
+from muckrock.settings.base import *
+
+DEBUG = True

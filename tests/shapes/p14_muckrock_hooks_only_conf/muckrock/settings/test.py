@@ -1,0 +1,1 @@
+from muckrock.settings.base import *

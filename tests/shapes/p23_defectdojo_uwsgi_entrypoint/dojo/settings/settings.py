@@ -1,0 +1,1 @@
+from .settings_dist import *  # noqa

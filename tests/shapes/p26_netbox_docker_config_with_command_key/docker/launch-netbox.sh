@@ -1,0 +1,2 @@
+#!/bin/bash
+exec gunicorn -c /etc/netbox/config/gunicorn_config.py netbox.wsgi
