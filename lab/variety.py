@@ -57,8 +57,9 @@ def violations(d: dict[str, str]) -> list[str]:
         out.append("only containers see the code at another path")
     if not compose and d["cgroup"] != "engine-default":
         out.append("only containers have an engine-made cgroup")
-    if compose and (d["versions"] != IMAGE_VERSIONS or d["driver"] not in ("psycopg3", "mysqlclient")):
-        out.append("the compose image carries one stack")
+    if compose and (d["versions"] != IMAGE_VERSIONS or d["driver"] not in ("psycopg3", "mysqlclient")
+                    or d["start"] in ("eventlet", "asgi")):
+        out.append("the compose image carries one stack (no eventlet, no ASGI worker)")
     if (d["database"] == "postgres") != (d["driver"] in PG_DRIVERS):
         out.append("the driver belongs to the other database")
     if d["versions"].startswith("django3.2") and d["driver"] == "psycopg3":
@@ -69,6 +70,8 @@ def violations(d: dict[str, str]) -> list[str]:
         out.append("without a config file the worker class comes from the command line")
     if d["settings_from"] == "settings-init" and d["settings_shape"] != "split":
         out.append("a settings package chooses its module only in the split shape")
+    if d["start"] == "asgi" and d["versions"].startswith("django3.2"):
+        out.append("the lab app's DB view answers 500 under Django 3.2's ASGI handler (seen on the lab)")
     if d["start"] == "asgi" and d["worker_from"] in ("config-env",):
         out.append("ASGI hosts name their worker class literally")
     return out

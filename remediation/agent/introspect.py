@@ -172,13 +172,19 @@ if cfg is not None and not serve:
 try:
     import os as _os
 
+    imported_before = set(sys.modules)
     source = load_settings_module(cfg, app_uri)
     out["settings_module"] = {"module": _os.environ.get("DJANGO_SETTINGS_MODULE"), "source": source}
     # the settings module alone, as the app's workers import it: django.setup() would also load
     # every installed app and model (~0.3 s of CPU per run), and DATABASES does not depend on them
     from django.conf import settings
 
-    for alias, db in settings.DATABASES.items():
+    databases = settings.DATABASES
+    app_dir = _os.getcwd().rstrip("/") + "/"
+    out["settings_module"]["loaded"] = sorted(  # the app's own files this import ran, settings among them
+        path for path in (getattr(sys.modules.get(name), "__file__", None) for name in set(sys.modules) - imported_before)
+        if path and path.startswith(app_dir))
+    for alias, db in databases.items():
         options = db.get("OPTIONS") or {}
         out["databases"][alias] = {
             "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),

@@ -50,6 +50,8 @@ class Hints:
     config_path: Optional[str] = None
     settings_module: Optional[str] = None
     env: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)  # installed, as the app imports them
+    loaded_settings: Optional[tuple[str, ...]] = None  # settings files the app's settings import loaded
 
 
 @dataclass(frozen=True)

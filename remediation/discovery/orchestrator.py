@@ -126,6 +126,7 @@ class Plan:
         live_dsm = self.hints.env.get("DJANGO_SETTINGS_MODULE")
         choice = choose(self.tree, self.hints.settings_module or live_dsm, env_pointers)
         versions = scan_versions(self.tree.texts)
+        versions.pin_installed(self.hints.versions)
         env_by_name = defaultdict(list)
         for env in self.tree.located.env:
             env_by_name[env.name].append(env)
@@ -151,7 +152,7 @@ class Plan:
                 continue
             evaluator = Evaluator(self.tree.load_module, watch=("DATABASES",))
             try:
-                self.proposals += SettingsPlanner(parsed, evaluator, ctx).plan()
+                self.proposals += [self._unloaded(p) for p in SettingsPlanner(parsed, evaluator, ctx).plan()]
             except RecursionError:
                 self.add(Finding(root, None, "CONN_MAX_AGE", None, None, "report",
                                  f"production settings {root}: nested too deeply to analyse; "
@@ -175,6 +176,14 @@ class Plan:
             roots = ", ".join(choice.roots) or "none found"
             self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
                              f"{what} not used by the production settings ({roots}); left untouched"))
+
+    def _unloaded(self, proposal: Proposal) -> Proposal:
+        """A settings file the app's own settings import does not load (a branch on DJANGO_ENV
+        that runs elsewhere, say) is not production here, whatever the static reading says."""
+        loaded = self.hints.loaded_settings
+        if loaded is not None and proposal.finding.file not in loaded and proposal.finding.action == "patch":
+            _refuse(proposal, "the app's settings import on this host does not load this file")
+        return proposal
 
     # -- files that could not be read ------------------------------------------------------
     def issues(self, built: Built) -> None:

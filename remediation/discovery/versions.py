@@ -16,6 +16,14 @@ class Versions:
     lower: dict[str, tuple[int, ...]]
     upper: dict[str, tuple[int, ...]]
 
+    def pin_installed(self, installed: Mapping[str, str]) -> None:
+        """What is installed where the app runs beats what requirement files allow."""
+        for name, text in installed.items():
+            canonical = NAMES.get(name.lower().replace("_", "-")) or NAMES.get(name.lower())
+            version = _version(text) if text else None
+            if canonical and version:
+                self.lower[canonical] = self.upper[canonical] = version
+
     def at_least(self, package: str, version: tuple[int, ...]) -> Optional[bool]:
         if package in self.lower:
             return self.lower[package] >= version

@@ -31,9 +31,15 @@ def hints_for(gathered: Gathered) -> Hints:
     cwd = master.host_path(master.cwd) if master.cwd else None
     config, _how = config_file(master)
     host_config = master.host_path(config) if config else None
+    view = gathered.introspection
+    loaded = (view.extra.get("settings_module") or {}).get("loaded")
+    if loaded is not None:  # as the process sees them: container paths map to the host's
+        loaded = tuple(rel(p) for p in (master.host_path(path) for path in loaded) if p)
     return Hints(command=master.command, cwd=rel(cwd) if cwd else None,
                  config_path=rel(host_config) if host_config else None,
-                 settings_module=gathered.settings_module, env=dict(master.env))
+                 settings_module=gathered.settings_module, env=dict(master.env),
+                 versions={k: v for k, v in view.versions.items() if k in ("django", "dj_database_url")},
+                 loaded_settings=loaded or None)
 
 
 def discovery_files(gathered: Gathered) -> dict[str, str | bytes]:
