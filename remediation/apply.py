@@ -8,12 +8,14 @@ Then check-config: the app's own loaders must see the target values before any r
 from __future__ import annotations
 
 import base64
+import shlex
+from dataclasses import replace
 
 from remediation.discovery import validate
 from remediation.errors import StageError
-from remediation.facts.gather import Gathered, interpreter, introspect
+from remediation.facts.gather import interpreter, introspect
 from remediation.journal import Journal
-from remediation.model import AppView, HostRun, Target
+from remediation.model import AppView, GunicornMaster, HostRun, Target
 from remediation.plan.decide import target_reached
 from remediation.plan.inspection import Inspection, absolute, rel
 from remediation.transport.remote import Remote
@@ -65,9 +67,21 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
         run.changes.append(change)
 
 
-def check_config(remote: Remote, gathered: Gathered, target: Target) -> AppView:
-    """Before restarting: the app's own loaders must now see the target values."""
-    view = introspect(remote, gathered.master)
+def restarted_master(ins: Inspection) -> GunicornMaster:
+    """The master as the restart will start it: with the patched command line when the manager's
+    file that holds it was patched (gunicorn reads its flags from there, not from `ps`)."""
+    master, command = ins.gathered.master, ins.audit.restarted_command
+    if not command or master.args_from is None:
+        return master
+    # the interpreter and gunicorn words as the process runs them (they pick the venv), the
+    # patched arguments after them
+    return replace(master, argv=master.argv[:master.args_from] + shlex.split(command)[1:])
+
+
+def check_config(remote: Remote, ins: Inspection, target: Target) -> AppView:
+    """Before restarting: the app's own loaders must now see the target values, with the command
+    line the restarted process will run."""
+    view = introspect(remote, restarted_master(ins))
     if view.errors:
         raise StageError("check-config", "the patched config does not load: " + "; ".join(view.errors))
     gaps = target_reached(view.gunicorn, view.databases, target)

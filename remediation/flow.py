@@ -164,7 +164,7 @@ class HostFlow:
         self.stage(Stage.APPLY)
         apply_changes(self.remote, self.journal, self.run, ins, self.written)
         self.stage(Stage.CHECK_CONFIG)
-        self.config_view = check_config(self.remote, gathered, self.playbook.target)
+        self.config_view = check_config(self.remote, ins, self.playbook.target)
 
     def _verify(self, gathered: Gathered, baseline: Measurement) -> dict:
         pb = self.playbook

@@ -114,6 +114,7 @@ class AuditResult:
     diff: str = ""
     kinds: dict[str, Optional[str]] = field(default_factory=dict)  # patched file -> its kind (validate.check)
     templated: set[str] = field(default_factory=set)  # patched files that are templates
+    restarted_command: Optional[str] = None  # the live command after the restart, when a patch changes it
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:

@@ -449,4 +449,8 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
     result = AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
                          {path for path in patched if tree.template(path) is not None})
     result.skipped["binary"] = tree.skipped_binary
+    if patched and hints.command:
+        after_files = {**tree.texts, **patched}
+        restarted = restarted_hints(tree.texts, after_files, patched, hints).command
+        result.restarted_command = restarted if restarted != hints.command else None
     return result
