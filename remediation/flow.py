@@ -19,7 +19,7 @@ from remediation.facts.gather import Gathered, gather, introspect
 from remediation.facts.parse import parse_probe
 from remediation.journal import Journal
 from remediation.model import AppView, HostRun, Stage, Status
-from remediation.plan.decide import Verdict, decide, files_unread_until_restart
+from remediation.plan.decide import Verdict, decide, files_unread_until_restart, host_target
 from remediation.plan.inspection import Inspection
 from remediation.redact import redact
 from remediation.restart import restart
@@ -44,6 +44,7 @@ class HostFlow:
         self.url = ""
         self.written: list[str] = []
         self.restart_only = False  # files at the target already; only the live worker is not
+        self.target = playbook.target  # the playbook's target as it applies to this host (after inspect)
         self.config_view: AppView | None = None  # the app's view of the patched files (check-config)
 
     def stage(self, name: Stage) -> None:
@@ -104,6 +105,7 @@ class HostFlow:
                             running_worker=ins.running_worker())
         self.run.before = metrics(ins.gunicorn, ins.databases(), None)
         self.run.diff = ins.audit.diff
+        self.target = host_target(ins.gunicorn, ins.versions(), pb.target)
         if not self._go(ins):
             return
         baseline = self._baseline(ins, gathered)
@@ -164,7 +166,7 @@ class HostFlow:
         self.stage(Stage.APPLY)
         apply_changes(self.remote, self.journal, self.run, ins, self.written)
         self.stage(Stage.CHECK_CONFIG)
-        self.config_view = check_config(self.remote, ins, self.playbook.target)
+        self.config_view = check_config(self.remote, ins, self.target)
 
     def _verify(self, gathered: Gathered, baseline: Measurement) -> dict:
         pb = self.playbook
@@ -173,7 +175,7 @@ class HostFlow:
         if master.pid == gathered.master.pid:
             raise StageError(Stage.VERIFY, f"gunicorn master pid {master.pid} did not change: the restart did not happen")
         fresh = Gathered(probe, master, gathered.files, gathered.introspection, "", gathered.log_source)
-        after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(pb.target),
+        after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(self.target),
                         pb.verify.log_pattern)
         after.worker_threads = [w.threads for w in parse_probe(self.remote.agent({"op": "probe"})[0]).master().workers]
         # the files cannot change under the host lock: check-config's view is the restarted app's
@@ -181,7 +183,7 @@ class HostFlow:
         result = metrics(view.gunicorn, view.databases, after)
         logs = self.remote.agent({"op": "logs", "sources": [gathered.log_source], "bytes": 1 << 16, "lines": 400})[0] \
             .get("app") if gathered.log_source else ""
-        verdict = judge(self.run.before, result, after, logs if isinstance(logs, str) else "", pb)
+        verdict = judge(self.run.before, result, after, logs if isinstance(logs, str) else "", pb, self.target)
         self.run.warnings += verdict.warnings
         if verdict.problems:
             self.run.after = result

@@ -5,11 +5,12 @@ cannot reach the target (a plan error), or go, and then whether only a restart i
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from remediation.config.inventory import Host, Inventory
 from remediation.config.playbook import Playbook
+from remediation.discovery.worker_classes import classify
 from remediation.model import Target
 from remediation.plan.expectations import mismatches
 from remediation.plan.inspection import Inspection
@@ -33,6 +34,39 @@ class Decision:
     restart_only: bool = False  # files at target, but the live worker is not
     warnings: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
+
+
+def live_kind(gunicorn: dict) -> str | None:
+    """'gevent', 'sync', 'gthread', 'asgi', 'custom-gevent' or 'custom' for the class gunicorn really
+    runs (`sync` with threads > 1 runs as gthread), None when the app's view is missing."""
+    name = gunicorn.get("effective_worker_class") or gunicorn.get("worker_class")
+    return classify(name) if name else None
+
+
+def host_target(gunicorn: dict, versions: dict, target: Target) -> Target:
+    """The playbook's target as it applies to this host: a sync or gthread app keeps its worker
+    class, workers and threads (the owner's capacity choice; only its connection settings are
+    the fix), and Django < 4.1 has no CONN_HEALTH_CHECKS to set."""
+    wanted = target
+    if live_kind(gunicorn) in ("sync", "gthread"):
+        name = gunicorn.get("worker_class") or target.worker_class
+        wanted = replace(wanted, worker_class=name, workers=gunicorn.get("workers", target.workers),
+                         threads=gunicorn.get("threads", target.threads),
+                         worker_connections=gunicorn.get("worker_connections", target.worker_connections))
+    django = _version(versions.get("django"))
+    if django and django < (4, 1):
+        wanted = replace(wanted, conn_health_checks=False)
+    return wanted
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    parts = []
+    for piece in (text or "").split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
 
 
 def target_reached(gunicorn: dict, databases: dict, target: Target) -> list[str]:
@@ -78,10 +112,18 @@ def hosts_sharing_db(host: Host, inventory: Inventory) -> int:
 
 def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook, *, force: bool) -> Decision:
     """The go/no-go, in the order the checks must run (cheapest and most certain first)."""
-    gaps = target_reached(ins.gunicorn, ins.databases(), playbook.target)
+    target = host_target(ins.gunicorn, ins.versions(), playbook.target)
+    if live_kind(ins.gunicorn) in ("asgi", "custom", "custom-gevent"):
+        name = ins.gunicorn.get("worker_class")
+        what = "an ASGI worker class" if live_kind(ins.gunicorn) == "asgi" else "a custom worker class"
+        return Decision(Verdict.BLOCKED, f"refused: gunicorn runs {what} ({name}): neither switched to a WSGI "
+                                         "worker nor given persistent connections by this tool; review by hand; "
+                                         "nothing was changed")
+    gaps = target_reached(ins.gunicorn, ins.databases(), target)
     patched = ins.audit.patched
     live_worker = ins.running_worker()
-    restart_only = not patched and not gaps and live_worker not in (None, playbook.target.worker_class)
+    restart_only = not patched and not gaps and live_worker not in (None, target.worker_class) \
+        and live_kind({"worker_class": live_worker}) == "gevent"
     if not patched and not gaps and not restart_only:
         return Decision(Verdict.UNCHANGED)
     blockers = ins.blockers() + mismatches(host.vars, ins)
@@ -91,7 +133,7 @@ def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook
         reasons = [f"/{f.file}:{f.line}: {f.reason}" for f in ins.audit.findings if f.action == "report"]
         return Decision(Verdict.UNREACHABLE_TARGET, "cannot reach the target: " + "; ".join(gaps[:3])
                         + (" (" + "; ".join(reasons[:3]) + ")" if reasons else ""))
-    pre = check(ins, hosts_sharing_db(host, inventory))
+    pre = check(ins, hosts_sharing_db(host, inventory), target=target)
     decision = Decision(Verdict.GO, restart_only=restart_only, warnings=pre.warnings, refusals=pre.refusals)
     if pre.refusals and not force:
         decision.verdict = Verdict.PREFLIGHT_REFUSED

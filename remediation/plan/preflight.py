@@ -27,9 +27,10 @@ def _version_tuple(text: str | None) -> tuple[int, ...]:
     return tuple(parts)
 
 
-def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None) -> Preflight:
+def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None, target=None) -> Preflight:
+    """`target`: the playbook's target as it applies to the host (plan/decide.host_target)."""
     result = Preflight()
-    target = ins.target
+    target = target or ins.target
     worker = ins.gunicorn.get("worker_class")
     if worker is None:
         result.refusals.append("could not read gunicorn's effective settings: "
