@@ -28,7 +28,7 @@ def available() -> bool:
 
 
 def _run(argv: list[str], what: str, stdin: str | None = None, timeout: float = 120) -> str:
-    env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1", "ANSIBLE_NOCOLOR": "1"}
+    env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1", "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "1", "ANSIBLE_NOCOLOR": "1"}
     with tempfile.TemporaryDirectory() as cwd:  # no play-adjacent group_vars from the caller's directory
         try:
             done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=cwd,

@@ -72,7 +72,9 @@ class Matcher:
                 keep = set(matched)
                 selected = [h for h in selected if h in keep]
             else:
-                selected += [h for h in matched if h not in selected]
+                for h in matched:
+                    if h not in selected:
+                        selected.append(h)
         return selected
 
     def _one(self, term: str, strict: bool) -> list[str]:
@@ -89,7 +91,7 @@ class Matcher:
         if not found and strict and expr != "all":
             raise InputError(f"no host or group named {expr!r}" if expr[0] != "~" and not _is_glob(expr)
                              else f"pattern term {expr!r} matches no host or group")
-        if subscript is None:
+        if subscript is None or not found:
             return found
         first, last = subscript
         try:

@@ -1,12 +1,18 @@
 """Ansible as the oracle: read many inventories in one process, as `ansible-inventory --list`
 and `ansible -i INV PATTERN --list-hosts` read them (test environment only).
 
-stdin: a JSON list of {"sources": [paths], "patterns": [patterns]}; stdout: a JSON list of
+Run with ANSIBLE_INVENTORY_UNPARSED_FAILED=1 so a source Ansible cannot parse is an error.
+stdin: a JSON list (or with --serve, one case a line) of {"sources": [paths], "patterns": [patterns]}; stdout: a JSON list of
 {"hosts": {name: vars}, "groups": {name: {"hosts": [...], "children": [...]}},
  "patterns": {pattern: [hosts] or {"error": text}}} or {"error": text}."""
 import json
+import os
 import sys
 import warnings
+
+ANSWERS = os.fdopen(os.dup(1), "w")  # answers only; whatever Ansible prints goes to stderr
+os.dup2(2, 1)
+sys.stdout = sys.stderr
 
 warnings.filterwarnings("ignore")
 
@@ -44,13 +50,18 @@ def one(case):
     for host in inv.get_hosts():
         hv = vm.get_vars(host=host, include_hostvars=False, stage="all")
         hosts[host.name] = native({k: v for k, v in hv.items() if k not in INTERNAL})
-    groups = {name: {"hosts": [h.name for h in g.hosts], "children": sorted(c.name for c in g.child_groups)}
+    groups = {name: {"hosts": sorted(h.name for h in g.get_hosts()), "children": sorted(c.name for c in g.child_groups)}
               for name, g in inv.groups.items()}
     patterns = {}
     for pattern in case.get("patterns", []):
         inv.clear_pattern_cache()
         try:
-            patterns[pattern] = [h.name for h in inv.list_hosts(pattern)]
+            if pattern.startswith("@"):
+                inv.subset(pattern)
+                patterns[pattern] = [h.name for h in inv.list_hosts("all")]
+                inv.subset(None)
+            else:
+                patterns[pattern] = [h.name for h in inv.list_hosts(pattern)]
         except Exception as exc:  # noqa: BLE001
             patterns[pattern] = {"error": str(exc)}
     return {"hosts": hosts, "groups": groups, "patterns": patterns}
@@ -58,13 +69,23 @@ def one(case):
 
 def main():
     context.CLIARGS = ImmutableDict({"verbosity": 0})
+    if sys.argv[1:] == ["--serve"]:  # one JSON case a line in, one JSON answer a line out
+        for line in sys.stdin:
+            try:
+                answer = one(json.loads(line))
+            except Exception as exc:  # noqa: BLE001
+                answer = {"error": f"{type(exc).__name__}: {exc}"}
+            ANSWERS.write(json.dumps(answer) + "\n")
+            ANSWERS.flush()
+        return
     out = []
     for case in json.load(sys.stdin):
         try:
             out.append(one(case))
         except Exception as exc:  # noqa: BLE001
             out.append({"error": f"{type(exc).__name__}: {exc}"})
-    json.dump(out, sys.stdout)
+    json.dump(out, ANSWERS)
+    ANSWERS.flush()
 
 
 if __name__ == "__main__":
