@@ -99,7 +99,7 @@ def parse(text: str, path: str) -> KnownHosts:
 
 
 _CACHE: dict[str, tuple[tuple[int, int], KnownHosts]] = {}
-_LOCK = threading.Lock()
+_LOCK = threading.RLock()
 _WARNED: set[str] = set()
 
 

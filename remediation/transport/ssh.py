@@ -128,10 +128,11 @@ def _passphrase(path: str) -> str | None:
         return value
 
 
-def _connect_hop(hop: Hop, sock, timeout: float) -> paramiko.SSHClient:
+def _connect_hop(hop: Hop, make_sock, timeout: float) -> paramiko.SSHClient:
+    """Log in to one hop over a fresh socket from `make_sock` (a retry with a passphrase needs another)."""
     client = paramiko.SSHClient()
     client.set_missing_host_key_policy(_Verify(hop))
-    kwargs = dict(hostname=hop.hostname, port=hop.port, username=hop.user, sock=sock, timeout=timeout,
+    kwargs = dict(hostname=hop.hostname, port=hop.port, username=hop.user, timeout=timeout,
                   banner_timeout=timeout, auth_timeout=timeout, allow_agent=True,
                   look_for_keys=hop.look_for_keys, key_filename=list(hop.key_files) or None,
                   disabled_algorithms={"keys": _disabled_key_types(hop)})
@@ -139,7 +140,7 @@ def _connect_hop(hop: Hop, sock, timeout: float) -> paramiko.SSHClient:
         if not os.path.exists(key):
             raise InputError(f"identity file not found for {hop.label}", key)
     try:
-        client.connect(**kwargs)
+        client.connect(**kwargs, sock=make_sock())
         return client
     except paramiko.PasswordRequiredException:
         client.close()
@@ -155,7 +156,7 @@ def _connect_hop(hop: Hop, sock, timeout: float) -> paramiko.SSHClient:
         retry = paramiko.SSHClient()
         retry.set_missing_host_key_policy(_Verify(hop))
         try:
-            retry.connect(**{**kwargs, "passphrase": phrase, "allow_agent": False})
+            retry.connect(**{**kwargs, "passphrase": phrase, "allow_agent": False}, sock=make_sock())
             return retry
         except paramiko.SSHException:
             retry.close()
@@ -170,7 +171,7 @@ def _is_encrypted(path: str) -> bool:
     try:
         paramiko.PKey.from_path(path)
         return False
-    except paramiko.PasswordRequiredException:
+    except (paramiko.PasswordRequiredException, TypeError):  # TypeError: cryptography's "password-protected"
         return True
     except (paramiko.SSHException, OSError, ValueError):
         return False
@@ -201,25 +202,27 @@ def connect(target: SshTarget, *, accept_new_host_key: bool = False, timeout: fl
     hops = hops_for(target, accept_new_host_key)
     chain: list[paramiko.SSHClient] = []
     try:
-        sock = None
         for i, hop in enumerate(hops):
-            if chain:
-                transport = chain[-1].get_transport()
+            def make_sock(hop=hop, i=i):
+                if not chain:
+                    return socket.create_connection((hop.hostname, hop.port), timeout=timeout)
                 try:
-                    sock = transport.open_channel("direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0),
-                                                  timeout=timeout)
+                    return chain[-1].get_transport().open_channel(
+                        "direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0), timeout=timeout)
                 except paramiko.ChannelException as exc:
                     raise paramiko.SSHException(f"jump host {hops[i - 1].label} cannot reach "
                                                 f"{hop.hostname}:{hop.port}: {exc.text}") from None
-            else:
-                sock = socket.create_connection((hop.hostname, hop.port), timeout=timeout)
             try:
-                chain.append(_connect_hop(hop, sock, timeout))
+                chain.append(_connect_hop(hop, make_sock, timeout))
             except paramiko.AuthenticationException as exc:
                 raise paramiko.AuthenticationException(
                     f"{hop.user}@{hop.label}: authentication failed ({exc}); keys tried: "
                     f"{', '.join(hop.key_files) or 'ssh-agent and default keys'}") from None
             except paramiko.SSHException as exc:
+                if "No authentication methods" in str(exc):
+                    raise paramiko.AuthenticationException(
+                        f"{hop.user}@{hop.label}: authentication failed (no usable key: "
+                        f"{', '.join(hop.key_files) or 'no ssh-agent key and no default key in ~/.ssh'})") from None
                 if i < len(hops) - 1 and not str(exc).startswith(("host key", "key ", "jump host")):
                     raise paramiko.SSHException(f"jump host {hop.label}: {exc}") from None
                 raise
