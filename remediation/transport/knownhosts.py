@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import fnmatch
 import hashlib
 import hmac
 import os
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -52,6 +52,11 @@ def _hashed_match(pattern: str, name: str) -> bool:
         return False
 
 
+def _glob(pattern: str) -> "re.Pattern":
+    """OpenSSH's patterns: only `*` and `?` are special (`[host]:port` is literal)."""
+    return re.compile(re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", "."))
+
+
 def _matches(patterns: tuple[str, ...], name: str) -> bool:
     """OpenSSH's rule: some pattern matches and no negated pattern does."""
     hit = False
@@ -61,7 +66,7 @@ def _matches(patterns: tuple[str, ...], name: str) -> bool:
         if pattern.startswith("|"):
             ok = _hashed_match(pattern, name)
         else:
-            ok = fnmatch.fnmatchcase(name.lower(), pattern.lower())
+            ok = _glob(pattern).fullmatch(name.lower()) is not None
         if ok and negated:
             return False
         hit = hit or ok
