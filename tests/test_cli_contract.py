@@ -131,3 +131,17 @@ def test_several_inventories_with_repeated_i(tmp_path):
     b.write_text(f"[db]\ndb1 ansible_host=127.0.0.1 ansible_port={closed_port()}\n")
     proc = cli("inspect", "-i", str(a), "-i", str(b), "-l", "web:db", "--fast", "--json", "-", tmp_path=tmp_path)
     assert sorted(json.loads(proc.stdout)["hosts"]) == ["db1", "web1"]
+
+
+def test_docs_page_has_a_versioned_example_of_every_report_kind():
+    import re
+
+    text = (ROOT / "docs" / "json-reports.md").read_text()
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", text, re.S)]
+    kinds = {e["kind"] for e in examples}
+    assert kinds == {"inspect", "survey", "plan", "remediate", "verify", "rollout", "rollback", "history", "audit"}
+    assert all(e["schema_version"] == SCHEMA_VERSION and list(e)[:2] == ["schema_version", "kind"] for e in examples)
+    for e in examples:
+        if "hosts" in e:
+            assert isinstance(e["hosts"], dict) and all(isinstance(v, dict) and "status" in v or "name" in v
+                                                        for v in e["hosts"].values())
