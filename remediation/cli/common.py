@@ -154,7 +154,10 @@ def guarded(fn):
     def wrapper(c, *args, **kwargs):
         configure_runs_dir((c.config.get("remediation") or {}).get("runs_dir"))
         try:
-            return fn(c, *args, **kwargs)
+            try:
+                return fn(c, *args, **kwargs)
+            finally:
+                _ssh_warnings()
         except InputError as exc:
             raise Exit(f"error: {exc}", code=EXIT_INPUT) from None
         except HostUnreachable as exc:
@@ -164,6 +167,14 @@ def guarded(fn):
         except LookupError as exc:
             raise Exit(f"error: {exc}", code=EXIT_FAILED) from None
     return wrapper
+
+
+def _ssh_warnings() -> None:
+    """known_hosts warnings (e.g. @cert-authority lines skipped), once each, on stderr."""
+    from remediation.transport import ssh
+
+    while ssh.WARNINGS:
+        err_console.print(f"[yellow]warning[/]: {ssh.WARNINGS.pop(0)}", highlight=False)
 
 
 def open_run(run_id: str) -> Journal:
