@@ -37,6 +37,7 @@ def home(tmp_path, monkeypatch, net):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     monkeypatch.setattr(ssh, "_PASSPHRASES", {})
+    monkeypatch.setattr("remediation.transport.sshconfig.SYSTEM_CONFIG", str(tmp_path / "no-system-config"))
     dot = tmp_path / ".ssh"
     dot.mkdir(mode=0o700)
     plain, enc = net.keys["plain"], net.keys["encrypted"]

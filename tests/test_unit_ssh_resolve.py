@@ -137,3 +137,18 @@ def test_append_creates_a_private_file(key, tmp_path):
     knownhosts.append(str(path), "h", key, hashed=True)
     assert oct(path.stat().st_mode & 0o777) == "0o600" and path.read_text().startswith("|1|")
     assert knownhosts.known_keys([str(path)], "h")
+
+
+def test_include_is_followed_and_the_system_config_comes_last(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / ".ssh" / "conf.d").mkdir(parents=True)
+    (tmp_path / ".ssh" / "conf.d" / "work.conf").write_text("Host app*\n  User fromincluded\n")
+    (tmp_path / ".ssh" / "config").write_text("Include conf.d/*.conf\nHost db\n  Port 2201\n")
+    system = tmp_path / "ssh_config"
+    system.write_text("HashKnownHosts yes\nHost *\n  User fromsystem\n  Port 22\n")
+    monkeypatch.setattr(sshconfig, "SYSTEM_CONFIG", str(system))
+    config = sshconfig.load_config()
+    [app] = sshconfig.resolve(config, "app1")
+    [db] = sshconfig.resolve(config, "db")
+    assert (app.user, app.hash_new) == ("fromincluded", True)
+    assert (db.user, db.port) == ("fromsystem", 2201)

@@ -7,6 +7,7 @@ leaves every other byte of the file as it was."""
 from __future__ import annotations
 
 import base64
+import functools
 import binascii
 import hashlib
 import hmac
@@ -52,6 +53,7 @@ def _hashed_match(pattern: str, name: str) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=4096)
 def _glob(pattern: str) -> "re.Pattern":
     """OpenSSH's patterns: only `*` and `?` are special (`[host]:port` is literal)."""
     return re.compile(re.escape(pattern.lower()).replace(r"\*", ".*").replace(r"\?", "."))

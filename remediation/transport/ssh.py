@@ -94,7 +94,7 @@ class _Verify(paramiko.MissingHostKeyPolicy):
         if hop.strict == "accept-new":
             knownhosts.append(hop.add_to, hop.host_key_name, key, hop.hash_new)
             return
-        raise UnknownHostKey(f"host key of {hop.label} ({hop.host_key_name}) not found in known_hosts "
+        raise UnknownHostKey(f"host key of {hop.label} ({hop.host_key_name}) is unknown: not found in known_hosts "
                              f"({', '.join(files) or 'none'}); add it, or pass --accept-new-host-key")
 
 

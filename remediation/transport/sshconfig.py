@@ -192,12 +192,50 @@ def _key_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
+SYSTEM_CONFIG = "/etc/ssh/ssh_config"
+
+
+def _expanded(path: str, base: str, depth: int = 0) -> str:
+    """A config file's text with its `Include` lines replaced by the files they name (paramiko
+    ignores Include); relative names are under `base` (~/.ssh, or /etc/ssh for the system file)."""
+    import glob
+    import re
+
+    if depth > 16:
+        raise InputError("ssh config Include nested too deep (a loop?)", path)
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read the ssh config: {exc.strerror}", path) from None
+    out = []
+    for line in lines:
+        m = re.match(r"^\s*include\s*[= ]\s*(.+)$", line, re.I)
+        if not m:
+            out.append(line)
+            continue
+        for pattern in shlex.split(m.group(1)):
+            pattern = os.path.expanduser(pattern)
+            if not os.path.isabs(pattern):
+                pattern = os.path.join(base, pattern)
+            for name in sorted(glob.glob(pattern)):
+                if os.path.isfile(name):
+                    out.append(_expanded(name, base, depth + 1))
+    return "\n".join(out)
+
+
 def load_config(path: str | None = None) -> paramiko.SSHConfig:
-    """~/.ssh/config (or `path`), empty when there is none; a bad file is one line."""
+    """~/.ssh/config (or `path`), then the system's /etc/ssh/ssh_config, as ssh reads them (the
+    first value obtained wins; Include lines followed); empty when there are none; a bad file is one line."""
     full = os.path.expanduser(path or "~/.ssh/config")
-    if not os.path.exists(full):
+    texts = []
+    if os.path.exists(full):
+        texts.append(_expanded(full, os.path.expanduser("~/.ssh")))
+    if path is None and os.path.exists(SYSTEM_CONFIG):
+        texts.append(_expanded(SYSTEM_CONFIG, os.path.dirname(SYSTEM_CONFIG)))
+    if not texts:
         return paramiko.SSHConfig()
     try:
-        return paramiko.SSHConfig.from_path(full)
-    except (OSError, paramiko.ConfigParseError, ValueError) as exc:
+        return paramiko.SSHConfig.from_text("\nHost *\n".join(texts))  # the system file's top is global
+    except (paramiko.ConfigParseError, ValueError) as exc:
         raise InputError(f"cannot read the ssh config: {exc}", full) from None
