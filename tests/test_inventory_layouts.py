@@ -133,3 +133,25 @@ def test_plugin_config_without_ansible_is_one_line(tmp_path, monkeypatch):
     cfg.write_text("plugin: amazon.aws.aws_ec2\nregions: [eu-west-1]\n")
     with pytest.raises(InputError, match="inventory plugin config .*install ansible-core"):
         load_inventory(cfg)
+
+
+@needs_ansible
+def test_inventory_plugin_config_comes_through_ansible_inventory(tmp_path):
+    cfg = tmp_path / "generated.yml"
+    cfg.write_text(textwrap.dedent("""\
+        plugin: ansible.builtin.generator
+        hosts:
+          name: "{{ operation }}-{{ application }}"
+          parents:
+            - name: "{{ application }}"
+              vars:
+                tier: "{{ application }}"
+        layers:
+          operation: [build, launch]
+          application: [web, api]
+        """))
+    inv = load_inventory(cfg)
+    assert sorted(inv.hosts) == ["build-api", "build-web", "launch-api", "launch-web"]
+    assert sorted(inv.groups["web"]) == ["build-web", "launch-web"]
+    assert inv.host("launch-api").vars["tier"] == "api"
+    assert [h.name for h in inv.select("web:&~build")] == ["build-web"]
