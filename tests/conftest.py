@@ -13,6 +13,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "lab: needs root and the lab fleet (namespaces, sshd, databases)")
     config.addinivalue_line("markers", "lab_teardown: runs after every other lab test")
     config.addinivalue_line("markers", "bench: runs `invoke bench --quick` after the other lab tests")
+    config.addinivalue_line("markers", "sshnet: real sshd in the tests' own namespaces (rmssh-*), not the lab; "
+                                       "runs in the normal run as root, skips otherwise")
 
 
 def pytest_collection_modifyitems(config, items):

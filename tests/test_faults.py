@@ -70,7 +70,7 @@ def test_link_cut_after_write_before_restart_then_rollback(fleet, quick_playbook
         network.restore(spec)
         assert snapshot(spec) != before  # the patch is on disk, not applied
         run_id, _ = events(runs_dir)
-        rc, rolled, err = invoke("rollback", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        rc, rolled, err = invoke("rollback", "--yes", "--run", run_id, "--json", "-", runs_dir=runs_dir)
         assert rc == 0, err
         assert snapshot(spec) == before
         lab.wait_healthy(spec)
@@ -96,7 +96,7 @@ def test_backup_deleted_then_rollback_twice_then_remediate_again(fleet, quick_pl
         backup = spec.dir / "backups" / "remediation" / run_id  # the host's /var/backups
         assert backup.is_dir()
         subprocess.run(["rm", "-rf", str(backup)], check=True)  # the host lost its backups
-        rc, rolled, err = invoke("rollback", "--host", "lab6", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        rc, rolled, err = invoke("rollback", "--yes", "--host", "lab6", "--run", run_id, "--json", "-", runs_dir=runs_dir)
         outputs += [str(rolled), err]
         assert rc == 0, err
         assert snapshot(spec) == before and lab.app_healthy(spec)
@@ -104,7 +104,7 @@ def test_backup_deleted_then_rollback_twice_then_remediate_again(fleet, quick_pl
         assert '"source": "controller-copy"' in journal_events
         fault_matrix.add("host backup deleted before rollback", survived=True, lost=files_lost(before, snapshot(spec)))
         pid_before = hosts.exec_in(spec, ["pgrep", "-o", "-f", "gunicorn -c"]).stdout.strip()
-        rc, again, err = invoke("rollback", "--host", "lab6", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        rc, again, err = invoke("rollback", "--yes", "--host", "lab6", "--run", run_id, "--json", "-", runs_dir=runs_dir)
         assert rc == 0, err
         assert hosts.exec_in(spec, ["pgrep", "-o", "-f", "gunicorn -c"]).stdout.strip() == pid_before  # no restart
         assert snapshot(spec) == before
@@ -131,7 +131,9 @@ def test_unknown_host_key_refused_unless_accepted(fleet, runs_dir, tmp_path, fau
     rc, data, err = invoke("inspect", "--host", "lab5", "--inventory", str(inv), "--accept-new-host-key",
                            "--json", "-", runs_dir=runs_dir)
     assert rc == 0, err
-    assert spec.address in empty.read_text()
+    from remediation.transport import knownhosts  # hashed when ssh_config says HashKnownHosts yes (Debian's default)
+
+    assert knownhosts.known_keys([str(empty)], spec.address) and len(empty.read_text().splitlines()) == 1
     fault_matrix.add_input("unknown SSH host key", rejected=True)
 
 
@@ -179,7 +181,7 @@ def test_controller_killed_then_rollback_run(fleet, quick_playbook, runs_dir, wh
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
         run_id, _ = events(runs_dir)
-        rc, rolled, err = invoke("rollback", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        rc, rolled, err = invoke("rollback", "--yes", "--run", run_id, "--json", "-", runs_dir=runs_dir)
         assert rc == 0, err
         assert snapshot(spec) == before
         lab.wait_healthy(spec)

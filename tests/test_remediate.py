@@ -54,7 +54,7 @@ def test_remediate_then_unchanged_then_rollback(fleet, name, quick_playbook, run
         assert again["hosts"][name]["changes"] == []
         assert again["hosts"][name]["restart_commands"] == []
         # emergency rollback after a success: byte-identical files, the old state serves
-        rc, rolled, err = invoke("rollback", "--host", name, "--run", report["run_id"], "--json", "-",
+        rc, rolled, err = invoke("rollback", "--yes", "--host", name, "--run", report["run_id"], "--json", "-",
                                  runs_dir=runs_dir)
         assert rc == 0, err
         assert snapshot(spec) == broken

@@ -41,9 +41,9 @@ def test_full_rollout_canary_first_then_batches(fleet, quick_playbook, runs_dir)
         for name, host in report["hosts"].items():
             assert host["after"]["new_db_connections"] <= 16
         # emergency rollback of the whole run
-        rc, rolled, err = invoke("rollback", "--run", report["run_id"], "--json", "-", runs_dir=runs_dir)
+        rc, rolled, err = invoke("rollback", "--yes", "--run", report["run_id"], "--json", "-", runs_dir=runs_dir)
         assert rc == 0, err
-        assert all(outcome.startswith("rolled back") for outcome in rolled["hosts"].values()), rolled
+        assert all(row["outcome"].startswith("rolled back") for row in rolled["hosts"].values()), rolled
         for s in specs:
             assert snapshot(s) == before[s.name], s.name
             assert lab.app_healthy(s)
@@ -107,7 +107,7 @@ def test_controller_killed_mid_rollout_then_rollback_run(fleet, quick_playbook, 
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
         run_id, _ = events(runs_dir)
-        rc, rolled, err = invoke("rollback", "--run", run_id, "--json", "-", runs_dir=runs_dir)
+        rc, rolled, err = invoke("rollback", "--yes", "--run", run_id, "--json", "-", runs_dir=runs_dir)
         assert rc == 0, err
         for s in specs:
             assert snapshot(s) == before[s.name], s.name
@@ -162,7 +162,7 @@ def test_second_run_refuses_a_locked_host_and_unlock_breaks_it(fleet, quick_play
         assert snapshot(spec) == before
         fault_matrix.add("two runs on one host at once (second refused)", survived=True, lost=0)
     finally:
-        rc, _, err = invoke("unlock", "--host", "lab6", runs_dir=runs_dir, check_json=False)
+        rc, _, err = invoke("unlock", "--host", "lab6", "--yes", runs_dir=runs_dir, check_json=False)
     assert rc == 0, err
     with Remote(inv.host("lab6")) as remote:
         lock.acquire(remote, "check-free")

@@ -17,7 +17,7 @@ def test_fleet_inspect_sees_every_broken_host(fleet, runs_dir, fast):
     rc, data, err = invoke("inspect", "--limit", ":".join(names), "--json", "-", *(["--fast"] if fast else []),
                            runs_dir=runs_dir)
     assert rc == 0, err
-    rows = {row["host"]: row for row in data["hosts"]}
+    rows = data["hosts"]  # keyed by host name, as in every report
     assert sorted(rows) == sorted(names) and data["summary"]["needs-change"] == len(names)
     for name in names:
         spec, row = fleet.specs[name], rows[name]
@@ -39,5 +39,5 @@ def test_fleet_inspect_names_unreachable_hosts(fleet, runs_dir, tmp_path):
     rc, data, err = invoke("inspect", "--limit", "lab1:lab2", "--inventory", str(inv), "--fast", "--json", "-",
                            runs_dir=runs_dir)
     assert rc == 1 and "lab2" in err.strip().splitlines()[-1] and "Traceback" not in err
-    rows = {row["host"]: row for row in data["hosts"]}
+    rows = data["hosts"]  # keyed by host name, as in every report
     assert rows["lab1"]["status"] == "needs-change" and rows["lab2"]["status"] == "unreachable"

@@ -385,7 +385,10 @@ def names(fleet, pattern):
     ("lab2", ["lab2"]),
     ("web", ["lab1", "lab2", "lab3"]),
     ("all", ["lab1", "lab2", "lab3", "db1", "lab4"]),
-    ("lab[12]", ["lab1", "lab2"]),
+    ("~lab[12]", ["lab1", "lab2"]),  # a regex; `lab[12]` is a subscript in Ansible (below)
+    ("web[0]", ["lab1"]),
+    ("web[1:]", ["lab2", "lab3"]),
+    ("web[0:1]", ["lab1", "lab2"]),
     ("lab*", ["lab1", "lab2", "lab3", "lab4"]),
     ("co*", ["lab3", "lab4"]),  # a glob over group names
     ("web:db", ["lab1", "lab2", "lab3", "db1"]),
@@ -477,7 +480,8 @@ def test_ssh_target_defaults_and_string_port(tmp_path):
     inv = load_inventory(write(tmp_path, "inv.yml", "all:\n  hosts:\n    web1: {ansible_port: '2222'}\n    web2:\n"))
     assert inv.host("web1").ssh_target().port == 2222
     t = inv.host("web2").ssh_target()
-    assert (t.address, t.port, t.user, t.key_file) == ("web2", 22, "root", None)
+    # unset: ~/.ssh/config's Port/User, else 22 and the local user (as Ansible), never root by default
+    assert (t.address, t.port, t.user, t.key_file) == ("web2", None, None, None)
 
 
 # --- playbooks ----------------------------------------------------------------------------------

@@ -7,10 +7,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from invoke import Exit, task
+from invoke import Exit
 
 from remediation.audit import audit_path
-from remediation.cli.common import EXIT_FAILED, guarded
+from remediation.cli.common import EXIT_FAILED, check_json_target, guarded, report, task
 from remediation.config.playbook import load_playbook
 from remediation.discovery import AuditResult
 from remediation.discovery.report import render_text, sarif, should_fail
@@ -28,7 +28,7 @@ def render(result: AuditResult, path: str, wrote: bool) -> None:
 def _report(result: AuditResult, path: str, fmt: str) -> str:
     if fmt == "sarif":
         return jsonlib.dumps(sarif(result, path), indent=2)
-    return result.to_json(path)
+    return jsonlib.dumps(report("audit", jsonlib.loads(result.to_json(path))), indent=2)
 
 
 @task(
@@ -44,6 +44,7 @@ def _report(result: AuditResult, path: str, fmt: str) -> str:
 @guarded
 def audit(c, path, json=None, write=False, playbook=None, check=False, format="text"):
     """Scan a local checkout for gunicorn worker and Django DB settings; optionally patch them."""
+    check_json_target(json)
     root = Path(path)
     if not root.is_dir():
         raise InputError(f"audit: {path} is not a directory")
@@ -56,7 +57,7 @@ def audit(c, path, json=None, write=False, playbook=None, check=False, format="t
     else:
         if json:
             try:
-                Path(json).write_text(result.to_json(path) + "\n", encoding="utf-8")
+                Path(json).write_text(_report(result, path, "json") + "\n", encoding="utf-8")
             except OSError as exc:
                 raise InputError(f"audit: cannot write {json}: {exc.strerror}") from None
         if format == "text":

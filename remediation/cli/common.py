@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
-from invoke import Exit
+from invoke import Exit, Task
+from invoke.tasks import task as _invoke_task
 
 from remediation.config.inventory import Inventory, load_inventory
 from remediation.console import console, err_console
@@ -16,11 +18,35 @@ from remediation.journal import Journal, configure_runs_dir, list_runs, runs_dir
 from remediation.redact import redact
 from remediation.errors import HostUnreachable
 
-EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE = 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
+SCHEMA_VERSION = 1  # of every --json report (docs/json-reports.md); bump on an incompatible change
+
+# Short flags: Ansible's where they mean the same, and no others (invoke's automatic ones collide:
+# -f was --fast, --force or --forks, -h was --host and hid --help).
+SHORT_FLAGS = {"inventory": "i", "limit": "l", "forks": "f"}
+
+
+class ProductTask(Task):
+    """A task with only the short flags of SHORT_FLAGS."""
+
+    def arg_opts(self, name, default, taken_names):
+        opts = super().arg_opts(name, default, taken_names)
+        if name in SHORT_FLAGS:
+            opts["names"] = [opts["names"][0], SHORT_FLAGS[name]]
+        return opts
+
+
+def task(*args, **kwargs):
+    """invoke's @task with auto_shortflags off and the product's short flags."""
+    kwargs.setdefault("klass", ProductTask)
+    kwargs.setdefault("auto_shortflags", False)
+    kwargs.setdefault("iterable", ["inventory"])
+    return _invoke_task(*args, **kwargs)
 
 COMMON_HELP = {
     "host": "inventory host name",
-    "inventory": "inventory file or directory (default: invoke.yaml remediation.inventory, else inventory/)",
+    "inventory": "inventory file or directory, YAML or INI, as Ansible's -i (give it more than once for several "
+                 "sources; default: invoke.yaml remediation.inventory, else inventory/)",
     "json": "write the JSON report to PATH (- = stdout, and nothing else goes to stdout)",
     "playbook": "playbook YAML (default: the packaged gevent-to-gthread.yml)",
     "accept_new_host_key": "trust and record an unknown SSH host key (refused by default)",
@@ -32,10 +58,56 @@ def help_for(*names: str, **extra: str) -> dict[str, str]:
     return {**{name: COMMON_HELP[name] for name in names}, **extra}
 
 
-def inventory(c, path: str | None) -> Inventory:
-    if path is None:
-        path = (c.config.get("remediation") or {}).get("inventory") or "inventory"
-    return load_inventory(Path(path))
+def inventory(c, path) -> Inventory:
+    """The inventory of -i (one path, or a list of them), else the configured one; warnings go to stderr."""
+    paths = [path] if isinstance(path, str) else list(path or [])
+    if not paths:
+        configured = (c.config.get("remediation") or {}).get("inventory") or "inventory"
+        paths = configured if isinstance(configured, list) else [configured]
+    inv = load_inventory([Path(p) for p in paths])
+    for line in inv.warnings:
+        err_console.print(f"[yellow]warning[/]: {line}", markup=True, highlight=False)
+    return inv
+
+
+def as_int(value, option: str, minimum: int = 0) -> int:
+    """An integer option, or one line naming the option (no traceback for --forks abc)."""
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InputError(f"--{option} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise InputError(f"--{option} must be at least {minimum}, not {number}")
+    return number
+
+
+def as_float(value, option: str, minimum: float = 0, maximum: float = 100) -> float:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        raise InputError(f"--{option} must be a number, not {value!r}") from None
+    if not minimum <= number <= maximum:
+        raise InputError(f"--{option} must be between {minimum:g} and {maximum:g}, not {number:g}")
+    return number
+
+
+def check_json_target(target: str | None) -> None:
+    """Refuse an unwritable --json path before anything is done (not after the hosts changed)."""
+    if not target or target == "-":
+        return
+    path = Path(target)
+    if path.is_dir():
+        raise InputError("--json: is a directory", target)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError("--json: the directory does not exist", target)
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InputError("--json: not writable", target)
+
+
+def report(kind: str, data: dict) -> dict:
+    """A --json report: schema_version and kind first, then the kind's fields (docs/json-reports.md)."""
+    return {"schema_version": SCHEMA_VERSION, "kind": kind, **data}
 
 
 def emit_json(data: dict, target: str | None) -> None:
@@ -46,7 +118,29 @@ def emit_json(data: dict, target: str | None) -> None:
         try:
             Path(target).write_text(text + "\n")
         except OSError as exc:
-            raise InputError(f"cannot write the JSON report to {target}: {exc.strerror}") from None
+            raise InputError(f"cannot write the JSON report to {target}: {exc.strerror or exc}") from None
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; without one, nothing changes unless --yes (one line, exit 2)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InputError("stdin is not a terminal: pass --yes to change hosts without confirmation")
+    try:
+        answer = input(f"{question} [y/N] ")
+    except EOFError:
+        answer = ""
+    if answer.strip().lower() not in ("y", "yes"):
+        raise Exit("aborted: nothing changed", code=EXIT_FAILED)
+
+
+def fleet_exit_code(failed: list[str], unreachable: list[str]) -> int:
+    """A fleet run's exit: 1 when any host failed or was rolled back, else 3 when any was
+    unreachable (and nothing else went wrong), else 0."""
+    if failed:
+        return EXIT_FAILED
+    return EXIT_UNREACHABLE if unreachable else EXIT_OK
 
 
 def out_for(json_target: str | None):
@@ -60,7 +154,10 @@ def guarded(fn):
     def wrapper(c, *args, **kwargs):
         configure_runs_dir((c.config.get("remediation") or {}).get("runs_dir"))
         try:
-            return fn(c, *args, **kwargs)
+            try:
+                return fn(c, *args, **kwargs)
+            finally:
+                _ssh_warnings()
         except InputError as exc:
             raise Exit(f"error: {exc}", code=EXIT_INPUT) from None
         except HostUnreachable as exc:
@@ -70,6 +167,14 @@ def guarded(fn):
         except LookupError as exc:
             raise Exit(f"error: {exc}", code=EXIT_FAILED) from None
     return wrapper
+
+
+def _ssh_warnings() -> None:
+    """known_hosts warnings (e.g. @cert-authority lines skipped), once each, on stderr."""
+    from remediation.transport import ssh
+
+    while ssh.WARNINGS:
+        err_console.print(f"[yellow]warning[/]: {ssh.WARNINGS.pop(0)}", highlight=False)
 
 
 def open_run(run_id: str) -> Journal:

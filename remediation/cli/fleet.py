@@ -6,12 +6,13 @@ import sys
 import time
 from contextlib import contextmanager
 
-from invoke import Exit, task
+from invoke import Exit
 from rich.live import Live
 from rich.table import Table
 
 from remediation.transport import lock
-from remediation.cli.common import COMMON_HELP, emit_json, guarded, open_run, out_for
+from remediation.cli.common import (COMMON_HELP, as_float, as_int, check_json_target, confirm, emit_json,
+                                    fleet_exit_code, guarded, open_run, out_for, report, task)
 from remediation.cli.common import inventory as inventory_of
 from remediation.errors import InputError
 from remediation.journal import Journal, list_runs, runs_dir
@@ -89,12 +90,17 @@ def summary_table(result) -> Table:
             "forks": "hosts handled in parallel inside a batch (default 10)",
             "rollback_on_abort": "when the rollout stops, roll back every host it already changed",
             "resume": "continue an interrupted rollout (its run id), skipping hosts already done",
-            "yes": "do not ask for confirmation", "force": "override pre-flight refusals",
+            "yes": "do not ask for confirmation (required when stdin is not a terminal)",
+            "force": "override pre-flight refusals",
             "accept_new_host_key": COMMON_HELP["accept_new_host_key"]})
 @guarded
-def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial="1,100%", max_fail_percentage=0,
-                 forks=10, rollback_on_abort=False, resume=None, yes=False, force=False, accept_new_host_key=False):
+def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial="1,100%", max_fail_percentage=None,
+                 forks=None, rollback_on_abort=False, resume=None, yes=False, force=False, accept_new_host_key=False):
     """Remediate a fleet: canary first, then batches in parallel, stopping at a failure threshold."""
+    check_json_target(json)
+    forks = as_int(forks if forks is not None else 10, "forks", 1)
+    max_fail_percentage = as_float(max_fail_percentage if max_fail_percentage is not None else 0,
+                                   "max-fail-percentage")
     inv = inventory_of(c, inventory)
     out = out_for(json)
     done = {}
@@ -107,6 +113,7 @@ def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial
         serial, forks = options["serial"], options["forks"]
         max_fail_percentage = options["max_fail_percentage"]
         rollback_on_abort, force = options["rollback_on_abort"], options["force"]
+        confirm(f"resume rollout {resume} ({len(hosts) - len(done)} host(s) left)?", yes)
         if mid_flight:
             out.print(f"resume {resume}: rolling back hosts interrupted mid-change first: {', '.join(mid_flight)}")
             outcomes = rollback_fleet(inv, mid_flight, journal, forks=int(forks),
@@ -119,18 +126,15 @@ def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial
             raise InputError("--limit is required (e.g. --limit all)")
         pb = load_playbook(playbook)
         hosts = inv.select(limit)
-        if not yes and sys.stdin.isatty():
-            answer = input(f"roll out {pb.name} to {len(hosts)} host(s)? [y/N] ")
-            if answer.strip().lower() not in ("y", "yes"):
-                raise Exit("aborted", code=1)
+        confirm(f"roll out {pb.name} to {len(hosts)} host(s)?", yes)
         journal = Journal.create("rollout", pb.path, [h.name for h in hosts])
     with live_progress(out) as progress:
         result = rollout(inv, hosts, pb, journal, serial=serial, max_fail_percentage=float(max_fail_percentage),
                          forks=int(forks), force=force, rollback_on_abort=rollback_on_abort,
                          accept_new_host_key=accept_new_host_key, progress=progress, done=done)
-    report = result.as_json()
-    journal.write_report(report)
-    emit_json(report, json)
+    data = report("rollout", result.as_json())
+    journal.write_report(data)
+    emit_json(data, json)
     out.print(summary_table(result))
     failed = result.failed
     for run in failed:
@@ -139,8 +143,11 @@ def rollout_task(c, limit=None, playbook=None, inventory=None, json=None, serial
         out.print(f"[red]STOPPED[/] {result.stopped}; untouched: {', '.join(result.skipped) or 'none'}")
     if failed or result.stopped:
         names = ", ".join(f"{r.name} ({r.status} at {r.stage})" for r in failed)
+        unreachable = [r.name for r in failed if r.status == "unreachable"]
+        code = fleet_exit_code([r.name for r in failed if r.status != "unreachable"] or
+                               ([] if unreachable else ["stopped"]), unreachable)
         raise Exit(f"rollout {journal.run_id}: {len(failed)} host(s) failed: {names}"
-                   + (f"; stopped: {result.stopped}" if result.stopped else ""), code=1)
+                   + (f"; stopped: {result.stopped}" if result.stopped else ""), code=code)
     out.print(f"rollout {journal.run_id}: {len(result.runs)} host(s) done")
 
 
@@ -163,7 +170,8 @@ def history(c, json=None):
             statuses.setdefault(name, "not started" if not journal.events(name) else "interrupted")
         rows.append({"run_id": meta["run_id"], "kind": meta["kind"], "playbook": meta.get("playbook"),
                      "started": meta["started"], "hosts": statuses})
-    emit_json({"runs": rows}, json)
+    check_json_target(json)
+    emit_json(report("history", {"runs": rows}), json)
     if json == "-":
         return
     out = out_for(json)
@@ -181,11 +189,13 @@ def history(c, json=None):
 
 
 @task(help={"host": COMMON_HELP["host"], "inventory": COMMON_HELP["inventory"],
-            "accept_new_host_key": COMMON_HELP["accept_new_host_key"]})
+            "accept_new_host_key": COMMON_HELP["accept_new_host_key"],
+            "yes": "do not ask for confirmation (required when stdin is not a terminal)"})
 @guarded
-def unlock(c, host, inventory=None, accept_new_host_key=False):
+def unlock(c, host, inventory=None, accept_new_host_key=False, yes=False):
     """Break a host's remediation lock (left by a run that died); prints who held it."""
     inv = inventory_of(c, inventory)
+    confirm(f"break the remediation lock of {host}?", yes)
     with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
         holder = lock.break_lock(remote)
     print(f"{host}: lock broken (was held by {lock.describe(holder)})" if holder else f"{host}: was not locked")

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import sys
 
-from invoke import Exit, task
+from invoke import Exit
 from rich.table import Table
 
-from remediation.cli.common import (COMMON_HELP, emit_json, guarded, journal_for, open_run, out_for)
+from remediation.cli.common import (COMMON_HELP, as_int, check_json_target, confirm, emit_json, fleet_exit_code,
+                                    guarded, journal_for, open_run, out_for, report, task)
 from remediation.cli.common import inventory as inventory_of
 from remediation.errors import InputError
 from remediation.plan.inspection import Inspection
@@ -47,15 +48,19 @@ def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, acc
             "forks": "with --limit: hosts inspected in parallel (default 50)"})
 @guarded
 def inspect(c, host=None, inventory=None, json=None, playbook=None, accept_new_host_key=False, limit=None,
-            fast=False, forks=50):
+            fast=False, forks=None):
     """Show what a host really runs (gunicorn settings with their sources, DATABASES, versions),
     or with --limit, one line per host of a fleet."""
+    check_json_target(json)
     if limit:
-        return _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fast, int(forks))
+        if host:
+            raise InputError("give --host or --limit, not both")
+        return _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fast,
+                              as_int(forks if forks is not None else 50, "forks", 1))
     if not host:
         raise InputError("give --host NAME, or --limit PATTERN for many hosts")
     _inv, _pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
-    data = ins.as_json()
+    data = report("inspect", ins.as_json())
     emit_json(data, json)
     if json != "-":
         out = out_for(json)
@@ -81,8 +86,8 @@ def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fas
     results = survey(hosts, pb.target, fast=fast, forks=forks, accept_new_host_key=accept_new_host_key)
     seconds = time.perf_counter() - started
     summary = {status: sum(1 for r in results if r.status == status) for status in STATUSES}
-    data = {"limit": limit, "fast": fast, "seconds": round(seconds, 3), "summary": summary,
-            "hosts": [r.as_json() for r in results]}
+    data = report("survey", {"limit": limit, "fast": fast, "seconds": round(seconds, 3), "summary": summary,
+                             "hosts": {r.host: r.as_json() for r in results}})
     emit_json(data, json)
     out = out_for(json)
     if json != "-":
@@ -106,21 +111,24 @@ def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fas
               + ", ".join(f"{n} {status}" for status, n in summary.items() if n))
     bad = [r for r in results if r.status in ("unreachable", "error")]
     if bad:
-        raise Exit("; ".join(f"{r.host}: {redact(r.error or r.status)}" for r in bad), code=1)
+        code = fleet_exit_code([r.host for r in bad if r.status == "error"],
+                               [r.host for r in bad if r.status == "unreachable"])
+        raise Exit("; ".join(f"{r.host}: {redact(r.error or r.status)}" for r in bad), code=code)
 
 
 @task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")})
 @guarded
 def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False):
     """Print the diff remediate would apply and what it would refuse; changes nothing."""
+    check_json_target(json)
     inv, pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
     from remediation.plan.preflight import check
     from remediation.plan.decide import hosts_sharing_db
 
     pre = check(ins, hosts_sharing_db(inv.host(host), inv), inv.host(host).vars)
     findings = [f.__dict__ for f in ins.audit.findings]
-    data = {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
-            "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths()}
+    data = report("plan", {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
+                           "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths()})
     emit_json(data, json)
     if json != "-":
         out = out_for(json)
@@ -151,25 +159,24 @@ def _metrics_table(title: str, runs: list) -> Table:
 
 
 @task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
-            "yes": "do not ask for confirmation", "force": "override pre-flight refusals"})
+            "yes": "do not ask for confirmation (required when stdin is not a terminal)",
+            "force": "override pre-flight refusals"})
 @guarded
 def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, force=False, accept_new_host_key=False):
     """Fix one host: baseline, back up, patch, restart, verify; roll back automatically on failure."""
+    check_json_target(json)
     inv = inventory_of(c, inventory)
     pb = load_playbook(playbook)
     target_host = inv.host(host)
     out = out_for(json)
-    if not yes and sys.stdin.isatty():
-        answer = input(f"remediate {host} with {pb.name}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            raise Exit("aborted", code=1)
+    confirm(f"remediate {host} with {pb.name}?", yes)
     journal = Journal.create("remediate", pb.path, [host])
     flow = HostFlow(target_host, inv, pb, journal, force=force, accept_new_host_key=accept_new_host_key,
                     progress=lambda h, stage: out.print(f"[dim]{h}: {stage}[/]"))
     run = flow.execute()
-    report = {"run_id": journal.run_id, "playbook": pb.name, "hosts": {host: run.as_json()}}
-    journal.write_report(report)
-    emit_json(report, json)
+    data = report("remediate", {"run_id": journal.run_id, "playbook": pb.name, "hosts": {host: run.as_json()}})
+    journal.write_report(data)
+    emit_json(data, json)
     out.print(_metrics_table(f"run {journal.run_id}", [run]))
     for line in run.warnings:
         out.print(f"[yellow]warning[/]: {redact(line)}")
@@ -177,7 +184,8 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
         out.print(f"changed {change['path']} sha256 {change['sha256_before'][:12]} → {change['sha256_after'][:12]} "
                   f"(backup {change['backup']})")
     if run.status not in ("remediated", "unchanged"):
-        raise Exit(f"{host}: {run.status} at stage {run.stage}: {run.error}", code=1)
+        code = fleet_exit_code([host] if run.status != "unreachable" else [], [host])
+        raise Exit(f"{host}: {run.status} at stage {run.stage}: {redact(run.error or '')}", code=code)
     out.print(f"{host}: {run.status}")
 
 
@@ -186,6 +194,9 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
 @guarded
 def verify(c, host, inventory=None, json=None, playbook=None, requests=None, accept_new_host_key=False):
     """Measure a host now: worker class, request timings, new DB connections, acquisition times."""
+    check_json_target(json)
+    if requests is not None:
+        requests = as_int(requests, "requests", 1)
     inv = inventory_of(c, inventory)
     pb = load_playbook(playbook)
     h = inv.host(host)
@@ -199,8 +210,8 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
         m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]
     from remediation.verify.verdict import metrics
 
-    data = {"host": host, "url": url, "running_worker": ins.running_worker(),
-            "metrics": metrics(g, ins.databases(), m), "warmup": warmup}
+    data = report("verify", {"host": host, "url": url, "running_worker": ins.running_worker(),
+                             "metrics": metrics(g, ins.databases(), m), "warmup": warmup})
     emit_json(data, json)
     if json != "-":
         out = out_for(json)
@@ -218,13 +229,17 @@ def parse_probe_master(remote: Remote):
 @task(help={"host": "one host to roll back", "limit": "roll back every matching host (pattern as for rollout)",
             "run": "the run to undo (default: for each host, the latest run that changed it); alone: every host "
                    "that run changed", "forks": "hosts rolled back in parallel (default 10)",
+            "yes": "do not ask for confirmation (required when stdin is not a terminal)",
             **{k: COMMON_HELP[k] for k in ("inventory", "json", "accept_new_host_key")}})
 @guarded
-def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, forks=10, accept_new_host_key=False):
+def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, forks=None, accept_new_host_key=False,
+             yes=False):
     """Emergency rollback: restore pre-remediation files byte-identical from the journal, restart, check serving."""
     from remediation.fleet.rollback import rollback_fleet
-    from remediation.model import FleetResult
+    from remediation.model import FleetResult, Outcome
 
+    check_json_target(json)
+    forks = as_int(forks if forks is not None else 10, "forks", 1)
     inv = inventory_of(c, inventory)
     out = out_for(json)
     if host and limit:
@@ -243,16 +258,24 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
         groups = {run: list(journal.meta()["hosts"])}
     else:
         raise InputError("give --host, --limit or --run")
+    to_undo = sorted(n for names in groups.values() for n in names)
+    if to_undo:
+        confirm(f"roll back {len(to_undo)} host(s): {', '.join(to_undo[:10])}?", yes)
     result, runs = FleetResult(), {}
     for run_id, names in groups.items():
         part = rollback_fleet(inv, names, Journal.open(run_id), forks=int(forks), accept_new_host_key=accept_new_host_key)
         result.update(part)
         runs.update({name: run_id for name in part.outcomes})
     lines = {name: f"{o.line()} (run {runs[name]})" for name, o in sorted(result.outcomes.items())}
-    emit_json({"hosts": lines}, json)
+    statuses = {Outcome.DONE: "rolled_back", Outcome.NOTHING: "nothing_to_roll_back", Outcome.FAILED: "failed"}
+    emit_json(report("rollback", {"hosts": {name: {"status": statuses[o.outcome], "outcome": lines[name],
+                                                   "detail": o.detail, "run_id": runs[name]}
+                                            for name, o in sorted(result.outcomes.items())}}), json)
     for name, line in lines.items():
         out.print(f"{name}: {line}")
     if not lines:
         out.print("nothing to roll back")
     if result.failed:
-        raise Exit("rollback failed on: " + "; ".join(f"{o.host}: {lines[o.host]}" for o in result.failed), code=1)
+        unreachable = [o.host for o in result.failed if "unreachable" in o.detail or "cannot reach" in o.detail]
+        code = fleet_exit_code([o.host for o in result.failed if o.host not in unreachable], unreachable)
+        raise Exit("rollback failed on: " + "; ".join(f"{o.host}: {lines[o.host]}" for o in result.failed), code=code)

@@ -1,23 +1,28 @@
-"""Ansible-style YAML inventories: hosts, groups, vars, and `--limit` patterns.
+"""Inventories as Ansible reads them: hosts, groups, vars, and `--limit` patterns.
 
-Supports the parts of Ansible's YAML inventory format a remediation needs: `all`,
-`hosts`, `vars`, `children` (nested), host entries with variables (`ansible_host`,
-`ansible_port`, `ansible_user`, `ansible_ssh_private_key_file`) plus this tool's own
-`remediation_*` variables. A directory is read as the union of its top-level YAML files.
+One or more sources (files or directories, as several `-i`), each YAML or INI, with
+group_vars/ and host_vars/ beside it; sources only Ansible can read (executable scripts,
+plugin configs, `!vault` values) go through `ansible-inventory`. Parsing lives in
+inventory_yaml / inventory_ini (text -> InventoryData), precedence in invdata, patterns in
+patterns, var checks in hostvars; this module finds the files and puts them together.
 """
 from __future__ import annotations
 
-import fnmatch
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from remediation.config import yamlio
+from remediation.config import ansible_bridge, hostvars, inventory_ini, inventory_yaml, patterns, varsfiles, yamlio
+from remediation.config.invdata import InventoryData, VarsLayer, resolve
 from remediation.errors import InputError
 from remediation.config.hostvars import check_path_vars, check_verify_path
 from remediation.transport.ssh import SshTarget
 
-GROUP_KEYS = {"hosts", "vars", "children"}
+# As Ansible's defaults: files a directory source skips, and entries it never reads as inventory.
+IGNORED_EXTENSIONS = (".pyc", ".pyo", ".swp", ".bak", "~", ".rpm", ".md", ".txt", ".rst", ".orig", ".cfg", ".retry")
+IGNORED_NAMES = ("host_vars", "group_vars", "vars_plugins")
+YAML_EXTENSIONS = (".yml", ".yaml", ".json")
 
 
 @dataclass
@@ -25,21 +30,38 @@ class Host:
     name: str
     vars: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
+    origins: dict[str, tuple] = field(default_factory=dict, repr=False)
 
     @property
     def address(self) -> str:
-        return str(self.vars.get("ansible_host", self.name))
+        return str(self.vars.get("ansible_host", self.vars.get("ansible_ssh_host", self.name)))
 
     def ssh_target(self) -> SshTarget:
-        port = self.vars.get("ansible_port", 22)
-        if isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536:
-            raise InputError(f"host {self.name}: must be a port number, not {port!r}", key="ansible_port")
+        """Only what the inventory says; ~/.ssh/config fills in the rest when connecting."""
+        v = self.vars
+        port = v.get("ansible_port", v.get("ansible_ssh_port"))
+        if port is not None and (isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536):
+            path, line = self.origins.get("ansible_port", (None, None))
+            raise InputError(f"host {self.name}: must be a port number, not {port!r}", path, line, key="ansible_port")
+        user = v.get("ansible_user", v.get("ansible_ssh_user"))
+        key = v.get("ansible_ssh_private_key_file", v.get("ansible_private_key_file"))
+        args = " ".join(str(v[k]) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args") if v.get(k))
+        checking = v.get("ansible_ssh_host_key_checking", v.get("ansible_host_key_checking"))
         return SshTarget(
-            name=self.name, address=self.address, port=int(port),
-            user=str(self.vars.get("ansible_user", "root")),
-            key_file=self.vars.get("ansible_ssh_private_key_file"),
-            known_hosts=self.vars.get("remediation_known_hosts_file"),
+            name=self.name, address=self.address, port=int(port) if port is not None else None,
+            user=str(user) if user is not None else None, key_file=str(key) if key else None,
+            known_hosts=v.get("remediation_known_hosts_file"), ssh_args=args,
+            host_key_checking=None if checking is None else _truthy(checking),
         )
+
+    @property
+    def python(self) -> str:
+        value = self.vars.get("ansible_python_interpreter")
+        return value if isinstance(value, str) and value.startswith("/") else "python3"
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).strip().lower() in ("1", "yes", "true", "on")
 
 
 @dataclass
@@ -47,6 +69,8 @@ class Inventory:
     hosts: dict[str, Host] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)  # group -> host names (recursive)
     sources: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    children: dict[str, list[str]] = field(default_factory=dict)
 
     def host(self, name: str) -> Host:
         if name not in self.hosts:
@@ -55,138 +79,134 @@ class Inventory:
         return self.hosts[name]
 
     def select(self, pattern: str) -> list[Host]:
-        """Hosts matching an Ansible --limit pattern: names, groups, globs, `a:b`, `a:&b`, `a:!b`.
-
-        As in Ansible, unions are applied first, then intersections, then exclusions (so
-        `!lab3:web` is `web:!lab3`), and a pattern of only `&`/`!` terms starts from `all`."""
-        selected: list[str] = []
-        parts = [p.strip() for p in pattern.replace(",", ":").split(":") if p.strip()]
-        if not parts:
-            raise InputError(f"empty host pattern {pattern!r}")
-        unions = [p for p in parts if p[0] not in "!&"] or ["all"]
-        parts = unions + [p for p in parts if p[0] == "&"] + [p for p in parts if p[0] == "!"]
-        for part in parts:
-            if part.startswith("!"):
-                drop = set(self._match(part[1:]))
-                selected = [h for h in selected if h not in drop]
-            elif part.startswith("&"):
-                keep = set(self._match(part[1:]))
-                selected = [h for h in selected if h in keep]
-            else:
-                selected += [h for h in self._match(part) if h not in selected]
-        if not selected:
+        """Hosts matching an Ansible --limit pattern (see config.patterns); none is an error."""
+        try:
+            names = patterns.Matcher(list(self.hosts), self.groups).select(pattern)
+        except InputError as exc:
+            if exc.path:
+                raise
+            raise InputError(str(exc), " ".join(self.sources)) from None
+        if not names:
             raise InputError(f"pattern {pattern!r} matches no host", " ".join(self.sources))
-        return [self.hosts[h] for h in selected]
-
-    def _match(self, term: str) -> list[str]:
-        if term == "all":
-            return list(self.hosts)
-        if term in self.groups:
-            return list(self.groups[term])
-        if term in self.hosts:
-            return [term]
-        if any(ch in term for ch in "*?["):
-            names = [h for h in self.hosts if fnmatch.fnmatchcase(h, term)]
-            for group in self.groups:
-                if fnmatch.fnmatchcase(group, term):
-                    names += [h for h in self.groups[group] if h not in names]
-            return names
-        raise InputError(f"no host or group named {term!r}", " ".join(self.sources))
+        return [self.hosts[h] for h in names]
 
 
-def _check_mapping(value: Any, path: str, where: str, line: int | None) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InputError(f"must be a mapping, not {yamlio.kind(value)}", path, line, where)
-    return value
+def _needs_ansible(path: Path) -> bool:
+    return os.access(path, os.X_OK) and path.is_file()
 
 
-class _Collector:
-    """Gathers every host's vars by origin, so precedence is applied once at the end."""
+def _files(source: Path) -> list[Path]:
+    """The inventory files of one source: itself, or a directory's files (recursively, sorted)."""
+    if source.is_dir():
+        found: list[Path] = []
+        for entry in sorted(os.listdir(source)):
+            full = source / entry
+            if entry.startswith(".") or entry in IGNORED_NAMES or entry.endswith(IGNORED_EXTENSIONS):
+                continue
+            found += _files(full) if full.is_dir() else [full]
+        return found
+    return [source]
 
-    def __init__(self, inv: Inventory):
-        self.inv = inv
-        self.group_vars: dict[str, list[tuple[int, str, int, dict]]] = {}  # host -> (depth, name, order, vars)
-        self.all_vars: list[dict] = []  # `all` applies to every host, whichever file lists it
-        self.host_vars: dict[str, dict] = {}
-        self.order = 0
 
-    def walk(self, name: str, body: Any, path: str, line: int | None, chain: tuple[str, ...]) -> list[str]:
-        if not isinstance(name, str) or not name:
-            raise InputError(f"group names must be non-empty strings, not {name!r}", path, line)
-        if name in chain:
-            raise InputError(f"group {name!r} contains itself", path, line)
-        body = _check_mapping(body, path, f"group {name}", line)
-        unknown = set(body) - GROUP_KEYS
-        if unknown:
-            key = sorted(unknown)[0]
-            raise InputError(f"unknown key in group {name!r} (expected hosts, vars, children)", path,
-                             yamlio.line_of(body, key), key)
-        own_vars = _check_mapping(body.get("vars"), path, f"{name}.vars", yamlio.line_of(body, "vars"))
-        members: list[str] = []
-        hosts = _check_mapping(body.get("hosts"), path, f"{name}.hosts", yamlio.line_of(body, "hosts"))
-        for host_name, host_vars in hosts.items():
-            host_line = yamlio.line_of(hosts, host_name)
-            if not isinstance(host_name, str) or not host_name:
-                raise InputError("host names must be non-empty strings", path, host_line)
-            host_vars = _check_mapping(host_vars, path, f"host {host_name}", host_line)
-            host = self.inv.hosts.setdefault(host_name, Host(host_name))
-            self.host_vars.setdefault(host_name, {}).update(host_vars)
-            if name not in host.groups:
-                host.groups.append(name)
-            members.append(host_name)
-        children = _check_mapping(body.get("children"), path, f"{name}.children", yamlio.line_of(body, "children"))
-        for child, child_body in children.items():
-            members += [h for h in self.walk(child, child_body, path, yamlio.line_of(children, child),
-                                             (*chain, name)) if h not in members]
-        self.order += 1
-        if name == "all":
-            self.all_vars.append(own_vars)
+def _read_file(path: Path, data: InventoryData) -> str | None:
+    """Read one file into `data`; returns why Ansible must read it instead (or None)."""
+    if _needs_ansible(path):
+        return "an executable inventory script"
+    suffix = path.suffix
+    if suffix in YAML_EXTENSIONS or not suffix:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError("not UTF-8 text", str(path)) from None
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
+        try:
+            parsed = yamlio.load(text, str(path))
+        except yamlio.VaultValue:
+            return "a !vault value"
+        except InputError:
+            if suffix:
+                raise
+            parsed = None
+            yaml_failed = True
         else:
-            for host_name in members:
-                self.group_vars.setdefault(host_name, []).append((len(chain), name, self.order, own_vars))
-        existing = self.inv.groups.setdefault(name, [])
-        existing += [h for h in members if h not in existing]
-        return members
+            yaml_failed = False
+        if inventory_yaml.is_plugin_config(parsed):
+            return f"an inventory plugin config ({parsed['plugin']})"
+        if suffix or (not yaml_failed and isinstance(parsed, dict)):
+            inventory_yaml.read(parsed, str(path), data)
+            return None
+        inventory_ini.read(text, str(path), data)  # a file without extension that is not YAML: INI
+        return None
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError("not UTF-8 text", str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
+    inventory_ini.read(text, str(path), data)
+    return None
 
-    def resolve(self) -> None:
-        """all < parent groups < child groups < host vars; groups at the same depth merge in
-        name order, the later name winning (Ansible's order)."""
-        for name, host in self.inv.hosts.items():
-            merged: dict = {}
-            for all_vars in self.all_vars:
-                merged.update(all_vars)
-            for *_key, group_vars in sorted(self.group_vars.get(name, []), key=lambda t: t[:3]):
-                merged.update(group_vars)
-            merged.update(self.host_vars.get(name, {}))
-            host.vars = merged
 
-
-def load_inventory(path: Path) -> Inventory:
-    """Load a YAML inventory file, or every top-level *.yml/*.yaml file of a directory."""
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix in (".yml", ".yaml") and p.is_file())
-        if not files:
-            raise InputError("no inventory files (*.yml, *.yaml) in directory", str(path))
-    elif path.exists():
-        files = [path]
-    else:
-        raise InputError("inventory not found", str(path))
-    inv = Inventory(sources=[str(f) for f in files])
-    collector = _Collector(inv)
+def load_inventory(paths: Path | str | Iterable[Path | str]) -> Inventory:
+    """Load one or more inventory sources (as several `-i`, later sources adding to earlier ones)."""
+    sources = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    if not sources:
+        raise InputError("no inventory given")
+    files: list[Path] = []
+    per_source: list[tuple[Path, list[Path]]] = []
+    for source in sources:
+        if not source.exists():
+            raise InputError("inventory not found", str(source))
+        found = _files(source)
+        if source.is_dir() and not found:
+            raise InputError("no inventory files in directory", str(source))
+        per_source.append((source, found))
+        files += found
+    data = InventoryData()
+    why = None
     for file in files:
-        data = yamlio.load_file(file)
-        if data is None:
-            continue
-        data = _check_mapping(data, str(file), "inventory", 1)
-        for top, body in data.items():  # a top-level group other than `all` is a child of `all`
-            collector.walk(top, body, str(file), yamlio.line_of(data, top), () if top == "all" else ("all",))
-    if not inv.hosts:
+        why = _read_file(file, data) or why
+        if why:
+            break
+    layer = VarsLayer()
+    if not why:
+        data.reconcile()
+        try:
+            for source, _found in per_source:
+                g, h = varsfiles.layer(source, list(data.groups), list(data.hosts))
+                layer.groups.append(g)
+                layer.hosts.append(h)
+        except yamlio.VaultValue as exc:
+            if not ansible_bridge.available():
+                raise InputError(f"{exc.args[0].split(': ', 1)[-1]}: {ansible_bridge.INSTALL}", exc.path,
+                                 exc.line) from None
+            why = "a vault-encrypted vars file"
+    if why:  # ansible-inventory merges group_vars/host_vars itself
+        data, _ = ansible_bridge.read(sources, why)
+        layer = VarsLayer()
+    inv = Inventory(sources=[str(f) for f in files] if not why else [str(s) for s in sources])
+    if not data.hosts:
         raise InputError("the inventory defines no hosts", " ".join(inv.sources))
-    collector.resolve()
-    for name, host in inv.hosts.items():
-        check_path_vars(name, host.vars, " ".join(inv.sources))
-        check_verify_path(name, host.vars, " ".join(inv.sources))
-    inv.groups["all"] = list(inv.hosts)  # every host is in `all`, whichever file lists it
+    where = " ".join(inv.sources)
+    for name, (values, origins) in resolve(data, layer).items():
+        if why:
+            values = _decrypt_read_vars(name, values)
+        inv.warnings += [w for w in hostvars.check(name, values, origins) if w not in inv.warnings]
+        check_path_vars(name, values, where)
+        check_verify_path(name, values, where)
+        inv.hosts[name] = Host(name, values, [g for g in data.host_groups(name) if g != "all"], origins)
+    if not why:
+        for source, _found in per_source:
+            inv.warnings += varsfiles.unknown_entries(source, set(data.groups), set(data.hosts))
+    inv.groups = {g: data.group_hosts(g) for g in data.groups}
+    inv.children = {g: list(data.groups[g].children) for g in data.groups}
     return inv
+
+
+def _decrypt_read_vars(host: str, values: dict) -> dict:
+    out = dict(values)
+    for key, value in values.items():
+        if ansible_bridge.is_vaulted(value) and (key in hostvars.ANSIBLE_READ or key in hostvars.REMEDIATION_VARS):
+            out[key] = ansible_bridge.decrypt(value, f"host {host}: {key}")
+    return out

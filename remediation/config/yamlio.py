@@ -14,6 +14,10 @@ import yaml
 from remediation.errors import InputError
 
 
+class VaultValue(InputError):
+    """A `!vault` value: only Ansible can decrypt it (see config.ansible_bridge)."""
+
+
 class MarkedDict(dict):
     """A mapping with the line of the mapping and of each key (1-based)."""
 
@@ -80,7 +84,12 @@ def _construct(node: yaml.Node, constructor: yaml.SafeConstructor, path: str, me
         result_list.item_lines = [item.start_mark.line + 1 for item in node.value]
         memo[id(node)] = result_list
         return result_list
-    value = constructor.construct_object(node, deep=True)
+    if isinstance(node, yaml.ScalarNode) and node.tag == "!unsafe":  # Ansible: a string never templated
+        value = str(node.value)
+    elif isinstance(node, yaml.ScalarNode) and node.tag == "!vault":
+        raise VaultValue("a !vault value (YAML tag !vault; only Ansible decrypts it)", path, node.start_mark.line + 1)
+    else:
+        value = constructor.construct_object(node, deep=True)
     memo[id(node)] = value
     return value
 

@@ -19,7 +19,7 @@ import paramiko
 from remediation.agent import AGENT_SOURCE
 from remediation.errors import HostUnreachable, RemoteError
 from remediation.config.inventory import Host
-from remediation.transport.ssh import connect
+from remediation.transport.ssh import ChangedHostKey, KeyNeedsPassphrase, RevokedHostKey, UnknownHostKey, connect
 
 AGENT_STUB = "import base64,sys;exec(compile(base64.b64decode(sys.argv[1]),'hostagent','exec'))"
 
@@ -59,8 +59,12 @@ class Remote:
 
     def open(self, timeout: float = 10) -> "Remote":
         target = self.host.ssh_target()
+        if self.python == "python3":  # ansible_python_interpreter, where the inventory gives one
+            self.python = getattr(self.host, "python", "python3")
         try:
             self._conn = connect(target, accept_new_host_key=self.accept_new_host_key, timeout=timeout)
+        except (UnknownHostKey, ChangedHostKey, RevokedHostKey, KeyNeedsPassphrase) as exc:
+            raise HostUnreachable(f"{self.host.name}: {exc}") from None
         except paramiko.BadHostKeyException:
             raise HostUnreachable(f"{self.host.name}: host key for {target.address} CHANGED (possible "
                                   "man-in-the-middle); refusing to connect") from None
@@ -68,10 +72,10 @@ class Remote:
             if "not found in known_hosts" in str(exc):
                 raise HostUnreachable(f"{self.host.name}: host key of {target.address} is unknown; add it to "
                                       "the known_hosts file or pass --accept-new-host-key") from None
-            raise HostUnreachable(f"{self.host.name}: SSH to {target.address}:{target.port} failed: {exc}") from None
+            raise HostUnreachable(f"{self.host.name}: SSH to {target.address}:{target.port or 22} failed: {exc}") from None
         except (OSError, socket.timeout, EOFError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
-            raise HostUnreachable(f"{self.host.name}: cannot reach {target.address}:{target.port}: {reason}") from None
+            raise HostUnreachable(f"{self.host.name}: cannot reach {target.address}:{target.port or 22}: {reason}") from None
         except ValueError as exc:
             raise HostUnreachable(f"{self.host.name}: invalid address {target.address!r}: {exc}") from None
         self.round_trips += 1
