@@ -122,22 +122,31 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
     """Print the diff remediate would apply and what it would refuse; changes nothing."""
     check_json_target(json)
     inv, pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
+    from remediation.plan.decide import Verdict, decide, host_target, hosts_sharing_db
     from remediation.plan.preflight import check
-    from remediation.plan.decide import hosts_sharing_db
 
-    pre = check(ins, hosts_sharing_db(inv.host(host), inv), inv.host(host).vars)
+    target_host = inv.host(host)
+    pre = check(ins, hosts_sharing_db(target_host, inv), target_host.vars,
+                target=host_target(ins.gunicorn, ins.versions(), pb.target))
+    decision = decide(ins, target_host, inv, pb, force=False)  # the one go/no-go remediate makes
     findings = [f.__dict__ for f in ins.audit.findings]
     data = report("plan", {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
+                           "decision": str(decision.verdict), "reason": redact(decision.reason) or None,
                            "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths()})
     emit_json(data, json)
     if json != "-":
         out = out_for(json)
-        out.print(data["diff"] or f"{host}: nothing to change", markup=False, highlight=False)
+        summary = {Verdict.UNCHANGED: f"{host}: nothing to change",
+                   Verdict.GO: f"{host}: nothing to patch; a restart applies what the files already say"}
+        out.print(data["diff"] or summary.get(decision.verdict) or f"{host}: {data['reason']}", markup=False,
+                  highlight=False)
         for f in ins.audit.findings:
             if f.action == "report":
                 out.print(f"[yellow]report[/] /{f.file}:{f.line or '-'} {f.setting}: {redact(f.reason)}")
         for line in pre.refusals:
             out.print(f"[red]would refuse[/]: {line}")
+        if data["diff"] and decision.verdict not in (Verdict.GO, Verdict.UNCHANGED):
+            out.print(f"[red]remediate would stop here[/]: {data['reason']}")
         for line in pre.warnings:
             out.print(f"[yellow]warning[/]: {line}")
 

@@ -219,6 +219,9 @@ class DeploymentPlanner:
                               "connections; class, workers and threads are kept")
         for place, why in cls.dead:
             self.emit(place, "ok", None, f"dead: {why}; not changed", rank=DEAD_RANK)
+        for setting in ("workers", "threads"):  # read, so a static view shows them (not the defaults)
+            for place in resolve(self.dep, setting).live:
+                self.emit(place, "ok", None, f"{setting} {place.value}: kept (the owner's capacity choice)")
         return True
 
     def check_class(self, cls: Resolution) -> bool:

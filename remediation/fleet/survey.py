@@ -46,13 +46,30 @@ class HostSurvey:
         return asdict(self)
 
 
+UNKNOWN = "unknown"
+
+
 def static_values(audit: AuditResult) -> dict[str, str | None]:
     """The value each setting has where it is decided (the last live place wins: the command line
-    sorts last), from the discovery findings; None when nothing sets it (the default applies)."""
+    sorts last), from the discovery findings; None when nothing sets it (the default applies).
+    Never a confident wrong value: a setting only reported (not read for certain), or one that
+    depends on a variable the files do not fix, is marked "unknown (...)"."""
     values: dict[str, str | None] = {name: None for name in SETTINGS}
+    reported: dict[str, str] = {}
     for finding in audit.findings:
-        if finding.action in ("patch", "ok") and finding.setting in values:
+        if finding.setting not in values:
+            continue
+        if finding.action in ("patch", "ok"):
             values[finding.setting] = finding.current
+        elif finding.action == "report" and "settings are kept" in finding.reason and finding.current:
+            values[finding.setting] = finding.current  # an ASGI or custom class: certain, only not patched
+        elif finding.action == "report" and "dead" not in finding.reason and "not used" not in finding.reason:
+            reported.setdefault(finding.setting, finding.current or "")
+    for name, value in values.items():
+        if value is None and name in reported:
+            values[name] = f"{UNKNOWN} ({reported[name]})" if reported[name] else UNKNOWN
+        elif value is not None and "$" in value:
+            values[name] = f"{UNKNOWN} ({value})"
     return values
 
 
@@ -77,6 +94,8 @@ def target_values(target: Target) -> dict[str, str]:
 def off_target(values: dict[str, str | None], target: Target) -> list[str]:
     """Settings whose effective value (None = gunicorn's or Django's default) is not the target's."""
     def norm(key: str, value: str | None) -> str:
+        if value is not None and str(value).startswith(UNKNOWN):
+            return UNKNOWN
         text = DEFAULTS[key] if value is None else str(value).strip("'\"")
         return classify(text) if key == "worker_class" else text  # gunicorn.workers.gthread.ThreadWorker -> gthread
     return [key for key, want in target_values(target).items() if norm(key, values.get(key)) != want]
