@@ -5,9 +5,12 @@ app host reachable only through it, each a network namespace running its own ssh
 
 rmssh1 has no address in the root namespace and nothing routes: the app host is reachable
 only by a jump through the bastion. Logins are root with keys (no users are created).
-Everything is removed on exit, and stale leftovers of an earlier run are removed first."""
+Everything is removed on exit, and stale leftovers of an earlier run are removed first. The
+names are fixed, so one test session at a time holds the network (LOCK): a second one waits
+instead of tearing down the first one's namespaces as stale."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -23,6 +26,7 @@ NAMESPACES = ("rmssh-bastion", "rmssh-app")
 ROOT_LINKS = ("rmssh-b0", "rmssh-b1", "rmssh-a1")
 BASTION, BASTION_INNER, APP, CONTROLLER = "10.79.0.10", "10.79.1.10", "10.79.1.20", "10.79.0.1"
 SUBNETS = ("10.79.0.0/24", "10.79.1.0/24")  # 10.77/10.78 are the lab's
+LOCK = "/run/lock/remediation-sshnet.lock"
 
 
 def why_not() -> str | None:
@@ -65,6 +69,7 @@ class Net:
     keys: dict[str, Path] = field(default_factory=dict)       # client keys: plain, encrypted, agent
     host_keys: dict[str, str] = field(default_factory=dict)   # host -> "ssh-ed25519 AAAA..."
     procs: list = field(default_factory=list)
+    lock: object = None                                       # the open LOCK file, held until down()
 
     def known_line(self, name: str, host: str) -> str:
         return f"{name} {self.host_keys[host]}\n"
@@ -112,9 +117,31 @@ def _wait_port(ns: str | None, address: str, timeout: float = 10) -> None:
     raise RuntimeError(f"sshd on {address} did not start")
 
 
+def _lock(timeout: float = 300):
+    """Hold LOCK (released by the kernel if this process dies), waiting for another session's run."""
+    os.makedirs(os.path.dirname(LOCK), exist_ok=True)
+    fh = open(LOCK, "w")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fh
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                fh.close()
+                raise RuntimeError(f"another test session has held the SSH test network ({LOCK}) "
+                                   f"for {timeout:.0f} s") from None
+            time.sleep(0.2)
+
+
 def up() -> Net:
-    teardown_stale()
-    net = Net(Path(tempfile.mkdtemp(prefix="rmssh-")))
+    lock = _lock()
+    try:
+        teardown_stale()  # leftovers of a session that died (a live one would hold the lock)
+        net = Net(Path(tempfile.mkdtemp(prefix="rmssh-")), lock=lock)
+    except BaseException:
+        lock.close()
+        raise
     try:
         os.makedirs("/run/sshd", exist_ok=True)
         for bridge in BRIDGES:
@@ -149,5 +176,10 @@ def down(net: Net) -> None:
         except ProcessLookupError:
             pass
         proc.wait(timeout=10)
-    teardown_stale()
-    shutil.rmtree(net.dir, ignore_errors=True)
+    try:
+        teardown_stale()
+        shutil.rmtree(net.dir, ignore_errors=True)
+    finally:
+        if net.lock is not None:
+            net.lock.close()  # releases the flock
+            net.lock = None

@@ -169,15 +169,29 @@ def agent(home, monkeypatch):
     proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        for _ in range(100):
-            if sock.exists():
-                break
-            __import__("time").sleep(0.05)
+        _wait_listening(sock)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         yield sock
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+def _wait_listening(sock: Path, timeout: float = 10) -> None:
+    """Until the agent accepts connections (its socket file exists before it listens)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(sock))
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ssh-agent did not listen on {sock}") from None
+            time.sleep(0.05)
 
 
 def ssh_add(key: Path, sock: Path, passphrase: str = "") -> None:

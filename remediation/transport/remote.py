@@ -157,6 +157,10 @@ class Remote:
         return self._collect(self._open_exec(command, stdin, timeout), timeout)
 
     def _collect(self, chan, timeout: float) -> CommandResult:
+        """Both streams until the channel's EOF, then the exit status. sshd sends exit-status as
+        soon as the command is reaped, which can be before the last of its output (still in the
+        pipe on the host): the exit status alone does not mean the output is complete; EOF does
+        (every stdout and stderr packet comes before it)."""
         try:
             stdout, stderr = [], []
             deadline = time.monotonic() + timeout
@@ -170,11 +174,15 @@ class Remote:
                     got = True
                 if got:
                     continue
-                if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+                if _ended(chan) and not chan.recv_ready() and not chan.recv_stderr_ready():
                     break
                 if time.monotonic() > deadline:
                     raise socket.timeout()
                 select.select([chan], [], [], 0.05)
+            while not chan.exit_status_ready():  # exit-status may also come after EOF (before close)
+                if time.monotonic() > deadline:
+                    raise socket.timeout()
+                chan.status_event.wait(0.05)
             rc = chan.recv_exit_status()
         finally:
             chan.close()
@@ -240,7 +248,7 @@ class Remote:
                     return None
                 self._agent_buffer += data
                 continue
-            if chan.exit_status_ready() and not chan.recv_ready():
+            if _ended(chan) and not chan.recv_ready():  # EOF: its stderr has all arrived too
                 return None
             if time.monotonic() > deadline:
                 raise socket.timeout()
@@ -262,6 +270,11 @@ class Remote:
         stderr = b"".join(self._agent_stderr).decode("utf-8", "replace")
         self._agent_stderr = []
         return stderr
+
+
+def _ended(chan) -> bool:
+    """No more output will come on this channel: EOF received, or the channel closed."""
+    return bool(chan.eof_received) or chan.closed
 
 
 def timed(fn, *args, **kwargs):
