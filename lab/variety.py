@@ -178,15 +178,19 @@ def draw(seed: int, count: int = 6) -> list[VarietySpec]:
 
 
 def fleet(profile: str) -> list[VarietySpec]:
-    """`covering`, or a seed (an integer) for a random draw of 6 hosts."""
-    if profile == "covering":
-        specs = covering()
-    else:
-        try:
-            seed = int(profile)
-        except ValueError:
-            raise ValueError(f"variety profile: 'covering' or an integer seed, not {profile!r}") from None
-        specs = draw(seed)
+    """`covering`, an integer seed (a random draw of 6 hosts), or `covering+SEED` (both, numbered on)."""
+    parts = profile.split("+")
+    specs: list[VarietySpec] = []
+    for part in parts:
+        if part == "covering":
+            drawn = covering()
+        else:
+            try:
+                drawn = draw(int(part))
+            except ValueError:
+                raise ValueError(f"variety profile: 'covering', an integer seed or 'covering+SEED', "
+                                 f"not {profile!r}") from None
+        specs += [replace(s, index=len(specs) + i) for i, s in enumerate(drawn, 1)]
     if len(specs) > MAX_HOSTS:
         raise ValueError(f"{len(specs)} variety hosts > {MAX_HOSTS}")
     return specs

@@ -715,9 +715,120 @@ def op_run(req):
     return run(req["argv"], timeout=req.get("timeout", 120))
 
 
+WATCHES = {}  # connection watches of this agent, by id
+
+
+def tcp_endpoint(host, port):
+    """The (ip, port) pairs a DB HOST/PORT resolves to here, as /proc/net/tcp spells them."""
+    import socket
+
+    out = set()
+    try:
+        infos = socket.getaddrinfo(host or "127.0.0.1", int(port), proto=socket.IPPROTO_TCP)
+    except (OSError, ValueError):
+        return out
+    for family, _type, _proto, _name, addr in infos:
+        packed = socket.inet_pton(family, addr[0])
+        if family == socket.AF_INET:
+            text = "%08X" % int.from_bytes(packed, "little")
+        else:  # /proc/net/tcp6: four 32-bit words, each in host (little-endian) order
+            text = "".join("%08X" % int.from_bytes(packed[i:i + 4], "little") for i in range(0, 16, 4))
+        out.add("%s:%04X" % (text, int(port)))
+    return out
+
+
+def worker_sockets(master):
+    """{socket inode: worker pid} of the master's children (the workers), read now."""
+    try:
+        children = open("/proc/%d/task/%d/children" % (master, master)).read().split()
+    except OSError:
+        return {}
+    out = {}
+    for pid in map(int, children):
+        try:
+            names = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for name in names:
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, name))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                out[link[8:-1]] = pid
+    return out
+
+
+def tcp_connections(master, endpoints):
+    """(local, remote, inode) of the workers' TCP sockets to an endpoint, from the kernel's tables
+    of the workers' own network namespace."""
+    inodes = worker_sockets(master)
+    found = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = open("/proc/%d/net/%s" % (master, table)).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) > 9 and fields[2] in endpoints and fields[9] in inodes:
+                found.add((fields[1], fields[2], fields[9]))
+    return found
+
+
+def active_opens(master):
+    """The kernel's count of TCP connects in the workers' network namespace (all its processes)."""
+    try:
+        rows = [line.split() for line in open("/proc/%d/net/snmp" % master) if line.startswith("Tcp:")]
+        return int(rows[1][rows[0].index("ActiveOpens")])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def op_tcp_watch(req):
+    """Count the gunicorn workers' new TCP connections to the DB endpoints through a window: start
+    samples the workers' sockets every `interval_ms` in a thread, stop returns what it saw. A
+    connection that opens and closes between two samples is missed (the count is a lower bound);
+    the namespace's ActiveOpens delta, every process's connects, is the upper bound."""
+    import threading
+
+    if req["action"] == "start":
+        endpoints = set()
+        for item in req["endpoints"]:
+            endpoints |= tcp_endpoint(item.get("host"), item.get("port"))
+        if not endpoints:
+            return {"error": "no DB endpoint resolves on the host: %s" % ", ".join(
+                "%s:%s" % (item.get("host"), item.get("port")) for item in req["endpoints"])}
+        state = {"master": req["master"], "endpoints": endpoints, "stop": threading.Event(), "samples": 0,
+                 "initial": tcp_connections(req["master"], endpoints), "seen": set(),
+                 "opens": active_opens(req["master"]), "interval": req.get("interval_ms", 20) / 1000.0}
+
+        def loop():
+            while not state["stop"].is_set():
+                state["seen"] |= tcp_connections(state["master"], state["endpoints"])
+                state["samples"] += 1
+                state["stop"].wait(state["interval"])
+
+        state["thread"] = threading.Thread(target=loop, daemon=True)
+        state["thread"].start()
+        WATCHES[req["id"]] = state
+        return {"ok": True, "endpoints": sorted(endpoints), "open_at_start": len(state["initial"])}
+    state = WATCHES.pop(req["id"], None)
+    if state is None:
+        return {"error": "no such watch"}
+    state["stop"].set()
+    state["thread"].join(5)
+    state["seen"] |= tcp_connections(state["master"], state["endpoints"])
+    opens = active_opens(state["master"])
+    new = state["seen"] - state["initial"]
+    return {"new": len(new), "samples": state["samples"], "interval_ms": int(state["interval"] * 1000),
+            "open_at_start": len(state["initial"]),
+            "active_opens": (opens - state["opens"]) if opens is not None and state["opens"] is not None else None}
+
+
 OPS = {"probe": op_probe, "read": op_read, "write": op_write, "restore": op_restore,
        "logs": op_logs, "introspect": op_introspect, "counters": op_counters, "run": op_run, "lock": op_lock,
-       "unlock": op_unlock, "supervisor_restart": op_supervisor_restart}
+       "unlock": op_unlock, "supervisor_restart": op_supervisor_restart, "tcp_watch": op_tcp_watch}
 
 
 def answer(item):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import statistics
+import time
 from dataclasses import asdict, dataclass, field
 
 from remediation.facts.gather import Gathered, counters_op
@@ -48,6 +49,8 @@ class Measurement:
     db_counter_scope: str | None = None
     worker_class_logged: str | None = None
     worker_threads: list[int] = field(default_factory=list)
+    server_new_connections: int | None = None  # the DB server's counter (cross-check when the host count ran)
+    host_watch: dict | None = None  # the workers' sockets to the DB, sampled through the window
 
     def reused_acquire_ms(self) -> list[float]:
         """Acquisition times without the slowest k, k = new connections the DB server counted:
@@ -66,7 +69,8 @@ class Measurement:
             "acquire_samples": len(a), "acquire_ms_p95_reused": _r(percentile(reused, 95)),
             "new_db_connections": self.new_db_connections,
             "db_counter_scope": self.db_counter_scope, "worker_class_logged": self.worker_class_logged,
-            "worker_threads": self.worker_threads,
+            "worker_threads": self.worker_threads, "server_new_connections": self.server_new_connections,
+            "host_watch": self.host_watch,
         }
 
     def as_dict(self) -> dict:
@@ -125,6 +129,32 @@ def parse_requests(stdout: str) -> tuple[float, list[tuple[int, float]]]:
     return started, rows
 
 
+DEFAULT_PORTS = {"postgresql": 5432, "postgis": 5432, "mysql": 3306}
+
+
+def db_endpoints(gathered: Gathered) -> list[dict]:
+    """Where the app's databases listen, as its own settings say (HOST/PORT, engine default port);
+    a unix socket (no HOST) has no TCP endpoint to watch."""
+    out = []
+    for db in gathered.introspection.databases.values():
+        host, engine = db.get("HOST") or "", (db.get("ENGINE") or "").rsplit(".", 1)[-1]
+        port = db.get("PORT") or DEFAULT_PORTS.get(engine)
+        if host and not host.startswith("/") and port:
+            out.append({"host": host, "port": int(port)})
+    return out
+
+
+def start_watch(remote: Remote, gathered: Gathered) -> str | None:
+    """Start counting the workers' new connections to the DB on the host (None when it cannot)."""
+    endpoints = db_endpoints(gathered)
+    if not endpoints:
+        return None
+    watch_id = f"{gathered.master.pid}-{time.monotonic_ns()}"
+    reply = remote.agent({"op": "tcp_watch", "action": "start", "id": watch_id, "master": gathered.master.pid,
+                          "endpoints": endpoints})[0]
+    return watch_id if reply.get("ok") else None
+
+
 @dataclass
 class PendingMeasurement:
     """A measurement whose timed requests run on the host while the controller does other work."""
@@ -136,6 +166,7 @@ class PendingMeasurement:
     source: dict | None
     before: dict
     started: Started
+    watch: str | None = None
 
 
 def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
@@ -155,14 +186,16 @@ def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, w
         offsets = remote.agent({"op": "logs", "sources": [source], "bytes": 0})[0]["_offsets"]
         source["offset"] = offsets.get("app")
     before, _fresh = db_counters(remote, gathered) if count_db else ({}, False)
+    watch = start_watch(remote, gathered) if count_db else None
     started = remote.start(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(requests)], timeout=60 + 35 * requests)
-    return PendingMeasurement(remote, gathered, requests, log_pattern, count_db, source, before, started)
+    return PendingMeasurement(remote, gathered, requests, log_pattern, count_db, source, before, started, watch)
 
 
 def finish_measure(pending: PendingMeasurement) -> Measurement:
     """Wait for the timed requests, then count the DB connections they opened and read the log."""
     remote, gathered, requests = pending.remote, pending.gathered, pending.requests
     started, rows = parse_requests(remote.finish(pending.started).stdout)
+    watched = remote.agent({"op": "tcp_watch", "action": "stop", "id": pending.watch})[0] if pending.watch else None
     after, after_fresh = db_counters(remote, gathered) if pending.count_db else ({}, False)
     m = Measurement(requests=requests)
     m.request_ms = [ms for code, ms in rows if code == 200]
@@ -173,6 +206,9 @@ def finish_measure(pending: PendingMeasurement) -> Measurement:
         # a counter read that had to start its session opened one connection itself
         m.new_db_connections = max(0, a - b - (1 if after_fresh else 0))
         m.db_counter_scope = scope
+    if watched is not None and "new" in watched:  # per host, other clients of the server cannot pollute it
+        m.server_new_connections, m.host_watch = m.new_db_connections, watched
+        m.new_db_connections, m.db_counter_scope = watched["new"], "host"
     source = pending.source
     if source:
         if source["kind"] in ("docker", "journal"):  # these read "since a time", files from an offset

@@ -32,7 +32,9 @@ def _server_connection_id():
 def primary_schools(request):
     started = time.perf_counter()
     reused = connection.connection is not None
-    connection.close_if_health_check_failed()
+    health_check = getattr(connection, "close_if_health_check_failed", None)  # Django 4.1+
+    if health_check is not None:
+        health_check()
     checked = time.perf_counter()
     connection.ensure_connection()
     acquired = time.perf_counter()

@@ -1,0 +1,158 @@
+"""Fleets the tool has never seen: the varied lab (lab/variety.py), its covering set (every value of
+every dimension on some host) plus one seeded random draw per run, remediated as one rollout.
+
+Every outcome is judged from outside the tool: the app's own view of its DB connection (the
+server-side id each request was served on, over 30 requests), the files on disk (byte-identical
+where nothing may change), and gunicorn's own effective settings before and after.
+REMEDIATION_VARIETY_SEED=N reproduces a run's random draw.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from labtools import invoke, playbook_variant, tree_snapshot
+
+from lab import variety, variety_hosts
+
+pytestmark = pytest.mark.lab
+
+SEED = int(os.environ.get("REMEDIATION_VARIETY_SEED") or random.SystemRandom().randrange(1, 1_000_000))
+PROFILE = f"covering+{SEED}"
+SWITCH = ("gevent", "eventlet")  # the worker classes that defeat persistent connections
+ORACLE_REQUESTS = 30
+
+
+def connection_ids(spec, requests: int = ORACLE_REQUESTS) -> list:
+    """The DB connection (server-side id) each of `requests` sequential requests was served on,
+    as the app itself reports it."""
+    path = variety_hosts.SILENT_PATH if spec.app == "own-url-silent" else variety_hosts.LOGGED_PATH
+    out = []
+    for _ in range(requests):
+        with urllib.request.urlopen(f"http://{spec.address}:8000{path}", timeout=30) as resp:  # noqa: S310
+            out.append(json.loads(resp.read())["db_connection_id"])
+    return out
+
+
+def files_of(spec) -> dict:
+    """Every file the tool could touch on the host (the app dir without its venv, the manager's config)."""
+    snap = tree_snapshot(spec.dir / "srv" / "app", spec.dir / "etc-supervisor")
+    return {path: entry for path, entry in snap.items() if "/.venv" not in path}
+
+
+def in_parallel(fn, specs) -> dict:
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return dict(zip((s.name for s in specs), pool.map(fn, specs)))
+
+
+@pytest.fixture(scope="module")
+def varied(fleet, tmp_path_factory):
+    print(f"\nvaried lab {PROFILE} (REMEDIATION_VARIETY_SEED={SEED} reproduces the draw):")
+    report = variety_hosts.up(PROFILE, say=lambda line: print("  " + line))
+    specs = variety_hosts.current()
+    variety_hosts.reset(specs)
+    print(f"  up in {report['seconds']} s")
+    return specs
+
+
+@pytest.fixture(scope="module")
+def outcome(varied, tmp_path_factory):
+    """The varied fleet before, the rollout, the fleet after, the rollback, the fleet after that."""
+    runs = tmp_path_factory.mktemp("variety-runs")
+    playbook = playbook_variant(tmp_path_factory.mktemp("variety-playbooks"), "quick", 8)
+    inv = str(variety_hosts.INVENTORY_PATH)
+    before = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied)}
+    _rc, before["inspect"], _err = invoke("inspect", "-l", "all", "-i", inv, "--json", "-", runs_dir=runs)
+    _rc, before["fast"], _err = invoke("inspect", "-l", "all", "-i", inv, "--fast", "--json", "-", runs_dir=runs)
+    rc, rollout, err = invoke("rollout", "-l", "all", "-i", inv, "--playbook", str(playbook), "--serial", "100%",
+                              "-f", "12", "--max-fail-percentage", "100", "--yes", "--json", "-", runs_dir=runs)
+    assert rollout is not None, err[-2000:]
+    after = {"ids": in_parallel(connection_ids, varied)}
+    _rc, after["inspect"], _err = invoke("inspect", "-l", "all", "-i", inv, "--json", "-", runs_dir=runs)
+    after["files"] = in_parallel(files_of, varied)
+    rb_rc, rollback, rb_err = invoke("rollback", "-l", "all", "-i", inv, "--yes", "--json", "-", runs_dir=runs)
+    restored = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied)}
+    for spec in varied:
+        hosts = rollout["hosts"]
+        print(f"  {spec.name} {spec.start:8} {hosts[spec.name]['status']:12} {hosts[spec.name].get('error') or ''}")
+    return {"specs": {s.name: s for s in varied}, "before": before, "rollout": rollout, "rollout_rc": rc,
+            "after": after, "rollback": rollback, "rollback_rc": rb_rc, "rollback_err": rb_err, "restored": restored}
+
+
+def workers_of(view: dict, name: str) -> tuple:
+    values = view["hosts"][name]["values"]
+    return values["worker_class"], values["workers"], values["threads"]
+
+
+def specs_where(outcome, predicate) -> list:
+    return [s for s in outcome["specs"].values() if predicate(s)]
+
+
+def test_the_draw_covers_every_value_of_every_dimension():
+    specs = variety.covering()
+    for dimension, values in variety.DIMENSIONS.items():
+        assert {getattr(s, dimension) for s in specs} == set(values), dimension
+    for spec in specs + variety.draw(SEED):
+        assert not variety.violations(spec.draw), (spec.name, variety.violations(spec.draw))
+
+
+def test_gevent_style_hosts_are_remediated_and_reuse_connections(outcome):
+    """Before: a new DB connection per request (the app says so). After: at most workers x threads
+    connections serve 30 requests, and gunicorn's own view shows gthread."""
+    for spec in specs_where(outcome, lambda s: s.start in SWITCH):
+        run = outcome["rollout"]["hosts"][spec.name]
+        assert run["status"] == "remediated", (spec.name, spec.draw, run.get("error"))
+        assert len(set(outcome["before"]["ids"][spec.name])) == ORACLE_REQUESTS, spec.name
+        assert len(set(outcome["after"]["ids"][spec.name])) <= 2 * 8, (spec.name, outcome["after"]["ids"][spec.name])
+        assert workers_of(outcome["after"]["inspect"], spec.name) == ("gthread", "2", "8"), spec.name
+
+
+def test_healthy_hosts_keep_their_worker_settings(outcome):
+    """A sync or gthread app: never switched or resized; only its connection settings may change,
+    and afterwards its own threads reuse connections."""
+    for spec in specs_where(outcome, lambda s: s.healthy):
+        run = outcome["rollout"]["hosts"][spec.name]
+        assert run["status"] in ("remediated", "unchanged"), (spec.name, spec.draw, run.get("error"))
+        assert workers_of(outcome["after"]["inspect"], spec.name) == workers_of(outcome["before"]["inspect"],
+                                                                                 spec.name), spec.name
+        workers, threads = variety_hosts.SIZING[spec.start]
+        assert len(set(outcome["after"]["ids"][spec.name])) <= workers * threads, spec.name
+
+
+def test_asgi_hosts_are_refused_before_any_write(outcome):
+    for spec in specs_where(outcome, lambda s: s.start == "asgi"):
+        run = outcome["rollout"]["hosts"][spec.name]
+        assert run["status"] == "refused" and "ASGI" in (run.get("error") or ""), (spec.name, run)
+        assert run["changes"] == [] and outcome["after"]["files"][spec.name] == outcome["before"]["files"][spec.name]
+
+
+def test_fast_inspect_agrees_with_the_full_one_or_says_unknown(outcome):
+    """Never a confident wrong value: the static reading of files gives gunicorn's own worker class,
+    workers and threads, or marks the value unknown."""
+    for name in outcome["specs"]:
+        full = workers_of(outcome["before"]["inspect"], name)
+        fast = workers_of(outcome["before"]["fast"], name)
+        for setting, app_value, static in zip(("worker_class", "workers", "threads"), full, fast):
+            static = (static or "").strip("'\"")
+            assert static.startswith("unknown") or static == app_value, (name, setting, static, app_value)
+
+
+def test_every_rollback_is_byte_identical_and_the_old_state_serves(outcome):
+    assert outcome["rollback_rc"] == 0, outcome["rollback_err"][-1500:]
+    for name in outcome["specs"]:
+        assert outcome["restored"]["files"][name] == outcome["before"]["files"][name], name
+        assert len(outcome["restored"]["ids"][name]) == ORACLE_REQUESTS  # serving again
+    changed = [n for n, run in outcome["rollout"]["hosts"].items() if run["changes"]]
+    rows = outcome["rollback"]["hosts"]
+    assert all(rows[n]["status"] == "rolled_back" for n in changed), rows
+
+
+def test_the_fleet_run_exit_code_says_a_host_was_refused(outcome):
+    refused = [n for n, run in outcome["rollout"]["hosts"].items() if run["status"] != "remediated"
+               and run["status"] != "unchanged"]
+    assert (outcome["rollout_rc"] != 0) == bool(refused)
