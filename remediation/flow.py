@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict
 from typing import Callable
 
+from remediation import managers
 from remediation.apply import apply_changes, check_config
 from remediation.config.inventory import Host, Inventory
 from remediation.config.playbook import Playbook
@@ -174,15 +175,17 @@ class HostFlow:
         master = probe.master()
         if master.pid == gathered.master.pid:
             raise StageError(Stage.VERIFY, f"gunicorn master pid {master.pid} did not change: the restart did not happen")
-        fresh = Gathered(probe, master, gathered.files, gathered.introspection, "", gathered.log_source)
+        # a recreated container has a new id: the log is the restarted process's, from its manager
+        log_source = managers.of(master.restart).log_source(master.restart, gathered.files) or gathered.log_source
+        fresh = Gathered(probe, master, gathered.files, gathered.introspection, "", log_source)
         after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(self.target),
                         pb.verify.log_pattern)
         after.worker_threads = [w.threads for w in parse_probe(self.remote.agent({"op": "probe"})[0]).master().workers]
         # the files cannot change under the host lock: check-config's view is the restarted app's
         view = self.config_view or introspect(self.remote, master)
         result = metrics(view.gunicorn, view.databases, after)
-        logs = self.remote.agent({"op": "logs", "sources": [gathered.log_source], "bytes": 1 << 16, "lines": 400})[0] \
-            .get("app") if gathered.log_source else ""
+        logs = self.remote.agent({"op": "logs", "sources": [log_source], "bytes": 1 << 16, "lines": 400})[0] \
+            .get("app") if log_source else ""
         verdict = judge(self.run.before, result, after, logs if isinstance(logs, str) else "", pb, self.target)
         self.run.warnings += verdict.warnings
         if verdict.problems:

@@ -183,6 +183,8 @@ class Plan:
         loaded = self.hints.loaded_settings
         if loaded is not None and proposal.finding.file not in loaded and proposal.finding.action == "patch":
             _refuse(proposal, "the app's settings import on this host does not load this file")
+            # not production here: no half of the fix is missing because of it
+            proposal.groups = {g for g in proposal.groups if not (g and g[0] == "settings")}
         return proposal
 
     # -- files that could not be read ------------------------------------------------------

@@ -59,6 +59,8 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
     for finding in audit.findings:
         if finding.setting not in values:
             continue
+        if "dead:" in finding.reason:
+            continue  # overridden by another place: not the value that runs
         if finding.action in ("patch", "ok"):
             values[finding.setting] = finding.current
         elif finding.action == "report" and "settings are kept" in finding.reason and finding.current:
