@@ -81,7 +81,7 @@ def restarted_master(ins: Inspection) -> GunicornMaster:
 def check_config(remote: Remote, ins: Inspection, target: Target) -> AppView:
     """Before restarting: the app's own loaders must now see the target values, with the command
     line the restarted process will run."""
-    view = introspect(remote, restarted_master(ins))
+    view = introspect(remote, restarted_master(ins), env=ins.audit.restarted_env)
     if view.errors:
         raise StageError("check-config", "the patched config does not load: " + "; ".join(view.errors))
     gaps = target_reached(view.gunicorn, view.databases, target)

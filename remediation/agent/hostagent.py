@@ -583,14 +583,18 @@ def op_logs(req):
 
 def app_command(req, args):
     """argv, env, cwd and privilege drop that run the snippet as the app runs (or in its container)."""
+    overrides = req.get("env") or {}  # what the restart will change (a patched manager file)
     if req.get("container"):
         argv = ["docker", "exec", "-i"] + (["-w", req["cwd"]] if req.get("cwd") else [])
+        for key, value in sorted(overrides.items()):
+            argv += ["-e", "%s=%s" % (key, value)]
         return argv + [req["container"], req["python"], "-c", req["snippet"]] + args, None, None, {}
     env = {}
     for item in (read_proc(req["pid"], "environ") or b"").split(b"\0"):
         key, sep, value = item.partition(b"=")
         if sep:
             env[key.decode("utf-8", "replace")] = value.decode("utf-8", "replace")
+    env.update(overrides)
     return [req["python"], "-c", req["snippet"]] + args, env, req.get("cwd") or "/", drop_to(req["uid"])
 
 

@@ -115,6 +115,7 @@ class AuditResult:
     kinds: dict[str, Optional[str]] = field(default_factory=dict)  # patched file -> its kind (validate.check)
     templated: set[str] = field(default_factory=set)  # patched files that are templates
     restarted_command: Optional[str] = None  # the live command after the restart, when a patch changes it
+    restarted_env: dict[str, str] = field(default_factory=dict)  # variables a patch gives new values
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:

@@ -353,6 +353,14 @@ def restarted_hints(files: Mapping[str, str], after_files: Mapping[str, str], pa
     return replace(hints, command=shlex.join(words))
 
 
+def restarted_env(files: Mapping[str, str], after_files: Mapping[str, str], patched: dict[str, str]) -> dict[str, str]:
+    """Variables a patched manager file (supervisor `environment=`, compose `environment:`, a unit's
+    `Environment=`) gives the restarted process a new value for."""
+    before = {(e.file, e.name): e.text for e in Tree(files).located.env if e.file in patched}
+    return {e.name: e.text for e in Tree(after_files).located.env
+            if e.file in patched and (e.file, e.name) in before and before[(e.file, e.name)] != e.text}
+
+
 def verify(files: Mapping[str, str], patched: dict[str, str], target: Target, hints: Hints,
            before: list[Proposal]) -> set[str]:
     """Re-audit the patched tree. A patched file that still needs a patch, or any new report,
@@ -455,4 +463,6 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
         after_files = {**tree.texts, **patched}
         restarted = restarted_hints(tree.texts, after_files, patched, hints).command
         result.restarted_command = restarted if restarted != hints.command else None
+    if patched:
+        result.restarted_env = restarted_env(tree.texts, {**tree.texts, **patched}, patched)
     return result

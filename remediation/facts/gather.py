@@ -174,11 +174,13 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
     return result
 
 
-def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = True) -> dict:
-    """The agent request that asks gunicorn and Django (as the app runs them) for their view."""
+def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = True,
+                  env: dict[str, str] | None = None) -> dict:
+    """The agent request that asks gunicorn and Django (as the app runs them) for their view;
+    `env` overrides variables of the process's environment (what a restart will change)."""
     return {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
             "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
-            "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])]}
+            "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])], "env": env or {}}
 
 
 def counters_op(master: GunicornMaster) -> dict:
@@ -187,9 +189,10 @@ def counters_op(master: GunicornMaster) -> dict:
     return {**introspect_op(master, want_db=True), "op": "counters"}
 
 
-def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True) -> AppView:
+def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True,
+               env: dict[str, str] | None = None) -> AppView:
     """One round trip: the app's own view of its gunicorn settings, DATABASES and (optionally) DB server."""
-    return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn))[0])
+    return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn, env=env))[0])
 
 
 def parse_introspection(reply: dict) -> AppView:
