@@ -133,14 +133,18 @@ def compose_file(spec: HostSpec) -> str:
         ''')
 
 
-def supervisor_program(spec: HostSpec) -> str:
+def supervisor_program(spec: HostSpec, command: str | None = None, environment: dict | None = None) -> str:
     """The supervisor program section that runs gunicorn (supervisor hosts only)."""
+    command = command or f"{config.APP_VENV}/bin/gunicorn -c /srv/app/gunicorn.conf.py schoolsite.wsgi:application"
+    if environment is None:
+        environment = {"DJANGO_SETTINGS_MODULE": settings_module(spec), "PYTHONUNBUFFERED": "1"}
+    env = ",".join(f'{k}="{v}"' for k, v in environment.items())
     return textwrap.dedent(f'''\
         [program:schoolsite]
-        command={config.APP_VENV}/bin/gunicorn -c /srv/app/gunicorn.conf.py schoolsite.wsgi:application
+        command={command}
         directory=/srv/app
         user={config.APP_USER}
-        environment=DJANGO_SETTINGS_MODULE="{settings_module(spec)}",PYTHONUNBUFFERED="1"
+        environment={env}
         autostart=true
         autorestart=true
         startsecs=2

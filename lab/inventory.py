@@ -12,7 +12,15 @@ INVENTORY_PATH = Path(__file__).resolve().parents[1] / "inventory" / "lab.yml"
 HEADER = "# Written by `invoke lab.up`: the lab fleet, in Ansible's YAML inventory format.\n"
 
 
-def _host_vars(spec: HostSpec) -> dict:
+def fleet_vars(known_hosts) -> dict:
+    """The `all:` vars every lab inventory (main, light, varied) shares."""
+    return {"ansible_user": config.LOGIN_USER, "ansible_port": 22,
+            "ansible_ssh_private_key_file": str(config.PRIVATE_KEY),
+            "remediation_known_hosts_file": str(known_hosts), "remediation_app_port": config.APP_PORT}
+
+
+def host_vars(spec: HostSpec) -> dict:
+    """A lab host's inventory statements: its address, app dir and manager."""
     host = {"ansible_host": spec.address, "remediation_app_dir": "/srv/app"}
     if spec.restart == "supervisor":
         host["remediation_supervisor_program"] = "schoolsite"
@@ -25,18 +33,10 @@ def _host_vars(spec: HostSpec) -> dict:
 def lab_inventory(specs: list[HostSpec]) -> dict:
     groups: dict[str, dict] = {"supervisor": {}, "compose": {}, "postgres": {}, "mariadb": {}}
     for spec in specs:
-        groups[spec.restart][spec.name] = _host_vars(spec)
+        groups[spec.restart][spec.name] = host_vars(spec)
         groups[spec.database][spec.name] = None
-    return {"all": {
-        "vars": {
-            "ansible_user": config.LOGIN_USER,
-            "ansible_port": 22,
-            "ansible_ssh_private_key_file": str(config.PRIVATE_KEY),
-            "remediation_known_hosts_file": str(config.KNOWN_HOSTS),
-            "remediation_app_port": config.APP_PORT,
-        },
-        "children": {name: {"hosts": hosts} for name, hosts in groups.items()},
-    }}
+    return {"all": {"vars": fleet_vars(config.KNOWN_HOSTS),
+                    "children": {name: {"hosts": hosts} for name, hosts in groups.items()}}}
 
 
 def write_lab_inventory(specs: list[HostSpec], path: Path = INVENTORY_PATH) -> Path:

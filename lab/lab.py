@@ -324,6 +324,16 @@ def destroy_host(netns: str) -> None:
     network.remove_namespace(netns)
 
 
+def destroy_family_host(netns: str, netns_prefix: str, veth_prefix: str, hosts_root: Path) -> None:
+    """Stop a host of a family living under its own namespace prefix (light, varied) and remove it."""
+    pid = pid_alive(hosts_root / netns.removeprefix(netns_prefix) / "unshare.pid")
+    if pid:
+        os.kill(pid, 9)
+    if netns in network.namespaces(netns_prefix):
+        hosts.kill_netns_processes(netns)
+    network.remove_namespace(netns, netns_prefix, veth_prefix)
+
+
 def reset_host(spec: HostSpec) -> None:
     """Put the host back in the incident's broken state and restart its app."""
     network.restore(spec)

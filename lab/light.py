@@ -9,7 +9,6 @@ their own bridge and namespace prefix, apart from the full lab, and have no data
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -121,13 +120,7 @@ def create_host(spec: LightSpec) -> None:
 
 
 def destroy_host(netns: str) -> None:
-    name = netns.removeprefix(NETNS_PREFIX)
-    pid = lab.pid_alive(ROOT / "hosts" / name / "unshare.pid")
-    if pid:
-        os.kill(pid, 9)
-    if netns in network.namespaces(NETNS_PREFIX):
-        hosts.kill_netns_processes(netns)
-    network.remove_namespace(netns, NETNS_PREFIX, VETH_PREFIX)
+    lab.destroy_family_host(netns, NETNS_PREFIX, VETH_PREFIX, ROOT / "hosts")
 
 
 def inventory(specs: list[LightSpec]) -> dict:

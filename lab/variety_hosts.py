@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from lab import appfiles, config, databases, hosts, image, lab, network
+from lab import inventory as lab_inventory
 from lab.sh import LabError, run
 from lab.variety import NETNS_PREFIX, ROOT, VETH_PREFIX, VarietySpec, as_json, describe, fleet, from_json
 
@@ -143,7 +144,7 @@ def gunicorn_config(spec: VarietySpec) -> str:
     workers, threads = SIZING[spec.start]
     lines = [f"# gunicorn configuration for schoolsite ({spec.name}: worker class from {spec.worker_from})"]
     if spec.worker_from == "config-env":
-        lines += ["import os", "", f'worker_class = os.environ.get("APP_WORKER_CLASS", "sync")']
+        lines += ["import os", "", 'worker_class = os.environ.get("APP_WORKER_CLASS", "sync")']
     elif spec.worker_from == "config":
         lines.append(f"worker_class = {worker_class(spec)!r}")
     elif spec.worker_from == "cli-over-config":
@@ -252,22 +253,7 @@ def compose_file(spec: VarietySpec) -> str:
 
 
 def supervisor_conf(spec: VarietySpec) -> str:
-    env = ",".join(f'{k}="{v}"' for k, v in environment(spec).items())
-    program = textwrap.dedent(f'''\
-        [program:schoolsite]
-        command={shlex.join(command(spec))}
-        directory=/srv/app
-        user={config.APP_USER}
-        environment={env}
-        autostart=true
-        autorestart=true
-        startsecs=2
-        stopasgroup=true
-        killasgroup=true
-        redirect_stderr=true
-        stdout_logfile=/var/log/supervisor/schoolsite.log
-        stdout_logfile_maxbytes=20MB
-        ''')
+    program = appfiles.supervisor_program(spec, shlex.join(command(spec)), environment(spec))
     if spec.manager == "supervisor-group":
         return "[group:web]\nprograms=schoolsite\n\n" + program
     return program
@@ -386,38 +372,22 @@ def reset_host(spec: VarietySpec) -> None:
 
 
 def destroy_host(netns: str) -> None:
-    name = netns.removeprefix(NETNS_PREFIX)
-    pid = lab.pid_alive(ROOT / "hosts" / name / "unshare.pid")
-    if pid:
-        os.kill(pid, 9)
-    if netns in network.namespaces(NETNS_PREFIX):
-        hosts.kill_netns_processes(netns)
-    network.remove_namespace(netns, NETNS_PREFIX, VETH_PREFIX)
+    lab.destroy_family_host(netns, NETNS_PREFIX, VETH_PREFIX, ROOT / "hosts")
 
 
 # -- the varied fleet ------------------------------------------------------------------------
 
 def host_vars(spec: VarietySpec) -> dict:
-    out = {"ansible_host": spec.address, "remediation_app_dir": "/srv/app",
-           "remediation_verify_path": SILENT_PATH if spec.app == "own-url-silent" else LOGGED_PATH}
-    if spec.restart == "supervisor":
-        out["remediation_supervisor_program"] = "schoolsite"
-    else:
-        out["remediation_compose_file"] = "/srv/app/docker-compose.yml"
-        out["remediation_compose_service"] = "web"
-    return out
+    return {**lab_inventory.host_vars(spec),
+            "remediation_verify_path": SILENT_PATH if spec.app == "own-url-silent" else LOGGED_PATH}
 
 
 def inventory(specs: list[VarietySpec]) -> dict:
     groups: dict[str, dict] = {}
     for spec in specs:
         groups.setdefault(f"variety_{spec.database}", {})[spec.name] = host_vars(spec)
-    return {"all": {
-        "vars": {"ansible_user": config.LOGIN_USER, "ansible_port": 22,
-                 "ansible_ssh_private_key_file": str(config.PRIVATE_KEY),
-                 "remediation_known_hosts_file": str(KNOWN_HOSTS), "remediation_app_port": config.APP_PORT},
-        "children": {name: {"hosts": members} for name, members in groups.items()},
-    }}
+    return {"all": {"vars": lab_inventory.fleet_vars(KNOWN_HOSTS),
+                    "children": {name: {"hosts": members} for name, members in groups.items()}}}
 
 
 def current() -> list[VarietySpec]:

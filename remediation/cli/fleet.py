@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import datetime
-import sys
 import time
 from contextlib import contextmanager
 

@@ -1,7 +1,6 @@
 """Host tasks: inspect, plan, remediate, verify, rollback (`invoke --list`)."""
 from __future__ import annotations
 
-import sys
 
 from invoke import Exit
 from rich.table import Table
