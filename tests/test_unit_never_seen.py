@@ -126,27 +126,29 @@ def test_db_endpoints_are_spelled_as_the_kernel_tables_spell_them():
 
 
 def test_the_watch_counts_a_workers_new_connections_to_the_endpoint():
-    """A real listener and a real child process: the child's connection is seen, the parent's is not."""
+    """A real listener and a real child process: the child's new connection is seen, a socket of
+    the parent (the master) is not. The child is forked before the parent's socket exists (a fork
+    copies every descriptor until exec closes them)."""
+    import os
+    import time
+
     agent = load_agent()
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(8)
     port = server.getsockname()[1]
-    accepted = []
-    threading.Thread(target=lambda: [accepted.append(server.accept()) for _ in range(2)], daemon=True).start()
-    code = ("import socket,sys,time; s=socket.create_connection(('127.0.0.1', %d)); "
+    threading.Thread(target=lambda: [server.accept() for _ in range(2)], daemon=True).start()
+    code = ("import socket,sys,time; sys.stdin.readline(); s=socket.create_connection(('127.0.0.1', %d)); "
             "sys.stdout.write('up\\n'); sys.stdout.flush(); time.sleep(3)" % port)
-    import os
-
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     mine = socket.create_connection(("127.0.0.1", port))  # the master's own socket: not a worker's
-    reply = agent.op_tcp_watch({"action": "start", "id": "t", "master": os.getpid(),
-                                "endpoints": [{"host": "127.0.0.1", "port": port}], "interval_ms": 10})
-    assert reply.get("ok"), reply
-    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
+        reply = agent.op_tcp_watch({"action": "start", "id": "t", "master": os.getpid(),
+                                    "endpoints": [{"host": "127.0.0.1", "port": port}], "interval_ms": 10})
+        assert reply.get("ok"), reply
+        child.stdin.write("go\n")
+        child.stdin.flush()
         assert child.stdout.readline().strip() == "up"
-        import time
-
         time.sleep(0.2)
         result = agent.op_tcp_watch({"action": "stop", "id": "t"})
     finally:

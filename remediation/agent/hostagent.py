@@ -826,6 +826,7 @@ def op_tcp_watch(req):
     opens = active_opens(state["master"])
     new = state["seen"] - state["initial"]
     return {"new": len(new), "samples": state["samples"], "interval_ms": int(state["interval"] * 1000),
+            "connections": sorted("%s->%s" % (local, remote) for local, remote, _inode in new)[:50],
             "open_at_start": len(state["initial"]),
             "active_opens": (opens - state["opens"]) if opens is not None and state["opens"] is not None else None}
 
