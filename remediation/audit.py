@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Optional
 
+from remediation import atomic
 from remediation.discovery import AuditResult, Finding, Hints, audit_files, validate
 from remediation.discovery.classify import kind_of
 from remediation.model import Target
@@ -82,24 +82,7 @@ def write_atomic(path: Path, text: str, expected_old: bytes) -> None:
     current = path.read_bytes()
     if current != expected_old:
         raise WriteError(f"{path} changed since it was read")
-    mode = stat.S_IMODE(path.stat().st_mode)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    atomic.write_atomic(path, text.encode("utf-8"), stat.S_IMODE(path.stat().st_mode))
 
 
 def audit_path(root: Path, target: Target, write: bool = False,
