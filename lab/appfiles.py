@@ -190,12 +190,17 @@ def app_tree(spec: HostSpec, password: str) -> dict[str, str]:
     return files
 
 
-def write_host_files(spec: HostSpec, password: str) -> None:
-    """(Re)write the host's app tree and supervisor config into its directories: the broken state."""
+def write_host_files(spec: HostSpec, password: str, tree: dict[str, str] | None = None,
+                     program: str | None = None, keep: tuple[str, ...] = ()) -> None:
+    """(Re)write the host's app tree and supervisor config into its directories: the broken state.
+    `tree`/`program` replace the main lab's files (varied hosts); entries named in `keep` (an
+    app-dir venv) survive."""
     app_dir = spec.dir / "srv" / "app"
-    if app_dir.exists():
-        shutil.rmtree(app_dir)
-    for rel, text in app_tree(spec, password).items():
+    app_dir.mkdir(parents=True, exist_ok=True)
+    for child in app_dir.iterdir():
+        if child.name not in keep:
+            shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
+    for rel, text in (tree if tree is not None else app_tree(spec, password)).items():
         target = app_dir / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text)
@@ -205,4 +210,4 @@ def write_host_files(spec: HostSpec, password: str) -> None:
         stale.unlink()
     if spec.restart == "supervisor":
         (sup / "supervisord.conf").write_text(SUPERVISORD_CONF)
-        (sup / "conf.d" / "schoolsite.conf").write_text(supervisor_program(spec))
+        (sup / "conf.d" / "schoolsite.conf").write_text(program or supervisor_program(spec))

@@ -261,22 +261,9 @@ def supervisor_conf(spec: VarietySpec) -> str:
 
 def write_files(spec: VarietySpec, password: str) -> None:
     """The broken (or healthy) state of the host's files; an app-dir venv is kept."""
-    app_dir = spec.dir / "srv" / "app"
-    app_dir.mkdir(parents=True, exist_ok=True)
-    for child in app_dir.iterdir():
-        if child.name != ".venv":
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    for rel, text in app_tree(spec, password).items():
-        target = app_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-    sup = spec.dir / "etc-supervisor"
-    (sup / "conf.d").mkdir(parents=True, exist_ok=True)
-    for stale in (sup / "conf.d").glob("*.conf"):
-        stale.unlink()
-    if spec.restart == "supervisor":
-        (sup / "supervisord.conf").write_text(appfiles.SUPERVISORD_CONF)
-        (sup / "conf.d" / "schoolsite.conf").write_text(supervisor_conf(spec))
+    appfiles.write_host_files(spec, password, tree=app_tree(spec, password),
+                              program=supervisor_conf(spec) if spec.restart == "supervisor" else None,
+                              keep=(".venv",))
 
 
 # -- one host --------------------------------------------------------------------------------

@@ -114,12 +114,7 @@ def _read_file(path: Path, data: InventoryData) -> str | None:
         return "an executable inventory script"
     suffix = path.suffix
     if suffix in YAML_EXTENSIONS or not suffix:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise InputError("not UTF-8 text", str(path)) from None
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
+        text = _read_text(path)
         try:
             parsed = yamlio.load(text, str(path))
         except yamlio.VaultValue:
@@ -138,14 +133,17 @@ def _read_file(path: Path, data: InventoryData) -> str | None:
             return None
         inventory_ini.read(text, str(path), data)  # a file without extension that is not YAML: INI
         return None
+    inventory_ini.read(_read_text(path), str(path), data)
+    return None
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise InputError("not UTF-8 text", str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
-    inventory_ini.read(text, str(path), data)
-    return None
 
 
 def load_inventory(paths: Path | str | Iterable[Path | str]) -> Inventory:
