@@ -25,6 +25,7 @@ MARIADB_PROXY_PORT = 3307  # and MariaDB here
 DB_MAX_CONNECTIONS = 400  # a server shared by 20 hosts at 2 workers x 8 threads needs 320
 DEFAULT_DELAY_MS = 100  # one way; makes a PostgreSQL connect ~1.0 s and a MariaDB one ~1.3 s, as in the incident
 APP_PORT = 8000
+VERIFY_PATH = "/api/schools/primary/"  # the lab app's page that queries its database
 
 LOGIN_USER = "deploy"
 NO_SUDO_USER = "auditor"  # can log in, has no sudo: for the sudo-denied fault test

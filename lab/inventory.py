@@ -16,7 +16,9 @@ def fleet_vars(known_hosts) -> dict:
     """The `all:` vars every lab inventory (main, light, varied) shares."""
     return {"ansible_user": config.LOGIN_USER, "ansible_port": 22,
             "ansible_ssh_private_key_file": str(config.PRIVATE_KEY),
-            "remediation_known_hosts_file": str(known_hosts), "remediation_app_port": config.APP_PORT}
+            "remediation_known_hosts_file": str(known_hosts), "remediation_app_port": config.APP_PORT,
+            # the lab app's page that queries the database (the default playbook names none)
+            "remediation_verify_path": config.VERIFY_PATH}
 
 
 def host_vars(spec: HostSpec) -> dict:

@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import yaml
 
+from lab.inventory import fleet_vars
 from lab import appfiles
 
 from lab import config
@@ -127,9 +128,7 @@ def inventory(specs: list[LightSpec]) -> dict:
     members = {s.name: {"ansible_host": s.address, "remediation_app_dir": "/srv/app",
                         "remediation_supervisor_program": "schoolsite"} for s in specs}
     return {"all": {
-        "vars": {"ansible_user": config.LOGIN_USER, "ansible_port": 22,
-                 "ansible_ssh_private_key_file": str(config.PRIVATE_KEY),
-                 "remediation_known_hosts_file": str(KNOWN_HOSTS), "remediation_app_port": config.APP_PORT},
+        "vars": fleet_vars(KNOWN_HOSTS),
         "children": {"light": {"hosts": members}},
     }}
 

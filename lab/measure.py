@@ -16,7 +16,7 @@ from lab import databases
 from lab.config import HostSpec
 from lab.lab import http_get
 
-ENDPOINT = "/api/schools/primary/"
+ENDPOINT = config.VERIFY_PATH
 
 
 @dataclass

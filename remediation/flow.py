@@ -14,7 +14,7 @@ from typing import Callable
 from remediation import managers
 from remediation.apply import apply_changes, check_config
 from remediation.config.inventory import Host, Inventory
-from remediation.config.playbook import Playbook
+from remediation.config.playbook import Playbook, set_path_hint
 from remediation.errors import HostUnreachable, LockHeld, RemediationError, StageError
 from remediation.facts.gather import Gathered, gather, introspect
 from remediation.facts.parse import parse_probe
@@ -28,7 +28,7 @@ from remediation.rollback import rollback_host
 from remediation.transport import lock
 from remediation.transport.remote import Remote
 from remediation.verify.measure import Measurement, app_url, finish_measure, measure, start_measure
-from remediation.verify.verdict import judge, metrics
+from remediation.verify.verdict import baseline_unproving, judge, metrics
 
 
 class HostFlow:
@@ -100,7 +100,7 @@ class HostFlow:
         self.stage(Stage.INSPECT)
         gathered = gather(self.remote)
         ins = Inspection.build(self.host.name, gathered, pb.target)
-        self.url = app_url(gathered, self.host.vars, pb.verify.path, pb.verify.port)
+        self.url = app_url(gathered, self.host.vars, pb.verify.path_for(self.host.vars), pb.verify.port) or ""
         self.journal.record(self.host.name, "facts", restart=asdict(gathered.master.restart), url=self.url,
                             master_pid=gathered.master.pid, effective=ins.effective(),
                             running_worker=ins.running_worker())
@@ -110,6 +110,8 @@ class HostFlow:
         if not self._go(ins):
             return
         baseline = self._baseline(ins, gathered)
+        if baseline is None:
+            return
         self.stage(Stage.RESTART)
         self.run.restart_commands = restart(self.remote, gathered.master.restart, ins.patched_paths(), self.url,
                                             pb.restart_timeout_s)
@@ -139,11 +141,13 @@ class HostFlow:
         self.restart_only = decision.restart_only
         return True
 
-    def _baseline(self, ins: Inspection, gathered: Gathered) -> Measurement:
-        """Measure before; patch meanwhile when gunicorn rereads no file before the restart."""
+    def _baseline(self, ins: Inspection, gathered: Gathered) -> Measurement | None:
+        """Measure before; patch meanwhile when gunicorn rereads no file before the restart.
+        None when the baseline cannot make a proof (the run ends refused, nothing changed)."""
         pb = self.playbook
         self.stage(Stage.BASELINE)
-        pending = start_measure(self.remote, gathered, self.url, pb.verify.requests, 0, pb.verify.log_pattern)
+        pending = start_measure(self.remote, gathered, self.url, pb.verify.requests, 0, pb.verify.log_pattern,
+                                concurrency=pb.verify.concurrency(self.target))
         overlap = not self.restart_only and files_unread_until_restart(ins.gunicorn)
         if overlap:  # patch and check while the baseline's requests run against the old process
             self.journal.record(self.host.name, "overlap", reason="gunicorn rereads no file before the restart "
@@ -156,12 +160,27 @@ class HostFlow:
             self.stage(Stage.BASELINE_WAIT)
         baseline = finish_measure(pending)
         self.run.before = metrics(ins.gunicorn, ins.databases(), baseline)
+        unproving = baseline_unproving(ins.gunicorn, ins.databases(), baseline)
+        if unproving:
+            self._refuse_unproving(unproving, patched=overlap)
+            return None
         if self.restart_only:
             self.journal.record(self.host.name, "restart-only",
                                 reason=f"files already at target, live worker {ins.running_worker()}")
         elif not overlap:
             self._patch(ins, gathered)
         return baseline
+
+    def _refuse_unproving(self, reason: str, patched: bool) -> None:
+        """End refused before any restart; files patched meanwhile go back (the process never read them)."""
+        self.journal.record(self.host.name, "unproving-baseline", reason=reason, url=self.url)
+        undone = ""
+        if patched and self.written:
+            rollback_host(self.remote, self.journal, self.host.name, self.playbook.restart_timeout_s,
+                          process_read_changes=False)
+            undone = "; the files patched meanwhile were restored byte-identical, the app never read them"
+        self._end(Status.REFUSED, f"refused: {reason} (verify URL {self.url}): {set_path_hint(self.playbook.path)}"
+                                  f"{undone or '; nothing was changed'}")
 
     def _patch(self, ins: Inspection, gathered: Gathered) -> None:
         self.stage(Stage.APPLY)
@@ -179,7 +198,7 @@ class HostFlow:
         log_source = managers.of(master.restart).log_source(master.restart, gathered.files) or gathered.log_source
         fresh = Gathered(probe, master, gathered.files, gathered.introspection, "", log_source)
         after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(self.target),
-                        pb.verify.log_pattern)
+                        pb.verify.log_pattern, concurrency=pb.verify.concurrency(self.target))
         after.worker_threads = [w.threads for w in parse_probe(self.remote.agent({"op": "probe"})[0]).master().workers]
         # the files cannot change under the host lock: check-config's view is the restarted app's
         view = self.config_view or introspect(self.remote, master)

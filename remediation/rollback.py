@@ -30,8 +30,11 @@ def _restore_items(journal: Journal, host: str) -> list[dict]:
     return items
 
 
-def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 60) -> list[dict]:
-    """Restore every file the run may have changed, byte-identical, then restart and check it serves."""
+def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 60,
+                  process_read_changes: bool = True) -> list[dict]:
+    """Restore every file the run may have changed, byte-identical, then restart and check it serves.
+    `process_read_changes=False`: the running app never read the changed files (no restart was
+    reached, nothing rereads them), so restoring them is the whole rollback."""
     items = _restore_items(journal, host)
     if not items:
         return []
@@ -46,7 +49,7 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     reached_restart = any(e["event"] == "stage" and e["stage"] in ("restart", "verify") for e in journal.events(host))
     # restart when files changed back, or when the app may run the patched config (restart was reached
     # and not already undone); a rollback of a rollback restarts nothing
-    if restored or (reached_restart and not journal.rolled_back_since_change(host)):
+    if process_read_changes and (restored or (reached_restart and not journal.rolled_back_since_change(host))):
         restart(remote, method, restored or [i["path"] for i in items], url, timeout_s)
     wait_serving(remote, url, timeout_s)
     journal.record(host, "rolled-back")

@@ -21,10 +21,15 @@ APP_FILES = ("gunicorn.conf.py", "schoolsite/settings.py", "schoolsite/settings/
              "docker-compose.yml")
 
 
+def invoke_text(*args: str, runs_dir: Path) -> subprocess.CompletedProcess:
+    """Run `invoke ARGS` from the project root, output as text."""
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "REMEDIATION_RUNS_DIR": str(runs_dir)}, timeout=900)
+
+
 def invoke(*args: str, runs_dir: Path, check_json: bool = True) -> tuple[int, dict | None, str]:
     """Run `invoke ARGS` from the project root; (exit code, JSON on stdout or None, stderr)."""
-    proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "REMEDIATION_RUNS_DIR": str(runs_dir)}, timeout=900)
+    proc = invoke_text(*args, runs_dir=runs_dir)
     data = json.loads(proc.stdout) if check_json and proc.stdout.strip().startswith("{") else None
     return proc.returncode, data, proc.stderr
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labtools import invoke, playbook_variant, plant_start_failure, snapshot
+from labtools import events, inventory_with, invoke, invoke_text, playbook_variant, plant_start_failure, snapshot
 from lab import lab
 
 pytestmark = pytest.mark.lab
@@ -123,3 +123,53 @@ def test_unknown_host_is_one_clear_line(fleet, runs_dir, fault_matrix):
     assert err.strip().count("\n") == 0 and "unknown host 'nosuchhost'" in err
     assert "Traceback" not in err
     fault_matrix.add_input("unknown host name", rejected=True)
+
+
+def test_no_verify_path_is_one_line_and_refused(fleet, quick_playbook, runs_dir, tmp_path, fault_matrix):
+    """The default playbook names no page: a host without remediation_verify_path is refused before
+    any write, and plan says why in one line."""
+    import yaml
+
+    spec = fleet.host("lab3")
+    path = inventory_with(tmp_path, "lab3")
+    data = yaml.safe_load(path.read_text())
+    del data["all"]["vars"]["remediation_verify_path"]
+    path.write_text(yaml.safe_dump(data))
+    before = snapshot(spec)
+    proc = invoke_text("plan", "--host", "lab3", "-i", str(path), runs_dir=runs_dir)
+    assert proc.returncode == 0, proc.stderr
+    hint = [line for line in proc.stdout.splitlines() if "remediation_verify_path" in line]
+    assert len(hint) == 1 and "verify.path" in hint[0], proc.stdout
+    rc, report, err = invoke("remediate", "--host", "lab3", "-i", str(path), "--yes", "--json", "-",
+                             "--playbook", str(quick_playbook), runs_dir=runs_dir)
+    assert rc != 0
+    run = report["hosts"]["lab3"]
+    assert run["status"] == "refused" and "remediation_verify_path" in run["error"], run
+    assert run["changes"] == [] and snapshot(spec) == before
+    fault_matrix.add_input("no page to verify on (playbook placeholder, no host var)", rejected=True)
+
+
+def test_page_without_database_cannot_prove_reuse(fleet, quick_playbook, runs_dir, tmp_path, fault_matrix):
+    """/healthz queries nothing: its gevent baseline opens no connection, so no after-count on it
+    could prove reuse. The run is refused naming the setting; the files patched during the baseline
+    go back without a restart (the old process never read them)."""
+    spec = fleet.host("lab1")
+    broken = snapshot(spec)
+    path = inventory_with(tmp_path, "lab1", remediation_verify_path="/healthz")
+    try:
+        rc, report, err = invoke("remediate", "--host", "lab1", "-i", str(path), "--yes", "--json", "-",
+                                 "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        assert rc != 0
+        run = report["hosts"]["lab1"]
+        assert run["status"] == "refused", run
+        assert "cannot prove reuse" in run["error"] and "remediation_verify_path" in run["error"], run
+        assert run["before"]["new_db_connections"] == 0
+        assert snapshot(spec) == broken
+        _, journal = events(runs_dir)
+        stages = [e["stage"] for e in journal if e["event"] == "stage"]
+        assert "restart" not in stages and any(e["event"] == "unproving-baseline" for e in journal)
+        rc, state, err = invoke("inspect", "--host", "lab1", "--json", "-", runs_dir=runs_dir)
+        assert rc == 0 and state["running_worker"] == "gevent", err
+        fault_matrix.add("verify page that touches no database (refused, files restored)", survived=True, lost=0)
+    finally:
+        lab.reset([spec])

@@ -493,7 +493,9 @@ def test_both_shipped_playbooks_load():
     assert (sync.target.worker_class, sync.target.workers, sync.target.threads) == ("sync", 4, 1)
     for pb in (gthread, sync):
         assert pb.target.conn_max_age == 600 and pb.target.conn_health_checks is True
-        assert pb.verify.path.startswith("/")
+        assert pb.verify.path is None  # a placeholder: each fleet names its own page
+        assert pb.verify.path_for({}) is None
+        assert pb.verify.path_for({"remediation_verify_path": "/orders/"}) == "/orders/"
         assert pb.verify.log_pattern and "(?P<ms>" in pb.verify.log_pattern
     assert gthread.verify.warmup_requests(gthread.target) == 16
     assert gthread.verify.max_new_connections(gthread.target) == 16
@@ -547,15 +549,13 @@ SCHEMA_CASES = {
                           "verify.thresholds.max_p95_ratio", ("thresholds", "max_p95_ratio"), "must be a number"),
     "warmup word": (mutate("  warmup: auto", "  warmup: lots"),
                     "verify.warmup", ("verify", "warmup:"), 'or "auto"'),
-    "path as a list": (mutate("  path: /api/schools/primary/", "  path: [/a, /b]"),
+    "path as a list": (mutate("  path: ~", "  path: [/a, /b]"),
                        "verify.path", ("verify", "path:"), "not a list"),
     "gunicorn as a scalar": (replace_section("gunicorn", "gunicorn: 5\n"),
                              "gunicorn", ("", "gunicorn:"), "must be a mapping, not a number"),
     "thresholds as a list": (BASE.split("  thresholds:")[0] + "  thresholds: [1, 2]\n",
                              "verify.thresholds", ("verify", "thresholds:"), "must be a mapping, not a list"),
     "missing workers": (mutate("  workers: 2\n", ""), "gunicorn.workers", ("", "gunicorn:"), "missing required key"),
-    "missing verify.path": (mutate("  path: /api/schools/primary/\n", ""), "verify.path", ("", "verify:"),
-                            "missing required key"),
     "missing name": (mutate("name: gevent-to-gthread\n", ""), "name", ("", "description:"), "missing required key"),
     "missing django section": (replace_section("django", ""), "django", ("", "name:"), "missing section"),
     "bad worker class": (mutate("worker_class: gthread", "worker_class: gevent"),
@@ -566,7 +566,7 @@ SCHEMA_CASES = {
                      "between 1 and 256"),
     "negative conn_max_age": (mutate("  conn_max_age: 600", "  conn_max_age: -1"),
                               "django.conn_max_age", ("django", "conn_max_age:"), "0 or more"),
-    "relative verify.path": (mutate("  path: /api/schools/primary/", "  path: api/schools/primary/"),
+    "relative verify.path": (mutate("  path: ~", "  path: api/schools/primary/"),
                              "verify.path", ("verify", "path:"), "absolute URL path"),
     "log pattern without ms group": (mutate("(?P<ms>[0-9.]+)ms", "([0-9.]+)ms"),
                                      "verify.log_pattern", ("verify", "log_pattern:"), "(?P<ms>...)"),

@@ -218,3 +218,40 @@ def test_gevent_code_warns_with_file_and_line():
     assert "gevent-specific code: gevent monkey-patching at /srv/app/hooks.py:3" in warnings
     assert "gevent-specific code: gevent imports at /srv/app/hooks.py:2" in warnings
     assert not any("settings.py:2" in w or "blob.bin" in w for w in warnings)
+
+
+# --- a baseline that cannot make the after-count a proof ---------------------------------------
+
+def _counted(new, requests=30, errors=0, scope="host"):
+    from remediation.verify.measure import Measurement
+
+    return Measurement(requests=requests, errors=errors, new_db_connections=new, db_counter_scope=scope)
+
+
+def test_gevent_baseline_with_no_connection_cannot_prove_reuse():
+    from remediation.verify.verdict import baseline_unproving
+
+    gevent = {"worker_class": "gevent"}
+    dbs = {"default": {"CONN_MAX_AGE": 600}}
+    reason = baseline_unproving(gevent, dbs, _counted(0))
+    assert reason and "cannot prove reuse" in reason and "30 requests" in reason
+    assert baseline_unproving(gevent, dbs, _counted(30)) is None  # the problem shows: a proof can follow
+    assert baseline_unproving(gevent, dbs, _counted(None)) is None  # not counted: other checks judge
+    assert baseline_unproving(gevent, dbs, _counted(0, errors=30)) is None  # all failed: the verdict says so
+
+
+def test_threaded_baseline_without_connections_needs_no_proof():
+    """gthread with CONN_MAX_AGE > 0 reuses already (only health checks missing): 0 is the healthy count."""
+    from remediation.verify.verdict import baseline_unproving
+
+    assert baseline_unproving({"worker_class": "gthread"}, {"default": {"CONN_MAX_AGE": 600}}, _counted(0)) is None
+    # CONN_MAX_AGE 0 opens one per request whatever the worker: none counted means no DB on the page
+    assert baseline_unproving({"worker_class": "sync"}, {"default": {"CONN_MAX_AGE": 0}}, _counted(0))
+    # a pooled alias (Django 5.1 OPTIONS["pool"]) is left alone and proves nothing either way
+    assert baseline_unproving({"worker_class": "sync"}, {"default": {"CONN_MAX_AGE": 0, "pool": True}},
+                              _counted(0)) is None
+
+
+def test_per_100_requests():
+    assert _counted(30).per_100() == 100.0 and _counted(1, requests=8).per_100() == 12.5
+    assert _counted(None).per_100() is None

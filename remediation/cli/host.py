@@ -11,7 +11,7 @@ from remediation.cli.common import inventory as inventory_of
 from remediation.errors import InputError
 from remediation.plan.inspection import Inspection
 from remediation.journal import Journal
-from remediation.config.playbook import load_playbook
+from remediation.config.playbook import load_playbook, missing_path_reason
 from remediation.redact import redact
 from remediation.flow import HostFlow
 from remediation.transport.remote import Remote
@@ -145,7 +145,7 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
         for line in pre.refusals:
             out.print(f"[red]would refuse[/]: {line}")
         if data["diff"] and decision.verdict not in (Verdict.GO, Verdict.UNCHANGED):
-            out.print(f"[red]remediate would stop here[/]: {data['reason']}")
+            out.print(f"[red]remediate would stop here[/]: {data['reason']}", soft_wrap=True)
         for line in pre.warnings:
             out.print(f"[yellow]warning[/]: {line}")
 
@@ -211,10 +211,14 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
     with Remote(h, accept_new_host_key=accept_new_host_key) as remote:
         gathered = gather(remote, want_db=False)
         ins = Inspection.build(host, gathered, pb.target)
-        url = app_url(gathered, h.vars, pb.verify.path, pb.verify.port)
+        url = app_url(gathered, h.vars, pb.verify.path_for(h.vars), pb.verify.port)
+        if url is None:
+            raise InputError(missing_path_reason(host, pb.path))
         g = ins.gunicorn
-        warmup = (g.get("workers") or 1) * max(1, g.get("threads") or 1) if g.get("worker_class") != "gevent" else 0
-        m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern)
+        width = (g.get("workers") or 1) * max(1, g.get("threads") or 1)  # what the live app serves at once
+        warmup = width if g.get("worker_class") != "gevent" else 0
+        m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern,
+                    concurrency=width)
         m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]
     from remediation.verify.verdict import metrics
 

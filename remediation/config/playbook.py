@@ -45,7 +45,7 @@ SCHEMA: dict[str, Any] = {
         "timeout_s": Field(int, default=60),
     },
     "verify": {
-        "path": Field(str, required=True),
+        "path": Field(str, default=None),  # None: each host needs remediation_verify_path
         "port": Field(int, default=None),
         "requests": Field(int, default=30),
         "warmup": Field(int, default="auto", auto=True),
@@ -71,7 +71,7 @@ class Thresholds:
 
 @dataclass(frozen=True)
 class VerifySpec:
-    path: str
+    path: str | None
     port: int | None
     requests: int
     warmup: int | str
@@ -79,12 +79,32 @@ class VerifySpec:
     log_pattern: str | None
     thresholds: Thresholds
 
+    def path_for(self, host_vars: dict) -> str | None:
+        """The URL path verification uses on a host: its `remediation_verify_path`, else the
+        playbook's; None when neither is set."""
+        return str(host_vars.get("remediation_verify_path") or self.path or "") or None
+
+    def concurrency(self, target: Target) -> int:
+        """Timed requests in flight at once: what the target serves at once (workers x threads)."""
+        return target.workers * max(1, target.threads)
+
     def warmup_requests(self, target: Target) -> int:
         return target.workers * target.threads if self.warmup == "auto" else int(self.warmup)
 
     def max_new_connections(self, target: Target) -> int:
         limit = self.thresholds.max_new_db_connections
         return target.workers * max(1, target.threads) if limit == "auto" else int(limit)
+
+
+def set_path_hint(playbook_path: str) -> str:
+    """What to change when a host has no page, or the wrong page, to prove reuse on."""
+    return (f"set verify.path in {playbook_path} or the host var remediation_verify_path to a page "
+            "that queries the database")
+
+
+def missing_path_reason(host_name: str, playbook_path: str) -> str:
+    """The one line plan, remediate and verify give when a host has no URL to verify on."""
+    return f"no URL to verify {host_name} on: {set_path_hint(playbook_path)}"
 
 
 @dataclass(frozen=True)
@@ -165,7 +185,7 @@ def _check_values(raw: dict, path: str, data: dict) -> None:
     if raw["django"]["conn_max_age"] < 0:
         fail("must be 0 or more seconds", "django", "conn_max_age")
     v = raw["verify"]
-    if not v["path"].startswith("/"):
+    if v["path"] is not None and not v["path"].startswith("/"):
         fail("must be an absolute URL path starting with /", "verify", "path")
     if v["requests"] < 1:
         fail("must be at least 1", "verify", "requests")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from remediation.config.inventory import Host, Inventory
-from remediation.config.playbook import Playbook
+from remediation.config.playbook import Playbook, missing_path_reason
 from remediation.discovery.worker_classes import classify
 from remediation.model import Target
 from remediation.plan.expectations import mismatches
@@ -129,6 +129,9 @@ def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook
     blockers = ins.blockers() + mismatches(host.vars, ins)
     if blockers:
         return Decision(Verdict.BLOCKED, "refused: " + "; ".join(blockers) + "; nothing was changed")
+    if not playbook.verify.path_for(host.vars):
+        return Decision(Verdict.BLOCKED, f"refused: {missing_path_reason(host.name, playbook.path)}; "
+                                         "nothing was changed")
     if not patched and gaps:
         reasons = [f"/{f.file}:{f.line}: {f.reason}" for f in ins.audit.findings if f.action == "report"]
         return Decision(Verdict.UNREACHABLE_TARGET, "cannot reach the target: " + "; ".join(gaps[:3])

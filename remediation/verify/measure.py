@@ -17,10 +17,13 @@ from remediation.plan.inspection import USING_WORKER
 from remediation.transport.remote import Remote, Started
 
 REQUESTS_SCRIPT = (
-    'url=$1; n=$2; date +%s.%N; i=0; '
-    'while [ "$i" -lt "$n" ]; do '
-    'curl -s -o /dev/null -w "%{http_code} %{time_total}\\n" --max-time 30 "$url" || echo "000 0"; '
-    'i=$((i+1)); done'
+    # n timed requests, `width` at a time (rounds: a slow request holds its round back, never
+    # more than `width` are in flight); one line per request, written whole even when curl fails
+    'url=$1; n=$2; width=$3; date +%s.%N; i=0; '
+    'while [ "$i" -lt "$n" ]; do j=0; '
+    'while [ "$j" -lt "$width" ] && [ "$i" -lt "$n" ]; do '
+    '( r=$(curl -s -o /dev/null -w "%{http_code} %{time_total}" --max-time 30 "$url"); '
+    'echo "${r:-000 0}" ) & i=$((i+1)); j=$((j+1)); done; wait; done'
 )
 
 
@@ -59,6 +62,12 @@ class Measurement:
         ordered = sorted(self.acquire_ms)
         return ordered[:max(0, len(ordered) - k)]
 
+    def per_100(self) -> float | None:
+        """New DB connections per 100 requests (the figure before and after compare on)."""
+        if self.new_db_connections is None or not self.requests:
+            return None
+        return round(100 * self.new_db_connections / self.requests, 1)
+
     def summary(self) -> dict:
         r, a = self.request_ms, self.acquire_ms
         reused = self.reused_acquire_ms()
@@ -68,6 +77,7 @@ class Measurement:
             "acquire_ms_p50": _r(statistics.median(a)) if a else None, "acquire_ms_p95": _r(percentile(a, 95)),
             "acquire_samples": len(a), "acquire_ms_p95_reused": _r(percentile(reused, 95)),
             "new_db_connections": self.new_db_connections,
+            "new_db_connections_per_100": self.per_100(),
             "db_counter_scope": self.db_counter_scope, "worker_class_logged": self.worker_class_logged,
             "worker_threads": self.worker_threads, "server_new_connections": self.server_new_connections,
             "host_watch": self.host_watch,
@@ -81,10 +91,11 @@ def _r(value):
     return None if value is None else round(value, 2)
 
 
-def app_url(gathered: Gathered, host_vars: dict, path: str, port: int | None) -> str:
-    """Where to send verification requests from the host itself (`remediation_verify_path`, a
-    host's own URL path, wins over the playbook's verify.path)."""
-    path = str(host_vars.get("remediation_verify_path") or path)
+def app_url(gathered: Gathered, host_vars: dict, path: str | None, port: int | None) -> str | None:
+    """Where to send verification requests from the host itself: `path` is VerifySpec.path_for's
+    (None when the host has none, and then so is the URL)."""
+    if not path:
+        return None
     if host_vars.get("remediation_app_url"):
         return str(host_vars["remediation_app_url"]).rstrip("/") + path
     if port is None:
@@ -170,8 +181,9 @@ class PendingMeasurement:
 
 
 def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
-                  log_pattern: str | None, count_db: bool = True) -> PendingMeasurement:
-    """Warm up, read the counters, and start `requests` timed requests; finish_measure collects.
+                  log_pattern: str | None, count_db: bool = True, concurrency: int = 1) -> PendingMeasurement:
+    """Warm up, read the counters, and start `requests` timed requests, `concurrency` at a time;
+    finish_measure collects.
 
     The warm-up sends `warmup` requests `warmup` at a time, twice, so that every worker
     thread has served (and connected) before the window; sequential requests would keep
@@ -187,7 +199,9 @@ def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, w
         source["offset"] = offsets.get("app")
     before, _fresh = db_counters(remote, gathered) if count_db else ({}, False)
     watch = start_watch(remote, gathered) if count_db else None
-    started = remote.start(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(requests)], timeout=60 + 35 * requests)
+    width = max(1, min(concurrency, requests))
+    started = remote.start(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(requests), str(width)],
+                           timeout=60 + 35 * -(-requests // width))
     return PendingMeasurement(remote, gathered, requests, log_pattern, count_db, source, before, started, watch)
 
 
@@ -224,6 +238,7 @@ def finish_measure(pending: PendingMeasurement) -> Measurement:
 
 
 def measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
-            log_pattern: str | None, count_db: bool = True) -> Measurement:
+            log_pattern: str | None, count_db: bool = True, concurrency: int = 1) -> Measurement:
     """Warm up, then time `requests` requests and count the DB connections they opened."""
-    return finish_measure(start_measure(remote, gathered, url, requests, warmup, log_pattern, count_db))
+    return finish_measure(start_measure(remote, gathered, url, requests, warmup, log_pattern, count_db,
+                                        concurrency))

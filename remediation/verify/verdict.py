@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from remediation.config.playbook import Playbook
+from remediation.discovery.worker_classes import classify
 from remediation.model import Target
 from remediation.plan.inspection import USING_WORKER
 from remediation.verify.measure import Measurement
@@ -18,11 +19,29 @@ def metrics(gunicorn: dict, databases: dict, m: Measurement | None) -> dict:
         "threads": gunicorn.get("threads"), "worker_connections": gunicorn.get("worker_connections"),
         "conn_max_age": default.get("CONN_MAX_AGE"), "conn_health_checks": default.get("CONN_HEALTH_CHECKS"),
         "request_ms_p50": s.get("request_ms_p50"), "request_ms_p95": s.get("request_ms_p95"),
-        "new_db_connections": s.get("new_db_connections"), "acquire_ms_p50": s.get("acquire_ms_p50"),
+        "new_db_connections": s.get("new_db_connections"),
+        "new_db_connections_per_100": s.get("new_db_connections_per_100"), "acquire_ms_p50": s.get("acquire_ms_p50"),
         "acquire_ms_p95": s.get("acquire_ms_p95"), "acquire_ms_p95_reused": s.get("acquire_ms_p95_reused"),
         "requests": s.get("requests"), "errors": s.get("errors"),
         "db_counter_scope": s.get("db_counter_scope"), "worker_threads": s.get("worker_threads"),
     }
+
+
+def baseline_unproving(gunicorn: dict, databases: dict, baseline: Measurement) -> str | None:
+    """Why the baseline cannot make the after-measurement proof of reuse, None when it can.
+
+    Under gevent (or with CONN_MAX_AGE 0) every request opens a connection, so a baseline that
+    counted none was measured on a page that does not touch the database: no after-count on it
+    could tell reuse from no use. A baseline that already reuses (a threaded app that only lacks
+    health checks) proves nothing and needs nothing proven; a count that could not be taken
+    (None) leaves the judgement to the other checks."""
+    live = gunicorn.get("effective_worker_class") or gunicorn.get("worker_class")
+    expected = classify(live) == "gevent" if live else False
+    expected = expected or any(db.get("CONN_MAX_AGE") == 0 and not db.get("pool") for db in databases.values())
+    if not expected or baseline.new_db_connections != 0 or baseline.errors == baseline.requests:
+        return None
+    return (f"cannot prove reuse: the baseline's {baseline.requests} requests opened no new DB connection "
+            f"(counted {baseline.db_counter_scope or 'on the DB server'}), so the page does not touch the database")
 
 
 @dataclass
