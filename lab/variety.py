@@ -177,20 +177,41 @@ def draw(seed: int, count: int = 6) -> list[VarietySpec]:
     return out
 
 
+SWITCH_HOSTS = (  # what a fleet that needs the fix is mostly made of: gevent apps, some logging nothing
+    {"start": "gevent", "app": "own-url-silent", "database": "postgres", "manager": "supervisor"},
+    {"start": "gevent", "app": "own-url-silent", "database": "mariadb", "manager": "compose"},
+    {"start": "gevent", "app": "incident-url-logged", "database": "postgres", "manager": "supervisor",
+     "versions": "django4.2-gunicorn22"},
+)
+
+
+def switch_hosts(seed: int = 0) -> list[VarietySpec]:
+    """Gevent hosts on both databases, silent and logging, their other dimensions drawn."""
+    rng = random.Random(seed)
+    return [make(i, _complete(partial, rng)) for i, partial in enumerate(SWITCH_HOSTS, 1)]
+
+
 def fleet(profile: str) -> list[VarietySpec]:
-    """`covering`, an integer seed (a random draw of 6 hosts), or `covering+SEED` (both, numbered on)."""
-    parts = profile.split("+")
+    """`covering`, `switch` (three gevent hosts), an integer seed (a random draw of 6 hosts), joined
+    by `+` (numbered on), e.g. `covering+SEED`;
+    `shared:PROFILE` is that fleet with one database and role per engine for every host, as a
+    real fleet has."""
+    shared = profile.startswith("shared:")
+    parts = profile.removeprefix("shared:").split("+")
     specs: list[VarietySpec] = []
     for part in parts:
         if part == "covering":
             drawn = covering()
+        elif part == "switch":
+            drawn = switch_hosts()
         else:
             try:
                 drawn = draw(int(part))
             except ValueError:
                 raise ValueError(f"variety profile: 'covering', an integer seed or 'covering+SEED', "
-                                 f"not {profile!r}") from None
-        specs += [replace(s, index=len(specs) + i) for i, s in enumerate(drawn, 1)]
+                                 f"optionally after 'shared:', not {profile!r}") from None
+        specs += [replace(s, index=len(specs) + i, db_scope="shared" if shared else s.db_scope)
+                  for i, s in enumerate(drawn, 1)]
     if len(specs) > MAX_HOSTS:
         raise ValueError(f"{len(specs)} variety hosts > {MAX_HOSTS}")
     return specs

@@ -24,6 +24,7 @@ def metrics(gunicorn: dict, databases: dict, m: Measurement | None) -> dict:
         "acquire_ms_p95": s.get("acquire_ms_p95"), "acquire_ms_p95_reused": s.get("acquire_ms_p95_reused"),
         "requests": s.get("requests"), "errors": s.get("errors"),
         "db_counter_scope": s.get("db_counter_scope"), "worker_threads": s.get("worker_threads"),
+        "server_new_connections": s.get("server_new_connections"),  # the DB server's count, a cross-check
     }
 
 
