@@ -350,7 +350,10 @@ def restarted(before: Tree, built: Built, after: Tree, patched: dict[str, str], 
     old_env = {(e.file, e.name): e.text for e in before.located.env if e.file in patched}
     env = {e.name: e.text for e in after.located.env
            if e.file in patched and (e.file, e.name) in old_env and old_env[(e.file, e.name)] != e.text}
-    return Restarted(_restarted_hints(before, built, after, patched, hints), env)
+    hints = _restarted_hints(before, built, after, patched, hints)
+    if env:  # e.g. GUNICORN_CMD_ARGS: the re-audit must read the restarted value, not the live one
+        hints = replace(hints, env={**hints.env, **env})
+    return Restarted(hints, env)
 
 
 def _restarted_hints(before: Tree, built: Built, after: Tree, patched: dict[str, str], hints: Hints) -> Hints:
