@@ -31,7 +31,7 @@ def configure_runs_dir(path: str | os.PathLike | None) -> None:
     _configured = Path(path).expanduser() if path else None
 
 
-def runs_dir() -> Path:
+def default_runs_dir() -> Path:
     """Where every run's journal lives (see the module docstring for the order)."""
     if os.environ.get("REMEDIATION_RUNS_DIR"):
         return Path(os.environ["REMEDIATION_RUNS_DIR"]).expanduser()
@@ -53,7 +53,7 @@ class Journal:
     @classmethod
     def create(cls, kind: str, playbook: str | None, hosts: list[str], runs_dir: Path | None = None) -> "Journal":
         run_id = new_run_id()
-        root = (runs_dir or _runs()) / run_id
+        root = (runs_dir or default_runs_dir()) / run_id
         root.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
         root.mkdir(mode=0o700)
         journal = cls(run_id, root)
@@ -64,7 +64,7 @@ class Journal:
 
     @classmethod
     def open(cls, run_id: str, runs_dir: Path | None = None) -> "Journal":
-        root = (runs_dir or _runs()) / run_id
+        root = (runs_dir or default_runs_dir()) / run_id
         if not (root / "run.json").exists():
             raise FileNotFoundError(run_id)
         return cls(run_id, root)
@@ -147,10 +147,8 @@ class Journal:
 
 
 def list_runs(runs_dir: Path | None = None) -> list[Journal]:
-    base = runs_dir or _runs()
+    base = runs_dir or default_runs_dir()
     if not base.exists():
         return []
     return [Journal(p.name, p) for p in sorted(base.iterdir()) if (p / "run.json").exists()]
 
-
-_runs = runs_dir  # the module function, where a parameter of the same name shadows it

@@ -200,7 +200,7 @@ def test_a_patch_that_does_not_validate_becomes_a_report(monkeypatch) -> None:
 def test_a_patch_that_does_not_verify_is_reverted(monkeypatch) -> None:
     from remediation.discovery import orchestrator
 
-    monkeypatch.setattr(orchestrator, "verify", lambda *a, **k: {"gunicorn.conf.py"})
+    monkeypatch.setattr(orchestrator, "verify", lambda *a, **k: ({"gunicorn.conf.py"}, None))
     result = audit_files(APP, Target())
     assert not result.patched
     assert any("did not show the target values" in f.reason for f in result.findings)

@@ -156,3 +156,21 @@ def test_the_watch_counts_a_workers_new_connections_to_the_endpoint():
         mine.close()
         server.close()
     assert result["new"] == 1 and result["samples"] > 1, result
+
+
+def test_a_patched_gunicorn_cmd_args_over_a_config_file_is_what_the_restart_runs():
+    """GUNICORN_CMD_ARGS in supervisor's `environment=` decides the class over a `-c` config that
+    sets the threads (found by the live-fleet lab): the re-audit must read the patched variable,
+    not the live process's old one, or every patch looks unapplied."""
+    files = {"etc/supervisor/conf.d/web.conf": SUPERVISOR.replace(" -k gevent", "").replace(
+                 'environment=DJANGO_SETTINGS_MODULE="app.settings"',
+                 'environment=DJANGO_SETTINGS_MODULE="app.settings",GUNICORN_CMD_ARGS="--worker-class gevent"'),
+             "srv/app/gunicorn.conf.py": CONFIG, "srv/app/app/settings.py": SETTINGS}
+    live = "/srv/venv/bin/python3 /srv/venv/bin/gunicorn -c /srv/app/gunicorn.conf.py app.wsgi:application"
+    result = audit_files(files, Target(), Hints(command=live, cwd="srv/app", config_path="srv/app/gunicorn.conf.py",
+                                                settings_module="app.settings",
+                                                env={"DJANGO_SETTINGS_MODULE": "app.settings",
+                                                     "GUNICORN_CMD_ARGS": "--worker-class gevent"}))
+    assert {"etc/supervisor/conf.d/web.conf", "srv/app/gunicorn.conf.py"} <= set(result.patched), result.findings
+    assert "gthread" in result.restarted_env["GUNICORN_CMD_ARGS"]
+    assert "threads = 8" in result.patched["srv/app/gunicorn.conf.py"]

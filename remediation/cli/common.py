@@ -14,7 +14,7 @@ from invoke.tasks import task as _invoke_task
 from remediation.config.inventory import Inventory, load_inventory
 from remediation.console import console, err_console
 from remediation.errors import InputError, RemediationError
-from remediation.journal import Journal, configure_runs_dir, list_runs, runs_dir
+from remediation.journal import Journal, configure_runs_dir, default_runs_dir, list_runs
 from remediation.redact import redact
 from remediation.errors import HostUnreachable
 
@@ -181,7 +181,7 @@ def open_run(run_id: str) -> Journal:
     try:
         return Journal.open(run_id)
     except FileNotFoundError:
-        raise InputError(f"no run {run_id!r} in {runs_dir()}") from None
+        raise InputError(f"no run {run_id!r} in {default_runs_dir()}") from None
 
 
 def journal_for(host: str, run_id: str | None, required: bool = True) -> Journal | None:
@@ -197,5 +197,5 @@ def journal_for(host: str, run_id: str | None, required: bool = True) -> Journal
         if journal.meta().get("kind") in ("remediate", "rollout") and journal.changed_files(host):
             return journal
     if required:
-        raise InputError(f"no run in {runs_dir()} changed {host}")
+        raise InputError(f"no run in {default_runs_dir()} changed {host}")
     return None

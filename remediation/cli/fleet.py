@@ -14,7 +14,7 @@ from remediation.cli.common import (COMMON_HELP, as_float, as_int, check_json_ta
                                     fleet_exit_code, guarded, open_run, out_for, report, task)
 from remediation.cli.common import inventory as inventory_of
 from remediation.errors import InputError
-from remediation.journal import Journal, list_runs, runs_dir
+from remediation.journal import Journal, default_runs_dir, list_runs
 from remediation.config.playbook import load_playbook
 from remediation.redact import redact
 from remediation.transport.remote import Remote
@@ -174,7 +174,7 @@ def history(c, json=None):
     if json == "-":
         return
     out = out_for(json)
-    table = Table(title=f"runs ({runs_dir()})")
+    table = Table(title=f"runs ({default_runs_dir()})")
     for col in ("run id", "when (UTC)", "kind", "playbook", "hosts by status"):
         table.add_column(col)
     for row in rows:

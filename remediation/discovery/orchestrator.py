@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections import defaultdict
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Union
 
 from remediation.model import Target
@@ -40,6 +40,7 @@ class Plan:
         self.hints = hints
         self.proposals: list[Proposal] = []
         self.gevent_remains: Optional[str] = None
+        self.built = Built()  # the tree's deployments (what restarted_hints maps the live command to)
 
     def build(self) -> "Plan":
         try:
@@ -50,6 +51,7 @@ class Plan:
                              "nothing patched on the worker side"))
             self.gevent_remains = "the gunicorn sources could not be analysed"
             built = Built()
+        self.built = built
         self.gunicorn(built)
         self.lookalikes()
         self.django(built)
@@ -325,27 +327,43 @@ def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[s
     return patched, failed
 
 
-def plan(files: Mapping[str, Union[str, bytes]], target: Target, hints: Hints) -> tuple[Tree, list[Proposal]]:
-    tree = Tree(files)
-    proposals = merge(Plan(tree, target, hints).build().proposals)
+def plan(files: Union[Tree, Mapping[str, Union[str, bytes]]], target: Target,
+         hints: Hints) -> tuple[Tree, list[Proposal], Built]:
+    tree = files if isinstance(files, Tree) else Tree(files)
+    planned = Plan(tree, target, hints).build()
+    proposals = merge(planned.proposals)
     guard_templates(tree, proposals)
-    return tree, proposals
+    return tree, proposals, planned.built
 
 
-def restarted_hints(files: Mapping[str, str], after_files: Mapping[str, str], patched: dict[str, str],
-                    hints: Hints) -> Hints:
-    """The hints as they will be after the restart: when the live command line is written in a
-    file the patch changes (a supervisor `command=`, a compose `command:`), the restarted process
-    runs the patched line, not the one `ps` shows now."""
+@dataclass
+class Restarted:
+    """What the restarted process will run when a patch changes its manager's file."""
+    hints: Hints  # with the patched command line, when the live one is written in a patched file
+    env: dict[str, str]  # variables a patched manager file gives a new value
+
+
+def restarted(before: Tree, built: Built, after: Tree, patched: dict[str, str], hints: Hints) -> Restarted:
+    """The restarted process's view: when the live command line is written in a file the patch
+    changes (a supervisor `command=`, a compose `command:`), the restart runs the patched line, not
+    the one `ps` shows now; a patched `environment=`/`environment:`/`Environment=` gives it new values."""
+    old_env = {(e.file, e.name): e.text for e in before.located.env if e.file in patched}
+    env = {e.name: e.text for e in after.located.env
+           if e.file in patched and (e.file, e.name) in old_env and old_env[(e.file, e.name)] != e.text}
+    hints = _restarted_hints(before, built, after, patched, hints)
+    if env:  # e.g. GUNICORN_CMD_ARGS: the re-audit must read the restarted value, not the live one
+        hints = replace(hints, env={**hints.env, **env})
+    return Restarted(hints, env)
+
+
+def _restarted_hints(before: Tree, built: Built, after: Tree, patched: dict[str, str], hints: Hints) -> Hints:
     if not hints.command:
         return hints
-    before = Tree(files)
-    live = [d for d in DeploymentBuilder(before, hints).build().deployments
-            if d.file in patched and d.offset is not None]
+    live = [d for d in built.deployments if d.file in patched and d.offset is not None]
     if len(live) != 1:
         return hints
     old = [inv.offset for inv in before.located.invocations if inv.file == live[0].file]
-    new = [inv for inv in Tree(after_files).located.invocations if inv.file == live[0].file]
+    new = [inv for inv in after.located.invocations if inv.file == live[0].file]
     if len(old) != len(new) or live[0].offset not in old:
         return hints
     inv = new[old.index(live[0].offset)]
@@ -353,21 +371,14 @@ def restarted_hints(files: Mapping[str, str], after_files: Mapping[str, str], pa
     return replace(hints, command=shlex.join(words))
 
 
-def restarted_env(files: Mapping[str, str], after_files: Mapping[str, str], patched: dict[str, str]) -> dict[str, str]:
-    """Variables a patched manager file (supervisor `environment=`, compose `environment:`, a unit's
-    `Environment=`) gives the restarted process a new value for."""
-    before = {(e.file, e.name): e.text for e in Tree(files).located.env if e.file in patched}
-    return {e.name: e.text for e in Tree(after_files).located.env
-            if e.file in patched and (e.file, e.name) in before and before[(e.file, e.name)] != e.text}
-
-
-def verify(files: Mapping[str, str], patched: dict[str, str], target: Target, hints: Hints,
-           before: list[Proposal]) -> set[str]:
-    """Re-audit the patched tree. A patched file that still needs a patch, or any new report,
-    means the rewrite did not do what was planned: return the patched files to revert."""
-    after_files = dict(files)
-    after_files.update(patched)
-    _, after = plan(after_files, target, restarted_hints(files, after_files, patched, hints))
+def verify(tree: Tree, built: Built, patched: dict[str, str], target: Target, hints: Hints,
+           before: list[Proposal]) -> tuple[set[str], Restarted]:
+    """Re-audit the patched tree as the restarted process will run it. A patched file that still
+    needs a patch, or any new report, means the rewrite did not do what was planned: the patched
+    files to revert, and the restarted view the re-audit used."""
+    after_tree = Tree({**tree.texts, **patched})
+    view = restarted(tree, built, after_tree, patched, hints)
+    _, after, _ = plan(after_tree, target, view.hints)
     bad = {p.finding.file for p in after if p.finding.action == "patch"} & set(patched)
     counts: dict[tuple, int] = defaultdict(int)
     for p in before:
@@ -380,7 +391,7 @@ def verify(files: Mapping[str, str], patched: dict[str, str], target: Target, hi
     bad |= grown & set(patched)
     if grown - set(patched):
         bad |= set(patched)
-    return bad
+    return bad, view
 
 
 def refuse_related(active: list[Proposal], failed: dict[str, str], refused: dict[int, str]) -> None:
@@ -428,15 +439,16 @@ def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints]
 
 def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
     hints = hints or Hints()
-    tree, proposals = plan(files, target, hints)
+    tree, proposals, built = plan(files, target, hints)
     refused: dict[int, str] = {}
     patched: dict[str, str] = {}
+    view: Optional[Restarted] = None
     _stop_half_fix(proposals, target, refused)
     for _ in range(MAX_VERIFY_ROUNDS):
         active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
         patched, failed = apply(tree, active)
         if not failed and patched:
-            bad = verify(tree.texts, patched, target, hints, proposals)
+            bad, view = verify(tree, built, patched, target, hints, proposals)
             failed = {path: "re-auditing the patched file did not show the target values"
                       for path in bad}
         if not failed:
@@ -459,10 +471,7 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
     result = AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
                          {path for path in patched if tree.template(path) is not None})
     result.skipped["binary"] = tree.skipped_binary
-    if patched and hints.command:
-        after_files = {**tree.texts, **patched}
-        restarted = restarted_hints(tree.texts, after_files, patched, hints).command
-        result.restarted_command = restarted if restarted != hints.command else None
-    if patched:
-        result.restarted_env = restarted_env(tree.texts, {**tree.texts, **patched}, patched)
+    if patched and view is not None:  # the last round's view is the patch that stands
+        result.restarted_command = view.hints.command if view.hints.command != hints.command else None
+        result.restarted_env = view.env
     return result

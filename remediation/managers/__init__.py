@@ -22,12 +22,9 @@ BY_KIND = {manager.KIND: manager for manager in REGISTRY}
 
 
 def detect(master: dict, compose_clis: dict[str, str]) -> RestartMethod:
-    """The restart method of an agent-probed master: the first manager that recognises it."""
-    for manager in REGISTRY:
-        method = manager.detect(master, compose_clis)
-        if method is not None:
-            return method
-    return RestartMethod("unknown")
+    """The restart method of an agent-probed master: the first manager that recognises it
+    (REGISTRY ends with Unmanaged, which recognises every master)."""
+    return next(m for m in (manager.detect(master, compose_clis) for manager in REGISTRY) if m is not None)
 
 
 def of(method: RestartMethod) -> Manager:
