@@ -276,10 +276,11 @@ def machine() -> dict:
 
 
 def headline(results: dict) -> dict:
-    """The one-line JSON the issue asks for (the largest inspect, the first rollout size)."""
-    inspect = results["inspect"][-1]
-    roll = results["rollout"][0]
-    rows = results["incident"]["rows"]
+    """The one-line JSON the issue asks for (the largest inspect, the first rollout size); a
+    section this run did not measure (`--only`) gives None for its figures."""
+    inspect = (results.get("inspect") or [{}])[-1]
+    roll = (results.get("rollout") or [{}])[0]
+    rows = (results.get("incident") or {}).get("rows") or {}
 
     def worst(key: str, side: str):
         values = [r[side]["metrics"].get(key) for r in rows.values()]
@@ -291,13 +292,14 @@ def headline(results: dict) -> dict:
         count = sum(r[side]["metrics"].get("requests") or 0 for r in rows.values())
         return round(100 * total / count, 1) if count else None
 
+    ssh = inspect.get("ssh_connections_per_host") or [None]
     return {
-        "inspect_hosts": inspect["hosts"], "inspect_s": inspect["wall_s_median"],
-        "ssh_connections_per_host": inspect["ssh_connections_per_host"][0]
-        if len(inspect["ssh_connections_per_host"]) == 1 else inspect["ssh_connections_per_host"],
-        "controller_rss_mb": inspect["rss_mb_max"],
-        "rollout_hosts": roll["hosts"], "rollout_s": roll["tool_s_median"], "ansible_s": roll["ansible_s_median"],
-        "ratio_vs_ansible": roll["ratio"], "overhead_s_per_batch": roll["overhead_s_per_batch_median"],
+        "inspect_hosts": inspect.get("hosts"), "inspect_s": inspect.get("wall_s_median"),
+        "ssh_connections_per_host": ssh[0] if len(ssh) == 1 else ssh,
+        "controller_rss_mb": inspect.get("rss_mb_max"),
+        "rollout_hosts": roll.get("hosts"), "rollout_s": roll.get("tool_s_median"),
+        "ansible_s": roll.get("ansible_s_median"), "ratio_vs_ansible": roll.get("ratio"),
+        "overhead_s_per_batch": roll.get("overhead_s_per_batch_median"),
         "acquire_ms_p95_before": worst("acquire_ms_p95", "before"),
         "acquire_ms_p95_after": worst("acquire_ms_p95_reused", "after"),
         "new_db_connections_per_100_before": per_100("before"),

@@ -47,6 +47,7 @@ class HostFlow:
         self.restart_only = False  # files at the target already; only the live worker is not
         self.target = playbook.target  # the playbook's target as it applies to this host (after inspect)
         self.config_view: AppView | None = None  # the app's view of the patched files (check-config)
+        self.rereads_files = True  # the running gunicorn may read changed files before a restart
 
     def stage(self, name: Stage) -> None:
         self.run.stage = name
@@ -148,7 +149,8 @@ class HostFlow:
         self.stage(Stage.BASELINE)
         pending = start_measure(self.remote, gathered, self.url, pb.verify.requests, 0, pb.verify.log_pattern,
                                 concurrency=pb.verify.concurrency(self.target))
-        overlap = not self.restart_only and files_unread_until_restart(ins.gunicorn)
+        self.rereads_files = not files_unread_until_restart(ins.gunicorn)
+        overlap = not self.restart_only and not self.rereads_files
         if overlap:  # patch and check while the baseline's requests run against the old process
             self.journal.record(self.host.name, "overlap", reason="gunicorn rereads no file before the restart "
                                                                   "(no reload, no worker recycling without preload)")
@@ -177,7 +179,7 @@ class HostFlow:
         undone = ""
         if patched and self.written:
             rollback_host(self.remote, self.journal, self.host.name, self.playbook.restart_timeout_s,
-                          process_read_changes=False)
+                          process_read_changes=self._process_read_changes())
             undone = "; the files patched meanwhile were restored byte-identical, the app never read them"
         self._end(Status.REFUSED, f"refused: {reason} (verify URL {self.url}): {set_path_hint(self.playbook.path)}"
                                   f"{undone or '; nothing was changed'}")
@@ -212,6 +214,11 @@ class HostFlow:
             raise StageError(Stage.VERIFY, "; ".join(verdict.problems))
         return result
 
+    def _process_read_changes(self) -> bool:
+        """Whether the app may be running the changed files: a restart was started, or gunicorn
+        rereads files on its own. If not, putting the files back is the whole rollback."""
+        return self.rereads_files or self.run.stage in (Stage.RESTART, Stage.VERIFY)
+
     def _failed(self, stage: str, message: str) -> None:
         """A stage failed: roll back when anything was written, else just record the failure."""
         if not self.written:
@@ -221,7 +228,8 @@ class HostFlow:
         self.progress(self.host.name, str(Stage.ROLLBACK))
         self.journal.record(self.host.name, "rollback-start", reason=self.run.error)
         try:
-            rollback_host(self.remote, self.journal, self.host.name, self.playbook.restart_timeout_s)
+            rollback_host(self.remote, self.journal, self.host.name, self.playbook.restart_timeout_s,
+                          process_read_changes=self._process_read_changes())
             self._end(Status.ROLLED_BACK)
         except RemediationError as exc:
             self._end(Status.FAILED, f"{stage}: {message}; ROLLBACK FAILED: {exc}")
