@@ -162,7 +162,7 @@ def docker_summary(info):
         "mounts": [{"source": m.get("Source"), "destination": m.get("Destination"), "type": m.get("Type"),
                     "rw": m.get("RW")} for m in info.get("Mounts") or []],
         "working_dir": config.get("WorkingDir"), "cmd": config.get("Cmd"),
-        "entrypoint": config.get("Entrypoint"), "env": env, "image": config.get("Image"),
+        "entrypoint": config.get("Entrypoint"), "env": env, "image": config.get("Image"), "image_id": info.get("Image"),
         "started_at": (info.get("State") or {}).get("StartedAt"), "pid": (info.get("State") or {}).get("Pid"),
     }
 
@@ -584,6 +584,8 @@ def op_logs(req):
 def app_command(req, args):
     """argv, env, cwd and privilege drop that run the snippet as the app runs (or in its container)."""
     overrides = req.get("env") or {}  # what the restart will change (a patched manager file)
+    if req.get("run_prefix"):  # a new container of a freshly built image (`compose run ... SERVICE PYTHON`)
+        return req["run_prefix"] + ["-c", req["snippet"]] + args, None, None, {}
     if req.get("container"):
         argv = ["docker", "exec", "-i"] + (["-w", req["cwd"]] if req.get("cwd") else [])
         for key, value in sorted(overrides.items()):

@@ -9,6 +9,7 @@ from remediation.discovery import AuditResult, Hints, audit_files
 from remediation.discovery.model import GUNICORN_SETTINGS
 from remediation.discovery.tree import Tree
 from remediation.discovery.worker_classes import gevent_code
+from remediation.facts import baked
 from remediation.facts.gather import Gathered
 from remediation.facts.parse import config_file
 from remediation.model import RemoteFile
@@ -149,6 +150,8 @@ class Inspection:
             remote_file = self.gathered.files.get(absolute(rel_path))
             if remote_file is not None and remote_file.symlink:
                 out.append(f"/{rel_path} is a symlink (to {remote_file.realpath}): refusing to patch through it")
+        g = self.gathered
+        out += baked.blockers(g.baked, g.master, self.patched_paths(), g.baked_needed)
         return list(dict.fromkeys(out))
 
     def file(self, rel_path: str) -> RemoteFile:
