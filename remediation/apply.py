@@ -89,10 +89,10 @@ def check_config(remote: Remote, ins: Inspection, target: Target) -> AppView:
     """Before restarting: the app's own loaders must now see the target values, with the command
     line the restarted process will run."""
     master, method = restarted_master(ins), ins.gathered.master.restart
-    prefix = None
+    image_run = None
     if baked_change(method, ins.patched_paths()):  # the new image, in a container of its own, before `up -d`
-        prefix = baked_image.check_prefix(method, master.cwd, interpreter(master), ins.audit.restarted_env or {})
-    view = introspect(remote, master, env=ins.audit.restarted_env, run_prefix=prefix)
+        image_run = {"image": method.image, "like": method.container}
+    view = introspect(remote, master, env=ins.audit.restarted_env, image_run=image_run)
     if view.errors:
         raise StageError("check-config", "the patched config does not load: " + "; ".join(view.errors))
     gaps = target_reached(view.gunicorn, view.databases, target)

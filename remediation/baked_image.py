@@ -54,17 +54,6 @@ def rebuild(remote, journal, host: str, method: RestartMethod, timeout_s: int = 
     return {"kept": tag, "built": built}
 
 
-def check_prefix(method: RestartMethod, cwd: str | None, python: str, env: dict[str, str]) -> list[str]:
-    """`compose run` of the service's new image, the app's interpreter as entrypoint (the snippet's
-    `-c` and arguments follow): the service's environment, network and volumes, no dependencies."""
-    argv = project_argv(method) + ["run", "--rm", "--no-deps", "-T"]
-    if cwd:
-        argv += ["-w", cwd]
-    for key, value in sorted(env.items()):
-        argv += ["-e", f"{key}={value}"]
-    return argv + ["--entrypoint", python, method.program]
-
-
 def kept(journal, host: str) -> dict | None:
     return next((e for e in journal.events(host) if e["event"] == KEPT), None)
 

@@ -73,3 +73,45 @@ def test_code_place_from_mounts_and_build():
     assert compose_build.code_place(mounted, "/app", build) == "mounted"
     assert compose_build.code_place([Mount("/srv/data", "/data")], "/app", build) == "baked-build"
     assert compose_build.code_place([], "/app", None) == "pulled"
+
+
+def test_baked_code_maps_through_the_dockerfile_and_refuses_what_is_not_certain():
+    from remediation.facts.baked import BakedCode
+
+    text = (FIXTURES / "copy_dot_code.yaml").read_text()
+    code = BakedCode(compose_build.Build("/srv/app", "/srv/app/Dockerfile"), load("copy_dot_code.yaml")["dockerfile"],
+                     ignore="local_settings.py\n")
+    assert text and code.map("/code/proj/settings.py") == "/srv/app/proj/settings.py"
+    assert code.container_path("/srv/app/proj/wsgi.py") is None  # nothing mapped under it yet
+    assert code.map("/code/proj") == "/srv/app/proj"
+    assert code.container_path("/srv/app/proj/wsgi.py") == "/code/proj/wsgi.py"
+    assert code.map("/code/local_settings.py") is None
+    assert ".dockerignore" in code.unmapped["/code/local_settings.py"]
+    assert code.map("/usr/lib/python3/x.py") is None and "base image" in code.unmapped["/usr/lib/python3/x.py"]
+
+
+def test_a_pulled_image_is_refused_with_a_pointer_to_audit():
+    from remediation.facts.baked import BakedCode, blockers
+    from remediation.model import GunicornMaster, RestartMethod
+
+    master = GunicornMaster(1, ["gunicorn"], "root", 0, "/app", None, {}, [],
+                            RestartMethod("docker-compose", program="web", image="registry/x:1", code="pulled"))
+    (reason,) = blockers(BakedCode(None), master, [], [])
+    assert "registry/x:1" in reason and "audit --path" in reason
+
+
+def test_baked_restart_recreates_without_building_and_tags_keep_the_repository():
+    from remediation.baked_image import kept_tag, repository
+    from remediation.managers.compose import Compose
+    from remediation.model import RestartMethod
+
+    method = RestartMethod("docker-compose", program="web", config_files=["/srv/app/docker-compose.yml"],
+                           project="app", cli=["docker-compose"], code="baked-build", build_context="/srv/app",
+                           image="app_web", image_id="sha256:ab")
+    assert Compose().restart_argvs(method, ["/srv/app/schoolsite/settings.py"]) == [
+        ["docker-compose", "-f", "/srv/app/docker-compose.yml", "-p", "app", "up", "-d", "--no-deps", "--no-build", "web"]]
+    # only the compose file changed: no new image is needed, `up -d` applies it
+    assert "--no-build" not in Compose().restart_argvs(method, ["/srv/app/docker-compose.yml"])[0]
+    assert repository("registry:5000/team/web:1.4") == "registry:5000/team/web"
+    assert repository("app_web") == "app_web"
+    assert kept_tag(method, "20261201-173643-7924fa") == "app_web:remediation-20261201-173643-7924fa"

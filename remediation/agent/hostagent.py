@@ -584,8 +584,6 @@ def op_logs(req):
 def app_command(req, args):
     """argv, env, cwd and privilege drop that run the snippet as the app runs (or in its container)."""
     overrides = req.get("env") or {}  # what the restart will change (a patched manager file)
-    if req.get("run_prefix"):  # a new container of a freshly built image (`compose run ... SERVICE PYTHON`)
-        return req["run_prefix"] + ["-c", req["snippet"]] + args, None, None, {}
     if req.get("container"):
         argv = ["docker", "exec", "-i"] + (["-w", req["cwd"]] if req.get("cwd") else [])
         for key, value in sorted(overrides.items()):
@@ -617,8 +615,46 @@ def drop_to(uid):
     return {"preexec_fn": drop}
 
 
+def image_run_argv(req, args, env_file):
+    """`docker run` of a freshly built image as the running container `like` runs: its network,
+    user, bind mounts and environment (written to `env_file`, never on a command line), the
+    overrides a restart will bring, the app's interpreter and working directory."""
+    spec = req["image_run"]
+    res = run(["docker", "inspect", spec["like"]], timeout=30)
+    if res["rc"] != 0:
+        return None
+    info = json.loads(res["stdout"])[0]
+    host, config = info.get("HostConfig") or {}, info.get("Config") or {}
+    env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
+    env.update(req.get("env") or {})
+    with os.fdopen(os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+        fh.write("".join("%s=%s\n" % (k, v) for k, v in sorted(env.items()) if "\n" not in v))
+    argv = ["docker", "run", "--rm", "-i", "--network", host.get("NetworkMode") or "default", "--env-file", env_file]
+    if config.get("User"):
+        argv += ["-u", config["User"]]
+    for bind in host.get("Binds") or []:
+        argv += ["-v", bind]
+    if req.get("cwd"):
+        argv += ["-w", req["cwd"]]
+    return argv + ["--entrypoint", req["python"], spec["image"], "-c", req["snippet"]] + args
+
+
 def op_introspect(req):
-    """Run a snippet under the app's own interpreter, environment, cwd and user."""
+    """Run a snippet under the app's own interpreter, environment, cwd and user (or in a new
+    container of a freshly built image, `image_run`)."""
+    if req.get("image_run"):
+        import tempfile
+
+        env_file = os.path.join(tempfile.mkdtemp(prefix="remediation-"), "env")
+        try:
+            argv = image_run_argv(req, req.get("args", []), env_file)
+            if argv is None:
+                return {"rc": 1, "stdout": "", "stderr": "docker inspect %s failed" % req["image_run"]["like"]}
+            return run(argv, timeout=req.get("timeout", 120))
+        finally:
+            if os.path.exists(env_file):
+                os.unlink(env_file)
+            os.rmdir(os.path.dirname(env_file))
     argv, env, cwd, privs = app_command(req, req.get("args", []))
     return run(argv, timeout=req.get("timeout", 90), env=env, cwd=cwd, privs=privs)
 

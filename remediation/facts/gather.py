@@ -184,14 +184,14 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
 
 
 def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = True,
-                  env: dict[str, str] | None = None, run_prefix: list[str] | None = None) -> dict:
+                  env: dict[str, str] | None = None, image_run: dict | None = None) -> dict:
     """The agent request that asks gunicorn and Django (as the app runs them) for their view;
     `env` overrides variables of the process's environment (what a restart will change);
-    `run_prefix` runs it in a new container instead (a freshly built image)."""
+    `image_run` ({"image", "like": container id}) runs it in a new container of a freshly built image."""
     op = {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
           "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
           "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])], "env": env or {}}
-    return {**op, "run_prefix": run_prefix} if run_prefix else op
+    return {**op, "image_run": image_run} if image_run else op
 
 
 def counters_op(master: GunicornMaster) -> dict:
@@ -201,10 +201,10 @@ def counters_op(master: GunicornMaster) -> dict:
 
 
 def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True,
-               env: dict[str, str] | None = None, run_prefix: list[str] | None = None) -> AppView:
+               env: dict[str, str] | None = None, image_run: dict | None = None) -> AppView:
     """One round trip: the app's own view of its gunicorn settings, DATABASES and (optionally) DB server."""
     return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn, env=env,
-                                                          run_prefix=run_prefix))[0])
+                                                          image_run=image_run))[0])
 
 
 def parse_introspection(reply: dict) -> AppView:
