@@ -2,6 +2,7 @@
 fixture files (tests/fixtures/dockerfile/*.yaml, each naming the shape it models)."""
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -115,3 +116,28 @@ def test_baked_restart_recreates_without_building_and_tags_keep_the_repository()
     assert repository("registry:5000/team/web:1.4") == "registry:5000/team/web"
     assert repository("app_web") == "app_web"
     assert kept_tag(method, "20261201-173643-7924fa") == "app_web:remediation-20261201-173643-7924fa"
+
+
+def test_the_new_image_is_checked_in_a_container_shaped_on_the_running_one():
+    """From a recorded `docker inspect` (tests/fixtures/dockerfile/inspect_baked_container.json)."""
+    from remediation.agent import hostagent
+
+    info = json.loads((FIXTURES / "inspect_baked_container.json").read_text())
+    req = {"image_run": {"image": "app_web", "like": info["Id"]}, "python": "/opt/venv/bin/python", "cwd": "/app",
+           "snippet": "print(1)", "env": {"GUNICORN_CMD_ARGS": "--threads 8"}}
+    argv, text = hostagent.image_run_command(req, ["0", "gunicorn"], info, "/tmp/x/env")
+    assert argv == ["docker", "run", "--rm", "-i", "--network", "host", "--env-file", "/tmp/x/env", "-w", "/app",
+                    "--entrypoint", "/opt/venv/bin/python", "app_web", "-c", "print(1)", "0", "gunicorn"]
+    assert "DJANGO_SETTINGS_MODULE=schoolsite.settings\n" in text and "GUNICORN_CMD_ARGS=--threads 8\n" in text
+    assert not any("=" in word and "DJANGO" in word for word in argv)  # the environment stays off the command line
+
+
+def test_the_agent_summary_carries_the_image_id_the_compose_manager_keeps():
+    from remediation.agent import hostagent
+    from remediation.managers.compose import Compose
+
+    info = json.loads((FIXTURES / "inspect_baked_container.json").read_text())
+    summary = hostagent.docker_summary(info)
+    method = Compose().detect({"container": info["Id"], "docker": summary}, {"docker-compose": "/usr/bin/docker-compose"})
+    assert (method.image, method.image_id, method.program) == ("app_web", info["Image"], "web")
+    assert compose_build.code_place([], summary["working_dir"], None) == "pulled"

@@ -615,20 +615,15 @@ def drop_to(uid):
     return {"preexec_fn": drop}
 
 
-def image_run_argv(req, args, env_file):
-    """`docker run` of a freshly built image as the running container `like` runs: its network,
-    user, bind mounts and environment (written to `env_file`, never on a command line), the
-    overrides a restart will bring, the app's interpreter and working directory."""
-    spec = req["image_run"]
-    res = run(["docker", "inspect", spec["like"]], timeout=30)
-    if res["rc"] != 0:
-        return None
-    info = json.loads(res["stdout"])[0]
+def image_run_command(req, args, info, env_file):
+    """`docker run` of a freshly built image as the running container (`info`, its `docker
+    inspect`) runs: its network, user and bind mounts, its environment with the overrides a
+    restart will bring (the text for `env_file`, never a command line), the app's interpreter
+    and working directory. Returns (argv, env file text)."""
     host, config = info.get("HostConfig") or {}, info.get("Config") or {}
     env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
     env.update(req.get("env") or {})
-    with os.fdopen(os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
-        fh.write("".join("%s=%s\n" % (k, v) for k, v in sorted(env.items()) if "\n" not in v))
+    text = "".join("%s=%s\n" % (k, v) for k, v in sorted(env.items()) if "\n" not in v)
     argv = ["docker", "run", "--rm", "-i", "--network", host.get("NetworkMode") or "default", "--env-file", env_file]
     if config.get("User"):
         argv += ["-u", config["User"]]
@@ -636,25 +631,34 @@ def image_run_argv(req, args, env_file):
         argv += ["-v", bind]
     if req.get("cwd"):
         argv += ["-w", req["cwd"]]
-    return argv + ["--entrypoint", req["python"], spec["image"], "-c", req["snippet"]] + args
+    return argv + ["--entrypoint", req["python"], req["image_run"]["image"], "-c", req["snippet"]] + args, text
+
+
+def op_image_introspect(req):
+    """The snippet in a new container of a freshly built image (see image_run_command)."""
+    import tempfile
+
+    res = run(["docker", "inspect", req["image_run"]["like"]], timeout=30)
+    if res["rc"] != 0:
+        return {"rc": 1, "stdout": "", "stderr": "docker inspect failed: %s" % res["stderr"].strip()}
+    directory = tempfile.mkdtemp(prefix="remediation-")
+    env_file = os.path.join(directory, "env")
+    argv, text = image_run_command(req, req.get("args", []), json.loads(res["stdout"])[0], env_file)
+    try:
+        with os.fdopen(os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+            fh.write(text)
+        return run(argv, timeout=req.get("timeout", 120))
+    finally:
+        if os.path.exists(env_file):
+            os.unlink(env_file)
+        os.rmdir(directory)
 
 
 def op_introspect(req):
     """Run a snippet under the app's own interpreter, environment, cwd and user (or in a new
     container of a freshly built image, `image_run`)."""
     if req.get("image_run"):
-        import tempfile
-
-        env_file = os.path.join(tempfile.mkdtemp(prefix="remediation-"), "env")
-        try:
-            argv = image_run_argv(req, req.get("args", []), env_file)
-            if argv is None:
-                return {"rc": 1, "stdout": "", "stderr": "docker inspect %s failed" % req["image_run"]["like"]}
-            return run(argv, timeout=req.get("timeout", 120))
-        finally:
-            if os.path.exists(env_file):
-                os.unlink(env_file)
-            os.rmdir(os.path.dirname(env_file))
+        return op_image_introspect(req)
     argv, env, cwd, privs = app_command(req, req.get("args", []))
     return run(argv, timeout=req.get("timeout", 90), env=env, cwd=cwd, privs=privs)
 
