@@ -141,3 +141,17 @@ def test_the_agent_summary_carries_the_image_id_the_compose_manager_keeps():
     method = Compose().detect({"container": info["Id"], "docker": summary}, {"docker-compose": "/usr/bin/docker-compose"})
     assert (method.image, method.image_id, method.program) == ("app_web", info["Image"], "web")
     assert compose_build.code_place([], summary["working_dir"], None) == "pulled"
+
+
+def test_fast_inspect_says_unknown_for_what_the_image_may_set():
+    from types import SimpleNamespace
+
+    from remediation.facts.baked import BakedCode
+    from remediation.fleet.survey import unseen_in_image
+
+    pulled = SimpleNamespace(baked=BakedCode(None, unmapped={"/app/conf/gunicorn.py": "pulled"}),
+                             baked_needed=["/app/conf/gunicorn.py"])
+    values = unseen_in_image({"workers": None, "worker_class": "gevent"}, pulled)
+    assert values["workers"].startswith("unknown") and values["worker_class"] == "gevent"
+    mounted = SimpleNamespace(baked=None, baked_needed=[])
+    assert unseen_in_image({"workers": None}, mounted) == {"workers": None}
