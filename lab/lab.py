@@ -231,7 +231,7 @@ def migrate(spec: HostSpec) -> None:
         cwd=spec.dir / "srv" / "app", env=env, timeout=180)
 
 
-def _start_app(spec: HostSpec) -> None:
+def _start_app(spec: HostSpec, before_up=None) -> None:
     if spec.restart == "supervisor":
         hosts.exec_in(spec, ["supervisord", "-c", "/etc/supervisor/supervisord.conf"])
         return
@@ -247,6 +247,8 @@ def _start_app(spec: HostSpec) -> None:
         hosts.exec_in(spec, ["docker", "import", "--change",
                              "ENV PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
                              str(config.ROOTFS_TAR), config.APP_IMAGE], timeout=300)
+    if before_up is not None:
+        before_up(spec)
     compose_up(spec)
 
 
@@ -342,7 +344,7 @@ def reset_host(spec: HostSpec) -> None:
     restart_app(spec)
 
 
-def restart_app(spec: HostSpec, program: str = "schoolsite", serving=None) -> None:
+def restart_app(spec: HostSpec, program: str = "schoolsite", serving=None, compose_extra: tuple = ()) -> None:
     """Restart the host's app so edited files take effect, and wait until it serves."""
     if spec.restart == "supervisor":
         ctl = ["supervisorctl", "-c", "/etc/supervisor/supervisord.conf"]
@@ -352,7 +354,7 @@ def restart_app(spec: HostSpec, program: str = "schoolsite", serving=None) -> No
         hosts.exec_in(spec, [*ctl, "update"])
         hosts.exec_in(spec, [*ctl, "restart", program], timeout=60)
     else:
-        compose_up(spec, "--force-recreate")
+        compose_up(spec, "--force-recreate", *compose_extra)
     wait_for(lambda: (serving or app_healthy)(spec), 60, f"{spec.name}: app on :{config.APP_PORT}", interval=0.2)
 
 

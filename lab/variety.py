@@ -3,7 +3,7 @@ never seen instead of the one it was written against.
 
 Each dimension is a way real fleets differ (where gunicorn is installed, where
 DJANGO_SETTINGS_MODULE comes from, what decides the worker class, how the config file is
-named, the manager, the container's paths, the database and its driver, versions, the app's
+named, the manager, the container's paths and whether its code is mounted or baked into an image, the database and its driver, versions, the app's
 own URL and logging, and hosts that need no worker switch at all). `covering()` gives a small
 set in which every value of every dimension appears on some host; `draw(seed)` gives a seeded
 random fleet (the seed printed, so a failure reproduces). Both respect the constraints real
@@ -33,6 +33,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
     "worker_from": ("config", "-k", "--worker-class=", "cmd-args", "config-env", "cli-over-config"),
     "config_ref": ("path", "python-module", "implicit", "none"),
     "container_path": ("/srv/app", "/app", "/code"),
+    "container_code": ("on-host", "mounted", "baked-build", "pulled"),  # where a container's code lives
     "cgroup": ("engine-default", "custom-parent"),
     "database": ("postgres", "mariadb"),
     "driver": ("psycopg3", "psycopg2", "mysqlclient", "pymysql"),
@@ -55,6 +56,8 @@ def violations(d: dict[str, str]) -> list[str]:
         out.append("compose hosts run the image's gunicorn, the others a venv or the system's")
     if not compose and d["container_path"] != "/srv/app":
         out.append("only containers see the code at another path")
+    if compose == (d["container_code"] == "on-host"):
+        out.append("a container's code is mounted or baked into an image; a host's is on the host")
     if not compose and d["cgroup"] != "engine-default":
         out.append("only containers have an engine-made cgroup")
     if compose and (d["versions"] != IMAGE_VERSIONS or d["driver"] not in ("psycopg3", "mysqlclient")
@@ -90,6 +93,7 @@ class VarietySpec(HostSpec):
     worker_from: str = "config"
     config_ref: str = "path"
     container_path: str = "/srv/app"
+    container_code: str = "on-host"
     cgroup: str = "engine-default"
     driver: str = "psycopg3"
     db_scope: str = "per-host"
@@ -179,7 +183,8 @@ def draw(seed: int, count: int = 6) -> list[VarietySpec]:
 
 SWITCH_HOSTS = (  # what a fleet that needs the fix is mostly made of: gevent apps, some logging nothing
     {"start": "gevent", "app": "own-url-silent", "database": "postgres", "manager": "supervisor"},
-    {"start": "gevent", "app": "own-url-silent", "database": "mariadb", "manager": "compose"},
+    {"start": "gevent", "app": "own-url-silent", "database": "mariadb", "manager": "compose",
+     "container_code": "mounted"},
     {"start": "gevent", "app": "incident-url-logged", "database": "postgres", "manager": "supervisor",
      "versions": "django4.2-gunicorn22"},
 )

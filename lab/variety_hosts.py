@@ -238,18 +238,51 @@ def app_tree(spec: VarietySpec, password: str) -> dict[str, str]:
             files["conf/__init__.py"] = ""
     if spec.restart == "compose":
         files["docker-compose.yml"] = compose_file(spec)
+    if spec.container_code in ("baked-build", "pulled"):
+        files["docker/Dockerfile"] = dockerfile(spec)
+        files[".dockerignore"] = DOCKERIGNORE
+        files["requirements.txt"] = requirements(stack_key(spec))
     return files
+
+
+PULLED_IMAGE = "registry.lab.invalid/schoolsite/web:1.4"  # what a registry would ship; built here beforehand
+DOCKERIGNORE = ".git\n**/__pycache__\n*.pyc\n.venv\ndocker-compose.yml\ndocker/\n"
+
+
+def dockerfile(spec: VarietySpec) -> str:
+    """The image that bakes the code in (the shape of small Django projects' Dockerfiles: WORKDIR,
+    requirements first for the layer cache, then `COPY . <dir>/`); FROM the lab's base image."""
+    path = spec.container_path
+    return (f"# schoolsite web image (varied host {spec.name}): the code baked in at {path}\n"
+            f"FROM {config.APP_IMAGE}\n\nENV PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1\n"
+            f"WORKDIR {path}\n\nCOPY requirements.txt {path}/\n"
+            "# the base image carries the venv (no package index here): only check it\n"
+            'RUN /opt/venv/bin/python -c "import django, gunicorn"\n\n'
+            f"COPY . {path}/\n\nCMD {json.dumps(command(spec))}\n")
 
 
 def compose_file(spec: VarietySpec) -> str:
     env = "".join(f"      {k}: {json.dumps(v)}\n" for k, v in environment(spec).items())
-    return (f"# schoolsite web service (varied host {spec.name}: code at {spec.container_path} in the container)\n"
-            'version: "2.4"\nservices:\n  web:\n'
-            f"    image: {config.APP_IMAGE}\n    network_mode: host\n    working_dir: {spec.container_path}\n"
-            f"    volumes:\n      - /srv/app:{spec.container_path}\n"
+    if spec.container_code == "baked-build":
+        source = "    build:\n      context: .\n      dockerfile: docker/Dockerfile\n"
+    elif spec.container_code == "pulled":
+        source = f"    image: {PULLED_IMAGE}\n"
+    else:
+        source = (f"    image: {config.APP_IMAGE}\n    working_dir: {spec.container_path}\n"
+                  f"    volumes:\n      - /srv/app:{spec.container_path}\n")
+    return (f"# schoolsite web service (varied host {spec.name}: code at {spec.container_path} in the container,"
+            f" {spec.container_code})\n"
+            'version: "2.4"\nservices:\n  web:\n' + source + "    network_mode: host\n"
             f"    environment:\n{env}"
             f"    command: {shlex.join(command(spec))}\n    restart: unless-stopped\n"
             + ("    cgroup_parent: /rmlab-apps\n" if spec.cgroup == "custom-parent" else ""))
+
+
+def build_pulled_image(spec: VarietySpec) -> None:
+    """A pulled host's image, built in its engine before `up` (there is no registry to pull from)."""
+    if spec.container_code == "pulled":
+        hosts.exec_in(spec, ["docker", "build", "-q", "-t", PULLED_IMAGE, "-f", "/srv/app/docker/Dockerfile",
+                             "/srv/app"], timeout=300)
 
 
 def supervisor_conf(spec: VarietySpec) -> str:
@@ -330,7 +363,7 @@ def create_host(spec: VarietySpec) -> None:
     databases.ensure_host_database(spec.database, spec.db_name, spec.db_user, pw)
     migrate(spec)
     lab.start_sshd(spec)
-    lab._start_app(spec)
+    lab._start_app(spec, before_up=build_pulled_image)
     wait_serving(spec)
 
 
@@ -355,7 +388,7 @@ def reset_host(spec: VarietySpec) -> None:
     (spec.dir / "run" / "lock" / "remediation.lock").unlink(missing_ok=True)
     write_files(spec, password(spec))
     lab.restart_app(spec, program="web:schoolsite" if spec.manager == "supervisor-group" else "schoolsite",
-                    serving=serving)
+                    serving=serving, compose_extra=("--build",) if spec.container_code == "baked-build" else ())
 
 
 def destroy_host(netns: str) -> None:

@@ -3,7 +3,9 @@
 Every planned file must still be what was planned before the first write; each original is
 kept on the controller (journal) and on the host (backup dir) before it is replaced; the host
 agent writes a temp file, re-checks it with the app's interpreter, and renames it into place.
-Then check-config: the app's own loaders must see the target values before any restart.
+Files in a baked image's build context: the image the container runs is kept under a tag of the
+run and the service's image rebuilt. Then check-config: the app's own loaders must see the target
+values before any restart (a baked image's in a container of the new image).
 """
 from __future__ import annotations
 
@@ -15,6 +17,8 @@ from remediation.discovery import validate
 from remediation.errors import StageError
 from remediation.facts.gather import interpreter, introspect
 from remediation.journal import Journal
+from remediation import baked_image
+from remediation.managers.compose import baked_change
 from remediation.model import AppView, GunicornMaster, HostRun, Target
 from remediation.plan.decide import target_reached
 from remediation.plan.inspection import Inspection, absolute, rel
@@ -65,6 +69,9 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
                   "sha256_after": reply["sha256_after"], "backup": reply["backup"]}
         journal.record(run.name, "change-done", **change)
         run.changes.append(change)
+    method = ins.gathered.master.restart
+    if baked_change(method, [c["path"] for c in run.changes]):  # only a new image carries the patched files
+        baked_image.rebuild(remote, journal, run.name, method)
 
 
 def restarted_master(ins: Inspection) -> GunicornMaster:
@@ -81,7 +88,11 @@ def restarted_master(ins: Inspection) -> GunicornMaster:
 def check_config(remote: Remote, ins: Inspection, target: Target) -> AppView:
     """Before restarting: the app's own loaders must now see the target values, with the command
     line the restarted process will run."""
-    view = introspect(remote, restarted_master(ins), env=ins.audit.restarted_env)
+    master, method = restarted_master(ins), ins.gathered.master.restart
+    image_run = None
+    if baked_change(method, ins.patched_paths()):  # the new image, in a container of its own, before `up -d`
+        image_run = {"image": method.image, "like": method.container}
+    view = introspect(remote, master, env=ins.audit.restarted_env, image_run=image_run)
     if view.errors:
         raise StageError("check-config", "the patched config does not load: " + "; ".join(view.errors))
     gaps = target_reached(view.gunicorn, view.databases, target)

@@ -9,6 +9,7 @@ import posixpath
 import shlex
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ class RestartMethod:
     working_dir: str | None = None
     container: str | None = None
     cli: list[str] = field(default_factory=list)  # compose CLI argv prefix
+    code: str | None = None  # containers: "mounted", "baked-build" or "pulled" (facts/compose_build.py)
+    build_context: str | None = None  # baked-build: the host path of the service's build context
+    image: str | None = None  # the image name the container was created from (`docker inspect` Config.Image)
+    image_id: str | None = None  # the image id it runs (`docker inspect` Image)
 
 
 @dataclass
@@ -105,6 +110,8 @@ class GunicornMaster:
     restart: RestartMethod
     mounts: list[Mount] = field(default_factory=list)
     args_from: int | None = None  # where gunicorn's own arguments start in argv (the agent decides)
+    # a baked image built on the host: container path -> host path in the build context, or None
+    build_map: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def gunicorn_argv(self) -> list[str]:
@@ -122,7 +129,8 @@ class GunicornMaster:
         return self.restart.container is not None
 
     def host_path(self, path: str) -> str | None:
-        """Map a path as the process sees it to the host's path; None when it is inside an image."""
+        """Map a path as the process sees it to the host's path (through a mount, else through the
+        build context of a baked image); None when it is inside an image."""
         if not self.in_container:
             return path
         best = None
@@ -132,7 +140,7 @@ class GunicornMaster:
                 if best is None or len(dest) > len(best.destination.rstrip("/")):
                     best = mount
         if best is None:
-            return None
+            return self.build_map(path) if self.build_map is not None else None
         rest = path[len(best.destination.rstrip("/")):]
         return best.source.rstrip("/") + rest
 

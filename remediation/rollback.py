@@ -1,11 +1,13 @@
-"""Rollback of one host from the run journal alone: byte-identical originals, then a restart
-where the app may run the patched config, then a check that it serves."""
+"""Rollback of one host from the run journal alone: byte-identical originals (and a baked image's
+kept image id named as the service's image again), then a restart where the app may run the
+patched config, then a check that it serves."""
 from __future__ import annotations
 
 import base64
 
 from remediation.errors import RemediationError, RemoteError
 from remediation.journal import Journal
+from remediation import baked_image
 from remediation.model import RestartMethod
 from remediation.restart import restart, wait_serving
 from remediation.transport.remote import Remote
@@ -45,12 +47,15 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     if bad:
         raise RemoteError("; ".join(f"{f['path']}: {f.get('error')}" for f in bad))
     method, url = restart_from_journal(journal, host)
+    kept = baked_image.point_back(remote, journal, host)  # the service's image name -> the kept image id
     restored = [f["path"] for f in reply["files"] if f.get("source") != "already"]
     reached_restart = any(e["event"] == "stage" and e["stage"] in ("restart", "verify") for e in journal.events(host))
     # restart when files changed back, or when the app may run the patched config (restart was reached
     # and not already undone); a rollback of a rollback restarts nothing
-    if process_read_changes and (restored or (reached_restart and not journal.rolled_back_since_change(host))):
+    if process_read_changes and (restored or kept or (reached_restart and not journal.rolled_back_since_change(host))):
         restart(remote, method, restored or [i["path"] for i in items], url, timeout_s)
     wait_serving(remote, url, timeout_s)
+    if kept:
+        baked_image.release(remote, journal, host, kept)
     journal.record(host, "rolled-back")
     return reply["files"]

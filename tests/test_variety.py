@@ -45,6 +45,16 @@ def files_of(spec) -> dict:
     return {path: entry for path, entry in snap.items() if "/.venv" not in path}
 
 
+def image_of(spec) -> str | None:
+    """The image id the host's web container runs (`docker inspect`), for containers with baked code."""
+    if spec.container_code not in ("baked-build", "pulled"):
+        return None
+    from lab import hosts
+
+    ids = hosts.exec_in(spec, ["docker", "ps", "-q", "--filter", "label=com.docker.compose.service=web"]).stdout.split()
+    return hosts.exec_in(spec, ["docker", "inspect", "--format", "{{.Image}}", ids[0]]).stdout.strip() if ids else None
+
+
 def in_parallel(fn, specs) -> dict:
     with ThreadPoolExecutor(max_workers=8) as pool:
         return dict(zip((s.name for s in specs), pool.map(fn, specs)))
@@ -66,17 +76,19 @@ def outcome(varied, tmp_path_factory):
     runs = tmp_path_factory.mktemp("variety-runs")
     playbook = playbook_variant(tmp_path_factory.mktemp("variety-playbooks"), "quick", 8)
     inv = str(variety_hosts.INVENTORY_PATH)
-    before = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied)}
+    before = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied),
+              "image": in_parallel(image_of, varied)}
     _rc, before["inspect"], _err = invoke("inspect", "-l", "all", "-i", inv, "--json", "-", runs_dir=runs)
     _rc, before["fast"], _err = invoke("inspect", "-l", "all", "-i", inv, "--fast", "--json", "-", runs_dir=runs)
     rc, rollout, err = invoke("rollout", "-l", "all", "-i", inv, "--playbook", str(playbook), "--serial", "100%",
                               "-f", "12", "--max-fail-percentage", "100", "--yes", "--json", "-", runs_dir=runs)
     assert rollout is not None, err[-2000:]
-    after = {"ids": in_parallel(connection_ids, varied)}
+    after = {"ids": in_parallel(connection_ids, varied), "image": in_parallel(image_of, varied)}
     _rc, after["inspect"], _err = invoke("inspect", "-l", "all", "-i", inv, "--json", "-", runs_dir=runs)
     after["files"] = in_parallel(files_of, varied)
     rb_rc, rollback, rb_err = invoke("rollback", "-l", "all", "-i", inv, "--yes", "--json", "-", runs_dir=runs)
-    restored = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied)}
+    restored = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied),
+                "image": in_parallel(image_of, varied)}
     for spec in varied:
         hosts = rollout["hosts"]
         print(f"  {spec.name} {spec.start:8} {hosts[spec.name]['status']:12} {hosts[spec.name].get('error') or ''}")
@@ -104,7 +116,7 @@ def test_the_draw_covers_every_value_of_every_dimension():
 def test_gevent_style_hosts_are_remediated_and_reuse_connections(outcome):
     """Before: a new DB connection per request (the app says so). After: at most workers x threads
     connections serve 30 requests, and gunicorn's own view shows gthread."""
-    for spec in specs_where(outcome, lambda s: s.start in SWITCH):
+    for spec in specs_where(outcome, lambda s: s.start in SWITCH and s.container_code != "pulled"):
         run = outcome["rollout"]["hosts"][spec.name]
         assert run["status"] == "remediated", (spec.name, spec.draw, run.get("error"))
         assert len(set(outcome["before"]["ids"][spec.name])) == ORACLE_REQUESTS, spec.name
@@ -115,7 +127,7 @@ def test_gevent_style_hosts_are_remediated_and_reuse_connections(outcome):
 def test_healthy_hosts_keep_their_worker_settings(outcome):
     """A sync or gthread app: never switched or resized; only its connection settings may change,
     and afterwards its own threads reuse connections."""
-    for spec in specs_where(outcome, lambda s: s.healthy):
+    for spec in specs_where(outcome, lambda s: s.healthy and s.container_code != "pulled"):
         run = outcome["rollout"]["hosts"][spec.name]
         assert run["status"] in ("remediated", "unchanged"), (spec.name, spec.draw, run.get("error"))
         assert workers_of(outcome["after"]["inspect"], spec.name) == workers_of(outcome["before"]["inspect"],
@@ -129,6 +141,25 @@ def test_asgi_hosts_are_refused_before_any_write(outcome):
         run = outcome["rollout"]["hosts"][spec.name]
         assert run["status"] == "refused" and "ASGI" in (run.get("error") or ""), (spec.name, run)
         assert run["changes"] == [] and outcome["after"]["files"][spec.name] == outcome["before"]["files"][spec.name]
+
+
+def test_pulled_images_that_need_a_fix_are_refused_before_any_write(outcome):
+    """No mount, no build section: the host holds no file of the app; the reason points at audit."""
+    for spec in specs_where(outcome, lambda s: s.container_code == "pulled"):
+        run = outcome["rollout"]["hosts"][spec.name]
+        if spec.start in SWITCH or run["status"] != "unchanged":
+            assert run["status"] == "refused" and "audit --path" in (run.get("error") or ""), (spec.name, run)
+        assert run["changes"] == [] and outcome["after"]["files"][spec.name] == outcome["before"]["files"][spec.name]
+        assert outcome["after"]["image"][spec.name] == outcome["before"]["image"][spec.name]
+
+
+def test_baked_images_are_rebuilt_and_rolled_back_to_the_same_image_id(outcome):
+    """A build-context host: the patched context is a new image; the rollback runs the old image id."""
+    for spec in specs_where(outcome, lambda s: s.container_code == "baked-build"):
+        run = outcome["rollout"]["hosts"][spec.name]
+        if run["changes"]:
+            assert outcome["after"]["image"][spec.name] != outcome["before"]["image"][spec.name], spec.name
+        assert outcome["restored"]["image"][spec.name] == outcome["before"]["image"][spec.name], spec.name
 
 
 def test_fast_inspect_agrees_with_the_full_one_or_says_unknown(outcome):

@@ -162,7 +162,7 @@ def docker_summary(info):
         "mounts": [{"source": m.get("Source"), "destination": m.get("Destination"), "type": m.get("Type"),
                     "rw": m.get("RW")} for m in info.get("Mounts") or []],
         "working_dir": config.get("WorkingDir"), "cmd": config.get("Cmd"),
-        "entrypoint": config.get("Entrypoint"), "env": env, "image": config.get("Image"),
+        "entrypoint": config.get("Entrypoint"), "env": env, "image": config.get("Image"), "image_id": info.get("Image"),
         "started_at": (info.get("State") or {}).get("StartedAt"), "pid": (info.get("State") or {}).get("Pid"),
     }
 
@@ -615,8 +615,50 @@ def drop_to(uid):
     return {"preexec_fn": drop}
 
 
+def image_run_command(req, args, info, env_file):
+    """`docker run` of a freshly built image as the running container (`info`, its `docker
+    inspect`) runs: its network, user and bind mounts, its environment with the overrides a
+    restart will bring (the text for `env_file`, never a command line), the app's interpreter
+    and working directory. Returns (argv, env file text)."""
+    host, config = info.get("HostConfig") or {}, info.get("Config") or {}
+    env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
+    env.update(req.get("env") or {})
+    text = "".join("%s=%s\n" % (k, v) for k, v in sorted(env.items()) if "\n" not in v)
+    argv = ["docker", "run", "--rm", "-i", "--network", host.get("NetworkMode") or "default", "--env-file", env_file]
+    if config.get("User"):
+        argv += ["-u", config["User"]]
+    for bind in host.get("Binds") or []:
+        argv += ["-v", bind]
+    if req.get("cwd"):
+        argv += ["-w", req["cwd"]]
+    return argv + ["--entrypoint", req["python"], req["image_run"]["image"], "-c", req["snippet"]] + args, text
+
+
+def op_image_introspect(req):
+    """The snippet in a new container of a freshly built image (see image_run_command)."""
+    import tempfile
+
+    res = run(["docker", "inspect", req["image_run"]["like"]], timeout=30)
+    if res["rc"] != 0:
+        return {"rc": 1, "stdout": "", "stderr": "docker inspect failed: %s" % res["stderr"].strip()}
+    directory = tempfile.mkdtemp(prefix="remediation-")
+    env_file = os.path.join(directory, "env")
+    argv, text = image_run_command(req, req.get("args", []), json.loads(res["stdout"])[0], env_file)
+    try:
+        with os.fdopen(os.open(env_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as fh:
+            fh.write(text)
+        return run(argv, timeout=req.get("timeout", 120))
+    finally:
+        if os.path.exists(env_file):
+            os.unlink(env_file)
+        os.rmdir(directory)
+
+
 def op_introspect(req):
-    """Run a snippet under the app's own interpreter, environment, cwd and user."""
+    """Run a snippet under the app's own interpreter, environment, cwd and user (or in a new
+    container of a freshly built image, `image_run`)."""
+    if req.get("image_run"):
+        return op_image_introspect(req)
     argv, env, cwd, privs = app_command(req, req.get("args", []))
     return run(argv, timeout=req.get("timeout", 90), env=env, cwd=cwd, privs=privs)
 

@@ -19,7 +19,10 @@ from remediation.facts.gather import gather
 from remediation.verify.measure import app_url, measure
 
 def _inspect_table(data: dict) -> Table:
-    table = Table(title=f"{data['host']}: gunicorn (restart via {data['restart']}, "
+    detail = data.get("restart_detail") or {}
+    code = {"mounted": ", code mounted", "pulled": f", code baked into the pulled image {detail.get('image')}",
+            "baked-build": f", code baked into an image built from {detail.get('build_context')}"}.get(detail.get("code"), "")
+    table = Table(title=f"{data['host']}: gunicorn (restart via {data['restart']}{code}, "
                         f"running worker: {data['running_worker']})")
     for col in ("setting", "effective", "where it is set"):
         table.add_column(col)

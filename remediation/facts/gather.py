@@ -16,6 +16,8 @@ from remediation.agent import INTROSPECT_SOURCE
 from remediation import managers
 from remediation.discovery.cmdline import parse_args, plain_words
 from remediation.discovery.settings_select import settings_pointer
+from remediation.facts import baked
+from remediation.facts.baked import BakedCode
 from remediation.facts.parse import config_file, parse_probe
 from remediation.model import AppView, GunicornMaster, HostFacts, RemoteFile
 from remediation.errors import RemoteError
@@ -35,6 +37,8 @@ class Gathered:
     settings_dir: str | None = None
     settings_module: str | None = None  # DJANGO_SETTINGS_MODULE as the app's workers get it
     settings_module_source: str | None = None  # where that came from
+    baked: BakedCode | None = None  # a compose container with no mount over its code (facts/baked.py)
+    baked_needed: list[str] = field(default_factory=list)  # container paths the plan needs from the image
 
 
 def interpreter(master: GunicornMaster) -> str:
@@ -107,6 +111,7 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
     result = Gathered(facts, master)
     restart = master.restart
     manager = managers.of(restart)
+    result.baked = baked.prepare(remote, master, result.files)
 
     wanted: list[str] = []
     config_path, _how = config_file(master)
@@ -158,6 +163,10 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
     if missing or patterns:
         reply = remote.agent({"op": "read", "paths": missing, "globs": patterns})[0]
         result.files.update({path: f for path, f in _parse_files(reply).items() if path not in result.files})
+    if result.baked is not None:
+        result.baked_needed = [p for p in [config_path, app_file] if p] + [
+            settings_dir(master, m) for m in {master.env.get("DJANGO_SETTINGS_MODULE"), result.settings_module} if m]
+        baked.verify(remote, result.baked, master, result.files, interpreter(master))
     if introspect and not early_log:
         late_log = manager.log_source(restart, result.files)
         if late_log:
@@ -168,12 +177,14 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
 
 
 def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = True,
-                  env: dict[str, str] | None = None) -> dict:
+                  env: dict[str, str] | None = None, image_run: dict | None = None) -> dict:
     """The agent request that asks gunicorn and Django (as the app runs them) for their view;
-    `env` overrides variables of the process's environment (what a restart will change)."""
-    return {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
-            "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
-            "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])], "env": env or {}}
+    `env` overrides variables of the process's environment (what a restart will change);
+    `image_run` ({"image", "like": container id}) runs it in a new container of a freshly built image."""
+    op = {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
+          "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
+          "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])], "env": env or {}}
+    return {**op, "image_run": image_run} if image_run else op
 
 
 def counters_op(master: GunicornMaster) -> dict:
@@ -183,9 +194,10 @@ def counters_op(master: GunicornMaster) -> dict:
 
 
 def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True,
-               env: dict[str, str] | None = None) -> AppView:
+               env: dict[str, str] | None = None, image_run: dict | None = None) -> AppView:
     """One round trip: the app's own view of its gunicorn settings, DATABASES and (optionally) DB server."""
-    return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn, env=env))[0])
+    return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn, env=env,
+                                                          image_run=image_run))[0])
 
 
 def parse_introspection(reply: dict) -> AppView:

@@ -75,6 +75,16 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
     return values
 
 
+def unseen_in_image(values: dict[str, str | None], gathered) -> dict[str, str | None]:
+    """A setting no read file sets may still be set in a file the host cannot read (baked into
+    the container's image): unknown then, not gunicorn's or Django's default."""
+    code = gathered.baked
+    if code is None or not any(path in code.unmapped for path in gathered.baked_needed):
+        return values
+    return {key: f"{UNKNOWN} (the image's files are not on the host)" if value is None else value
+            for key, value in values.items()}
+
+
 def app_values(ins: Inspection) -> dict[str, str | None]:
     values = {key: (None if value is None else str(value)) for key, value in ins.effective().items()}
     default = ins.gathered.introspection.databases.get("default") or {}
@@ -108,7 +118,7 @@ def summarize(host: str, ins: Inspection, target: Target, fast: bool) -> HostSur
     changes = [f"/{f.file}:{f.line or '-'} {f.setting} {f.current} -> {f.proposed}"
                for f in findings if f.action == "patch"]
     manual = [f"/{f.file}:{f.line or '-'} {f.setting}: {f.reason}" for f in findings if f.action == "report"]
-    values = static_values(ins.audit) if fast else app_values(ins)
+    values = unseen_in_image(static_values(ins.audit), ins.gathered) if fast else app_values(ins)
     status = "needs-change" if changes else ("manual" if off_target(values, target) else "ok")
     master = ins.gathered.master
     return HostSurvey(host, status, values, "static" if fast else "app", ins.restart(), len(master.workers),

@@ -5,7 +5,8 @@ v2 alike); `restart` does not apply compose-file changes, `up -d` recreates the 
 from __future__ import annotations
 
 from remediation.errors import RestartError
-from remediation.managers.base import Manager, normpaths
+from remediation.facts.compose_build import BAKED_BUILD
+from remediation.managers.base import Manager, normpaths, under
 from remediation.model import RestartMethod
 
 
@@ -24,6 +25,29 @@ def compose_labels(master: dict) -> dict | None:
     return labels if "com.docker.compose.project" in labels else None
 
 
+def project_argv(method: RestartMethod) -> list[str]:
+    """The compose CLI with the project's files, name and directory, as it was started."""
+    if not method.cli:
+        raise RestartError("neither `docker compose` nor `docker-compose` is installed on the host")
+    if not method.program:
+        raise RestartError("docker-compose manages gunicorn but its service name was not found in the "
+                           "container's labels")
+    base = list(method.cli)
+    for path in method.config_files:
+        base += ["-f", path]
+    if method.project:
+        base += ["-p", method.project]
+    if method.working_dir:
+        base += ["--project-directory", method.working_dir]
+    return base
+
+
+def baked_change(method: RestartMethod, changed: list[str]) -> bool:
+    """A changed file lies in the build context of a baked image: only a new image applies it."""
+    return method.code == BAKED_BUILD and bool(method.build_context) and any(
+        under(p, method.build_context) and p not in method.config_files for p in changed)
+
+
 class Compose(Manager):
     KIND = "docker-compose"
     LABEL = "docker-compose"
@@ -37,9 +61,11 @@ class Compose(Manager):
             return None
         working = labels.get("com.docker.compose.project.working_dir")
         files = normpaths(working, [f for f in labels.get("com.docker.compose.project.config_files", "").split(",") if f])
+        docker = master.get("docker") or {}
         return RestartMethod(self.KIND, program=labels.get("com.docker.compose.service"), config_files=files,
                              project=labels.get("com.docker.compose.project"), working_dir=working,
-                             container=master["container"], cli=compose_cli(compose_clis))
+                             container=master["container"], cli=compose_cli(compose_clis),
+                             image=docker.get("image"), image_id=docker.get("image_id"))
 
     def log_source(self, method, files):
         return {"kind": "docker", "container": method.container, "key": "app"}
@@ -56,18 +82,9 @@ class Compose(Manager):
         return out
 
     def restart_argvs(self, method, changed):
-        if not method.cli:
-            raise RestartError("neither `docker compose` nor `docker-compose` is installed on the host")
-        if not method.program:
-            raise RestartError("docker-compose manages gunicorn but its service name was not found in the "
-                               "container's labels")
-        base = list(method.cli)
-        for path in method.config_files:
-            base += ["-f", path]
-        if method.project:
-            base += ["-p", method.project]
-        if method.working_dir:
-            base += ["--project-directory", method.working_dir]
+        base = project_argv(method)
+        if baked_change(method, changed):  # the image was rebuilt (apply) or retagged (rollback): recreate
+            return [base + ["up", "-d", "--no-deps", "--no-build", method.program]]
         if any(p in method.config_files for p in changed):  # `restart` does not apply compose-file changes
             return [base + ["up", "-d", "--no-deps", method.program]]
         return [base + ["restart", method.program]]

@@ -9,6 +9,7 @@ from remediation.discovery import AuditResult, Hints, audit_files
 from remediation.discovery.model import GUNICORN_SETTINGS
 from remediation.discovery.tree import Tree
 from remediation.discovery.worker_classes import gevent_code
+from remediation.facts import baked
 from remediation.facts.gather import Gathered
 from remediation.facts.parse import config_file
 from remediation.model import RemoteFile
@@ -121,7 +122,9 @@ class Inspection:
             "databases": self.databases(),
             "restart": self.restart(),
             "restart_detail": {"program": master.restart.program, "config_files": master.restart.config_files,
-                               "container": master.restart.container},
+                               "container": master.restart.container, "code": master.restart.code,
+                               "build_context": master.restart.build_context, "image": master.restart.image,
+                               "image_id": master.restart.image_id},
             "versions": self.versions(),
             "db_server": self.db_server(),
             "process": {"master_pid": master.pid, "user": master.user, "command": master.command,
@@ -149,6 +152,8 @@ class Inspection:
             remote_file = self.gathered.files.get(absolute(rel_path))
             if remote_file is not None and remote_file.symlink:
                 out.append(f"/{rel_path} is a symlink (to {remote_file.realpath}): refusing to patch through it")
+        g = self.gathered
+        out += baked.blockers(g.baked, g.master, self.patched_paths(), g.baked_needed)
         return list(dict.fromkeys(out))
 
     def file(self, rel_path: str) -> RemoteFile:

@@ -1,0 +1,242 @@
+"""Where a file of a baked image came from: a container path mapped back to the build context
+through the Dockerfile's WORKDIR and COPY/ADD lines (pure, no I/O).
+
+Only certain mappings are returned. A path is refused (with the reason) when the last line that
+puts it in the image copies it from another build stage or a URL, extracts an archive, depends on
+an ARG or ENV value, is a heredoc, or when a RUN after it may change it; a path no COPY/ADD line
+of the stage puts there comes from the base image (or from the stage it is built FROM).
+"""
+from __future__ import annotations
+
+import fnmatch
+import json
+import posixpath
+import re
+import shlex
+from dataclasses import dataclass, field
+
+ARCHIVES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".txz")
+
+
+@dataclass(frozen=True)
+class Copy:
+    line: int
+    verb: str  # COPY | ADD
+    sources: tuple[str, ...]
+    dest: str  # absolute, as the Dockerfile wrote it after WORKDIR (a trailing / kept)
+    from_stage: str | None = None
+    heredoc: bool = False
+
+
+@dataclass
+class Stage:
+    line: int
+    base: str
+    name: str | None
+    steps: list = field(default_factory=list)  # Copy, or ("RUN", line, text), in order
+    workdir: str = "/"
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """A container path's origin: `rel` in the context (candidates, best first), or why not."""
+
+    rel: tuple[str, ...] = ()
+    reason: str | None = None
+    line: int | None = None
+
+
+def logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first line number, joined text) of each instruction: comments dropped, `\\` continued."""
+    out, buf, start = [], [], 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.strip()
+        if not buf and (not stripped or stripped.startswith("#")):
+            continue
+        if buf and stripped.startswith("#"):
+            continue
+        if not buf:
+            start = number
+        if raw.rstrip().endswith("\\"):
+            buf.append(raw.rstrip()[:-1])
+            continue
+        buf.append(raw)
+        out.append((start, " ".join(part.strip() for part in buf)))
+        buf = []
+    if buf:
+        out.append((start, " ".join(part.strip() for part in buf)))
+    return out
+
+
+def _words(rest: str) -> list[str]:
+    if rest.startswith("["):
+        try:
+            value = json.loads(rest)
+            if isinstance(value, list) and all(isinstance(v, str) for v in value):
+                return value
+        except ValueError:
+            pass
+    try:
+        return shlex.split(rest)
+    except ValueError:
+        return rest.split()
+
+
+def parse(text: str) -> list[Stage]:
+    """The build stages of a Dockerfile, each with its COPY/ADD and RUN steps and final WORKDIR."""
+    stages: list[Stage] = []
+    for number, line in logical_lines(text):
+        verb, _, rest = line.partition(" ")
+        verb, rest = verb.upper(), rest.strip()
+        if verb == "FROM":
+            words = [w for w in rest.split() if not w.startswith("--")]
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(number, words[0] if words else "", name))
+            continue
+        if not stages:
+            continue
+        stage = stages[-1]
+        if verb == "WORKDIR":
+            stage.workdir = posixpath.normpath(posixpath.join(stage.workdir, rest.strip().strip('"')))
+        elif verb in ("COPY", "ADD"):
+            words = _words(rest)
+            flags = [w for w in words if w.startswith("--")]
+            paths = [w for w in words if not w.startswith("--")]
+            from_stage = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
+            if len(paths) < 2:
+                continue
+            dest = paths[-1]
+            absolute = dest if dest.startswith("/") else posixpath.join(stage.workdir, dest)
+            if dest.endswith("/") and not absolute.endswith("/"):
+                absolute += "/"
+            stage.steps.append(Copy(number, verb, tuple(paths[:-1]), absolute, from_stage,
+                                    heredoc=any(p.startswith("<<") for p in paths)))
+        elif verb == "RUN":
+            stage.steps.append(("RUN", number, rest))
+    return stages
+
+
+def final_stage(stages: list[Stage], target: str | None = None) -> Stage | None:
+    if target:
+        return next((s for s in stages if s.name == target), None)
+    return stages[-1] if stages else None
+
+
+def _dir_like(source: str) -> bool:
+    return source in (".", "./") or source.endswith("/") or source.endswith("/.")
+
+
+def _source_kind(source: str, is_dir) -> str:
+    """"dir", "file" or "unknown" for a COPY source named without a trailing slash."""
+    if is_dir is not None:
+        known = is_dir(source)
+        if known is not None:
+            return "dir" if known else "file"
+    return "file" if "." in posixpath.basename(source) else "unknown"
+
+
+def _candidates(copy: Copy, path: str, is_dir=None) -> list[str]:
+    """Context paths `path` comes from under this COPY (empty: this COPY does not put it there)."""
+    dest = copy.dest
+    dest_dir = dest.endswith("/") or len(copy.sources) > 1
+    base = posixpath.normpath(dest)
+    out = []
+    for source in copy.sources:
+        src = posixpath.normpath(source.lstrip("/")) if source not in (".", "./") else "."
+        kind = "dir" if _dir_like(source) else _source_kind(src, is_dir)
+        if path == base and not dest_dir:
+            if kind != "dir":
+                out.append(src)
+        elif path.startswith(base.rstrip("/") + "/") or base == "/":
+            rest = path[len(base.rstrip("/")) + 1:]
+            if any(ch in source for ch in "*?["):
+                if "/" not in rest and fnmatch.fnmatchcase(rest, posixpath.basename(src)):
+                    out.append(posixpath.normpath(posixpath.join(posixpath.dirname(src), rest)))
+                continue
+            if kind == "dir" or (kind == "unknown" and not dest_dir):
+                # a directory's contents land in dest (`COPY src /app/src`, `COPY . /app`)
+                out.append(posixpath.normpath(posixpath.join(src, rest)))
+            elif dest_dir and rest == posixpath.basename(src):  # `COPY file /dest/` lands as /dest/file
+                out.append(src)
+                if kind == "unknown":
+                    out.append(posixpath.normpath(posixpath.join(src, rest)))
+            elif kind == "unknown":
+                out.append(posixpath.normpath(posixpath.join(src, rest)))
+    return out
+
+
+def _why_not(copy: Copy, path: str) -> str | None:
+    where = f"line {copy.line}: {copy.verb}"
+    if copy.from_stage is not None:
+        return f"{where} --from={copy.from_stage} copies {path} from another build stage, not from the context"
+    if copy.heredoc:
+        return f"{where} writes {path} from a heredoc"
+    if any("$" in p for p in copy.sources + (copy.dest,)):
+        return f"{where} names its paths through an ARG or ENV value"
+    if copy.verb == "ADD" and any(re.match(r"^[a-z]+://", s) or s.endswith(ARCHIVES) for s in copy.sources):
+        return f"{where} fetches a URL or extracts an archive"
+    return None
+
+
+def map_path(text: str, path: str, target: str | None = None, is_dir=None) -> Mapped:
+    """The context path(s) the container's `path` was copied from, or the reason it is not certain.
+    `is_dir(rel)` (True, False or None: unknown) says what a COPY source is in the context."""
+    stages = parse(text)
+    stage = final_stage(stages, target)
+    if stage is None:
+        return Mapped(reason=f"no build stage {target!r} in the Dockerfile" if target else "no FROM in the Dockerfile")
+    path = posixpath.normpath(path)
+    later_runs = []
+    for step in reversed(stage.steps):
+        if isinstance(step, tuple):
+            later_runs.append(step)
+            continue
+        if "$" in step.dest:  # the destination depends on a build value: it may be any path under its prefix
+            prefix = step.dest.split("$")[0]
+            if path.startswith(prefix) or not prefix.startswith("/"):
+                return Mapped(reason=_why_not(step, path), line=step.line)
+            continue
+        found = _candidates(step, path, is_dir)
+        if not found:
+            continue
+        why = _why_not(step, path)
+        if why:
+            return Mapped(reason=why, line=step.line)
+        name = posixpath.basename(path)
+        for _verb, number, run in later_runs:
+            if name in run or any(c in run for c in found if c != "."):
+                return Mapped(reason=f"line {number}: a RUN after the COPY at line {step.line} may change {path}",
+                              line=number)
+        return Mapped(rel=tuple(dict.fromkeys(found)), line=step.line)
+    if any(stage.base == s.name for s in stages if s.name):
+        return Mapped(reason=f"{path} comes from build stage {stage.base!r} (multi-stage build), not a COPY of "
+                             "the context in the final stage")
+    return Mapped(reason=f"no COPY/ADD line of the final stage puts {path} in the image (it is in the base "
+                         f"image {stage.base})")
+
+
+def workdir(text: str, target: str | None = None) -> str | None:
+    stage = final_stage(parse(text), target)
+    return stage.workdir if stage else None
+
+
+def ignored(dockerignore: str, rel: str) -> bool:
+    """Whether .dockerignore keeps `rel` (a context path) out of the build context: patterns
+    match the path or any of its parents, `!` re-includes, the last match wins."""
+    rel = posixpath.normpath(rel)
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    result = False
+    for raw in dockerignore.splitlines():
+        pattern = raw.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        negate = pattern.startswith("!")
+        pattern = posixpath.normpath(pattern.lstrip("!").strip("/"))
+        if pattern.startswith("**/"):
+            hit = any(fnmatch.fnmatchcase(p.split("/")[-1], pattern[3:]) for p in prefixes)
+        else:
+            hit = any(fnmatch.fnmatchcase(p, pattern) for p in prefixes)
+        if hit:
+            result = not negate
+    return result
