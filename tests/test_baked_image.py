@@ -59,6 +59,7 @@ def test_a_built_image_is_rebuilt_then_rolled_back_to_the_same_image_id(hosts):
     assert len(set(before["ids"])) == REQUESTS  # gevent: a new connection per request
     rc, report, err = invoke("remediate", "--host", spec.name, "-i", inventory, "--playbook", playbook, "--yes",
                              "--json", "-", runs_dir=runs)
+    assert report is not None, err[-2000:]
     run = report["hosts"][spec.name]
     assert rc == 0 and run["status"] == "remediated", (run.get("error"), err[-1500:])
     after = state(spec)

@@ -49,16 +49,22 @@ def interpreter(master: GunicornMaster) -> str:
     return master.exe or "python3"
 
 
-def settings_dirs(master: GunicornMaster, module: str | None = None) -> list[str]:
-    """Host paths of the directories whose .py files may make up the settings: the module's
-    directory (as the process sees it), and the module itself when it is a package
-    (`config.settings` -> settings/)."""
+def settings_dir(master: GunicornMaster, module: str | None = None) -> str | None:
+    """The directory (as the process sees it) holding the settings module and its siblings."""
     module = module or master.env.get("DJANGO_SETTINGS_MODULE")
     if not module or not master.cwd:
+        return None
+    return posixpath.join(master.cwd, *module.split(".")[:-1])
+
+
+def settings_dirs(master: GunicornMaster, module: str | None = None) -> list[str]:
+    """Host paths of the directories whose .py files may make up the settings: the module's
+    directory, and the module itself when it is a package (`config.settings` -> settings/)."""
+    module = module or master.env.get("DJANGO_SETTINGS_MODULE")
+    sdir = settings_dir(master, module)
+    if sdir is None:
         return []
-    parts = module.split(".")
-    sdir = posixpath.join(master.cwd, *parts[:-1])
-    dirs = [sdir, posixpath.join(sdir, parts[-1])]
+    dirs = [sdir, posixpath.join(sdir, module.split(".")[-1])]
     return [d for d in (master.host_path(p) for p in dirs) if d]
 
 
