@@ -473,6 +473,10 @@ def up(profile: str, say=print) -> dict:
     ROOT.chmod(0o755)
     if any(s.restart == "compose" for s in specs):
         image.ensure_rootfs_tar()
+    if any(s.restart == "systemd" for s in specs):
+        usable, why = systemd_host.available()
+        if not usable:
+            raise LabError(f"systemd hosts cannot run here: {why}")
     previous = {s.name: s for s in _previous()}
     present = set(network.namespaces(NETNS_PREFIX))
     keep = [s for s in specs if previous.get(s.name) == s and s.netns in present and host_ok(s)]
