@@ -6,6 +6,8 @@ import shlex
 import pytest
 
 from remediation.discovery.classify import kind_of
+from remediation.discovery.model import Hints
+from remediation.discovery.orchestrator import restarted_hints
 from remediation.discovery.sources.systemd import load_order, locate_unit, unit_of
 from remediation.discovery.tree import Tree
 
@@ -85,3 +87,16 @@ def test_the_lab_units_run_the_command_the_lab_means(spec):
     words = shlex.split(line)
     assert variety_hosts.command(spec)[-len(words):] == words and words[0].endswith("gunicorn")
     assert inv.file.endswith("override.conf") == (spec.manager == "systemd-dropin")
+
+
+def test_a_patched_environment_is_the_restarted_processs_not_the_live_one():
+    """Seen on a lab host: GUNICORN_CMD_ARGS patched in a drop-in, and the re-audit still took the
+    live process's value (so the patch was refused as not reaching the target)."""
+    dropin = f"{ETC}/app.service.d/override.conf"
+    before = {f"{ETC}/app.service": UNIT,
+              dropin: '[Service]\nEnvironment="GUNICORN_CMD_ARGS=--worker-class gevent"\n'}
+    after = {**before, dropin: before[dropin].replace("gevent", "gthread")}
+    live = Hints(command="/srv/venv/bin/gunicorn --workers 3 --bind unix:/run/app.sock app.wsgi:application",
+                 env={"GUNICORN_CMD_ARGS": "--worker-class gevent"})
+    hints = restarted_hints(before, after, {dropin: after[dropin]}, live)
+    assert hints.env["GUNICORN_CMD_ARGS"] == "--worker-class gthread"

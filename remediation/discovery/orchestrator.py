@@ -336,7 +336,11 @@ def restarted_hints(files: Mapping[str, str], after_files: Mapping[str, str], pa
                     hints: Hints) -> Hints:
     """The hints as they will be after the restart: when the live command line is written in a
     file the patch changes (a supervisor `command=`, a compose `command:`), the restarted process
-    runs the patched line, not the one `ps` shows now."""
+    runs the patched line, not the one `ps` shows now; a variable a patched manager file sets
+    (`GUNICORN_CMD_ARGS` in `environment=` or `Environment=`) has its patched value, not the live one."""
+    new_env = restarted_env(files, after_files, patched)
+    if new_env:
+        hints = replace(hints, env={**hints.env, **new_env})
     if not hints.command:
         return hints
     before = Tree(files)
