@@ -78,6 +78,12 @@ def test_a_tree_reads_the_unit_with_its_drop_in_once():
     assert [i.file for i in tree.located.invocations] == [f"{ETC}/app.service.d/override.conf"]
 
 
+def test_the_varied_labs_covering_set_has_both_kinds_of_systemd_host():
+    units = [s for s in variety.covering() if s.restart == "systemd"]
+    assert {s.manager for s in units} == {"systemd", "systemd-dropin"}
+    assert all(s.gunicorn_home != "image" and not variety.violations(s.draw) for s in units)
+
+
 @pytest.mark.parametrize("spec", [s for s in variety.covering() if s.restart == "systemd"], ids=lambda s: s.manager)
 def test_the_lab_units_run_the_command_the_lab_means(spec):
     files = {f"{ETC}/{rel}": text for rel, text in variety_hosts.unit_files(spec).items()}
