@@ -28,7 +28,8 @@ PRIVATE_DIRS = {  # host dir name -> mount point inside the host
 
 
 def init_script(spec: HostSpec, extra_mounts: list[tuple[str, str]] = ()) -> str:
-    """Runs as pid 1 of the host: hostname, private mounts, then reap children forever."""
+    """Runs as pid 1 of the host: hostname, private mounts, then reap children forever (or exec
+    systemd, on a systemd host)."""
     q = shlex.quote
     lines = ["set -e", f"hostname {q(spec.name)}"]
     for name, target in PRIVATE_DIRS.items():
@@ -41,6 +42,10 @@ def init_script(spec: HostSpec, extra_mounts: list[tuple[str, str]] = ()) -> str
         lines.append("mount -t tmpfs cgroup /sys/fs/cgroup")
         for ctl in CGROUP_V1_CONTROLLERS:
             lines.append(f"mkdir -p /sys/fs/cgroup/{ctl} && mount -t cgroup -o {ctl} cgroup /sys/fs/cgroup/{ctl}")
+    if spec.restart == "systemd":  # systemd becomes pid 1 (lab/systemd_host.py)
+        from lab import systemd_host
+
+        return "\n".join(lines + systemd_host.boot_lines(spec))
     lines.append("touch /run/lab-ready")
     lines.append("set +e; trap : CHLD")
     lines.append("while :; do sleep 3600 & wait $!; done")

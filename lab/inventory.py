@@ -22,11 +22,11 @@ def fleet_vars(known_hosts) -> dict:
 
 
 def host_vars(spec: HostSpec) -> dict:
-    """A lab host's inventory statements: its address, app dir and manager."""
+    """A lab host's inventory statements: its address, app dir and manager (systemd states none)."""
     host = {"ansible_host": spec.address, "remediation_app_dir": "/srv/app"}
     if spec.restart == "supervisor":
         host["remediation_supervisor_program"] = "schoolsite"
-    else:
+    elif spec.restart == "compose":
         host["remediation_compose_file"] = "/srv/app/docker-compose.yml"
         host["remediation_compose_service"] = "web"
     return host

@@ -3,7 +3,9 @@ never seen instead of the one it was written against.
 
 Each dimension is a way real fleets differ (where gunicorn is installed, where
 DJANGO_SETTINGS_MODULE comes from, what decides the worker class, how the config file is
-named, the manager, the container's paths and whether its code is mounted or baked into an image, the database and its driver, versions, the app's
+named, the manager (supervisor, docker-compose, a systemd unit with or without a drop-in), the
+container's paths and whether its code is mounted or baked into an image, the database and its
+driver, versions, the app's
 own URL and logging, and hosts that need no worker switch at all). `covering()` gives a small
 set in which every value of every dimension appears on some host; `draw(seed)` gives a seeded
 random fleet (the seed printed, so a failure reproduces). Both respect the constraints real
@@ -27,7 +29,7 @@ FIRST_OCTET = 200  # on the main bridge (the DB proxy listens there), above the 
 MAX_HOSTS = 40
 
 DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "manager": ("supervisor", "supervisor-group", "compose"),
+    "manager": ("supervisor", "supervisor-group", "compose", "systemd", "systemd-dropin"),
     "gunicorn_home": ("app-venv", "other-venv", "system", "image"),
     "settings_from": ("env", "wsgi-setdefault", "gunicorn-env", "settings-init"),
     "worker_from": ("config", "-k", "--worker-class=", "cmd-args", "config-env", "cli-over-config"),
@@ -84,7 +86,7 @@ def violations(d: dict[str, str]) -> list[str]:
 class VarietySpec(HostSpec):
     """One varied host: the main lab's host interface, with every dimension drawn."""
 
-    restart: str = "supervisor"  # "supervisor" | "compose" (from `manager`)
+    restart: str = "supervisor"  # "supervisor" | "compose" | "systemd" (from `manager`)
     database: str = "postgres"
     settings_shape: str = "dict"
     manager: str = "supervisor"
@@ -134,8 +136,13 @@ class VarietySpec(HostSpec):
         return int(major), int(minor)
 
 
+def restart_of(manager: str) -> str:
+    """The lab's restart family of a manager value (supervisor-group is supervisor, ...)."""
+    return manager.split("-")[0] if manager.startswith(("supervisor", "systemd")) else manager
+
+
 def make(index: int, values: dict[str, str]) -> VarietySpec:
-    restart = "compose" if values["manager"] == "compose" else "supervisor"
+    restart = restart_of(values["manager"])
     return VarietySpec(index, restart=restart, **values)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from lab import appfiles, config, databases, hosts, image, lab, network
+from lab import appfiles, config, databases, hosts, image, lab, network, systemd_host
 from lab import inventory as lab_inventory
 from lab.sh import LabError, run
 from lab.variety import NETNS_PREFIX, ROOT, VETH_PREFIX, VarietySpec, as_json, describe, fleet, from_json
@@ -292,11 +292,67 @@ def supervisor_conf(spec: VarietySpec) -> str:
     return program
 
 
+def exec_start(argv: list[str]) -> str:
+    """An ExecStart= value, one option per continued line as deployed units write it."""
+    def option(word: str) -> bool:
+        return word.startswith("-") and word != "-"
+
+    lines: list[str] = []
+    for word in map(shlex.quote, argv):
+        prev = lines[-1] if lines else ""
+        if not option(word) and option(prev) and " " not in prev and "=" not in prev:
+            lines[-1] += " " + word  # an option and its value on one line
+        else:
+            lines.append(word)
+    return " \\\n    ".join(lines)
+
+
+def environment_lines(env: dict[str, str]) -> str:
+    return "".join(f'Environment="{k}={v}"\n' if " " in v else f"Environment={k}={v}\n" for k, v in env.items())
+
+
+def unit_files(spec: VarietySpec) -> dict[str, str]:
+    """/etc/systemd/system files (relative) of a systemd host: the unit, and for `systemd-dropin` an
+    override.conf (what `systemctl edit` writes) that replaces ExecStart= and adds the environment."""
+    dropin = spec.manager == "systemd-dropin"
+    base_cmd = gunicorn_argv0(spec) + ["--workers", "3", "--bind", "unix:/run/schoolsite/gunicorn.sock",
+                                       "schoolsite.wsgi:application"] if dropin else command(spec)
+    unit = (f"# schoolsite: gunicorn for the Django app (varied host {spec.name})\n"
+            "[Unit]\nDescription=schoolsite gunicorn daemon\nAfter=network.target\n\n"
+            f"[Service]\nType=simple\nUser={config.APP_USER}\nGroup={config.APP_USER}\nWorkingDirectory=/srv/app\n"
+            + environment_lines({"PYTHONUNBUFFERED": "1"} if dropin else environment(spec))
+            + f"ExecStart={exec_start(base_cmd)}\n"
+            "ExecReload=/bin/kill -s HUP $MAINPID\nKillMode=mixed\nTimeoutStopSec=10\nRestart=on-failure\n"
+            "RestartSec=2\n\n[Install]\nWantedBy=multi-user.target\n")
+    files = {"schoolsite.service": unit}
+    if dropin:
+        env = {k: v for k, v in environment(spec).items() if k != "PYTHONUNBUFFERED"}
+        files["schoolsite.service.d/override.conf"] = (
+            "# local override: the command and environment this host really runs\n[Service]\n"
+            + environment_lines(env) + f"ExecStart=\nExecStart={exec_start(command(spec))}\n")
+    return files
+
+
+def write_units(spec: VarietySpec) -> None:
+    """The host's unit (and drop-in), enabled; the masks systemd_host.prepare made stay."""
+    units = spec.dir / systemd_host.UNIT_DIR
+    shutil.rmtree(units / "schoolsite.service.d", ignore_errors=True)
+    for rel, text in unit_files(spec).items():
+        (units / rel).parent.mkdir(parents=True, exist_ok=True)
+        (units / rel).write_text(text)
+    wants = units / "multi-user.target.wants"
+    wants.mkdir(exist_ok=True)
+    if not (wants / "schoolsite.service").is_symlink():
+        (wants / "schoolsite.service").symlink_to("/etc/systemd/system/schoolsite.service")
+
+
 def write_files(spec: VarietySpec, password: str) -> None:
     """The broken (or healthy) state of the host's files; an app-dir venv is kept."""
     appfiles.write_host_files(spec, password, tree=app_tree(spec, password),
                               program=supervisor_conf(spec) if spec.restart == "supervisor" else None,
                               keep=(".venv",))
+    if spec.restart == "systemd":
+        write_units(spec)
 
 
 # -- one host --------------------------------------------------------------------------------
@@ -341,11 +397,31 @@ def prepare_python(spec: VarietySpec) -> None:
 
 
 def extra_mounts(spec: VarietySpec) -> list[tuple[str, str]]:
-    """Bind mounts beyond the lab's private dirs: the system's packages for a `system` host."""
+    """Bind mounts beyond the lab's private dirs: the system's packages for a `system` host, the
+    unit dir and console of a systemd host."""
+    mounts = systemd_host.prepare(spec) if spec.restart == "systemd" else []
     if spec.gunicorn_home == "system":
         Path(SYSTEM_SITE).mkdir(parents=True, exist_ok=True)
-        return [(str(SITES / stack_key(spec)), SYSTEM_SITE)]
-    return []
+        mounts.append((str(SITES / stack_key(spec)), SYSTEM_SITE))
+    return mounts
+
+
+def start_app(spec: VarietySpec) -> None:
+    if spec.restart != "systemd":
+        lab._start_app(spec, before_up=build_pulled_image)
+        return
+    systemd_host.wait_booted(spec, hosts.nsenter(spec))
+    hosts.exec_in(spec, ["systemctl", "daemon-reload"])
+    hosts.exec_in(spec, ["systemctl", "restart", "schoolsite.service"], timeout=60)
+
+
+def restart_app(spec: VarietySpec) -> None:
+    if spec.restart == "systemd":
+        start_app(spec)
+        wait_serving(spec, 60)
+        return
+    lab.restart_app(spec, program="web:schoolsite" if spec.manager == "supervisor-group" else "schoolsite",
+                    serving=serving, compose_extra=("--build",) if spec.container_code == "baked-build" else ())
 
 
 def create_host(spec: VarietySpec) -> None:
@@ -363,7 +439,7 @@ def create_host(spec: VarietySpec) -> None:
     databases.ensure_host_database(spec.database, spec.db_name, spec.db_user, pw)
     migrate(spec)
     lab.start_sshd(spec)
-    lab._start_app(spec, before_up=build_pulled_image)
+    start_app(spec)
     wait_serving(spec)
 
 
@@ -387,12 +463,12 @@ def reset_host(spec: VarietySpec) -> None:
     network.restore(spec)
     (spec.dir / "run" / "lock" / "remediation.lock").unlink(missing_ok=True)
     write_files(spec, password(spec))
-    lab.restart_app(spec, program="web:schoolsite" if spec.manager == "supervisor-group" else "schoolsite",
-                    serving=serving, compose_extra=("--build",) if spec.container_code == "baked-build" else ())
+    restart_app(spec)
 
 
 def destroy_host(netns: str) -> None:
     lab.destroy_family_host(netns, NETNS_PREFIX, VETH_PREFIX, ROOT / "hosts")
+    systemd_host.remove_cgroup(netns.removeprefix(NETNS_PREFIX))
 
 
 # -- the varied fleet ------------------------------------------------------------------------
@@ -430,6 +506,10 @@ def up(profile: str, say=print) -> dict:
     ROOT.chmod(0o755)
     if any(s.restart == "compose" for s in specs):
         image.ensure_rootfs_tar()
+    if any(s.restart == "systemd" for s in specs):
+        usable, why = systemd_host.available()
+        if not usable:
+            raise LabError(f"systemd hosts cannot run here: {why}")
     previous = {s.name: s for s in _previous()}
     present = set(network.namespaces(NETNS_PREFIX))
     keep = [s for s in specs if previous.get(s.name) == s and s.netns in present and host_ok(s)]

@@ -41,7 +41,7 @@ def connection_ids(spec, requests: int = ORACLE_REQUESTS) -> list:
 
 def files_of(spec) -> dict:
     """Every file the tool could touch on the host (the app dir without its venv, the manager's config)."""
-    snap = tree_snapshot(spec.dir / "srv" / "app", spec.dir / "etc-supervisor")
+    snap = tree_snapshot(spec.dir / "srv" / "app", spec.dir / "etc-supervisor", spec.dir / "etc-systemd-system")
     return {path: entry for path, entry in snap.items() if "/.venv" not in path}
 
 

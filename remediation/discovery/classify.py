@@ -33,8 +33,8 @@ def kind_of(path: str, text: str) -> Optional[str]:
         return "dockerfile"
     if lower == "procfile" or lower.startswith("procfile."):
         return "procfile"
-    if lower.endswith(".service"):
-        return "systemd"
+    if lower.endswith(".service") or (lower.endswith(".conf") and posixpath.dirname(bare).endswith(".service.d")):
+        return "systemd"  # a unit file, or a drop-in of one
     if lower.endswith((".yml", ".yaml")):
         return "yaml"
     if lower.endswith((".ini", ".conf", ".cfg")):

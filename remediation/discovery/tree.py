@@ -18,7 +18,7 @@ from remediation.discovery.sources.ini import read_ini
 from remediation.discovery.sources.jinja import Template, looks_templated, mask
 from remediation.discovery.sources.shell import locate_procfile, locate_shell
 from remediation.discovery.sources.supervisor import locate_supervisor
-from remediation.discovery.sources.systemd import locate_systemd
+from remediation.discovery.sources.systemd import load_order, locate_systemd, locate_unit
 from remediation.discovery.sources.yamlfiles import locate_yaml
 
 DATA_SUFFIXES = {"png", "jpg", "jpeg", "gif", "ico", "svg", "webp", "woff", "woff2", "ttf", "eot",
@@ -80,9 +80,13 @@ class Tree:
                 self.kinds[path] = kind
         self.paths = PathIndex(self.texts)
         self.modules = ModuleIndex([p for p in self.texts if p.endswith(".py")])
+        units = load_order([p for p, k in self.kinds.items() if k == "systemd"])
+        grouped = {p for files in units.values() for p in files}
         for path, kind in self.kinds.items():
-            if kind in LOCATORS or kind == "uwsgi":
+            if (kind in LOCATORS and path not in grouped) or kind == "uwsgi":
                 self._locate(path, kind)
+        for unit, files in units.items():  # a unit file and its drop-ins are read together
+            self._locate(files[-1], "systemd", unit=(unit, files))
         # supervisor last: `%(ENV_X)s` can then read an X the tree sets once (Dockerfile ENV)
         for path, kind in self.kinds.items():
             if kind == "supervisor":
@@ -154,8 +158,10 @@ class Tree:
         return parsed if isinstance(parsed, ParsedPy) else None
 
     # -- locating --------------------------------------------------------------------------
-    def _locate(self, path: str, kind: str) -> None:
-        text = self.analysable(path)
+    def _locate(self, path: str, kind: str, unit: Optional[tuple[str, list[str]]] = None) -> None:
+        """Locate one file's sources (`unit`: a systemd unit's name and files in load order, `path`
+        the last of them)."""
+        text = "\n".join(self.analysable(p) for p in unit[1]) if unit else self.analysable(path)
         if not interesting(kind, text):
             return
         if EXAMPLE_DIRS & set(path.split("/")[:-1]) and "gunicorn" in text:
@@ -168,6 +174,8 @@ class Tree:
                                           env=self._unique_env())
             elif kind == "uwsgi":
                 found = self._uwsgi(path, text)
+            elif unit:
+                found = locate_unit([(p, self.analysable(p)) for p in unit[1]], unit[0])
             else:
                 found = LOCATORS[kind](path, text)
         except RecursionError:

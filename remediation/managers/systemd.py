@@ -1,11 +1,10 @@
 """systemd services: the unit that runs gunicorn, its unit file and drop-ins, its journal."""
 from __future__ import annotations
 
+from remediation.discovery.sources.systemd import UNIT_DIRS
 from remediation.errors import RestartError
 from remediation.managers.base import Manager, under
 from remediation.model import RestartMethod
-
-UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
 
 
 class Systemd(Manager):

@@ -1,41 +1,105 @@
-"""systemd units: `ExecStart=`, `Environment=`, `EnvironmentFile=`, `WorkingDirectory=`."""
+"""systemd units: `ExecStart=`, `Environment=`, `EnvironmentFile=`, `WorkingDirectory=`.
+
+A unit is its unit file plus its drop-ins (`NAME.service.d/*.conf`), merged as systemd does:
+the unit file first, then the drop-ins by file name; a later `Environment=` of a variable wins,
+an empty `ExecStart=` (or `Environment=`) resets the list, and the last `ExecStart=` left is
+the command. The settings of every file of a unit belong to one unit, so a drop-in's command
+gets the unit file's environment and working directory.
+"""
 
 from __future__ import annotations
 
 import posixpath
+from typing import Optional
 
 from remediation.discovery.words import split_words
 from remediation.discovery.sources.base import EnvSetting, Located, invocations_in
 from remediation.discovery.sources.ini import read_ini
 
 EXEC_PREFIXES = "-@:+!"
+# where systemd loads system units from, highest priority first (a unit file in an earlier dir
+# hides one of the same name in a later dir; so does a drop-in of the same file name)
+UNIT_DIRS = ("/etc/systemd/system", "/run/systemd/system", "/usr/local/lib/systemd/system",
+             "/lib/systemd/system", "/usr/lib/systemd/system")
 
 
-def locate_systemd(path: str, text: str) -> Located:
-    """Every gunicorn a unit file starts, with the environment the unit gives it."""
+def unit_of(path: str) -> Optional[tuple[str, bool]]:
+    """(the unit a file belongs to, whether it is a drop-in), or None when it is neither.
+
+    A unit in systemd's own dirs is its name (systemd merges those dirs); elsewhere (a checkout)
+    it is its dir and name, so two units of the same name in two folders stay two."""
+    parent, name = posixpath.split(path)
+    dropin = parent.endswith(".service.d") and name.endswith(".conf")
+    if dropin:
+        parent, name = posixpath.split(parent[: -len(".d")])
+    elif not name.endswith(".service"):
+        return None
+    return (name if parent in UNIT_DIRS else posixpath.join(parent, name)), dropin
+
+
+def _rank(path: str) -> int:
+    directory = posixpath.dirname(path)
+    if unit_of(path) and unit_of(path)[1]:
+        directory = posixpath.dirname(directory)
+    return UNIT_DIRS.index(directory) if directory in UNIT_DIRS else len(UNIT_DIRS)
+
+
+def load_order(paths: list[str]) -> dict[str, list[str]]:
+    """unit -> the files systemd reads for it, in the order it applies them (hidden files left out)."""
+    units: dict[str, tuple[list[str], dict[str, str]]] = {}
+    for path in sorted(paths, key=_rank):
+        found = unit_of(path)
+        if found is None:
+            continue
+        fragments, dropins = units.setdefault(found[0], ([], {}))
+        if found[1]:
+            dropins.setdefault(posixpath.basename(path), path)  # the first (highest) dir wins
+        elif not fragments:
+            fragments.append(path)
+    return {unit: fragments + [dropins[name] for name in sorted(dropins)]
+            for unit, (fragments, dropins) in units.items()}
+
+
+def locate_unit(files: list[tuple[str, str]], unit: Optional[str] = None) -> Located:
+    """Every gunicorn the unit (its files in load order) starts, with the environment it gives it."""
     located = Located()
-    entries = [e for e in read_ini(text, continuation="backslash") if e.section == "Service"]
-    unit = path
+    unit = unit or files[0][0]
     cwd = None
-    for entry in entries:
-        if entry.key == "WorkingDirectory":
-            cwd = entry.value.text.lstrip("-")
-        elif entry.key == "EnvironmentFile":
-            env_file = entry.value.text.lstrip("-").strip()
-            located.env_files.setdefault(unit, []).append(env_file)
-        elif entry.key == "Environment":
-            for word in split_words(entry.value):
-                name, eq, _ = word.value.partition("=")
-                if eq and name:
-                    start = len(name) + 1
-                    value = word.mapped().sub(start)
-                    located.env.append(EnvSetting(path, "systemd", unit, name, value,
-                                                  "$" in value.text, word.raw_start))
-    exec_starts = [e for e in entries if e.key == "ExecStart"]
-    for entry in exec_starts[-1:] if exec_starts else []:
+    env: dict[str, EnvSetting] = {}
+    exec_start = None
+    for path, text in files:
+        for entry in (e for e in read_ini(text, continuation="backslash") if e.section == "Service"):
+            if entry.key == "WorkingDirectory":
+                cwd = entry.value.text.lstrip("-") or None
+            elif entry.key == "EnvironmentFile":
+                env_file = entry.value.text.lstrip("-").strip()
+                if env_file:
+                    located.env_files.setdefault(unit, []).append(env_file)
+                else:
+                    located.env_files.pop(unit, None)
+            elif entry.key == "Environment":
+                if not entry.value.text.strip():
+                    env.clear()
+                for word in split_words(entry.value):
+                    name, eq, _ = word.value.partition("=")
+                    if eq and name:
+                        value = word.mapped().sub(len(name) + 1)
+                        env.pop(name, None)  # re-inserted: the order is the order of application
+                        env[name] = EnvSetting(path, "systemd", unit, name, value, "$" in value.text, word.raw_start)
+            elif entry.key == "ExecStart":
+                exec_start = (path, entry) if entry.value.text.strip() else None
+    located.env.extend(env.values())
+    if exec_start is not None:
+        path, entry = exec_start
         value = entry.value
         lead = len(value.text) - len(value.text.lstrip(EXEC_PREFIXES))
         words = split_words(value.sub(lead), expansions=True)
         located.extend(invocations_in([words], path, "systemd", unit, cwd=cwd,
                                       label=f"systemd {posixpath.basename(path)} ExecStart"))
     return located
+
+
+def locate_systemd(path: str, text: str) -> Located:
+    """One unit file (or drop-in) on its own."""
+    found = unit_of(path)
+    return locate_unit([(path, text)], found[0] if found else path)
