@@ -8,13 +8,11 @@ requests, the context's files by sha256, and the image id the engine says the co
 """
 from __future__ import annotations
 
-import json
 import shutil
-import urllib.request
 
 import pytest
-
 from labtools import invoke, playbook_variant, tree_snapshot
+from test_variety import connection_ids
 
 from lab import baked
 
@@ -22,17 +20,9 @@ pytestmark = pytest.mark.lab
 REQUESTS = 30
 
 
-def connection_ids(spec) -> list:
-    out = []
-    for _ in range(REQUESTS):
-        with urllib.request.urlopen(f"http://{spec.address}:8000/api/schools/primary/", timeout=30) as resp:  # noqa: S310
-            out.append(json.loads(resp.read())["db_connection_id"])
-    return out
-
-
 def state(spec) -> dict:
     return {"files": tree_snapshot(spec.dir / "srv" / "app"), "image": baked.image_id(spec),
-            "ids": connection_ids(spec), "ps": baked.worker_processes(spec)}
+            "ids": connection_ids(spec, REQUESTS), "ps": baked.worker_processes(spec)}
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,9 @@ def test_lab_down_leaves_nothing(fleet):
     assert subprocess.run(["ip", "link", "show", light.BRIDGE], capture_output=True).returncode != 0
     assert subprocess.run(["ip", "link", "show", config.BRIDGE], capture_output=True).returncode != 0
     assert lab_processes() == []
+    from lab import systemd_host  # the varied lab's systemd hosts: their cgroup subtrees go too
+
+    assert sorted(p.name for p in systemd_host.cgroup_root().glob(systemd_host.CGROUP_PREFIX + "*")) == []
     mounts = open("/proc/mounts").read()
     assert str(config.LAB_ROOT) not in mounts and str(config.CACHE_DIR) not in mounts
     assert not config.LAB_ROOT.exists()

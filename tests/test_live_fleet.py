@@ -11,9 +11,16 @@ from __future__ import annotations
 import threading
 
 import pytest
-
 from labtools import invoke, plant_start_failure, playbook_variant
-from test_variety import ORACLE_REQUESTS, SWITCH, connection_ids, files_of, in_parallel, workers_of
+from test_variety import (
+    ORACLE_REQUESTS,
+    SWITCH,
+    bring_up,
+    connection_ids,
+    files_of,
+    in_parallel,
+    workers_of,
+)
 
 from lab import lab, traffic, variety_hosts
 
@@ -39,12 +46,8 @@ def planted_host(specs):
 
 @pytest.fixture(scope="module")
 def live(fleet, tmp_path_factory):
-    print(f"\nvaried lab {PROFILE}:")
-    report = variety_hosts.up(PROFILE, say=lambda line: print("  " + line))
-    specs = variety_hosts.current()
-    variety_hosts.reset(specs)
+    specs = bring_up(PROFILE)
     assert {s.db_name for s in specs} <= {"app_fleet"}
-    print(f"  up in {report['seconds']} s")
     planted = planted_host(specs)
     plant_start_failure(planted)
     runs = tmp_path_factory.mktemp("live-runs")

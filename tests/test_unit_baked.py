@@ -155,3 +155,15 @@ def test_fast_inspect_says_unknown_for_what_the_image_may_set():
     assert values["workers"].startswith("unknown") and values["worker_class"] == "gevent"
     mounted = SimpleNamespace(baked=None, baked_needed=[])
     assert unseen_in_image({"workers": None}, mounted) == {"workers": None}
+
+
+def test_a_pulled_image_hides_even_the_files_nobody_looked_up():
+    """Found on the varied lab: a pulled image whose worker class is in its implicit
+    ./gunicorn.conf.py (never named, so never mapped): fast inspect said `sync`, the default."""
+    from types import SimpleNamespace
+
+    from remediation.facts.baked import BakedCode
+    from remediation.fleet.survey import unseen_in_image
+
+    pulled = SimpleNamespace(baked=BakedCode(None), baked_needed=["/code/gunicorn.conf.py"])
+    assert unseen_in_image({"worker_class": None}, pulled)["worker_class"].startswith("unknown")

@@ -15,7 +15,6 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from labtools import invoke, playbook_variant, tree_snapshot
 
 from lab import variety, variety_hosts
@@ -60,14 +59,19 @@ def in_parallel(fn, specs) -> dict:
         return dict(zip((s.name for s in specs), pool.map(fn, specs)))
 
 
-@pytest.fixture(scope="module")
-def varied(fleet, tmp_path_factory):
-    print(f"\nvaried lab {PROFILE} (REMEDIATION_VARIETY_SEED={SEED} reproduces the draw):")
-    report = variety_hosts.up(PROFILE, say=lambda line: print("  " + line))
+def bring_up(profile: str, note: str = "") -> list:
+    """The varied hosts of `profile`, up and in their starting state (the draw printed per host)."""
+    print(f"\nvaried lab {profile}{note}:")
+    report = variety_hosts.up(profile, say=lambda line: print("  " + line))
     specs = variety_hosts.current()
     variety_hosts.reset(specs)
     print(f"  up in {report['seconds']} s")
     return specs
+
+
+@pytest.fixture(scope="module")
+def varied(fleet, tmp_path_factory):
+    return bring_up(PROFILE, f" (REMEDIATION_VARIETY_SEED={SEED} reproduces the draw)")
 
 
 @pytest.fixture(scope="module")

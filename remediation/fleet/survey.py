@@ -79,7 +79,10 @@ def unseen_in_image(values: dict[str, str | None], gathered) -> dict[str, str | 
     """A setting no read file sets may still be set in a file the host cannot read (baked into
     the container's image): unknown then, not gunicorn's or Django's default."""
     code = gathered.baked
-    if code is None or not any(path in code.unmapped for path in gathered.baked_needed):
+    if code is None:
+        return values
+    pulled = code.build is None  # no file of the app is on the host, whichever ones were looked for
+    if not pulled and not any(path in code.unmapped for path in gathered.baked_needed):
         return values
     return {key: f"{UNKNOWN} (the image's files are not on the host)" if value is None else value
             for key, value in values.items()}
