@@ -167,3 +167,6 @@ def test_a_pulled_image_hides_even_the_files_nobody_looked_up():
 
     pulled = SimpleNamespace(baked=BakedCode(None), baked_needed=["/code/gunicorn.conf.py"])
     assert unseen_in_image({"worker_class": None}, pulled)["worker_class"].startswith("unknown")
+    # the compose command sets no class: the discovery's "gunicorn's default" is no fact here
+    assert unseen_in_image({"worker_class": "sync"}, pulled, {"worker_class"})["worker_class"].startswith("unknown")
+    assert unseen_in_image({"worker_class": "gevent"}, pulled, set())["worker_class"] == "gevent"

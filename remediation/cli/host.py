@@ -131,7 +131,7 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
     pre = check(ins, hosts_sharing_db(target_host, inv), target_host.vars,
                 target=host_target(ins.gunicorn, ins.versions(), pb.target))
     decision = decide(ins, target_host, inv, pb, force=False)  # the one go/no-go remediate makes
-    findings = [f.__dict__ for f in ins.audit.findings]
+    findings = [f.as_json() for f in ins.audit.findings]
     data = report("plan", {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
                            "decision": str(decision.verdict), "reason": redact(decision.reason) or None,
                            "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths()})

@@ -36,9 +36,16 @@ class Finding:
     proposed: Optional[str]
     action: Action
     reason: str
+    default: bool = False  # `current` is gunicorn's default: no place sets it
 
     def key(self) -> tuple:
         return (self.file, self.line, self.setting, self.action, self.reason)
+
+    def as_json(self) -> dict:
+        """The report's shape (docs/json-reports.md); `default` stays internal (the reason says it)."""
+        out = asdict(self)
+        del out["default"]
+        return out
 
 
 @dataclass
@@ -124,7 +131,7 @@ class AuditResult:
     def as_dict(self, path: str) -> dict:
         return {
             "path": path,
-            "findings": [asdict(f) for f in self.findings],
+            "findings": [f.as_json() for f in self.findings],
             "diff": self.diff,
             "skipped": {k: v for k, v in self.skipped.items() if v},
         }

@@ -388,7 +388,7 @@ class DeploymentPlanner:
             why = why or f"not set; gunicorn's default {default} is already right"
             reason = f"{self.dep.label}: {why}"
             self.proposals.append(_proposal(Finding(self.dep.file, line, setting, default, None,
-                                                    "ok", reason),
+                                                    "ok", reason, default=True),
                                             (self.dep.file, "default", self.dep.offset, setting), "ok"))
 
 

@@ -75,16 +75,21 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
     return values
 
 
-def unseen_in_image(values: dict[str, str | None], gathered) -> dict[str, str | None]:
-    """A setting no read file sets may still be set in a file the host cannot read (baked into
-    the container's image): unknown then, not gunicorn's or Django's default."""
+def defaulted(audit: AuditResult) -> set[str]:
+    """Settings whose value is gunicorn's default because no file the host holds sets one."""
+    return {f.setting for f in audit.findings if f.default and "dead:" not in f.reason}
+
+
+def unseen_in_image(values: dict[str, str | None], gathered, defaults: set[str] = frozenset()) -> dict[str, str | None]:
+    """A setting no read file sets (None, or a default in `defaults`) may still be set in a file
+    the host cannot read (baked into the container's image): unknown then, not the default."""
     code = gathered.baked
     if code is None:
         return values
     pulled = code.build is None  # no file of the app is on the host, whichever ones were looked for
     if not pulled and not any(path in code.unmapped for path in gathered.baked_needed):
         return values
-    return {key: f"{UNKNOWN} (the image's files are not on the host)" if value is None else value
+    return {key: f"{UNKNOWN} (the image's files are not on the host)" if value is None or key in defaults else value
             for key, value in values.items()}
 
 
@@ -121,7 +126,8 @@ def summarize(host: str, ins: Inspection, target: Target, fast: bool) -> HostSur
     changes = [f"/{f.file}:{f.line or '-'} {f.setting} {f.current} -> {f.proposed}"
                for f in findings if f.action == "patch"]
     manual = [f"/{f.file}:{f.line or '-'} {f.setting}: {f.reason}" for f in findings if f.action == "report"]
-    values = unseen_in_image(static_values(ins.audit), ins.gathered) if fast else app_values(ins)
+    values = unseen_in_image(static_values(ins.audit), ins.gathered, defaulted(ins.audit)) if fast \
+        else app_values(ins)
     status = "needs-change" if changes else ("manual" if off_target(values, target) else "ok")
     master = ins.gathered.master
     return HostSurvey(host, status, values, "static" if fast else "app", ins.restart(), len(master.workers),
