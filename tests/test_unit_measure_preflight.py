@@ -255,3 +255,18 @@ def test_threaded_baseline_without_connections_needs_no_proof():
 def test_per_100_requests():
     assert _counted(30).per_100() == 100.0 and _counted(1, requests=8).per_100() == 12.5
     assert _counted(None).per_100() is None
+
+
+def test_a_slower_request_from_health_checks_alone_is_a_warning():
+    """Found on the live-fleet lab: a sync app already reusing its connections got only
+    CONN_HEALTH_CHECKS; through a 200 ms round trip to the DB its p95 went 410 -> 711 ms and the
+    ratio check rolled a healthy host back. That cost is the setting's own, so it is reported."""
+    from remediation.verify.verdict import health_checks_only
+
+    before = {"worker_class": "sync", "new_db_connections": 0, "conn_health_checks": False}
+    after = {"worker_class": "sync", "conn_health_checks": True}
+    assert health_checks_only(before, after)
+    assert not health_checks_only({**before, "new_db_connections": 30}, after)  # it fixed reuse: must be faster
+    assert not health_checks_only(before, {**after, "worker_class": "gthread"})  # a switch: judged as usual
+    assert not health_checks_only({**before, "conn_health_checks": True}, after)
+    assert not health_checks_only(None, after)
