@@ -68,13 +68,12 @@ def destroy(spec: BakedSpec) -> None:
 
 def create(spec: BakedSpec) -> None:
     """The host, its app serving (the lab must be up: bridge, databases, proxy)."""
-    variety_hosts.SECRETS = ROOT / "secrets"  # this family's passwords, not the varied fleet's
     destroy(spec)
     image.ensure_rootfs_tar()
     spec.dir.mkdir(parents=True)
     network.create_host_network(spec)
     hosts.start(spec)
-    pw = variety_hosts.password(spec)
+    pw = variety_hosts.password(spec, ROOT / "secrets")  # this family's passwords, not the varied fleet's
     variety_hosts.write_files(spec, pw)
     databases.ensure_host_database(spec.database, spec.db_name, spec.db_user, pw)
     variety_hosts.migrate(spec)

@@ -357,13 +357,14 @@ def write_files(spec: VarietySpec, password: str) -> None:
 
 # -- one host --------------------------------------------------------------------------------
 
-def password(spec: VarietySpec) -> str:
-    """One password per database role (a shared role has one for the whole fleet)."""
+def password(spec: VarietySpec, secrets_dir: Path = SECRETS) -> str:
+    """One password per database role (a shared role has one for the whole fleet), kept in
+    `secrets_dir` (another host family passes its own)."""
     import secrets
 
-    path = SECRETS / f"{spec.database}-{spec.db_user}"
+    path = secrets_dir / f"{spec.database}-{spec.db_user}"
     if not path.exists():
-        SECRETS.mkdir(mode=0o700, parents=True, exist_ok=True)
+        secrets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         path.write_text(secrets.token_urlsafe(18))
         path.chmod(0o600)
     return path.read_text().strip()
