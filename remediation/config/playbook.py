@@ -93,7 +93,7 @@ class VerifySpec:
 
     def max_new_connections(self, target: Target) -> int:
         limit = self.thresholds.max_new_db_connections
-        return target.workers * max(1, target.threads) if limit == "auto" else int(limit)
+        return self.concurrency(target) if limit == "auto" else int(limit)
 
 
 def set_path_hint(playbook_path: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from remediation.config.playbook import Playbook
-from remediation.discovery.worker_classes import classify
+from remediation.plan.decide import live_kind
 from remediation.model import Target
 from remediation.plan.inspection import USING_WORKER
 from remediation.verify.measure import Measurement
@@ -36,9 +36,7 @@ def baseline_unproving(gunicorn: dict, databases: dict, baseline: Measurement) -
     could tell reuse from no use. A baseline that already reuses (a threaded app that only lacks
     health checks) proves nothing and needs nothing proven; a count that could not be taken
     (None) leaves the judgement to the other checks."""
-    live = gunicorn.get("effective_worker_class") or gunicorn.get("worker_class")
-    expected = classify(live) == "gevent" if live else False
-    expected = expected or any(db.get("CONN_MAX_AGE") == 0 and not db.get("pool") for db in databases.values())
+    expected = live_kind(gunicorn) == "gevent" or any(db.get("CONN_MAX_AGE") == 0 and not db.get("pool") for db in databases.values())
     if not expected or baseline.new_db_connections != 0 or baseline.errors == baseline.requests:
         return None
     return (f"cannot prove reuse: the baseline's {baseline.requests} requests opened no new DB connection "
