@@ -9,6 +9,7 @@ import os
 import pwd
 import shutil
 import subprocess
+import threading
 import time
 
 from lab import config
@@ -132,9 +133,19 @@ def _sql_literal(text: str) -> str:
     return f"'{text}'"
 
 
+_ROLE_LOCK = threading.Lock()
+
+
 def ensure_host_database(engine: str, name: str, user: str, password: str) -> None:
-    """A database and a login role for one host (idempotent; password reset to `password`)."""
-    pw = _sql_literal(password)
+    """A database and a login role for one host (idempotent; password reset to `password`).
+
+    One at a time: hosts are created in parallel and may share a role, and PostgreSQL refuses
+    two concurrent ALTER ROLE on one role ("tuple concurrently updated")."""
+    with _ROLE_LOCK:
+        _ensure_host_database(engine, name, user, _sql_literal(password))
+
+
+def _ensure_host_database(engine: str, name: str, user: str, pw: str) -> None:
     if engine == "postgres":
         exists = psql(f"SELECT 1 FROM pg_roles WHERE rolname = {_sql_literal(user)}").strip()
         verb = "ALTER" if exists else "CREATE"
