@@ -2,16 +2,22 @@
 beside the ops it carried, the host's own CPU for them, and the discovery on the controller.
 
     python -m bench.profile_host --host lab1 [--inventory inventory/lab.yml] [--repeat 3]
+    python -m bench.profile_host --hosts lab1,lab2,... [--inventory inventory/lab.yml]
 
 It changes nothing on the host (inspect only: probe, reads, the app's own view, DB counters).
-What it prints is what bounds a batch's overhead when the machine is not the bottleneck: a
-rollout batch runs these same round trips on every host at once.
+With --host, what it prints is what bounds a batch's overhead when the machine is not the
+bottleneck: a rollout batch runs these same round trips on every host at once. With --hosts,
+the inspects of a whole batch at once (a thread per host, as a rollout runs them), beside the
+machine's busy CPU-seconds over that window: the CPU floor (busy / CPUs) next to the wall time
+says whether the batch waited on the machine's CPUs or on the hosts.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from remediation.config.inventory import load_inventory
 from remediation.facts.gather import gather
@@ -58,12 +64,52 @@ def profile(host_name: str, inventory: str, repeat: int) -> list[dict]:
     return rows
 
 
+def inspect_once(host, target) -> dict:
+    """One host's connect and inspect, as a rollout's first stages run them."""
+    started = time.perf_counter()
+    with Remote(host) as remote:
+        timed = TimedRemote(remote)
+        gathered = gather(timed)
+        Inspection.build(host.name, gathered, target)
+    return {"host": host.name, "wall_s": time.perf_counter() - started, "trips": timed.trips}
+
+
+def profile_batch(host_names: list[str], inventory: str) -> dict:
+    from bench.run import machine_busy_s
+
+    inv = load_inventory(inventory)
+    hosts, target = [inv.host(name) for name in host_names], load_playbook().target
+    busy, started, mine = machine_busy_s(), time.perf_counter(), time.process_time()
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        rows = list(pool.map(lambda h: inspect_once(h, target), hosts))
+    wall, busy = time.perf_counter() - started, machine_busy_s() - busy
+    return {"rows": rows, "wall_s": wall, "busy_cpu_s": busy, "controller_cpu_s": time.process_time() - mine,
+            "cpus": os.cpu_count() or 1}
+
+
+def print_batch(result: dict) -> None:
+    rows, cpus = result["rows"], result["cpus"]
+    floor = result["busy_cpu_s"] / cpus
+    print(f"{len(rows)} hosts inspected at once in {result['wall_s']:.2f} s; the machine was busy "
+          f"{result['busy_cpu_s']:.2f} CPU-s over {cpus} CPUs: CPU floor {floor:.2f} s "
+          f"({100 * floor / result['wall_s']:.0f}% of the wall time); the controller's own CPU "
+          f"{result['controller_cpu_s']:.2f} s, the hosts' {result['busy_cpu_s'] - result['controller_cpu_s']:.2f} s")
+    for row in sorted(rows, key=lambda r: r["host"]):
+        trips = ", ".join(f"{ops} {s * 1000:.0f} ms" for ops, s in row["trips"])
+        print(f"  {row['host']}: {row['wall_s']:.2f} s [{trips}]")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", required=True)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--host")
+    which.add_argument("--hosts", help="comma-separated: inspect them all at once")
     parser.add_argument("--inventory", default="inventory/lab.yml")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    if args.hosts:
+        print_batch(profile_batch([h for h in args.hosts.split(",") if h], args.inventory))
+        return
     started = time.perf_counter()
     rows = profile(args.host, args.inventory, args.repeat)
     print(f"{args.host}: {args.repeat} inspects in {time.perf_counter() - started:.2f} s (one SSH connection)")
@@ -77,4 +123,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from remediation.errors import RemediationError
+
+    try:
+        main()
+    except RemediationError as exc:
+        raise SystemExit(f"profile_host: {exc}")

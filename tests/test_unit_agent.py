@@ -465,3 +465,64 @@ def test_app_snippets_run_as_the_app_user_without_supplementary_groups():
     nobody = pwd.getpwnam("nobody")
     (reply,) = agent(introspect_op("import os; print(os.getuid(), os.getgid(), os.getgroups())", uid=nobody.pw_uid))
     assert reply["stdout"].strip() == f"{nobody.pw_uid} {nobody.pw_gid} []"
+
+
+# -- the app's own view and the counter session, through the real snippet and a real Django --------
+
+NOISY_SETTINGS = """
+import os
+print("loading production settings")  # real settings modules do this
+os.write(1, b"noise from C code\\n")
+SECRET_KEY = "x"
+DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": os.path.join(os.getcwd(), "db.sqlite3"),
+                         "CONN_MAX_AGE": 0}}
+"""
+
+
+@pytest.fixture(scope="module")
+def noisy_app(tmp_path_factory):
+    """A settings module that prints to stdout at import, run by the lab's app interpreter (real Django)."""
+    from lab import image
+
+    venv = image.ensure_app_venv()
+    project = tmp_path_factory.mktemp("noisy")
+    (project / "noisy_settings.py").write_text(NOISY_SETTINGS)
+    project.chmod(0o755)
+    return str(venv / "bin" / "python"), str(project)
+
+
+def snippet_op(op: str, python: str, cwd: str, first_arg: str, **extra) -> dict:
+    from remediation.agent import INTROSPECT_SOURCE
+
+    return {"op": op, "pid": os.getpid(), "uid": 0, "python": python, "cwd": cwd, "container": None,
+            "snippet": INTROSPECT_SOURCE, "args": [first_arg], "env": {"DJANGO_SETTINGS_MODULE": "noisy_settings"},
+            **extra}
+
+
+def test_a_settings_module_that_prints_does_not_corrupt_the_view(noisy_app):
+    from remediation.facts.gather import parse_introspection
+
+    (reply,) = agent(snippet_op("introspect", *noisy_app, "0"))
+    view = parse_introspection(reply)
+    assert view.databases["default"]["CONN_MAX_AGE"] == 0
+    assert "loading production settings" in reply["stderr"] and "noise from C code" in reply["stderr"]
+    assert "loading production settings" not in reply["stdout"]
+
+
+def test_counter_session_with_view_answers_both_from_one_interpreter(noisy_app):
+    """The first read prints the view before its DB connect; a later one asks a separate introspection."""
+    from remediation.facts.gather import parse_introspection
+
+    first, second = agent(snippet_op("counters", *noisy_app, "1", view=True),
+                          snippet_op("counters", *noisy_app, "1", view=True))
+    assert first["fresh"] is True and second["fresh"] is False
+    for reply in (first, second):
+        assert not reply.get("errors"), reply
+        assert reply["db_server"]["default"]["vendor"] == "sqlite"
+        assert parse_introspection(reply["view"]).databases["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert "loading production settings" in second["view"]["stderr"]  # the separate run's own stderr
+
+
+def test_counter_session_without_view_carries_none(noisy_app):
+    (reply,) = agent(snippet_op("counters", *noisy_app, "1"))
+    assert "view" not in reply and reply["db_server"]["default"]["vendor"] == "sqlite"

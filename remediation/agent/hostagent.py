@@ -666,40 +666,59 @@ def op_introspect(req):
 SESSIONS = {}  # counter sessions of this agent, by app: one DB connection kept per alias
 
 
-def op_counters(req):
-    """The DB server's connection counters through a session kept for the whole connection: the
-    first call starts it (one interpreter, one DB connect: `fresh`), later calls cost a query."""
+def session_line(proc, timeout):
+    """One line of a counter session's output, or b"" when it ends or stays silent."""
     import select
 
+    ready = select.select([proc.stdout], [], [], timeout)[0]
+    return proc.stdout.readline() if ready else b""
+
+
+def op_counters(req):
+    """The DB server's connection counters through a session kept for the whole connection: the
+    first call starts it (one interpreter, one DB connect: `fresh`), later calls cost a query.
+    With `view`, the reply also carries the app's view (introspect's reply): a fresh session
+    prints it before it connects, a running one leaves it to a separate introspection."""
     # one session per container (a restart ends it) or per host: it outlives a gunicorn restart
     key = req.get("container") or ""
+    timeout = req.get("timeout", 90)
+    view = None
     for _attempt in range(2):
         proc, fresh = SESSIONS.get(key), False
         if proc is None or proc.poll() is not None:
-            argv, env, cwd, privs = app_command(req, ["serve"] + req.get("args", [])[1:])
+            mode = "serve+view" if req.get("view") and view is None else "serve"
+            argv, env, cwd, privs = app_command(req, [mode] + req.get("args", [])[1:])
             import subprocess
 
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, env=env, cwd=cwd, **privs)
             SESSIONS[key], fresh = proc, True
+            if mode == "serve+view":
+                line = session_line(proc, timeout).decode("utf-8", "replace")
+                view = {"rc": 0, "stdout": line, "stderr": "" if line else "the counter session printed no view"}
+        elif req.get("view") and view is None:
+            view = op_introspect(dict(req, args=["0"] + req.get("args", [])[1:]))
         try:
             proc.stdin.write(b"\n")
             proc.stdin.flush()
         except (BrokenPipeError, OSError):  # the session died (a container restart): start another
             SESSIONS.pop(key, None)
             continue
-        ready = select.select([proc.stdout], [], [], req.get("timeout", 90))[0]
-        line = proc.stdout.readline() if ready else b""
+        line = session_line(proc, timeout)
         if not line:
             SESSIONS.pop(key, None)
             proc.kill()
             if fresh:
-                return {"errors": ["the counter session did not answer"], "fresh": True}
+                return dict({"errors": ["the counter session did not answer"], "fresh": True},
+                            **({"view": view} if view is not None else {}))
             continue
         reply = json.loads(line.decode("utf-8"))
         reply["fresh"] = fresh
+        if view is not None:
+            reply["view"] = view
         return reply
-    return {"errors": ["the counter session keeps ending"], "fresh": True}
+    return dict({"errors": ["the counter session keeps ending"], "fresh": True},
+                **({"view": view} if view is not None else {}))
 
 
 def end_sessions():

@@ -3,11 +3,21 @@
 Prints JSON: library versions, gunicorn's effective settings as gunicorn itself loads
 them (CLI, GUNICORN_CMD_ARGS, config file, WEB_CONCURRENCY), Django's DATABASES per
 alias without credentials, and optionally the database server's connection budget.
-argv: [want_db ("0"/"1"), gunicorn argv...], or ["serve"]: a counter session that keeps one
-connection per alias and prints the counters as one JSON line for each line it reads.
+argv: [want_db ("0"/"1"), gunicorn argv...], or ["serve" | "serve+view", gunicorn argv...]: a
+counter session that keeps one connection per alias and prints the counters as one JSON line
+for each line it reads ("serve+view" first prints the view as one line, before its DB connect:
+one interpreter and one settings import per host instead of two).
+
+What the app prints while it loads goes to stderr: the agent reads only this script's own lines.
 """
 import json
+import os
 import sys
+
+PROTOCOL = os.fdopen(os.dup(1), "w")  # the agent's channel
+os.dup2(2, 1)  # a settings module that prints (C code included) writes to stderr instead
+sys.stdout = sys.stderr
+MARK = "@@INTROSPECT@@"
 
 
 PG_COUNTERS = (  # one round trip: through the delay of a remote DB each query costs a full RTT
@@ -81,13 +91,19 @@ def db_server_info(conn, close):
     return info
 
 
+def say(text):
+    PROTOCOL.write(text)
+    PROTOCOL.flush()
+
+
 out = {"versions": {}, "gunicorn": None, "databases": {}, "db_server": {}, "errors": []}
-serve = sys.argv[1] == "serve"  # counter session: no versions, answer one line per line
+serve = sys.argv[1] in ("serve", "serve+view")  # counter session: answer one line per line
+view = sys.argv[1] != "serve"  # versions, gunicorn's settings and DATABASES, as one reply
 want_db = sys.argv[1] == "1"
 gunicorn_argv = sys.argv[2:]
 
 DISTRIBUTIONS = {"MySQLdb": "mysqlclient", "dj_database_url": "dj-database-url", "environ": "django-environ"}
-for name in () if serve else ("django", "gunicorn", "gevent", "eventlet", "psycopg", "psycopg2", "MySQLdb",
+for name in () if not view else ("django", "gunicorn", "gevent", "eventlet", "psycopg", "psycopg2", "MySQLdb",
                               "pymysql", "dj_database_url", "environ"):
     # versions from the installed metadata: importing gevent, psycopg & co. only to read
     # __version__ costs ~0.1 s of CPU per run, and this runs several times per host
@@ -155,7 +171,7 @@ if gunicorn_argv:
     finally:
         sys.argv = saved
 
-if cfg is not None and not serve:
+if cfg is not None and view:
     try:
         effective = cfg.worker_class
         out["gunicorn"] = {
@@ -199,16 +215,19 @@ try:
     if serve:  # one connection per alias, kept: each request reads the counters without a new connect
         from django.db import connections
 
+        if view:
+            say(MARK + json.dumps(out) + "\n")
         for _line in sys.stdin:
             reply = {"db_server": {alias: db_server_info(connections[alias], close=False)
                                    for alias in settings.DATABASES}}
-            sys.stdout.write(json.dumps(reply) + "\n")
-            sys.stdout.flush()
+            say(json.dumps(reply) + "\n")
         sys.exit(0)
 except Exception as exc:
     out["errors"].append("django: %s: %s" % (type(exc).__name__, exc))
 
-if serve:  # the session could not start: say why, as the one line the agent waits for
-    sys.stdout.write(json.dumps({"errors": out["errors"] or ["the counter session ended"]}) + "\n")
+if serve:  # the session could not start: say why, as the line(s) the agent waits for
+    if view:
+        say(MARK + json.dumps(out) + "\n")
+    say(json.dumps({"errors": out["errors"] or ["the counter session ended"]}) + "\n")
     sys.exit(0)
-sys.stdout.write("\n@@INTROSPECT@@" + json.dumps(out))
+say("\n" + MARK + json.dumps(out))

@@ -134,18 +134,17 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
     wanted += [p for p in manager.files(restart) if p not in wanted]
     early_log = manager.log_source(restart, {}) if introspect else None
     ops = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
-    if introspect:
-        ops.append(introspect_op(master, want_db=False))
-        if want_db:  # the DB server's budget and counters, through the session later reads reuse
-            ops.append(counters_op(master))
+    if introspect:  # with the DB: the app's view and the server's budget and counters from one
+        # session (later counter reads reuse it), one interpreter and one settings import
+        ops.append(counters_op(master, view=True) if want_db else introspect_op(master, want_db=False))
     if early_log:
         ops.append({"op": "logs", "sources": [early_log], "lines": 400})
     replies = remote.agent(*ops, parallel=True)
     result.files.update(_parse_files(replies[0]))
     if introspect:
-        result.introspection = parse_introspection(replies[1])
+        result.introspection = parse_introspection(replies[1].get("view", replies[1]) if want_db else replies[1])
         if want_db:
-            counters = replies[2]
+            counters = replies[1]
             result.introspection.db_server = counters.get("db_server") or {}
             result.introspection.errors += [f"database counters: {e}" for e in counters.get("errors") or []]
     if early_log:
@@ -193,10 +192,11 @@ def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = Tru
     return {**op, "image_run": image_run} if image_run else op
 
 
-def counters_op(master: GunicornMaster) -> dict:
+def counters_op(master: GunicornMaster, *, view: bool = False) -> dict:
     """The agent request that reads the DB server's counters through the app's settings, over a
-    session (one kept connection per alias) the agent keeps for the whole SSH connection."""
-    return {**introspect_op(master, want_db=True), "op": "counters"}
+    session (one kept connection per alias) the agent keeps for the whole SSH connection;
+    `view`: the reply's "view" is also the app's own view, as introspect_op's reply."""
+    return {**introspect_op(master, want_db=True), "op": "counters", **({"view": True} if view else {})}
 
 
 def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True,
@@ -209,6 +209,6 @@ def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False,
 def parse_introspection(reply: dict) -> AppView:
     stdout = reply.get("stdout", "")
     if INTROSPECT_MARK not in stdout:
-        detail = (reply.get("stderr") or "").strip().splitlines()[-1:] or ["no output"]
+        detail = (reply.get("stderr") or reply.get("agent_error") or "").strip().splitlines()[-1:] or ["no output"]
         raise RemoteError(f"cannot run the app's Python to read its settings: {detail[0]}")
     return AppView.from_json(json.loads(stdout.split(INTROSPECT_MARK, 1)[1]))
