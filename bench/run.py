@@ -36,7 +36,6 @@ ANSIBLE_REQUIREMENTS = ROOT / "bench" / "requirements-ansible.txt"
 BENCH_PLAYBOOK = ROOT / "bench" / "bench-playbook.yml"
 RESULTS_MD = ROOT / "bench" / "results.md"
 INVOKE = [sys.executable, "-m", "invoke"]
-WAIT_STAGES = ("baseline", "baseline-wait", "restart", "verify")  # waiting on the app, not on the tool
 
 
 def _child(argv: list[str], env: dict | None = None, timeout: float = 3600) -> dict:
@@ -162,24 +161,21 @@ def run_ansible(bin_dir: Path, count: int, requests: int) -> dict:
             "controller_cpu_s": round(result["cpu_s"], 2), "machine_cpu_s": round(busy, 2)}
 
 
-def host_wait(marks: list[tuple[float, str]]) -> float:
-    """Seconds a host spent waiting on its app. Stages the tool ran while the baseline's requests
-    were in flight (apply and check-config before `baseline-wait`) are inside that wait."""
-    waited, overlapped = 0.0, False
+def host_wait(marks: list[tuple[float, str]], baseline_requests_s: float | None = None) -> float:
+    """Seconds a host spent waiting on its app: the baseline's timed requests (their own wall
+    time on the host, `baseline_requests_s`: apply and check-config ran meanwhile when they
+    overlap, and only the requests' length is waiting), the restart and the verification."""
+    waited = 0.0
     for (t1, stage), (t2, _next) in zip(marks, marks[1:]):
-        if stage == "baseline":
-            overlapped = any(s == "baseline-wait" for _t, s in marks)
-        if stage in WAIT_STAGES or (overlapped and stage in ("apply", "check-config")):
+        if stage in ("restart", "verify") or (stage in ("baseline", "baseline-wait") and baseline_requests_s is None):
             waited += t2 - t1
-        if stage == "baseline-wait":
-            overlapped = False
-    return waited
+    return waited + (baseline_requests_s or 0.0)
 
 
 def overhead_per_batch(runs_dir: Path, run_id: str) -> list[float]:
-    """Batch wall time minus the longest host wait (baseline + restart + verify) in that batch."""
+    """Batch wall time minus the longest host wait (baseline requests + restart + verify) in that batch."""
     events = [json.loads(line) for line in (runs_dir / run_id / "events.jsonl").read_text().splitlines() if line]
-    batches, stage_times = [], {}
+    batches, stage_times, requests_s = [], {}, {}
     for e in events:
         if e["event"] == "batch-start":
             batches.append({"start": e["t"], "hosts": e["hosts"]})
@@ -187,12 +183,11 @@ def overhead_per_batch(runs_dir: Path, run_id: str) -> list[float]:
             batches[-1]["end"] = e["t"]
         elif e["event"] in ("stage", "result"):
             stage_times.setdefault(e["host"], []).append((e["t"], e.get("stage", "end")))
+        elif e["event"] == "baseline-requests" and e.get("seconds") is not None:
+            requests_s[e["host"]] = e["seconds"]
     out = []
     for batch in batches:
-        waits = []
-        for host in batch["hosts"]:
-            marks = stage_times.get(host, [])
-            waits.append(host_wait(marks))
+        waits = [host_wait(stage_times.get(host, []), requests_s.get(host)) for host in batch["hosts"]]
         out.append(round(batch["end"] - batch["start"] - max(waits, default=0), 3))
     return out
 

@@ -161,6 +161,7 @@ class HostFlow:
                 raise
             self.stage(Stage.BASELINE_WAIT)
         baseline = finish_measure(pending)
+        self.journal.record(self.host.name, "baseline-requests", seconds=baseline.window_s)
         self.run.before = metrics(ins.gunicorn, ins.databases(), baseline)
         unproving = baseline_unproving(ins.gunicorn, ins.databases(), baseline)
         if unproving:

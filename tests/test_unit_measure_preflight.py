@@ -270,3 +270,24 @@ def test_a_slower_request_from_health_checks_alone_is_a_warning():
     assert not health_checks_only(before, {**after, "worker_class": "gthread"})  # a switch: judged as usual
     assert not health_checks_only({**before, "conn_health_checks": True}, after)
     assert not health_checks_only(None, after)
+
+
+def test_requests_output_gives_the_windows_own_length():
+    from remediation.verify.measure import parse_requests
+
+    started, rows, window = parse_requests("100.25\n200 0.5\n000 0\n200 1.25\nend 102.0\n")
+    assert started == 100.25 and rows == [(200, 500.0), (0, 0.0), (200, 1250.0)] and window == 1.75
+    assert parse_requests("100.25\n200 0.5\n")[2] is None  # cut short: no end line
+
+
+def test_the_requests_script_itself_writes_every_line_and_the_end():
+    """The real script under sh, against a port nothing listens on: each failed request still one line."""
+    import subprocess
+
+    from remediation.verify.measure import REQUESTS_SCRIPT, parse_requests
+
+    out = subprocess.run(["sh", "-c", REQUESTS_SCRIPT, "sh", "http://127.0.0.1:9/", "5", "2"],
+                         capture_output=True, text=True, timeout=60).stdout
+    _started, rows, window = parse_requests(out)
+    assert [code for code, _ms in rows] == [0] * 5
+    assert window is not None and window >= 0

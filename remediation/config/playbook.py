@@ -55,7 +55,7 @@ SCHEMA: dict[str, Any] = {
             "max_request_ms_p95": Field((int, float), default=None),
             "max_p95_ratio": Field((int, float), default=1.5),
             "max_new_db_connections": Field(int, default="auto", auto=True),
-            "max_acquire_ms_p95": Field((int, float), default=5),
+            "max_acquire_ms_p95": Field((int, float), default=10),
         },
     },
 }

@@ -18,12 +18,13 @@ from remediation.transport.remote import Remote, Started
 
 REQUESTS_SCRIPT = (
     # n timed requests, `width` at a time (rounds: a slow request holds its round back, never
-    # more than `width` are in flight); one line per request, written whole even when curl fails
+    # more than `width` are in flight); one line per request, written whole even when curl fails;
+    # the host's clock before the first and after the last (the window's own length)
     'url=$1; n=$2; width=$3; date +%s.%N; i=0; '
     'while [ "$i" -lt "$n" ]; do j=0; '
     'while [ "$j" -lt "$width" ] && [ "$i" -lt "$n" ]; do '
     '( r=$(curl -s -o /dev/null -w "%{http_code} %{time_total}" --max-time 30 "$url"); '
-    'echo "${r:-000 0}" ) & i=$((i+1)); j=$((j+1)); done; wait; done'
+    'echo "${r:-000 0}" ) & i=$((i+1)); j=$((j+1)); done; wait; done; echo "end $(date +%s.%N)"'
 )
 
 
@@ -54,6 +55,7 @@ class Measurement:
     worker_threads: list[int] = field(default_factory=list)
     server_new_connections: int | None = None  # the DB server's counter (cross-check when the host count ran)
     host_watch: dict | None = None  # the workers' sockets to the DB, sampled through the window
+    window_s: float | None = None  # the timed requests' own wall time, on the host's clock
 
     def reused_acquire_ms(self) -> list[float]:
         """Acquisition times without the slowest k, k = new connections the DB server counted:
@@ -128,16 +130,19 @@ def _counter_total(counters: dict) -> tuple[int | None, str | None]:
     return total, ",".join(sorted(scopes)) or None
 
 
-def parse_requests(stdout: str) -> tuple[float, list[tuple[int, float]]]:
-    """REQUESTS_SCRIPT's output: its start time, then (HTTP status, milliseconds) per request."""
+def parse_requests(stdout: str) -> tuple[float, list[tuple[int, float]], float | None]:
+    """REQUESTS_SCRIPT's output: its start time, (HTTP status, milliseconds) per request, and
+    the seconds from the first request's start to the last one's end (None if cut short)."""
     lines = stdout.split("\n")
-    started = float(lines[0])
+    started, ended = float(lines[0]), None
     rows = []
     for line in lines[1:]:
-        if line.strip():
+        if line.startswith("end "):
+            ended = float(line.split()[1])
+        elif line.strip():
             code, seconds = line.split()
             rows.append((int(code), float(seconds) * 1000))
-    return started, rows
+    return started, rows, (round(ended - started, 3) if ended is not None else None)
 
 
 DEFAULT_PORTS = {"postgresql": 5432, "postgis": 5432, "mysql": 3306}
@@ -208,10 +213,10 @@ def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, w
 def finish_measure(pending: PendingMeasurement) -> Measurement:
     """Wait for the timed requests, then count the DB connections they opened and read the log."""
     remote, gathered, requests = pending.remote, pending.gathered, pending.requests
-    started, rows = parse_requests(remote.finish(pending.started).stdout)
+    started, rows, window_s = parse_requests(remote.finish(pending.started).stdout)
     watched = remote.agent({"op": "tcp_watch", "action": "stop", "id": pending.watch})[0] if pending.watch else None
     after, after_fresh = db_counters(remote, gathered) if pending.count_db else ({}, False)
-    m = Measurement(requests=requests)
+    m = Measurement(requests=requests, window_s=window_s)
     m.request_ms = [ms for code, ms in rows if code == 200]
     m.errors = sum(1 for code, _ in rows if code != 200)
     b, scope = _counter_total(pending.before)
