@@ -78,7 +78,7 @@ def create(spec: BakedSpec) -> None:
     databases.ensure_host_database(spec.database, spec.db_name, spec.db_user, pw)
     variety_hosts.migrate(spec)
     lab.start_sshd(spec)
-    lab._start_app(spec, before_up=variety_hosts.build_pulled_image)
+    lab._start_app(spec, before_up=variety_hosts.build_image)
     variety_hosts.wait_serving(spec)
 
 

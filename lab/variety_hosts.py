@@ -278,11 +278,15 @@ def compose_file(spec: VarietySpec) -> str:
             + ("    cgroup_parent: /rmlab-apps\n" if spec.cgroup == "custom-parent" else ""))
 
 
-def build_pulled_image(spec: VarietySpec) -> None:
-    """A pulled host's image, built in its engine before `up` (there is no registry to pull from)."""
+def build_image(spec: VarietySpec) -> None:
+    """The host's image, built in its engine before `up`: a pulled host's tag (there is no
+    registry to pull from), a baked-build host's service image from this host's Dockerfile (the
+    engine's data outlives a recreated host, and `up` alone would run its predecessor's image)."""
     if spec.container_code == "pulled":
         hosts.exec_in(spec, ["docker", "build", "-q", "-t", PULLED_IMAGE, "-f", "/srv/app/docker/Dockerfile",
                              "/srv/app"], timeout=300)
+    elif spec.container_code == "baked-build":
+        hosts.exec_in(spec, ["docker-compose", "-f", "/srv/app/docker-compose.yml", "build", "-q"], timeout=300)
 
 
 def supervisor_conf(spec: VarietySpec) -> str:
@@ -409,7 +413,7 @@ def extra_mounts(spec: VarietySpec) -> list[tuple[str, str]]:
 
 def start_app(spec: VarietySpec) -> None:
     if spec.restart != "systemd":
-        lab._start_app(spec, before_up=build_pulled_image)
+        lab._start_app(spec, before_up=build_image)
         return
     systemd_host.wait_booted(spec, hosts.nsenter(spec))
     hosts.exec_in(spec, ["systemctl", "daemon-reload"])
