@@ -47,3 +47,19 @@ def test_one_audit_per_distinct_file_set():
     other = cache.audit(gathered(gunicorn=GUNICORN.replace(b"16", b"4")), Target())
     assert other is not first and cache.hits == 1 and len(cache.results) == 2
     assert cache.audit(gathered(), Target.sync()) is not first  # the target is part of the key
+
+
+def test_a_place_that_sets_nothing_does_not_override_one_that_does():
+    """Models varied host var9 (seed 780951): a compose command without -k sorts after the config
+    file that reads the class from a variable; "no class set" there is no value, so the config's
+    unresolved variable stands (unknown), not gunicorn's default sync."""
+    from remediation.discovery.model import AuditResult, Finding
+
+    audit = AuditResult(findings=[
+        Finding("srv/app/conf/gunicorn_live.py", 4, "worker_class", "$APP_WORKER_CLASS, default 'sync'", None, "ok",
+                "reads the class from the environment"),
+        Finding("srv/app/docker-compose.yml", None, "worker_class", "sync", None, "ok",
+                "compose service web: no class set", default=True)])
+    assert static_values(audit)["worker_class"].startswith("unknown")
+    alone = AuditResult(findings=[audit.findings[1]])
+    assert static_values(alone)["worker_class"] == "sync"  # nothing else sets it: the default is the value

@@ -37,14 +37,15 @@ class Finding:
     action: Action
     reason: str
     default: bool = False  # `current` is gunicorn's default: no place sets it
+    value: Optional[str] = None  # the value `current` shows (`X=gevent` -> gevent), when known
 
     def key(self) -> tuple:
         return (self.file, self.line, self.setting, self.action, self.reason)
 
     def as_json(self) -> dict:
-        """The report's shape (docs/json-reports.md); `default` stays internal (the reason says it)."""
+        """The report's shape (docs/json-reports.md); `default` and `value` stay internal."""
         out = asdict(self)
-        del out["default"]
+        del out["default"], out["value"]
         return out
 
 

@@ -85,7 +85,7 @@ def _int(value: Optional[str]) -> Optional[int]:
 
 def _finding(place: Place, action: str, proposed: Optional[str], reason: str, lines) -> Finding:
     line = lines(place.file, place.offset) if place.offset is not None else None
-    return Finding(place.file, line, place.setting, place.current, proposed, action, reason)
+    return Finding(place.file, line, place.setting, place.current, proposed, action, reason, value=place.value)
 
 
 class DeploymentPlanner:

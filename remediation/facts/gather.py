@@ -80,11 +80,17 @@ def app_module_file(master: GunicornMaster) -> str | None:
 
 
 def _settings_module(result: "Gathered", app_file: str | None) -> tuple[str | None, str | None]:
-    """DJANGO_SETTINGS_MODULE: the app's own view when it ran, else the process environment,
-    else what the app module names (Django's template: setdefault in wsgi.py)."""
+    """DJANGO_SETTINGS_MODULE: the app's own view when it ran, else gunicorn's --env on the
+    command line, else the process environment, else what the app module names (Django's
+    template: setdefault in wsgi.py)."""
     view = result.introspection.extra.get("settings_module") or {}
     if view.get("module"):
         return view["module"], view.get("source")
+    cli = [occ.value.partition("=")[2] for occ in
+           parse_args(plain_words(result.master.gunicorn_argv[1:])).occurrences.get("env", [])
+           if occ.value.partition("=")[0] == "DJANGO_SETTINGS_MODULE"]
+    if cli and cli[-1]:  # gunicorn sets its --env over the process environment
+        return cli[-1], "gunicorn --env on the command line"
     env = result.master.env.get("DJANGO_SETTINGS_MODULE")
     if env:
         return env, "process environment"

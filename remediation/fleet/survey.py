@@ -49,6 +49,12 @@ class HostSurvey:
 UNKNOWN = "unknown"
 
 
+def shown_value(finding) -> str | None:
+    """The value a finding reads (`APP_WORKER_CLASS=gevent` in a compose file is gevent)."""
+    return finding.value if finding.value is not None and finding.current and "$" not in finding.current \
+        else finding.current
+
+
 def static_values(audit: AuditResult) -> dict[str, str | None]:
     """The value each setting has where it is decided (the last live place wins: the command line
     sorts last), from the discovery findings; None when nothing sets it (the default applies).
@@ -62,9 +68,11 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
         if "dead:" in finding.reason:
             continue  # overridden by another place: not the value that runs
         if finding.action in ("patch", "ok"):
-            values[finding.setting] = finding.current
+            if finding.default and values[finding.setting] is not None:
+                continue  # "nothing set here" is gunicorn's default only where no other place sets it
+            values[finding.setting] = shown_value(finding)
         elif finding.action == "report" and "settings are kept" in finding.reason and finding.current:
-            values[finding.setting] = finding.current  # an ASGI or custom class: certain, only not patched
+            values[finding.setting] = shown_value(finding)  # an ASGI or custom class: certain, only not patched
         elif finding.action == "report" and "dead" not in finding.reason and "not used" not in finding.reason:
             reported.setdefault(finding.setting, finding.current or "")
     for name, value in values.items():
