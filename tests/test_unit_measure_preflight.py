@@ -291,3 +291,29 @@ def test_the_requests_script_itself_writes_every_line_and_the_end():
     _started, rows, window = parse_requests(out)
     assert [code for code, _ms in rows] == [0] * 5
     assert window is not None and window >= 0
+
+
+def _acquired(ms: list[float], new: int | None = 0):
+    from remediation.verify.measure import Measurement
+
+    return Measurement(requests=len(ms), request_ms=[400.0] * len(ms), acquire_ms=ms, new_db_connections=new)
+
+
+def test_one_slow_reused_acquisition_far_from_a_connect_is_a_warning():
+    """Measured at 20 lab hosts on 2 CPUs: 0 new connections, p50 0.08 ms, one sample 173 ms, connect 3.4 s."""
+    from remediation.verify.verdict import slow_reused_acquisition
+
+    before = {"acquire_ms_p50": 3382.32}
+    problem, warning = slow_reused_acquisition(before, _acquired([0.08] * 9 + [173.29]), 10)
+    assert problem is None and "not a new connection" in warning
+
+
+def test_slow_reused_acquisitions_that_could_be_connects_still_fail():
+    from remediation.verify.verdict import slow_reused_acquisition
+
+    before = {"acquire_ms_p50": 1000.0}
+    assert slow_reused_acquisition(before, _acquired([0.1] * 9 + [900.0]), 10)[0]  # as slow as half a connect
+    assert slow_reused_acquisition(before, _acquired([30.0] * 10), 10)[0]  # typically slow: p50 over the limit
+    assert slow_reused_acquisition(before, _acquired([0.1] * 9 + [50.0], new=None), 10)[0]  # nothing counted
+    assert slow_reused_acquisition(None, _acquired([0.1] * 9 + [50.0]), 10)[0]  # no baseline connect to compare
+    assert slow_reused_acquisition(before, _acquired([0.1] * 10), 10) == (None, None)

@@ -1,13 +1,14 @@
 """Did the remediation work? The before/after record, and every check that can fail it (pure)."""
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 from remediation.config.playbook import Playbook
 from remediation.plan.decide import live_kind
 from remediation.model import Target
 from remediation.plan.inspection import USING_WORKER
-from remediation.verify.measure import Measurement
+from remediation.verify.measure import Measurement, percentile
 
 
 def metrics(gunicorn: dict, databases: dict, m: Measurement | None) -> dict:
@@ -115,11 +116,34 @@ def _latency(before: dict | None, result: dict, after: Measurement, playbook: Pl
         if not after.acquire_ms:  # an optional extra: many apps log nothing of the kind
             verdict.warnings.append("no acquisition-time lines matched verify.log_pattern in the app log: "
                                     "reuse was judged from the new-connection count alone")
-        elif (result["acquire_ms_p95_reused"] or 0) > th.max_acquire_ms_p95:
-            problems.append(f"connection acquisition p95 {result['acquire_ms_p95_reused']} ms on reused "
-                            f"connections > {th.max_acquire_ms_p95} ms (all requests: p95 "
-                            f"{result['acquire_ms_p95']} ms, {after.new_db_connections} new connections)")
+        else:
+            problem, warning = slow_reused_acquisition(before, after, th.max_acquire_ms_p95)
+            problems += [problem] if problem else []
+            verdict.warnings += [warning] if warning else []
     return problems
+
+
+def slow_reused_acquisition(before: dict | None, after: Measurement, limit_ms: float) -> tuple[str | None, str | None]:
+    """(problem, warning) for the acquisition times of reused connections against `limit_ms`.
+
+    A p95 over the limit fails unless every sign says the slow samples were no connects: the
+    new-connection count ran, the typical (p50) reused acquisition is within the limit, and the
+    slowest is under half the baseline's full connect. Then it is the worker thread waiting for
+    a CPU (20 apps on 2 CPUs: 173 ms once in 10, against a 3.4 s connect), reported, not a
+    reason to roll back a host whose connections are reused."""
+    reused = after.reused_acquire_ms()
+    if not reused:
+        return None, None
+    p95, p50 = percentile(reused, 95), statistics.median(reused)
+    if p95 <= limit_ms:
+        return None, None
+    text = (f"connection acquisition p95 {round(p95, 2)} ms on reused connections > {limit_ms} ms "
+            f"(p50 {round(p50, 2)} ms, {after.new_db_connections} new connections)")
+    connect_ms = (before or {}).get("acquire_ms_p50")
+    if after.new_db_connections is not None and p50 <= limit_ms and connect_ms and p95 < connect_ms / 2:
+        return None, (f"{text}: slower than the limit yet far from the baseline's {connect_ms} ms connect, "
+                      "so a wait for the CPU, not a new connection")
+    return text, None
 
 
 def judge(before: dict | None, result: dict, after: Measurement, logs: str, playbook: Playbook,
