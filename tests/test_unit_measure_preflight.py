@@ -317,3 +317,5 @@ def test_slow_reused_acquisitions_that_could_be_connects_still_fail():
     assert slow_reused_acquisition(before, _acquired([0.1] * 9 + [50.0], new=None), 10)[0]  # nothing counted
     assert slow_reused_acquisition(None, _acquired([0.1] * 9 + [50.0]), 10)[0]  # no baseline connect to compare
     assert slow_reused_acquisition(before, _acquired([0.1] * 10), 10) == (None, None)
+    # the slowest decides, not the p95: two slow waits hide one sample as slow as a connect
+    assert slow_reused_acquisition(before, _acquired([0.1] * 17 + [50.0, 50.0, 600.0]), 10)[0]
