@@ -709,16 +709,19 @@ def op_counters(req):
             SESSIONS.pop(key, None)
             proc.kill()
             if fresh:
-                return dict({"errors": ["the counter session did not answer"], "fresh": True},
-                            **({"view": view} if view is not None else {}))
+                return with_view({"errors": ["the counter session did not answer"], "fresh": True}, view)
             continue
         reply = json.loads(line.decode("utf-8"))
         reply["fresh"] = fresh
-        if view is not None:
-            reply["view"] = view
-        return reply
-    return dict({"errors": ["the counter session keeps ending"], "fresh": True},
-                **({"view": view} if view is not None else {}))
+        return with_view(reply, view)
+    return with_view({"errors": ["the counter session keeps ending"], "fresh": True}, view)
+
+
+def with_view(reply, view):
+    """A counters reply, carrying the app's view when one was taken."""
+    if view is not None:
+        reply["view"] = view
+    return reply
 
 
 def end_sessions():
