@@ -28,6 +28,7 @@ from lab import config as lab_config
 from lab import lab
 from lab import light
 from lab.sh import LabError
+from remediation.config.playbook import load_playbook
 
 ROOT = Path(__file__).resolve().parents[1]
 ANSIBLE_DIR = ROOT / "bench" / "ansible"
@@ -312,7 +313,7 @@ def run(quick: bool, say=print, only: tuple[str, ...] = SECTIONS, rollout_hosts:
     inspect_sizes = (10,) if quick else (10, 50, 100)
     rollout_sizes = rollout_hosts or ((10,) if quick else (10, 20))
     pairs = 1 if quick else 3
-    requests = 10
+    requests = load_playbook(BENCH_PLAYBOOK).verify.requests  # Ansible times as many
     results: dict = merge_into or {"quick": quick, "inspect": [], "rollout": []}
     results["machine"] = machine()
     if "inspect" in only:

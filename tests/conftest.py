@@ -45,10 +45,11 @@ class Fleet:
 
 @pytest.fixture(scope="session")
 def quick_playbook(tmp_path_factory):
-    """The default playbook with 8 timed requests (keeps the lab tests short)."""
-    from labtools import playbook_variant
+    """The default playbook with 20 timed requests: fewer than its 30 keeps the lab tests short,
+    and more than the new-connection limit (16) keeps the count able to fail."""
+    from labtools import QUICK_REQUESTS, playbook_variant
 
-    return playbook_variant(tmp_path_factory.mktemp("playbooks"), "quick", 8)
+    return playbook_variant(tmp_path_factory.mktemp("playbooks"), "quick", QUICK_REQUESTS)
 
 
 @pytest.fixture

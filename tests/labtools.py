@@ -93,6 +93,9 @@ def inventory_with(tmp_path: Path, host: str, **host_vars) -> Path:
     return path
 
 
+QUICK_REQUESTS = 20  # above the default target's new-connection limit (2 x 8), else the count cannot fail
+
+
 def playbook_variant(directory: Path, name: str, requests: int, **thresholds) -> Path:
     """The default playbook with fewer timed requests (and optional threshold overrides)."""
     data = yaml.safe_load((ROOT / "playbooks" / "gevent-to-gthread.yml").read_text())

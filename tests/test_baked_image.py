@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from labtools import invoke, playbook_variant, tree_snapshot
+from labtools import QUICK_REQUESTS, invoke, playbook_variant, tree_snapshot
 from test_variety import connection_ids
 
 from lab import baked
@@ -34,7 +34,7 @@ def hosts(fleet, tmp_path_factory):
         for spec in specs.values():
             baked.create(spec)
         inventory = str(baked.write_inventory(list(specs.values())))
-        playbook = str(playbook_variant(tmp_path_factory.mktemp("baked-playbooks"), "quick", 8))
+        playbook = str(playbook_variant(tmp_path_factory.mktemp("baked-playbooks"), "quick", QUICK_REQUESTS))
         yield specs, inventory, playbook, tmp_path_factory.mktemp("baked-runs")
     finally:
         for spec in specs.values():

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from labtools import events, inventory_with, invoke, invoke_text, playbook_variant, plant_start_failure, snapshot
+from labtools import QUICK_REQUESTS, events, inventory_with, invoke, invoke_text, playbook_variant, plant_start_failure, snapshot
 from lab import lab
 
 pytestmark = pytest.mark.lab
@@ -70,7 +70,7 @@ def test_remediate_then_unchanged_then_rollback(fleet, name, quick_playbook, run
 def test_failed_verification_rolls_back_byte_identical(fleet, quick_playbook, runs_dir, tmp_path, fault_matrix):
     spec = fleet.host("lab1")
     # a p95 of 1 ms cannot be met through the delay proxy
-    impossible = playbook_variant(tmp_path, "impossible", 8, max_request_ms_p95=1)
+    impossible = playbook_variant(tmp_path, "impossible", QUICK_REQUESTS, max_request_ms_p95=1)
     broken = snapshot(spec)
     try:
         rc, report, err = invoke("remediate", "--host", "lab1", "--yes", "--json", "-",
@@ -147,6 +147,24 @@ def test_no_verify_path_is_one_line_and_refused(fleet, quick_playbook, runs_dir,
     assert run["status"] == "refused" and "remediation_verify_path" in run["error"], run
     assert run["changes"] == [] and snapshot(spec) == before
     fault_matrix.add_input("no page to verify on (playbook placeholder, no host var)", rejected=True)
+
+
+def test_too_few_requests_to_fail_the_count_is_refused(fleet, runs_dir, tmp_path, fault_matrix):
+    """10 timed requests against a new-connection limit of 2 x 8: a connect per request would pass.
+    plan says so in one line, remediate refuses before any write."""
+    spec = fleet.host("lab3")
+    few = playbook_variant(tmp_path, "few", 10)
+    before = snapshot(spec)
+    proc = invoke_text("plan", "--host", "lab3", "--playbook", str(few), runs_dir=runs_dir)
+    assert proc.returncode == 0, proc.stderr
+    said = [line for line in proc.stdout.splitlines() if "verify.requests 10" in line]
+    assert len(said) == 1 and "above 16" in said[0], proc.stdout
+    rc, report, err = invoke("remediate", "--host", "lab3", "--yes", "--json", "-", "--playbook", str(few),
+                             runs_dir=runs_dir)
+    run = report["hosts"]["lab3"]
+    assert rc != 0 and run["status"] == "refused" and "could not prove reuse" in run["error"], run
+    assert run["changes"] == [] and snapshot(spec) == before
+    fault_matrix.add_input("timed requests too few for the new-connection count to fail", rejected=True)
 
 
 def test_page_without_database_cannot_prove_reuse(fleet, quick_playbook, runs_dir, tmp_path, fault_matrix):

@@ -611,3 +611,34 @@ def test_optional_sections_take_their_defaults(tmp_path):
     assert pb.restart_timeout_s == 60 and pb.target.worker_connections == 1000
     assert pb.verify.log_pattern is None and pb.verify.thresholds.max_p95_ratio == 1.5
     assert pb.verify.warmup_requests(pb.target) == 12
+
+
+def test_a_count_that_cannot_fail_is_named_with_the_fix():
+    """10 timed requests against a limit of 16 (the first bench playbook): an app still opening a
+    connection per request shows 10 new ones and would pass, so the count proves nothing."""
+    from dataclasses import replace
+
+    from remediation.model import Target
+
+    pb = load_playbook()
+    target = Target("gthread", 2, 8)
+    assert pb.verify.requests == 30 and pb.verify.count_cannot_fail(target) is None
+    few = replace(pb.verify, requests=16)
+    assert few.count_cannot_fail(target) == (
+        "verify.requests 16 is not above the new-connection limit 16 (workers x threads = 2 x 8): a connect "
+        "per request would pass the count, so it could not prove reuse; set verify.requests above 16")
+    assert replace(pb.verify, requests=17).count_cannot_fail(target) is None
+    assert few.count_cannot_fail(Target("sync", 4, 1)) is None  # a sync target's limit is its 4 workers
+    explicit = replace(few, thresholds=replace(few.thresholds, max_new_db_connections=20))
+    assert "verify.thresholds.max_new_db_connections" in explicit.count_cannot_fail(target)
+
+
+def test_every_shipped_playbook_can_fail_its_count():
+    from remediation.model import Target
+
+    root = Path(__file__).resolve().parent.parent
+    for path in [*sorted((root / "playbooks").glob("*.yml")), *sorted(PLAYBOOK_DIR.glob("*.yml")),
+                 root / "bench" / "bench-playbook.yml"]:
+        pb = load_playbook(path)
+        assert pb.verify.count_cannot_fail(pb.target) is None, path
+        assert pb.verify.count_cannot_fail(Target(pb.target.worker_class, 2, 8)) is None, path

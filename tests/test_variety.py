@@ -15,7 +15,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from labtools import invoke, playbook_variant, tree_snapshot
+from labtools import QUICK_REQUESTS, invoke, playbook_variant, tree_snapshot
 
 from lab import variety, variety_hosts
 
@@ -78,7 +78,7 @@ def varied(fleet, tmp_path_factory):
 def outcome(varied, tmp_path_factory):
     """The varied fleet before, the rollout, the fleet after, the rollback, the fleet after that."""
     runs = tmp_path_factory.mktemp("variety-runs")
-    playbook = playbook_variant(tmp_path_factory.mktemp("variety-playbooks"), "quick", 8)
+    playbook = playbook_variant(tmp_path_factory.mktemp("variety-playbooks"), "quick", QUICK_REQUESTS)
     inv = str(variety_hosts.INVENTORY_PATH)
     before = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied),
               "image": in_parallel(image_of, varied)}

@@ -95,6 +95,19 @@ class VerifySpec:
         limit = self.thresholds.max_new_db_connections
         return self.concurrency(target) if limit == "auto" else int(limit)
 
+    def count_cannot_fail(self, target: Target) -> str | None:
+        """Why the new-connection count could not tell reuse from a connect per request on this
+        target, or None. It fails only above its limit, so the timed requests must outnumber it:
+        with 10 requests and a limit of 16, an app that still connects per request would pass."""
+        limit = self.max_new_connections(target)
+        if self.requests > limit:
+            return None
+        how = (f"workers x threads = {target.workers} x {max(1, target.threads)}"
+               if self.thresholds.max_new_db_connections == "auto" else "verify.thresholds.max_new_db_connections")
+        return (f"verify.requests {self.requests} is not above the new-connection limit {limit} ({how}): "
+                f"a connect per request would pass the count, so it could not prove reuse; set "
+                f"verify.requests above {limit}")
+
 
 def set_path_hint(playbook_path: str) -> str:
     """What to change when a host has no page, or the wrong page, to prove reuse on."""

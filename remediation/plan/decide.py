@@ -132,6 +132,9 @@ def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook
     if not playbook.verify.path_for(host.vars):
         return Decision(Verdict.BLOCKED, f"refused: {missing_path_reason(host.name, playbook.path)}; "
                                          "nothing was changed")
+    unprovable = playbook.verify.count_cannot_fail(target)
+    if unprovable:
+        return Decision(Verdict.BLOCKED, f"refused: {unprovable} in {playbook.path}; nothing was changed")
     if not patched and gaps:
         reasons = [f"/{f.file}:{f.line}: {f.reason}" for f in ins.audit.findings if f.action == "report"]
         return Decision(Verdict.UNREACHABLE_TARGET, "cannot reach the target: " + "; ".join(gaps[:3])
