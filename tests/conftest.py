@@ -126,7 +126,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not _MATRIX.faults or exitstatus != 0:
         return
     opts = session.config.option
-    if opts.keyword or opts.markexpr or opts.lf or session.config.args not in ([], ["tests"]):
+    if opts.keyword or opts.markexpr or getattr(opts, "lf", False) or session.config.args not in ([], ["tests"]):
         return  # a partial run would write a partial table
     from pathlib import Path
 
