@@ -110,6 +110,8 @@ class GunicornMaster:
     restart: RestartMethod
     mounts: list[Mount] = field(default_factory=list)
     args_from: int | None = None  # where gunicorn's own arguments start in argv (the agent decides)
+    # every variable name in the process's environment (no values); None when not known
+    env_names: frozenset[str] | None = None
     # a baked image built on the host: container path -> host path in the build context, or None
     build_map: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
 

@@ -221,3 +221,54 @@ def test_no_half_patch_when_a_related_file_fails(monkeypatch) -> None:
     assert "web.conf" not in result.patched
     switch = next(f for f in result.findings if f.file == "web.conf" and f.setting == "worker_class")
     assert switch.action == "report" and "related change in gunicorn.conf.py" in switch.reason
+
+
+# The live process's variable names (never values): a default in the code runs only when its
+# variable is not among them. Models settings that read CONN_MAX_AGE and the worker class from
+# the environment with a default, as many projects do (int(os.environ.get("DB_CONN_MAX_AGE", 0))).
+ENV_SETTINGS = ('import os\nDATABASES = {"default": {"NAME": "app", '
+                '"CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", 0)), "CONN_HEALTH_CHECKS": True}}\n')
+ENV_CONFIG = 'import os\nworker_class = os.environ.get("APP_WORKER_CLASS", "gevent")\nworkers = 2\nthreads = 8\n'
+
+
+def _env_audit(names, files=None):
+    hints = Hints(command="gunicorn -c gunicorn.conf.py app.wsgi", env={}, env_names=names)
+    return audit_files(files or {"gunicorn.conf.py": ENV_CONFIG, "app/settings.py": ENV_SETTINGS}, Target(), hints)
+
+
+def _by_setting(result, setting):
+    return [f for f in result.findings if f.setting == setting]
+
+
+def test_a_default_whose_variable_is_unset_live_is_patched() -> None:
+    result = _env_audit(frozenset({"PATH", "HOME"}))
+    assert any(f.action == "patch" and f.proposed == "600" for f in _by_setting(result, "CONN_MAX_AGE"))
+    assert any(f.action == "patch" for f in _by_setting(result, "worker_class"))
+
+
+def test_a_default_whose_variable_is_set_live_is_not_patched() -> None:
+    """The variable wins over the default: patching the default would change nothing, and no file
+    sets the variable, so both are reported, with the name only (the value was never read)."""
+    result = _env_audit(frozenset({"PATH", "DB_CONN_MAX_AGE", "APP_WORKER_CLASS"}))
+    conn = _by_setting(result, "CONN_MAX_AGE")
+    assert conn and not any(f.action == "patch" for f in conn)
+    assert any(f.action == "report" and "live environment sets $DB_CONN_MAX_AGE" in f.reason for f in conn)
+    worker = _by_setting(result, "worker_class")
+    assert not any(f.action == "patch" and f.file == "gunicorn.conf.py" for f in worker), worker
+    assert not result.patched or "gunicorn.conf.py" not in result.patched
+
+
+def test_a_variable_set_live_and_in_a_file_is_patched_in_that_file() -> None:
+    """Names say the variable is set; an env file in the tree says where: that file is the fix."""
+    files = {"gunicorn.conf.py": ENV_CONFIG, "app/settings.py": ENV_SETTINGS,
+             "deploy/app.env": "DB_CONN_MAX_AGE=0\nAPP_WORKER_CLASS=gevent\n"}
+    result = _env_audit(frozenset({"DB_CONN_MAX_AGE", "APP_WORKER_CLASS"}), files)
+    conn = _by_setting(result, "CONN_MAX_AGE")
+    assert any(f.file == "deploy/app.env" and f.action in ("patch", "report") for f in conn), conn
+    assert not any(f.file == "app/settings.py" and f.action == "patch" for f in conn), conn
+
+
+def test_without_names_the_default_is_still_the_plan() -> None:
+    """An older agent or an unreadable environ: nothing known, today's behaviour."""
+    result = _env_audit(None)
+    assert any(f.action == "patch" and f.proposed == "600" for f in _by_setting(result, "CONN_MAX_AGE"))

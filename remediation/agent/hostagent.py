@@ -19,6 +19,7 @@ import time
 ENV_KEYS = ("DJANGO_SETTINGS_MODULE", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "PYTHONPATH",
             "VIRTUAL_ENV", "PORT")
 MAX_FILE = 1024 * 1024
+MAX_ENV_NAMES = 4096
 
 
 def b64(data):
@@ -98,14 +99,20 @@ def is_gunicorn(argv):
 
 
 def filtered_env(pid):
-    raw = read_proc(pid, "environ") or b""
-    env = {}
-    for item in raw.split(b"\0"):
+    """The values of the few variables the tool reads (ENV_KEYS), and the names of all the
+    others, never their values (which may be secrets): a setting read from $X with a default
+    runs the default only when X is not among them. Names is None when environ is unreadable."""
+    raw = read_proc(pid, "environ")
+    env, names = {}, set()
+    for item in (raw or b"").split(b"\0"):
         key, sep, value = item.partition(b"=")
         key = key.decode("utf-8", "replace")
-        if sep and key in ENV_KEYS:
+        if not sep:
+            continue
+        names.add(key)
+        if key in ENV_KEYS:
             env[key] = value.decode("utf-8", "replace")
-    return env
+    return env, (sorted(names)[:MAX_ENV_NAMES] if raw is not None else None)
 
 
 def mount_ns(pid):
@@ -204,15 +211,16 @@ def supervisor_info(supervisord, chain=()):
     return {"config": conf, "status": status["stdout"], "status_rc": status["rc"], "via": "supervisorctl"}
 
 
-def supervisor_rpc(conf):
+def supervisor_rpc(conf, timeout=10):
     """A proxy to supervisord's XML-RPC interface on the unix socket `conf` names (a
-    supervisorctl start costs ~0.3 s of CPU); None when the socket cannot be used."""
+    supervisorctl start costs ~0.3 s of CPU); None when the socket cannot be used. `timeout`
+    bounds each call: a stop or start that waits must be allowed the whole restart's time."""
     import configparser  # imported here: they cost ~50 ms, and only supervisor hosts need them
     import http.client
     import xmlrpc.client
 
     class UnixHTTPConnection(http.client.HTTPConnection):
-        def __init__(self, path, timeout=10):
+        def __init__(self, path):
             http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
             self.unix_path = path
 
@@ -275,10 +283,13 @@ def op_supervisor_restart(req):
     after that a restart needs: wait out STARTING/STOPPING/BACKOFF, stop, start (supervisord waits
     `startsecs` for RUNNING), report the state. {"unavailable": true} sends the controller to
     supervisorctl."""
-    proxy = supervisor_rpc(req["config"]) if req.get("config") else None
+    # stopProcess and startProcess wait in supervisord: for gunicorn's graceful stop (its
+    # graceful_timeout, 30 s by default) and for startsecs, so a call may take the whole restart
+    timeout = req.get("timeout", 60)
+    proxy = supervisor_rpc(req["config"], timeout=timeout) if req.get("config") else None
     if proxy is None:
         return {"unavailable": True}
-    name, deadline = req["program"], time.time() + req.get("timeout", 60)
+    name, deadline = req["program"], time.time() + timeout
 
     def settled():
         while True:
@@ -344,9 +355,10 @@ def op_probe(req):
             exe = None
         workers = [{"pid": w["pid"], "threads": w["threads"], "argv": w["argv"]}
                    for w in table if w["ppid"] == pid]
+        env, env_names = filtered_env(pid)
         master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
-                  "user": row["user"], "uid": row["uid"], "cwd": cwd,
-                  "exe": exe, "env": filtered_env(pid), "threads": row["threads"], "workers": workers,
+                  "user": row["user"], "uid": row["uid"], "cwd": cwd, "exe": exe, "env": env,
+                  "env_names": env_names, "threads": row["threads"], "workers": workers,
                   "ancestors": ancestors, "container": None, "systemd_unit": systemd_unit_of(pid)}
         if mount_ns(pid) != mount_ns(1):  # in a container: ask the engine which one
             engine = engine_containers() if engine is None else engine

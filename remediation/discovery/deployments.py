@@ -365,11 +365,16 @@ class DeploymentBuilder:
                                      label=f"${value.var} (live)"), True))
                 result.append((default_place, False))
                 return result
-            result.append((default_place, True))
-            for env in self.located.env:
-                if env.name == value.var:
-                    result.append((env_place(env, setting, "config", False), True))
-            return result
+            sources = [(env_place(env, setting, "config", False), True)
+                       for env in self.located.env if env.name == value.var]
+            if self.hints.unread(value.var):  # set live: the default is dead, a file here may set it
+                if not sources:
+                    sources = [(Place(setting, LIVE_ENV, None, "config", f"${value.var}=(set)", None, None,
+                                      f"${value.var} is set in the live process environment by no file "
+                                      "the host holds (its value is not read)", label=f"${value.var} (live)"),
+                                True)]
+                return sources + [(default_place, False)]
+            return [(default_place, True), *sources]
         why = value.why if isinstance(value, Unknown) else f"not a literal ({type(value).__name__})"
         file = value.file.path if getattr(value, "file", None) is not None else config
         node = getattr(value, "node", None)

@@ -34,6 +34,7 @@ class DbContext:
     django_has_health_checks: Optional[bool]
     gevent_remains: Optional[str]  # why CONN_MAX_AGE must not be raised, if so
     lines: Callable[[str, Optional[int]], Optional[int]]
+    unread: Callable[[str], bool] = lambda var: False  # set live, value not read (Hints.unread)
 
 
 def wanted(key: str, target: Target) -> Any:
@@ -312,6 +313,12 @@ class SettingsPlanner:
             return
         for env in self.ctx.env_by_name.get(var, []):
             self.plan_env_setting(env, key, want, label, blocked)
+        if self.ctx.unread(var):  # the variable wins: patching the default would change nothing
+            if not self.ctx.env_by_name.get(var):
+                self.report(file, offset, key, f"${var}=(set)",
+                            f"{label}: the live environment sets ${var} (its value is not read), which wins "
+                            "over the default in the code; no file the host holds sets it", proposed=str(want))
+            return
         if value.default is None:
             self.report(file, offset, key, value.show(),
                         f"{label}: read from ${var} with no default; its value comes from outside "

@@ -58,8 +58,14 @@ class Hints:
     config_path: Optional[str] = None
     settings_module: Optional[str] = None
     env: dict[str, str] = field(default_factory=dict)
+    env_names: Optional[frozenset[str]] = None  # every variable the live process has (values: `env` only)
     versions: dict[str, str] = field(default_factory=dict)  # installed, as the app imports them
     loaded_settings: Optional[tuple[str, ...]] = None  # settings files the app's settings import loaded
+
+    def unread(self, var: str) -> bool:
+        """The live process has $var, but only its name was read (its value may be a secret):
+        a default in the code for it is not what runs."""
+        return var not in self.env and self.env_names is not None and var in self.env_names
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ class Plan:
         ctx = DbContext(self.target, env_by_name, dict(self.hints.env),
                         versions.at_least("dj-database-url", (1, 1)),
                         versions.at_least("django", (4, 1)),
-                        self.gevent_remains, self.tree.line)
+                        self.gevent_remains, self.tree.line, self.hints.unread)
         for pointer in choice.unresolved:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",

@@ -38,7 +38,7 @@ def hints_for(gathered: Gathered) -> Hints:
         loaded = tuple(rel(p) for p in (master.host_path(path) for path in loaded) if p)
     return Hints(command=master.command, cwd=rel(cwd) if cwd else None,
                  config_path=rel(host_config) if host_config else None,
-                 settings_module=gathered.settings_module, env=dict(master.env),
+                 settings_module=gathered.settings_module, env=dict(master.env), env_names=master.env_names,
                  versions={k: v for k, v in view.versions.items() if k in ("django", "dj_database_url")},
                  loaded_settings=loaded or None)
 
