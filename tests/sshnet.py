@@ -4,7 +4,8 @@ app host reachable only through it, each a network namespace running its own ssh
   controller (root ns) --rmssh0 10.79.0.0/24-- bastion 10.79.0.10 / 10.79.1.10 --rmssh1-- app 10.79.1.20
 
 rmssh1 has no address in the root namespace and nothing routes: the app host is reachable
-only by a jump through the bastion. Logins are root with keys (no users are created).
+only by a jump through the bastion. Logins are root or rmsshu (a system user made once) with keys; the "stranger" key is authorized
+for nobody.
 Everything is removed on exit, and stale leftovers of an earlier run are removed first. The
 names are fixed, so one test session at a time holds the network (LOCK): a second one waits
 instead of tearing down the first one's namespaces as stale."""
@@ -27,6 +28,7 @@ ROOT_LINKS = ("rmssh-b0", "rmssh-b1", "rmssh-a1")
 BASTION, BASTION_INNER, APP, CONTROLLER = "10.79.0.10", "10.79.1.10", "10.79.1.20", "10.79.0.1"
 SUBNETS = ("10.79.0.0/24", "10.79.1.0/24")  # 10.77/10.78 are the lab's
 LOCK = "/run/lock/remediation-sshnet.lock"
+USER = "rmsshu"  # the second login name; the client keys "stranger" is authorized for nobody
 
 
 def why_not() -> str | None:
@@ -101,6 +103,13 @@ def _sshd(net: Net, ns: str, name: str) -> None:
                                       stdout=log, stderr=log, start_new_session=True))
 
 
+def _login_user() -> None:
+    """A second login name on both hosts (they share the machine's passwd), for `Match user`."""
+    if sh("id", "-u", USER, check=False).returncode != 0:
+        sh("useradd", "--system", "-M", "-d", "/nonexistent", "-s", "/bin/sh", USER)
+    sh("usermod", "-p", "*", USER)  # not locked: with UsePAM no a locked account cannot log in by key
+
+
 def _wait_port(ns: str | None, address: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -154,11 +163,14 @@ def up() -> Net:
         _veth("rmssh-b0", "rmssh-bastion", "eth0", "rmssh0", BASTION)
         _veth("rmssh-b1", "rmssh-bastion", "eth1", "rmssh1", BASTION_INNER)
         _veth("rmssh-a1", "rmssh-app", "eth0", "rmssh1", APP)
-        for kind, phrase in (("plain", ""), ("encrypted", "correct horse"), ("agent", "")):
+        for kind, phrase in (("plain", ""), ("encrypted", "correct horse"), ("agent", ""), ("stranger", "")):
             _keygen(net.dir / f"client_{kind}", phrase)
             net.keys[kind] = net.dir / f"client_{kind}"
+        _login_user()
         (net.dir / "authorized_keys").write_text("".join(
             (net.dir / f"client_{k}.pub").read_text() for k in ("plain", "encrypted", "agent")))
+        net.dir.chmod(0o755)  # sshd reads authorized_keys as the user logging in (rmsshu too)
+        (net.dir / "authorized_keys").chmod(0o644)
         _sshd(net, "rmssh-bastion", "bastion")
         _sshd(net, "rmssh-app", "app")
         _wait_port(None, BASTION)
