@@ -94,7 +94,7 @@ def _sshd(net: Net, ns: str, name: str) -> None:
     net.host_keys[name] = " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
     config = net.dir / f"{name}_sshd_config"
     config.write_text(
-        f"Port 22\nHostKey {host_key}\nPidFile {net.dir / name}.pid\nUsePAM no\nPasswordAuthentication no\n"
+        f"Port 22\nPort 2222\nHostKey {host_key}\nPidFile {net.dir / name}.pid\nUsePAM no\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
         f"AuthorizedKeysFile {net.dir / 'authorized_keys'}\nStrictModes no\nAllowTcpForwarding yes\n"
         f"LogLevel ERROR\n")
@@ -106,8 +106,10 @@ def _sshd(net: Net, ns: str, name: str) -> None:
 def _login_user() -> None:
     """A second login name on both hosts (they share the machine's passwd), for `Match user`."""
     if sh("id", "-u", USER, check=False).returncode != 0:
-        sh("useradd", "--system", "-M", "-d", "/nonexistent", "-s", "/bin/sh", USER)
-    sh("usermod", "-p", "*", USER)  # not locked: with UsePAM no a locked account cannot log in by key
+        sh("useradd", "--system", "-M", "-d", "/", "-s", "/bin/sh", USER)
+    # not locked (with UsePAM no a locked account cannot log in by key); a home that exists, so a
+    # login prints nothing of its own
+    sh("usermod", "-p", "*", "-d", "/", USER)
 
 
 def _wait_port(ns: str | None, address: str, timeout: float = 10) -> None:

@@ -89,6 +89,9 @@ def check_host_key(hop: Hop, key: paramiko.PKey) -> None:
     known = knownhosts.known_keys(files, hop.host_key_name)
     if any(e.blob == key.asbytes() for e in known):
         return
+    if not known and hop.bare_name and any(e.blob == key.asbytes()
+                                           for e in knownhosts.known_keys(files, hop.bare_name)):
+        return  # as ssh: no entry for [host]:port, but this very key is known for the host "w/out port"
     if known:
         same_type = [e for e in known if e.keytype == key.get_name()]
         e = (same_type or known)[0]

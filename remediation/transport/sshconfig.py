@@ -44,6 +44,7 @@ class Hop:
     add_to: str | None = None             # where a new key is appended (the first user file); None: nowhere
     strict: str = "yes"                   # yes | accept-new (OpenSSH's `no` too: a changed key is still refused)
     host_key_name: str = ""               # the known_hosts name: HostKeyAlias, else HostName (`[h]:p` off 22)
+    bare_name: str | None = None          # off port 22 without an alias: the name ssh also accepts a matching key under
     hash_new: bool = False
     proxy_command: str | None = None      # tokens expanded
     config_file: str | None = None        # -F, passed on to jump hops as ssh does
@@ -216,6 +217,7 @@ def hop_from(settings: dict[str, list[str]], label: str, *, extra_known_hosts: s
         known_hosts=tuple(user_files + global_files), add_to=user_files[0] if user_files else None,
         strict="accept-new" if accept_new else strict,
         host_key_name=alias or (hostname if port == 22 else f"[{hostname}]:{port}"),
+        bare_name=hostname if not alias and port != 22 else None,
         hash_new=(_one(settings, "hashknownhosts") or "no").lower() in ("yes", "true"),
         proxy_command=None if _off(proxy) else tokens(proxy or ""),
         config_file=config_file,
