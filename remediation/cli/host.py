@@ -12,6 +12,7 @@ from remediation.errors import InputError
 from remediation.plan.inspection import Inspection
 from remediation.journal import Journal
 from remediation.config.playbook import load_playbook, missing_path_reason
+from remediation.discovery.worker_classes import warms_up
 from remediation.redact import redact
 from remediation.flow import HostFlow
 from remediation.transport.remote import Remote
@@ -219,7 +220,7 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
             raise InputError(missing_path_reason(host, pb.path))
         g = ins.gunicorn
         width = (g.get("workers") or 1) * max(1, g.get("threads") or 1)  # what the live app serves at once
-        warmup = width if g.get("worker_class") != "gevent" else 0
+        warmup = width if warms_up(g.get("worker_class")) else 0
         m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern,
                     concurrency=width)
         m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import asdict, dataclass, field
+from enum import IntEnum
 from typing import Literal, Optional
 
 Action = Literal["patch", "report", "ok"]
@@ -23,6 +24,22 @@ DB_SETTINGS = SETTINGS[4:]
 LIVE_COMMAND = "<live command>"
 LIVE_ENV = "<process environment>"
 HALF_FIX = "half a fix, nothing patched"
+
+
+class Rank(IntEnum):
+    """Precedence of proposals for one place: when deployments or aliases judge the same place
+    differently, the highest rank wins (places.Proposal.rank)."""
+
+    DEAD = 1  # overridden by a higher source: only said, never decides
+    OK = 2
+    REPORT = 3
+    PATCH = 4
+    PROTECTED = 5  # "must not change" (a native pool's CONN_MAX_AGE) beats "patch"
+
+    @classmethod
+    def of(cls, action: str) -> "Rank":
+        """The rank of a finding's action: patch, report or ok."""
+        return {"patch": cls.PATCH, "report": cls.REPORT, "ok": cls.OK}[action]
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Union
 from remediation.model import Target
 from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.django_db import DbContext, SettingsPlanner
-from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, apply_edits,
+from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, Rank, apply_edits,
                     unified_diff)
 from remediation.discovery.pairing import half_fix
 from remediation.discovery.places import Proposal
@@ -203,7 +203,7 @@ class Plan:
 
     def add(self, finding: Finding) -> None:
         proposal = Proposal(finding, [], finding.key())
-        proposal.rank = {"patch": 4, "report": 3, "ok": 2}[finding.action]
+        proposal.rank = Rank.of(finding.action)
         self.proposals.append(proposal)
 
 
@@ -254,7 +254,7 @@ def merge(proposals: list[Proposal]) -> list[Proposal]:
             chosen[key].groups |= proposal.groups
     for key, winner in chosen.items():
         wanted = patches.get(key)
-        if wanted and winner.rank > RANK_PATCH:
+        if wanted and winner.rank > Rank.PATCH:
             first = wanted[0]
             reasons = "; ".join(dict.fromkeys(p.finding.reason for p in wanted))
             first.finding.action = "report"
@@ -266,8 +266,6 @@ def merge(proposals: list[Proposal]) -> list[Proposal]:
             chosen[key] = first
     return [chosen[k] for k in order]
 
-
-RANK_PATCH = 4
 
 
 def guard_templates(tree: Tree, proposals: list[Proposal]) -> None:
@@ -421,7 +419,7 @@ def _stop_half_fix(proposals: list[Proposal], target: Target, refused: dict[int,
             refused.setdefault(id(proposal), "the other half of the fix cannot be applied "
                                              "(see the half-a-fix finding)")
     extra = Proposal(finding, [], finding.key())
-    extra.rank = 3
+    extra.rank = Rank.REPORT
     proposals.append(extra)
     return True
 

@@ -12,10 +12,9 @@ import re
 from typing import Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import HALF_FIX, Finding
+from remediation.discovery.model import HALF_FIX, Finding, Rank
 from remediation.discovery.places import Proposal
 
-PROTECTED_RANK = 5  # a native pool: CONN_MAX_AGE must stay 0, the switch alone is right
 LABEL = re.compile(r"DATABASES\[('[^']*'|\"[^\"]*\")\]\['CONN_MAX_AGE'\]")
 
 
@@ -31,7 +30,7 @@ def _db_refusal(p: Proposal, active: Callable[[Proposal], bool]) -> bool:
     """A production CONN_MAX_AGE that will not reach the target (not a note, not a pool)."""
     if p.finding.setting != "CONN_MAX_AGE" or not _in(p, "settings"):
         return False
-    if p.rank >= PROTECTED_RANK or (len(p.key) > 1 and p.key[1] == "note"):
+    if p.rank >= Rank.PROTECTED or (len(p.key) > 1 and p.key[1] == "note"):  # a native pool: stays 0
         return False
     return p.finding.action == "report" or (p.finding.action == "patch" and not active(p))
 

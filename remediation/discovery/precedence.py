@@ -12,13 +12,11 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from remediation.model import Target
-from remediation.discovery.model import Finding
+from remediation.discovery.model import Finding, Rank
 from remediation.discovery.places import Layer, Place, Proposal
 from remediation.discovery.worker_classes import classify, describe
 
 DEFAULTS = {"worker_class": "sync", "workers": "1", "threads": "1", "worker_connections": "1000"}
-RANK = {"patch": 4, "report": 3, "ok": 2}
-DEAD_RANK = 1
 NO_REUSE = {
     "asgi": ("{} is an ASGI worker, and Django's docs say persistent connections should be "
              "disabled under ASGI"),
@@ -109,7 +107,7 @@ class DeploymentPlanner:
             text += f" ({place.note})"
         proposal = Proposal(_finding(place, action, proposed, text, self.lines), edits or [],
                             place.key, place.span, place.offset)
-        proposal.rank = RANK[action] if rank is None else rank
+        proposal.rank = Rank.of(action) if rank is None else rank
         self.proposals.append(proposal)
 
     def set_place(self, place: Place, new: str, why: str) -> bool:
@@ -160,7 +158,7 @@ class DeploymentPlanner:
         for place, why in res.dead:
             same = want is not None and place.value == want
             self.emit(place, "ok" if same else "report", None if same else want,
-                      f"dead: {why}; not changed", rank=DEAD_RANK)
+                      f"dead: {why}; not changed", rank=Rank.DEAD)
 
     # -- the plan --------------------------------------------------------------------------
     def plan(self) -> list[Proposal]:
@@ -218,7 +216,7 @@ class DeploymentPlanner:
                               f"no class set: gunicorn's default sync worker{threaded} reuses DB "
                               "connections; class, workers and threads are kept")
         for place, why in cls.dead:
-            self.emit(place, "ok", None, f"dead: {why}; not changed", rank=DEAD_RANK)
+            self.emit(place, "ok", None, f"dead: {why}; not changed", rank=Rank.DEAD)
         for setting in ("workers", "threads"):  # read, so a static view shows them (not the defaults)
             for place in resolve(self.dep, setting).live:
                 self.emit(place, "ok", None, f"{setting} {place.value}: kept (the owner's capacity choice)")
@@ -394,5 +392,5 @@ class DeploymentPlanner:
 
 def _proposal(finding: Finding, key: tuple, action: str) -> Proposal:
     proposal = Proposal(finding, [], key)
-    proposal.rank = RANK[action]
+    proposal.rank = Rank.of(action)
     return proposal
