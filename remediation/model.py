@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Callable
 
+from remediation.errors import NoSingleMaster
+
 
 @dataclass(frozen=True)
 class Target:
@@ -156,10 +158,10 @@ class HostFacts:
 
     def master(self) -> GunicornMaster:
         if not self.masters:
-            raise LookupError("no gunicorn master process found in the process table")
+            raise NoSingleMaster("no gunicorn master process found in the process table")
         if len(self.masters) > 1:
             pids = ", ".join(str(m.pid) for m in self.masters)
-            raise LookupError(f"{len(self.masters)} gunicorn masters (pids {pids}); this tool handles one per host")
+            raise NoSingleMaster(f"{len(self.masters)} gunicorn masters (pids {pids}); this tool handles one per host")
         return self.masters[0]
 
 

@@ -177,7 +177,7 @@ def survey_host(host: Host, target: Target, *, fast: bool, accept_new_host_key: 
         result = summarize(host.name, ins, target, fast)
     except HostUnreachable as exc:
         result = HostSurvey(host.name, "unreachable", error=str(exc))
-    except (RemediationError, LookupError) as exc:
+    except RemediationError as exc:
         result = HostSurvey(host.name, "error", error=str(exc))
     finally:
         remote.close()
