@@ -222,7 +222,7 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
         width = (g.get("workers") or 1) * max(1, g.get("threads") or 1)  # what the live app serves at once
         warmup = width if warms_up(g.get("worker_class")) else 0
         m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern,
-                    concurrency=width)
+                    concurrency=width, request_timeout_s=pb.verify.timeout_s)
         m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]
     from remediation.verify.verdict import metrics
 
