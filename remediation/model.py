@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Callable
 
-from remediation.errors import NoSingleMaster
+from remediation.errors import HostUnreachable, NoSingleMaster
 
 
 @dataclass(frozen=True)
@@ -251,6 +251,12 @@ class HostOutcome:
     host: str
     outcome: Outcome
     detail: str = ""  # what was done, or why it failed (one line, redacted)
+    error: type[BaseException] | None = None  # what it failed with: decisions read this, not `detail`
+
+    @property
+    def unreachable(self) -> bool:
+        """Failed because the host could not be reached or logged in to."""
+        return self.error is not None and issubclass(self.error, HostUnreachable)
 
     def line(self) -> str:
         return {Outcome.DONE: "rolled back", Outcome.NOTHING: "nothing to roll back",

@@ -292,6 +292,6 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
     if not lines:
         out.print("nothing to roll back")
     if result.failed:
-        unreachable = [o.host for o in result.failed if "unreachable" in o.detail or "cannot reach" in o.detail]
+        unreachable = [o.host for o in result.failed if o.unreachable]
         code = fleet_exit_code([o.host for o in result.failed if o.host not in unreachable], unreachable)
         raise Exit("rollback failed on: " + "; ".join(f"{o.host}: {lines[o.host]}" for o in result.failed), code=code)

@@ -115,7 +115,7 @@ class SettingsPlanner:
         for proposal in self.proposals:
             f = proposal.finding
             hit = next((edits for (alias, key), edits in covered.items()
-                        if f.setting == key and f"DATABASES[{alias!r}][{key!r}]" in f.reason), None)
+                        if f.setting == key and f.alias == alias), None)
             if hit is not None and f.action == "patch" and proposal.edits != hit:
                 continue
             keep.append(proposal)
@@ -204,14 +204,16 @@ class SettingsPlanner:
             want = wanted(key, self.ctx.target)
             value = conf.entries.get(key, MISSING)
             label = f"DATABASES[{alias!r}][{key!r}]"
+            first = len(self.proposals)
             if pool != "no":
                 self.plan_pool(state, alias, conf, key, value, pool, label)
-                continue
-            if value is MISSING and conf.opaque:
+            elif value is MISSING and conf.opaque:
                 file, offset = self.where_origin(conf)
                 self.report(file, offset, key, None, f"{label}: cannot tell ({conf.opaque})")
-                continue
-            self.plan_value(state, alias, conf, key, kwarg, value, want, label)
+            else:
+                self.plan_value(state, alias, conf, key, kwarg, value, want, label)
+            for proposal in self.proposals[first:]:  # the alias, for decisions (the label is for people)
+                proposal.finding.alias = alias
 
     def plan_pool(self, state, alias, conf, key, value, pool, label) -> None:
         file, offset = self.where(value) if value is not MISSING else self.where_origin(conf)

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Union
 from remediation.model import Target
 from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.django_db import DbContext, SettingsPlanner
-from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, Rank, apply_edits,
+from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
                     unified_diff)
 from remediation.discovery.pairing import half_fix
 from remediation.discovery.places import Proposal
@@ -83,7 +83,7 @@ class Plan:
         for inv in built.not_live:
             self.add(Finding(inv.file, self.tree.line(inv.file, inv.offset), "worker_class", None, None,
                              "report", f"{inv.label}: not the live command line (see the ps hint); "
-                             "left untouched"))
+                             "left untouched", code=FindingCode.NOT_LIVE))
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
         elif unknown:
@@ -177,7 +177,8 @@ class Plan:
                     "example": "an example settings file (a template to copy)"}.get(kind, "settings")
             roots = ", ".join(choice.roots) or "none found"
             self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
-                             f"{what} not used by the production settings ({roots}); left untouched"))
+                             f"{what} not used by the production settings ({roots}); left untouched",
+                             code=FindingCode.NOT_PRODUCTION))
 
     def _unloaded(self, proposal: Proposal) -> Proposal:
         """A settings file the app's own settings import does not load (a branch on DJANGO_ENV
@@ -199,7 +200,7 @@ class Plan:
 
     def add_issue(self, issue: Issue) -> None:
         self.add(Finding(issue.file, self.tree.line(issue.file, issue.offset), issue.setting,
-                         issue.current, None, "report", issue.reason))
+                         issue.current, None, "report", issue.reason, code=issue.code))
 
     def add(self, finding: Finding) -> None:
         proposal = Proposal(finding, [], finding.key())

@@ -8,14 +8,11 @@ nothing is patched and one finding says what a person would add, and where.
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import HALF_FIX, Finding, Rank
+from remediation.discovery.model import HALF_FIX, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
-
-LABEL = re.compile(r"DATABASES\[('[^']*'|\"[^\"]*\")\]\['CONN_MAX_AGE'\]")
 
 
 def _in(proposal: Proposal, kind: str) -> bool:
@@ -62,9 +59,7 @@ def worker_text(target: Target, file: str) -> str:
 
 
 def db_text(target: Target, finding: Finding) -> str:
-    match = LABEL.search(finding.reason)
-    alias = match.group(1)[1:-1] if match else "default"
-    return f'DATABASES["{alias}"]["CONN_MAX_AGE"] = {target.conn_max_age}'
+    return f'DATABASES["{finding.alias or "default"}"]["CONN_MAX_AGE"] = {target.conn_max_age}'
 
 
 def _where(finding: Finding) -> str:
@@ -89,7 +84,7 @@ def half_fix(proposals: list[Proposal], target: Target,
                   f"({_where(first)}: {first.current} -> {first.proposed}) but CONN_MAX_AGE "
                   f"cannot be set ({why}). Do both by hand: {where}, and switch the worker")
         return Finding(first.file, first.line, "CONN_MAX_AGE", None, str(target.conn_max_age),
-                       "report", reason)
+                       "report", reason, code=FindingCode.HALF_FIX)
     left = _worker_left(proposals, active)
     if left and _db_raised(proposals, active):
         w = left[0].finding
@@ -98,7 +93,7 @@ def half_fix(proposals: list[Proposal], target: Target,
                   f"connections leak. Do both by hand: {_where(w)}: set "
                   f"`{worker_text(target, w.file)}`")
         return Finding(w.file, w.line, "worker_class", w.current, target.worker_class, "report",
-                       reason)
+                       reason, code=FindingCode.HALF_FIX)
     return None
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from remediation.model import Target
-from remediation.discovery.model import Finding, Rank
+from remediation.discovery.model import Finding, FindingCode, Rank
 from remediation.discovery.places import Layer, Place, Proposal
 from remediation.discovery.worker_classes import classify, describe
 
@@ -81,9 +81,11 @@ def _int(value: Optional[str]) -> Optional[int]:
         return None
 
 
-def _finding(place: Place, action: str, proposed: Optional[str], reason: str, lines) -> Finding:
+def _finding(place: Place, action: str, proposed: Optional[str], reason: str, lines,
+             code: Optional[FindingCode] = None) -> Finding:
     line = lines(place.file, place.offset) if place.offset is not None else None
-    return Finding(place.file, line, place.setting, place.current, proposed, action, reason, value=place.value)
+    return Finding(place.file, line, place.setting, place.current, proposed, action, reason, value=place.value,
+                   code=code)
 
 
 class DeploymentPlanner:
@@ -101,11 +103,11 @@ class DeploymentPlanner:
 
     # -- helpers ---------------------------------------------------------------------------
     def emit(self, place: Place, action: str, proposed: Optional[str], reason: str,
-             edits=None, rank: Optional[int] = None) -> None:
+             edits=None, rank: Optional[int] = None, code: Optional[FindingCode] = None) -> None:
         text = f"{place.label}: {reason}" if place.label else reason
         if place.note and action != "ok":
             text += f" ({place.note})"
-        proposal = Proposal(_finding(place, action, proposed, text, self.lines), edits or [],
+        proposal = Proposal(_finding(place, action, proposed, text, self.lines, code), edits or [],
                             place.key, place.span, place.offset)
         proposal.rank = Rank.of(action) if rank is None else rank
         self.proposals.append(proposal)
@@ -158,7 +160,7 @@ class DeploymentPlanner:
         for place, why in res.dead:
             same = want is not None and place.value == want
             self.emit(place, "ok" if same else "report", None if same else want,
-                      f"dead: {why}; not changed", rank=Rank.DEAD)
+                      f"dead: {why}; not changed", rank=Rank.DEAD, code=FindingCode.DEAD)
 
     # -- the plan --------------------------------------------------------------------------
     def plan(self) -> list[Proposal]:
@@ -206,7 +208,7 @@ class DeploymentPlanner:
             kind = classify(place.value)
             if kind in ("asgi", "custom"):
                 self.emit(place, "report", None, f"{describe(kind, place.value)}; its worker "
-                          "settings are kept")
+                          "settings are kept", code=FindingCode.KEPT_CLASS)
                 self.no_reuse = self.no_reuse or NO_REUSE[kind].format(place.value)
             else:
                 self.emit(place, "ok", None, f"{place.value}{threaded} worker reuses DB "
@@ -216,7 +218,7 @@ class DeploymentPlanner:
                               f"no class set: gunicorn's default sync worker{threaded} reuses DB "
                               "connections; class, workers and threads are kept")
         for place, why in cls.dead:
-            self.emit(place, "ok", None, f"dead: {why}; not changed", rank=Rank.DEAD)
+            self.emit(place, "ok", None, f"dead: {why}; not changed", rank=Rank.DEAD, code=FindingCode.DEAD)
         for setting in ("workers", "threads"):  # read, so a static view shows them (not the defaults)
             for place in resolve(self.dep, setting).live:
                 self.emit(place, "ok", None, f"{setting} {place.value}: kept (the owner's capacity choice)")

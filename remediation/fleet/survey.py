@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from remediation.discovery import audit_files
-from remediation.discovery.model import SETTINGS, AuditResult
+from remediation.discovery.model import SETTINGS, AuditResult, FindingCode
 from remediation.discovery.worker_classes import classify
 from remediation.errors import RemediationError
 from remediation.facts.gather import gather
@@ -65,15 +65,15 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
     for finding in audit.findings:
         if finding.setting not in values:
             continue
-        if "dead:" in finding.reason:
+        if finding.code == FindingCode.DEAD:
             continue  # overridden by another place: not the value that runs
         if finding.action in ("patch", "ok"):
             if finding.default and values[finding.setting] is not None:
                 continue  # "nothing set here" is gunicorn's default only where no other place sets it
             values[finding.setting] = shown_value(finding)
-        elif finding.action == "report" and "settings are kept" in finding.reason and finding.current:
+        elif finding.action == "report" and finding.code == FindingCode.KEPT_CLASS and finding.current:
             values[finding.setting] = shown_value(finding)  # an ASGI or custom class: certain, only not patched
-        elif finding.action == "report" and "dead" not in finding.reason and "not used" not in finding.reason:
+        elif finding.action == "report" and finding.code != FindingCode.NOT_PRODUCTION:
             reported.setdefault(finding.setting, finding.current or "")
     for name, value in values.items():
         if value is None and name in reported:
@@ -85,7 +85,7 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
 
 def defaulted(audit: AuditResult) -> set[str]:
     """Settings whose value is gunicorn's default because no file the host holds sets one."""
-    return {f.setting for f in audit.findings if f.default and "dead:" not in f.reason}
+    return {f.setting for f in audit.findings if f.default and f.code != FindingCode.DEAD}
 
 
 def unseen_in_image(values: dict[str, str | None], gathered, defaults: set[str] = frozenset()) -> dict[str, str | None]:

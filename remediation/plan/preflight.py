@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from remediation.discovery.model import FindingCode
 from remediation.discovery.worker_classes import is_gevent_like, refused_as
 from remediation.plan.expectations import mismatches
 from remediation.plan.inspection import Inspection
@@ -62,6 +63,6 @@ def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None,
                                f"{target.workers} x {target.threads} ({target.worker_class}); long-polling, "
                                "websockets or streaming need an async worker")
     for f in ins.audit.findings:
-        if f.action == "report" and f.setting in ("worker_class",) and "not the live" not in f.reason:
+        if f.action == "report" and f.setting == "worker_class" and f.code != FindingCode.NOT_LIVE:
             result.warnings.append(f"{f.file}: {f.reason}")
     return result

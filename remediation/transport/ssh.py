@@ -53,9 +53,16 @@ class RevokedHostKey(paramiko.SSHException):
     pass
 
 
+class JumpHostError(paramiko.SSHException):
+    """A jump host could not reach the next hop, or a hop behind it failed."""
+
+
 class KeyNeedsPassphrase(paramiko.SSHException):
     pass
 
+
+# failures whose own message names the hop and the fix: not wrapped again as "jump host X: ..."
+NAMED_FAILURES = (UnknownHostKey, ChangedHostKey, RevokedHostKey, KeyNeedsPassphrase, JumpHostError)
 
 WARNINGS: list[str] = []  # known_hosts warnings of this process, for the CLI to show once
 
@@ -210,7 +217,7 @@ def connect(target: SshTarget, *, accept_new_host_key: bool = False, timeout: fl
                     return chain[-1].get_transport().open_channel(
                         "direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0), timeout=timeout)
                 except paramiko.ChannelException as exc:
-                    raise paramiko.SSHException(f"jump host {hops[i - 1].label} cannot reach "
+                    raise JumpHostError(f"jump host {hops[i - 1].label} cannot reach "
                                                 f"{hop.hostname}:{hop.port}: {exc.text}") from None
             try:
                 chain.append(_connect_hop(hop, make_sock, timeout))
@@ -223,8 +230,8 @@ def connect(target: SshTarget, *, accept_new_host_key: bool = False, timeout: fl
                     raise paramiko.AuthenticationException(
                         f"{hop.user}@{hop.label}: authentication failed (no usable key: "
                         f"{', '.join(hop.key_files) or 'no ssh-agent key and no default key in ~/.ssh'})") from None
-                if i < len(hops) - 1 and not str(exc).startswith(("host key", "key ", "jump host")):
-                    raise paramiko.SSHException(f"jump host {hop.label}: {exc}") from None
+                if i < len(hops) - 1 and not isinstance(exc, NAMED_FAILURES):
+                    raise JumpHostError(f"jump host {hop.label}: {exc}") from None
                 raise
     except BaseException:
         for c in reversed(chain):
