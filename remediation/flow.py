@@ -41,7 +41,7 @@ class HostFlow:
         self.force, self.accept_new_host_key = force, accept_new_host_key
         self.progress = progress or (lambda host, stage: None)
         self.run = HostRun(host.name)
-        self.remote: Remote | None = None
+        self.remote: Remote = None  # type: ignore[assignment]  # execute() sets it before any stage runs
         self.url = ""
         self.written: list[str] = []
         self.restart_only = False  # files at the target already; only the live worker is not

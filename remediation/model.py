@@ -9,7 +9,7 @@ import posixpath
 import shlex
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Callable
+from typing import Any, Callable
 
 from remediation.errors import HostUnreachable, NoSingleMaster
 
@@ -202,9 +202,10 @@ class AppView:
     @classmethod
     def from_json(cls, data: dict | None) -> "AppView":
         data = dict(data or {})
-        known = {k: data.pop(k) or default for k, default in (("gunicorn", {}), ("databases", {}), ("versions", {}),
+        known: dict[str, Any] = {k: data.pop(k) or default for k, default in (("gunicorn", {}), ("databases", {}), ("versions", {}),
                                                               ("db_server", {}), ("errors", [])) if k in data}
-        return cls(**{k: (list(v) if k == "errors" else dict(v)) for k, v in known.items()}, extra=data)
+        fields: dict[str, Any] = {k: (list(v) if k == "errors" else dict(v)) for k, v in known.items()}
+        return cls(**fields, extra=data)
 
     def as_json(self) -> dict:
         return {**self.extra, "gunicorn": self.gunicorn, "databases": self.databases, "versions": self.versions,

@@ -22,7 +22,7 @@ from remediation.verify.measure import app_url, measure
 def _inspect_table(data: dict) -> Table:
     detail = data.get("restart_detail") or {}
     code = {"mounted": ", code mounted", "pulled": f", code baked into the pulled image {detail.get('image')}",
-            "baked-build": f", code baked into an image built from {detail.get('build_context')}"}.get(detail.get("code"), "")
+            "baked-build": f", code baked into an image built from {detail.get('build_context')}"}.get(detail.get("code") or "", "")
     table = Table(title=f"{data['host']}: gunicorn (restart via {data['restart']}{code}, "
                         f"running worker: {data['running_worker']})")
     for col in ("setting", "effective", "where it is set"):

@@ -213,7 +213,7 @@ def _check_values(raw: dict, path: str, data: dict) -> None:
             fail("needs a named group (?P<ms>...) for the milliseconds", "verify", "log_pattern")
 
 
-def load_playbook(path: Path | None = None) -> Playbook:
+def load_playbook(path: Path | str | None = None) -> Playbook:
     path = Path(path) if path else DEFAULT_PLAYBOOK
     data = yamlio.load_file(path)
     raw = _validate(data, SCHEMA, str(path), "", 1)

@@ -218,7 +218,8 @@ class SettingsPlanner:
     def plan_pool(self, state, alias, conf, key, value, pool, label) -> None:
         file, offset = self.where(value) if value is not MISSING else self.where_origin(conf)
         current = shown(value)
-        effective = value.value if isinstance(value, Const) else value.default if isinstance(value, Absent) else 0 if value is MISSING else None
+        effective = (value.value if isinstance(value, Const) else value.default if isinstance(value, Absent)
+                     else 0 if value is MISSING else None)
         if key == "CONN_MAX_AGE":
             if pool == "yes" and effective == 0:
                 self.add(file, offset, key, current, None, "ok",

@@ -425,7 +425,7 @@ def _stop_half_fix(proposals: list[Proposal], target: Target, refused: dict[int,
     return True
 
 
-def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
+def audit_files(files: Mapping[str, Union[str, bytes]], target: Target, hints: Optional[Hints] = None) -> AuditResult:
     """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree.
 
     Never raises on file contents: an unexpected error becomes one finding, nothing patched."""

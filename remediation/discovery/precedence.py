@@ -127,7 +127,7 @@ class DeploymentPlanner:
     def insert_layer(self, decided_by: Optional[Layer]) -> Optional[Layer]:
         if decided_by is not None and decided_by.adder is not None:
             return decided_by
-        candidates = [l for l in self.dep.layers if l.adder is not None and l.certain]
+        candidates = [layer for layer in self.dep.layers if layer.adder is not None and layer.certain]
         for name in ("config", "cli", "cmd_args"):
             for layer in candidates:
                 if layer.name == name:

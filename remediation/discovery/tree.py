@@ -119,7 +119,8 @@ class Tree:
         if path not in self.templates:
             text = self.texts[path]
             is_python = self.kinds.get(path, "").startswith("python")
-            templated = looks_templated(path, text) if not is_python or path.endswith((".j2", ".jinja", ".jinja2", ".tmpl", ".tpl")) else False
+            templated = (looks_templated(path, text)
+                         if not is_python or path.endswith((".j2", ".jinja", ".jinja2", ".tmpl", ".tpl")) else False)
             self.templates[path] = mask(text) if templated else None
         return self.templates[path]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
@@ -88,7 +89,8 @@ def defaulted(audit: AuditResult) -> set[str]:
     return {f.setting for f in audit.findings if f.default and f.code != FindingCode.DEAD}
 
 
-def unseen_in_image(values: dict[str, str | None], gathered, defaults: set[str] = frozenset()) -> dict[str, str | None]:
+def unseen_in_image(values: dict[str, str | None], gathered,
+                    defaults: AbstractSet[str] = frozenset()) -> dict[str, str | None]:
     """A setting no read file sets (None, or a default in `defaults`) may still be set in a file
     the host cannot read (baked into the container's image): unknown then, not the default."""
     code = gathered.baked

@@ -149,9 +149,9 @@ class Inspection:
         out += [f"/{f.file}: {f.reason}" for f in self.audit.findings
                 if f.action == "report" and f.code == FindingCode.UNREADABLE]
         for rel_path in sorted(self.audit.patched):
-            remote_file = self.gathered.files.get(absolute(rel_path))
-            if remote_file is not None and remote_file.symlink:
-                out.append(f"/{rel_path} is a symlink (to {remote_file.realpath}): refusing to patch through it")
+            patched = self.gathered.files.get(absolute(rel_path))
+            if patched is not None and patched.symlink:
+                out.append(f"/{rel_path} is a symlink (to {patched.realpath}): refusing to patch through it")
         g = self.gathered
         out += baked.blockers(g.baked, g.master, self.patched_paths(), g.baked_needed)
         return list(dict.fromkeys(out))

@@ -13,6 +13,7 @@ import shlex
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import paramiko
 
@@ -34,7 +35,7 @@ class CommandResult:
 @dataclass
 class Started:
     """A command started with Remote.start, not yet collected."""
-    chan: object
+    chan: Any  # a paramiko Channel (paramiko ships no type information)
     argv: list
     deadline: float
 
@@ -52,8 +53,8 @@ class Remote:
     accept_new_host_key: bool = False
     python: str = "python3"
     round_trips: int = 0
-    _conn: object = field(default=None, repr=False)
-    _agent: object = field(default=None, repr=False)  # the agent's channel, while it serves
+    _conn: Any = field(default=None, repr=False)  # transport.ssh's connection
+    _agent: Any = field(default=None, repr=False)  # the agent's channel, while it serves
     _agent_buffer: bytes = field(default=b"", repr=False)
     _agent_stderr: list = field(default_factory=list, repr=False)
 
@@ -218,7 +219,7 @@ class Remote:
             replies = json.loads(line)["replies"]
         except (ValueError, KeyError):
             raise RemoteError(f"{self.host.name}: agent returned no reply") from None
-        for op, reply in zip(ops, replies):
+        for op, reply in zip(ops, replies, strict=False):
             if "agent_error" in reply:
                 raise RemoteError(f"{self.host.name}: agent {op['op']} failed: {reply['agent_error']}")
         return replies
