@@ -574,6 +574,8 @@ SCHEMA_CASES = {
                                         "verify.log_pattern", ("verify", "log_pattern:"), "not a valid regular"),
     "zero requests": (mutate("  requests: 30", "  requests: 0"), "verify.requests", ("verify", "requests:"),
                       "at least 1"),
+    "zero verify timeout": (mutate("  timeout_s: 30", "  timeout_s: 0"), "verify.timeout_s", ("verify", "timeout_s:"),
+                            "between 1 and 600"),
 }
 
 
@@ -609,6 +611,7 @@ def test_optional_sections_take_their_defaults(tmp_path):
     path.write_text(text, encoding="utf-8")
     pb = load_playbook(path)
     assert pb.restart_timeout_s == 60 and pb.target.worker_connections == 1000
+    assert pb.verify.timeout_s == 30  # each verification request's limit, as before the key was read
     assert pb.verify.log_pattern is None and pb.verify.thresholds.max_p95_ratio == 1.5
     assert pb.verify.warmup_requests(pb.target) == 12
 

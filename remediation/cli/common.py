@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from invoke import Exit, Task
@@ -13,12 +14,13 @@ from invoke.tasks import task as _invoke_task
 
 from remediation.config.inventory import Inventory, load_inventory
 from remediation.console import console, err_console
-from remediation.errors import InputError, RemediationError
+from remediation.errors import HostUnreachable, InputError, RemediationError
 from remediation.journal import Journal, configure_runs_dir, default_runs_dir, list_runs
 from remediation.redact import redact
-from remediation.errors import HostUnreachable
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
+REPORT_BUG = ("this is a bug in the tool, not a problem with your input: please report it with the "
+              "traceback above and the command you ran")
 SCHEMA_VERSION = 1  # of every --json report (docs/json-reports.md); bump on an incompatible change
 
 # Short flags: Ansible's where they mean the same, and no others (invoke's automatic ones collide:
@@ -149,7 +151,9 @@ def out_for(json_target: str | None):
 
 
 def guarded(fn):
-    """Expected failures become one clear line and a non-zero exit, never a traceback."""
+    """Expected failures (remediation.errors) become one clear line and a non-zero exit, never a
+    traceback. Anything else is a bug: its traceback is shown, then one line asking for a report
+    (exit 1), so a KeyError in the code never passes for bad input."""
     @functools.wraps(fn)
     def wrapper(c, *args, **kwargs):
         configure_runs_dir((c.config.get("remediation") or {}).get("runs_dir"))
@@ -164,9 +168,19 @@ def guarded(fn):
             raise Exit(f"unreachable: {exc}", code=EXIT_UNREACHABLE) from None
         except RemediationError as exc:
             raise Exit(f"error: {redact(str(exc))}", code=EXIT_FAILED) from None
-        except LookupError as exc:
-            raise Exit(f"error: {exc}", code=EXIT_FAILED) from None
+        except Exit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - everything unexpected, shown in full
+            internal_error(exc)
+            raise Exit(f"internal error: {REPORT_BUG}", code=EXIT_FAILED) from None
     return wrapper
+
+
+def internal_error(exc: BaseException) -> None:
+    """An unexpected exception's traceback on stderr (redacted: a message may quote a secret)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    sys.stderr.write(redact(text))
+    sys.stderr.flush()
 
 
 def _ssh_warnings() -> None:

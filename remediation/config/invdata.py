@@ -167,9 +167,9 @@ def resolve(data: InventoryData, files: VarsLayer) -> dict[str, tuple[dict, dict
         merged: dict[str, Any] = {}
         origins: dict[str, Origin] = {}
 
-        def take(values: dict, where: dict) -> None:
-            merged.update(values)
-            origins.update({k: where.get(k, (None, None)) for k in values})
+        def take(values: dict, where: dict) -> None:  # called in this iteration only
+            merged.update(values)  # noqa: B023
+            origins.update({k: where.get(k, (None, None)) for k in values})  # noqa: B023
 
         take(data.groups["all"].vars, data.groups["all"].origins)
         order = data.sorted_groups(name)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import Edit, Finding
+from remediation.discovery.model import Edit, Finding, Rank
 from remediation.discovery.places import Proposal
 from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
 from remediation.discovery.pyeval import Absent, Const, DictObj, EnvGet, Evaluator, State, TooComplex, Unknown
@@ -21,7 +21,6 @@ from remediation.discovery.sources.base import EnvSetting
 from remediation.discovery.words import is_plain
 
 MISSING = object()
-PROTECT_RANK = 5  # "must not change" beats "patch" when two aliases share one place
 KEYS = (("CONN_MAX_AGE", "conn_max_age"), ("CONN_HEALTH_CHECKS", "conn_health_checks"))
 
 
@@ -116,7 +115,7 @@ class SettingsPlanner:
         for proposal in self.proposals:
             f = proposal.finding
             hit = next((edits for (alias, key), edits in covered.items()
-                        if f.setting == key and f"DATABASES[{alias!r}][{key!r}]" in f.reason), None)
+                        if f.setting == key and f.alias == alias), None)
             if hit is not None and f.action == "patch" and proposal.edits != hit:
                 continue
             keep.append(proposal)
@@ -129,7 +128,7 @@ class SettingsPlanner:
         proposal = Proposal(Finding(file, line, setting, current, proposed, action, reason),
                             edits or [], key or (file, offset, setting))
         proposal.offset = offset
-        proposal.rank = rank if rank is not None else {"patch": 4, "report": 3, "ok": 2}[action]
+        proposal.rank = rank if rank is not None else Rank.of(action)
         self.proposals.append(proposal)
 
     def report(self, file, offset, setting, current, reason, proposed=None, key=None, rank=None) -> None:
@@ -198,44 +197,47 @@ class SettingsPlanner:
                 proposal.finding.reason += (f"; not patched: CONN_MAX_AGE of {alias!r} is not "
                                             "changed, and health checks alone do nothing")
                 proposal.edits = []
-                proposal.rank = 3
+                proposal.rank = Rank.REPORT
 
     def plan_keys(self, state: State, alias: str, conf: DictObj, pool: str) -> None:
         for key, kwarg in KEYS:
             want = wanted(key, self.ctx.target)
             value = conf.entries.get(key, MISSING)
             label = f"DATABASES[{alias!r}][{key!r}]"
+            first = len(self.proposals)
             if pool != "no":
                 self.plan_pool(state, alias, conf, key, value, pool, label)
-                continue
-            if value is MISSING and conf.opaque:
+            elif value is MISSING and conf.opaque:
                 file, offset = self.where_origin(conf)
                 self.report(file, offset, key, None, f"{label}: cannot tell ({conf.opaque})")
-                continue
-            self.plan_value(state, alias, conf, key, kwarg, value, want, label)
+            else:
+                self.plan_value(state, alias, conf, key, kwarg, value, want, label)
+            for proposal in self.proposals[first:]:  # the alias, for decisions (the label is for people)
+                proposal.finding.alias = alias
 
     def plan_pool(self, state, alias, conf, key, value, pool, label) -> None:
         file, offset = self.where(value) if value is not MISSING else self.where_origin(conf)
         current = shown(value)
-        effective = value.value if isinstance(value, Const) else value.default if isinstance(value, Absent) else 0 if value is MISSING else None
+        effective = (value.value if isinstance(value, Const) else value.default if isinstance(value, Absent)
+                     else 0 if value is MISSING else None)
         if key == "CONN_MAX_AGE":
             if pool == "yes" and effective == 0:
                 self.add(file, offset, key, current, None, "ok",
                          f"{label}: OPTIONS['pool'] is configured, CONN_MAX_AGE must stay 0",
-                         key=self.place_key(value, conf, key), rank=PROTECT_RANK)
+                         key=self.place_key(value, conf, key), rank=Rank.PROTECTED)
             elif pool == "yes":
                 self.report(file, offset, key, current,
                             f"{label}: OPTIONS['pool'] is configured; Django refuses persistent "
                             "connections with a pool (ImproperlyConfigured): set it to 0 by hand",
-                            proposed="0", key=self.place_key(value, conf, key), rank=PROTECT_RANK)
+                            proposed="0", key=self.place_key(value, conf, key), rank=Rank.PROTECTED)
             else:
                 self.report(file, offset, key, current,
                             f"{label}: OPTIONS is computed, a native pool cannot be ruled out; "
-                            "not changed", key=self.place_key(value, conf, key), rank=PROTECT_RANK)
+                            "not changed", key=self.place_key(value, conf, key), rank=Rank.PROTECTED)
         else:
             self.report(file, offset, key, current,
                         f"{label}: OPTIONS['pool'] is configured (or cannot be ruled out); "
-                        "left as is", key=self.place_key(value, conf, key), rank=PROTECT_RANK)
+                        "left as is", key=self.place_key(value, conf, key), rank=Rank.PROTECTED)
 
     def place_key(self, value, conf: DictObj, key: str) -> tuple:
         if value is not MISSING and getattr(value, "node", None) is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import asdict, dataclass, field
+from enum import IntEnum, StrEnum
 from typing import Literal, Optional
 
 Action = Literal["patch", "report", "ok"]
@@ -25,6 +26,34 @@ LIVE_ENV = "<process environment>"
 HALF_FIX = "half a fix, nothing patched"
 
 
+class FindingCode(StrEnum):
+    """What a finding is, for the code that decides on it; its reason is the words for people.
+    Most findings need none: their action (patch, report, ok) says it all."""
+
+    DEAD = "dead"  # overridden by a place that wins: not the value that runs
+    KEPT_CLASS = "kept-class"  # an ASGI or custom worker class, read for certain, kept as it is
+    NOT_PRODUCTION = "not-production"  # a settings file the production settings do not use
+    NOT_LIVE = "not-live"  # a gunicorn command line in the tree that is not the live one
+    UNREADABLE = "unreadable"  # a file that may decide a setting cannot be read
+    HALF_FIX = "half-fix"  # only one half of the fix could land: nothing is patched
+
+
+class Rank(IntEnum):
+    """Precedence of proposals for one place: when deployments or aliases judge the same place
+    differently, the highest rank wins (places.Proposal.rank)."""
+
+    DEAD = 1  # overridden by a higher source: only said, never decides
+    OK = 2
+    REPORT = 3
+    PATCH = 4
+    PROTECTED = 5  # "must not change" (a native pool's CONN_MAX_AGE) beats "patch"
+
+    @classmethod
+    def of(cls, action: str) -> "Rank":
+        """The rank of a finding's action: patch, report or ok."""
+        return {"patch": cls.PATCH, "report": cls.REPORT, "ok": cls.OK}[action]
+
+
 @dataclass
 class Finding:
     """One place that decides (or could decide) a live setting, and what the tool does about it."""
@@ -38,14 +67,17 @@ class Finding:
     reason: str
     default: bool = False  # `current` is gunicorn's default: no place sets it
     value: Optional[str] = None  # the value `current` shows (`X=gevent` -> gevent), when known
+    code: Optional[FindingCode] = None  # what decisions read (never the reason's words)
+    alias: Optional[str] = None  # the DATABASES alias a CONN_* finding is about, when one
 
     def key(self) -> tuple:
         return (self.file, self.line, self.setting, self.action, self.reason)
 
     def as_json(self) -> dict:
-        """The report's shape (docs/json-reports.md); `default` and `value` stay internal."""
+        """The report's shape (docs/json-reports.md); `default`, `value`, `code` and `alias` stay
+        internal."""
         out = asdict(self)
-        del out["default"], out["value"]
+        del out["default"], out["value"], out["code"], out["alias"]
         return out
 
 
@@ -133,7 +165,7 @@ class AuditResult:
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:
-        return any(f.reason.startswith(HALF_FIX) for f in self.findings)
+        return any(f.code == FindingCode.HALF_FIX for f in self.findings)
 
     def as_dict(self, path: str) -> dict:
         return {

@@ -14,7 +14,7 @@ from typing import Mapping, Optional, Union
 from remediation.model import Target
 from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.django_db import DbContext, SettingsPlanner
-from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, apply_edits,
+from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
                     unified_diff)
 from remediation.discovery.pairing import half_fix
 from remediation.discovery.places import Proposal
@@ -83,7 +83,7 @@ class Plan:
         for inv in built.not_live:
             self.add(Finding(inv.file, self.tree.line(inv.file, inv.offset), "worker_class", None, None,
                              "report", f"{inv.label}: not the live command line (see the ps hint); "
-                             "left untouched"))
+                             "left untouched", code=FindingCode.NOT_LIVE))
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
         elif unknown:
@@ -177,7 +177,8 @@ class Plan:
                     "example": "an example settings file (a template to copy)"}.get(kind, "settings")
             roots = ", ".join(choice.roots) or "none found"
             self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
-                             f"{what} not used by the production settings ({roots}); left untouched"))
+                             f"{what} not used by the production settings ({roots}); left untouched",
+                             code=FindingCode.NOT_PRODUCTION))
 
     def _unloaded(self, proposal: Proposal) -> Proposal:
         """A settings file the app's own settings import does not load (a branch on DJANGO_ENV
@@ -199,11 +200,11 @@ class Plan:
 
     def add_issue(self, issue: Issue) -> None:
         self.add(Finding(issue.file, self.tree.line(issue.file, issue.offset), issue.setting,
-                         issue.current, None, "report", issue.reason))
+                         issue.current, None, "report", issue.reason, code=issue.code))
 
     def add(self, finding: Finding) -> None:
         proposal = Proposal(finding, [], finding.key())
-        proposal.rank = {"patch": 4, "report": 3, "ok": 2}[finding.action]
+        proposal.rank = Rank.of(finding.action)
         self.proposals.append(proposal)
 
 
@@ -254,7 +255,7 @@ def merge(proposals: list[Proposal]) -> list[Proposal]:
             chosen[key].groups |= proposal.groups
     for key, winner in chosen.items():
         wanted = patches.get(key)
-        if wanted and winner.rank > RANK_PATCH:
+        if wanted and winner.rank > Rank.PATCH:
             first = wanted[0]
             reasons = "; ".join(dict.fromkeys(p.finding.reason for p in wanted))
             first.finding.action = "report"
@@ -266,8 +267,6 @@ def merge(proposals: list[Proposal]) -> list[Proposal]:
             chosen[key] = first
     return [chosen[k] for k in order]
 
-
-RANK_PATCH = 4
 
 
 def guard_templates(tree: Tree, proposals: list[Proposal]) -> None:
@@ -421,12 +420,12 @@ def _stop_half_fix(proposals: list[Proposal], target: Target, refused: dict[int,
             refused.setdefault(id(proposal), "the other half of the fix cannot be applied "
                                              "(see the half-a-fix finding)")
     extra = Proposal(finding, [], finding.key())
-    extra.rank = 3
+    extra.rank = Rank.REPORT
     proposals.append(extra)
     return True
 
 
-def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
+def audit_files(files: Mapping[str, Union[str, bytes]], target: Target, hints: Optional[Hints] = None) -> AuditResult:
     """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree.
 
     Never raises on file contents: an unexpected error becomes one finding, nothing patched."""

@@ -8,15 +8,11 @@ nothing is patched and one finding says what a person would add, and where.
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import HALF_FIX, Finding
+from remediation.discovery.model import HALF_FIX, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
-
-PROTECTED_RANK = 5  # a native pool: CONN_MAX_AGE must stay 0, the switch alone is right
-LABEL = re.compile(r"DATABASES\[('[^']*'|\"[^\"]*\")\]\['CONN_MAX_AGE'\]")
 
 
 def _in(proposal: Proposal, kind: str) -> bool:
@@ -31,7 +27,7 @@ def _db_refusal(p: Proposal, active: Callable[[Proposal], bool]) -> bool:
     """A production CONN_MAX_AGE that will not reach the target (not a note, not a pool)."""
     if p.finding.setting != "CONN_MAX_AGE" or not _in(p, "settings"):
         return False
-    if p.rank >= PROTECTED_RANK or (len(p.key) > 1 and p.key[1] == "note"):
+    if p.rank >= Rank.PROTECTED or (len(p.key) > 1 and p.key[1] == "note"):  # a native pool: stays 0
         return False
     return p.finding.action == "report" or (p.finding.action == "patch" and not active(p))
 
@@ -63,9 +59,7 @@ def worker_text(target: Target, file: str) -> str:
 
 
 def db_text(target: Target, finding: Finding) -> str:
-    match = LABEL.search(finding.reason)
-    alias = match.group(1)[1:-1] if match else "default"
-    return f'DATABASES["{alias}"]["CONN_MAX_AGE"] = {target.conn_max_age}'
+    return f'DATABASES["{finding.alias or "default"}"]["CONN_MAX_AGE"] = {target.conn_max_age}'
 
 
 def _where(finding: Finding) -> str:
@@ -90,7 +84,7 @@ def half_fix(proposals: list[Proposal], target: Target,
                   f"({_where(first)}: {first.current} -> {first.proposed}) but CONN_MAX_AGE "
                   f"cannot be set ({why}). Do both by hand: {where}, and switch the worker")
         return Finding(first.file, first.line, "CONN_MAX_AGE", None, str(target.conn_max_age),
-                       "report", reason)
+                       "report", reason, code=FindingCode.HALF_FIX)
     left = _worker_left(proposals, active)
     if left and _db_raised(proposals, active):
         w = left[0].finding
@@ -99,7 +93,7 @@ def half_fix(proposals: list[Proposal], target: Target,
                   f"connections leak. Do both by hand: {_where(w)}: set "
                   f"`{worker_text(target, w.file)}`")
         return Finding(w.file, w.line, "worker_class", w.current, target.worker_class, "report",
-                       reason)
+                       reason, code=FindingCode.HALF_FIX)
     return None
 
 

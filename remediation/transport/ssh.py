@@ -59,9 +59,20 @@ class RevokedHostKey(paramiko.SSHException):
     pass
 
 
+class JumpHostError(paramiko.SSHException):
+    """A jump host could not reach the next hop, or a hop behind it failed."""
+
+
 class KeyNeedsPassphrase(paramiko.SSHException):
     pass
 
+
+class NoRoute(OSError):
+    """The first hop could not be reached (the message names the resolved address and route)."""
+
+
+# failures whose own message names the hop and the fix: not wrapped again as "jump host X: ..."
+NAMED_FAILURES = (UnknownHostKey, ChangedHostKey, RevokedHostKey, KeyNeedsPassphrase, JumpHostError)
 
 WARNINGS: list[str] = []  # known_hosts warnings of this process, for the CLI to show once
 
@@ -148,7 +159,7 @@ class _AgentAt(paramiko.agent.AgentSSH):
         self._connect(sock)
 
 
-def _agent_keys(hop: Hop) -> tuple[list[paramiko.AgentKey], object | None]:
+def _agent_keys(hop: Hop) -> tuple[list[paramiko.AgentKey], _AgentAt | None]:
     if not hop.identity_agent:
         return [], None
     try:
@@ -198,29 +209,37 @@ def candidates(hop: Hop, agent_keys: list) -> list[Candidate]:
     return out
 
 
+def _file_key(path: str, hop: Hop) -> paramiko.PKey | None | str:
+    """A key file loaded as ssh would: decrypted with a passphrase asked on a terminal; the path
+    back when it is encrypted and no passphrase can be asked; None when it is no key at all."""
+    try:
+        return paramiko.PKey.from_path(path)
+    except (paramiko.PasswordRequiredException, TypeError):  # TypeError: cryptography's "password-protected"
+        phrase = _passphrase(path)
+        if phrase is None:
+            return path
+        try:
+            return paramiko.PKey.from_path(path, password=phrase.encode())
+        except (paramiko.SSHException, ValueError, TypeError):
+            with _PROMPT_LOCK:
+                _PASSPHRASES.pop(path, None)
+            raise KeyNeedsPassphrase(f"{hop.describe()}: wrong passphrase for {path}") from None
+    except (paramiko.SSHException, OSError, ValueError):
+        return None  # not a key ssh could load either
+
+
 def _authenticate(transport: paramiko.Transport, hop: Hop) -> None:
     agent_keys, agent = _agent_keys(hop)
     offered: list[str] = []
     encrypted: list[str] = []
     try:
         for cand in candidates(hop, agent_keys):
-            key = cand.key
+            key = cand.key if cand.key is not None else _file_key(cand.path or "", hop)
+            if isinstance(key, str):
+                encrypted.append(key)
+                continue
             if key is None:
-                try:
-                    key = paramiko.PKey.from_path(cand.path)
-                except (paramiko.PasswordRequiredException, TypeError):
-                    phrase = _passphrase(cand.path)
-                    if phrase is None:
-                        encrypted.append(cand.path)
-                        continue
-                    try:
-                        key = paramiko.PKey.from_path(cand.path, password=phrase.encode())
-                    except (paramiko.SSHException, ValueError, TypeError):
-                        with _PROMPT_LOCK:
-                            _PASSPHRASES.pop(cand.path, None)
-                        raise KeyNeedsPassphrase(f"{hop.describe()}: wrong passphrase for {cand.path}") from None
-                except (paramiko.SSHException, OSError, ValueError):
-                    continue  # not a key ssh could load either
+                continue
             offered.append(cand.label)
             try:
                 transport.auth_publickey(hop.user, key)
@@ -302,23 +321,24 @@ def connect(target: SshTarget, *, accept_new_host_key: bool = False, timeout: fl
                     sock = socket.create_connection((hop.hostname, hop.port), timeout=timeout)
                 except OSError as exc:
                     reason = exc.strerror or str(exc) or type(exc).__name__
-                    raise OSError(exc.errno, f"cannot reach {hop.describe()}: {reason}{route}") from None
+                    raise NoRoute(exc.errno, f"cannot reach {hop.describe()}: {reason}{route}") from None
             else:
                 try:
                     sock = chain[-1].get_transport().open_channel(
                         "direct-tcpip", (hop.hostname, hop.port), ("127.0.0.1", 0), timeout=timeout)
                 except paramiko.ChannelException as exc:
-                    raise paramiko.SSHException(f"jump host {hops[i - 1].describe()} cannot reach "
-                                                f"{hop.hostname}:{hop.port}: {exc.text}{route}") from None
+                    raise JumpHostError(f"jump host {hops[i - 1].describe()} cannot reach "
+                                      f"{hop.hostname}:{hop.port}: {exc.text}{route}") from None
             try:
                 chain.append(_connect_hop(hop, sock, timeout))
-            except (UnknownHostKey, ChangedHostKey, RevokedHostKey, KeyNeedsPassphrase):
+            except NAMED_FAILURES:
                 raise
             except paramiko.AuthenticationException as exc:
                 raise paramiko.AuthenticationException(f"{exc}{route}") from None
             except paramiko.SSHException as exc:
-                what = "jump host " if i < len(hops) - 1 else ""
-                raise paramiko.SSHException(f"{what}{hop.describe()}: {exc}{route}") from None
+                if i < len(hops) - 1:
+                    raise JumpHostError(f"jump host {hop.describe()}: {exc}{route}") from None
+                raise paramiko.SSHException(f"{hop.describe()}: {exc}{route}") from None
     except BaseException:
         for c in reversed(chain):
             c.close()
