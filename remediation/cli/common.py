@@ -12,6 +12,7 @@ from pathlib import Path
 from invoke import Exit, Task
 from invoke.tasks import task as _invoke_task
 
+from remediation.config import ansible_cfg
 from remediation.config.inventory import Inventory, load_inventory
 from remediation.console import console, err_console
 from remediation.errors import HostUnreachable, InputError, RemediationError
@@ -48,7 +49,8 @@ def task(*args, **kwargs):
 COMMON_HELP = {
     "host": "inventory host name",
     "inventory": "inventory file or directory, YAML or INI, as Ansible's -i (give it more than once for several "
-                 "sources; default: invoke.yaml remediation.inventory, else inventory/)",
+                 "sources; default: $ANSIBLE_INVENTORY, else invoke.yaml remediation.inventory, else ansible.cfg's "
+                 "inventory, else inventory/)",
     "json": "write the JSON report to PATH (- = stdout, and nothing else goes to stdout)",
     "playbook": "playbook YAML (default: the packaged gevent-to-gthread.yml)",
     "accept_new_host_key": "trust and record an unknown SSH host key (refused by default)",
@@ -61,12 +63,25 @@ def help_for(*names: str, **extra: str) -> dict[str, str]:
 
 
 def inventory(c, path) -> Inventory:
-    """The inventory of -i (one path, or a list of them), else the configured one; warnings go to stderr."""
+    """The inventory of -i (one path, or a list of them), else the one Ansible would use
+    (ANSIBLE_INVENTORY), else invoke.yaml's remediation.inventory, else ansible.cfg's inventory,
+    else inventory/. Where it came from is said on stderr when -i was not given; warnings too."""
+    settings = ansible_cfg.load()
     paths = [path] if isinstance(path, str) else list(path or [])
+    origin = None
     if not paths:
-        configured = (c.config.get("remediation") or {}).get("inventory") or "inventory"
-        paths = configured if isinstance(configured, list) else [configured]
-    inv = load_inventory([Path(p) for p in paths])
+        configured = (c.config.get("remediation") or {}).get("inventory")
+        if settings.sources.get("inventory") == "ANSIBLE_INVENTORY":
+            paths, origin = settings.get("inventory"), "ANSIBLE_INVENTORY"
+        elif configured:
+            paths, origin = (configured if isinstance(configured, list) else [configured]), "invoke.yaml"
+        elif settings.get("inventory"):
+            paths, origin = settings.get("inventory"), settings.sources["inventory"]
+        else:
+            paths = ["inventory"]
+    inv = load_inventory([Path(p) for p in paths], settings)
+    if origin and origin != "invoke.yaml":
+        err_console.print(f"inventory: {', '.join(map(str, paths))} (from {origin})", markup=False, highlight=False)
     for line in inv.warnings:
         err_console.print(f"[yellow]warning[/]: {line}", markup=True, highlight=False)
     return inv

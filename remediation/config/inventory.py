@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from remediation.config import ansible_bridge, hostvars, inventory_ini, inventory_yaml, patterns, varsfiles, yamlio
+from remediation.config import ansible_bridge, ansible_cfg, hostvars, inventory_ini, inventory_yaml, patterns, varsfiles, yamlio
+from remediation.config.ansible_cfg import AnsibleSettings
 from remediation.config.invdata import InventoryData, VarsLayer, resolve
 from remediation.errors import InputError
 from remediation.config.hostvars import check_path_vars, check_verify_path
@@ -33,22 +34,28 @@ class Host:
     groups: list[str] = field(default_factory=list)
     origins: dict[str, tuple] = field(default_factory=dict, repr=False)
     problem: InputError | None = field(default=None, repr=False)  # why the tool cannot use it, said if selected
+    ansible: AnsibleSettings = field(default_factory=AnsibleSettings, repr=False)  # ansible.cfg / ANSIBLE_*
 
     @property
     def address(self) -> str:
         return str(self.vars.get("ansible_host", self.vars.get("ansible_ssh_host", self.name)))
 
     def ssh_target(self) -> SshTarget:
-        """Only what the inventory says; ~/.ssh/config fills in the rest when connecting."""
-        v = self.vars
-        port = v.get("ansible_port", v.get("ansible_ssh_port"))
+        """Only what the inventory (and Ansible's own settings) say; ssh_config fills in the rest
+        when connecting. The host's vars win over ansible.cfg and ANSIBLE_* as in Ansible."""
+        v, cfg = self.vars, self.ansible
+        port = v.get("ansible_port", v.get("ansible_ssh_port", cfg.get("remote_port")))
         if port is not None and (isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536):
             path, line = self.origins.get("ansible_port", (None, None))
             raise InputError(f"host {self.name}: must be a port number, not {port!r}", path, line, key="ansible_port")
-        user = v.get("ansible_user", v.get("ansible_ssh_user"))
-        key = v.get("ansible_ssh_private_key_file", v.get("ansible_private_key_file"))
-        args = " ".join(str(v[k]) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args") if v.get(k))
+        user = v.get("ansible_user", v.get("ansible_ssh_user", cfg.get("remote_user")))
+        key = v.get("ansible_ssh_private_key_file", v.get("ansible_private_key_file", cfg.get("private_key_file")))
+        args = " ".join(str(a) for a in (cfg.get("ssh_args"),
+                                         v.get("ansible_ssh_common_args", cfg.get("ssh_common_args")),
+                                         v.get("ansible_ssh_extra_args", cfg.get("ssh_extra_args"))) if a)
         checking = v.get("ansible_ssh_host_key_checking", v.get("ansible_host_key_checking"))
+        if checking is None:
+            checking = cfg.get("host_key_checking")
         return SshTarget(
             name=self.name, address=self.address, port=int(port) if port is not None else None,
             user=str(user) if user is not None else None, key_file=str(key) if key else None,
@@ -157,8 +164,10 @@ def _read_text(path: Path) -> str:
         raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
 
 
-def load_inventory(paths: Path | str | Iterable[Path | str]) -> Inventory:
-    """Load one or more inventory sources (as several `-i`, later sources adding to earlier ones)."""
+def load_inventory(paths: Path | str | Iterable[Path | str], ansible: AnsibleSettings | None = None) -> Inventory:
+    """Load one or more inventory sources (as several `-i`, later sources adding to earlier ones).
+    `ansible`: Ansible's own settings for logging in (default: ansible.cfg and ANSIBLE_* as Ansible finds them)."""
+    ansible = ansible_cfg.load() if ansible is None else ansible
     sources = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not sources:
         raise InputError("no inventory given")
@@ -216,7 +225,7 @@ def load_inventory(paths: Path | str | Iterable[Path | str]) -> Inventory:
         except InputError as exc:
             problem = exc
         inv.warnings += [w for w in warnings if w not in inv.warnings]
-        inv.hosts[name] = Host(name, values, groups, origins, problem)
+        inv.hosts[name] = Host(name, values, groups, origins, problem, ansible)
     if not why:
         for source, _found in per_source:
             inv.warnings += varsfiles.unknown_entries(source, set(data.groups), set(data.hosts))
