@@ -88,13 +88,20 @@ def _keygen(path: Path, passphrase: str = "") -> None:
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", path.name, "-f", str(path))
 
 
-def _sshd(net: Net, ns: str, name: str) -> None:
+def _sshd(net: Net, ns: str, name: str, principals: str = "") -> None:
+    """One host's sshd; with `principals`, its key also carries a host certificate signed by the
+    network's host CA (net.host_keys["ca"]) for those names."""
     host_key = net.dir / f"{name}_host_ed25519"
     _keygen(host_key)
     net.host_keys[name] = " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
+    certificate = ""
+    if principals:
+        sh("ssh-keygen", "-q", "-s", str(net.dir / "host_ca"), "-I", name, "-h", "-n", principals,
+           str(host_key.with_suffix(".pub")))
+        certificate = f"HostCertificate {host_key}-cert.pub\n"
     config = net.dir / f"{name}_sshd_config"
     config.write_text(
-        f"Port 22\nPort 2222\nHostKey {host_key}\nPidFile {net.dir / name}.pid\nUsePAM no\nPasswordAuthentication no\n"
+        f"{certificate}Port 22\nPort 2222\nHostKey {host_key}\nPidFile {net.dir / name}.pid\nUsePAM no\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
         f"AuthorizedKeysFile {net.dir / 'authorized_keys'}\nStrictModes no\nAllowTcpForwarding yes\n"
         f"LogLevel ERROR\n")
@@ -173,7 +180,9 @@ def up() -> Net:
             (net.dir / f"client_{k}.pub").read_text() for k in ("plain", "encrypted", "agent")))
         net.dir.chmod(0o755)  # sshd reads authorized_keys as the user logging in (rmsshu too)
         (net.dir / "authorized_keys").chmod(0o644)
-        _sshd(net, "rmssh-bastion", "bastion")
+        _keygen(net.dir / "host_ca")
+        net.host_keys["ca"] = " ".join((net.dir / "host_ca.pub").read_text().split()[:2])
+        _sshd(net, "rmssh-bastion", "bastion", principals=f"{BASTION},bastion.internal")
         _sshd(net, "rmssh-app", "app")
         _wait_port(None, BASTION)
         _wait_port("rmssh-bastion", APP)

@@ -128,6 +128,18 @@ HOSTKEYS_DIRECT = [
     ("hash-known-hosts-accept-new", "HashKnownHosts yes\nStrictHostKeyChecking accept-new", "", "", "ok"),
     ("user-known-hosts-none", "UserKnownHostsFile none", "{B} {kB}\n", "{B} {kB}\n", "ok"),
     ("checkhostip-ignored", "CheckHostIP no", "{B} {kB}\n", "", "ok"),
+    # the bastion's key carries a host certificate (principals: its address and bastion.internal)
+    ("cert-authority-trusted", "", "@cert-authority 10.79.0.* {kCA}\n", "", "ok"),
+    ("cert-authority-in-the-global-file", "", "", "@cert-authority * {kCA}\n", "ok"),
+    ("cert-authority-principal-by-alias", "HostKeyAlias bastion.internal", "@cert-authority bastion.* {kCA}\n", "",
+     "ok"),
+    ("cert-authority-not-a-principal", "HostKeyAlias other.internal", "@cert-authority * {kCA}\n", "", "fail"),
+    ("cert-authority-another-ca", "", "@cert-authority * {kA}\n", "", "fail"),
+    ("cert-authority-another-ca-plain-key-known", "", "@cert-authority * {kA}\n{B} {kB}\n", "", "ok"),
+    ("cert-authority-not-matching-the-host", "", "@cert-authority *.corp {kCA}\n", "", "fail"),
+    ("cert-authority-revoked-ca", "", "@cert-authority * {kCA}\n@revoked * {kCA}\n", "", "fail"),
+    ("cert-authority-revoked-host-key", "", "@cert-authority * {kCA}\n@revoked * {kB}\n", "", "fail"),
+    ("cert-authority-port-2222", "Port 2222", "@cert-authority [10.79.0.10]:2222 {kCA}\n", "", "ok"),
 ]
 
 HOSTKEYS_CHAIN = [
@@ -305,7 +317,7 @@ class World:
         (root / "conf.d").mkdir(parents=True)
         self.values = {"B": B, "A": A, "BI": BI, "plain": str(net.keys["plain"]), "enc": str(net.keys["encrypted"]),
                        "agentkey": str(net.keys["agent"]), "stranger": str(net.keys["stranger"]), "dir": str(root),
-                       "cfg": str(root / "ssh_config"), "kB": net.host_keys["bastion"], "kA": net.host_keys["app"],
+                       "cfg": str(root / "ssh_config"), "kB": net.host_keys["bastion"], "kA": net.host_keys["app"], "kCA": net.host_keys["ca"],
                        "hB": hashed(net, B, "bastion"), "hA": hashed(net, A, "app")}
         self.config = root / "ssh_config"
         self.config.write_text(self.fill(case.config + TAIL))

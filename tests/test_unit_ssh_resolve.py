@@ -153,8 +153,8 @@ def test_known_hosts_patterns_hashes_and_markers(key, tmp_path):
     assert knownhosts.known_keys(files, "10.0.0.9") and not knownhosts.known_keys(files, "10.0.0.8")
     assert knownhosts.known_keys(files, "[10.0.0.7]:2222") and not knownhosts.known_keys(files, "10.0.0.7")
     assert knownhosts.is_revoked(files, key).line == 6
-    assert kh.warnings == ["kh: @cert-authority line(s) 5 skipped (host certificates cannot be verified by this "
-                           "tool; the host's plain key must be known)"]
+    assert [e.line for e in kh.authorities] == [5] and not kh.warnings
+    assert knownhosts.authorities(files, "db.corp") and not knownhosts.authorities(files, "db.example")
 
 
 def test_append_adds_one_line_and_keeps_every_other_byte(key, tmp_path):
@@ -172,3 +172,63 @@ def test_append_creates_a_private_file(key, tmp_path):
     knownhosts.append(str(path), "h", key, hashed=True)
     assert oct(path.stat().st_mode & 0o777) == "0o600" and path.read_text().startswith("|1|")
     assert knownhosts.known_keys([str(path)], "h")
+
+
+# --- host certificates --------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def signed(tmp_path_factory):
+    """A host key and its certificates, made by ssh-keygen (the oracle of the format)."""
+    import subprocess
+
+    d = tmp_path_factory.mktemp("certs")
+
+    def keygen(name):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)], check=True)
+
+    for name in ("ca", "other_ca", "host"):
+        keygen(name)
+
+    def sign(ca, ident, *extra):
+        subprocess.run(["ssh-keygen", "-q", "-s", str(d / ca), "-I", ident, *extra, str(d / "host.pub")], check=True)
+        fields = (d / "host-cert.pub").read_text().split()
+        return base64.b64decode(fields[1])
+
+    def pub(name):
+        kind, data = (d / f"{name}.pub").read_text().split()[:2]
+        return paramiko.PKey.from_type_string(kind, base64.b64decode(data))
+
+    return {"host": sign("ca", "h", "-h", "-n", "web1,web1.example"), "user": sign("ca", "u", "-n", "root"),
+            "expired": sign("ca", "e", "-h", "-n", "web1", "-V", "20200101:20200102"),
+            "critical": sign("ca", "c", "-h", "-n", "web1", "-O", "force-command=/bin/true"),
+            "ca": pub("ca"), "other_ca": pub("other_ca")}
+
+
+import base64  # noqa: E402
+
+from remediation.transport import hostcert  # noqa: E402
+
+
+def test_a_host_certificate_is_trusted_by_its_ca_for_its_principals(signed):
+    import time
+
+    cert = hostcert.parse(signed["host"])
+    now = int(time.time())
+    assert cert.principals == ("web1", "web1.example") and cert.cert_type == hostcert.HOST_CERT
+    assert hostcert.problem(cert, signed["ca"], "web1", now) is None
+    assert hostcert.problem(cert, signed["ca"], "web2", now) == "web2 is not among its principals (web1, web1.example)"
+    assert hostcert.problem(cert, signed["other_ca"], "web1", now) == "signed by another CA"
+
+
+def test_a_user_expired_or_tampered_certificate_is_refused(signed):
+    import time
+
+    now = int(time.time())
+    assert hostcert.problem(hostcert.parse(signed["user"]), signed["ca"], "root", now) == "not a host certificate"
+    assert hostcert.problem(hostcert.parse(signed["expired"]), signed["ca"], "web1", now) == "not valid now"
+    blob = bytearray(signed["host"])
+    blob[60] ^= 1  # inside the nonce: the CA signed other bytes
+    assert hostcert.problem(hostcert.parse(bytes(blob)), signed["ca"], "web1", now) == \
+        "the CA's signature does not verify"
+    with pytest.raises(hostcert.BadCertificate):
+        hostcert.parse(signed["host"][:40])

@@ -18,12 +18,13 @@ import shlex
 import socket
 import sys
 import threading
+import time
 from dataclasses import dataclass
 
 import paramiko
 from fabric import Config, Connection
 
-from remediation.transport import knownhosts, sshconfig
+from remediation.transport import hostcert, knownhosts, sshconfig
 from remediation.transport.sshconfig import Hop
 
 
@@ -97,6 +98,12 @@ def check_host_key(hop: Hop, key: paramiko.PKey) -> None:
     if revoked:
         raise RevokedHostKey(f"host key of {hop.label} ({hop.host_key_name}) is REVOKED "
                              f"({revoked.path}:{revoked.line}); refusing to connect")
+    distrust = ""
+    if hostcert.is_certificate(key):
+        distrust = _certificate_problem(hop, key, files)
+        if not distrust:
+            return
+        distrust = f"; its certificate is not trusted ({distrust}), so its plain key was checked, as ssh retries"
     known = knownhosts.known_keys(files, hop.host_key_name)
     if any(e.blob == key.asbytes() for e in known):
         return
@@ -112,18 +119,50 @@ def check_host_key(hop: Hop, key: paramiko.PKey) -> None:
         knownhosts.append(hop.add_to, hop.host_key_name, key, hop.hash_new)
         return
     raise UnknownHostKey(f"host key of {hop.label} ({hop.host_key_name}) is unknown: not found in known_hosts "
-                         f"({', '.join(files) or 'none'}); add it, or pass --accept-new-host-key")
+                         f"({', '.join(files) or 'none'}){distrust}; add it, or pass --accept-new-host-key")
 
 
-def _disabled_key_types(hop: Hop) -> list[str]:
-    """Ask only for the host key types known for this host (as OpenSSH prefers them)."""
-    known = {e.keytype for e in knownhosts.known_keys(list(hop.known_hosts), hop.host_key_name)}
-    if not known:
-        return []
+def _certificate_problem(hop: Hop, key: paramiko.PKey, files: list[str]) -> str:
+    """Why a host certificate (asked for only where an @cert-authority line matches the host) is
+    not trusted, "" when it is: signed by one of those CAs, valid now, naming the host
+    (HostKeyAlias, else HostName)."""
+    try:
+        cert = hostcert.parse(key.public_blob.key_blob)
+    except hostcert.BadCertificate as exc:
+        return str(exc)
+    name = hop.host_key_name if hop.bare_name is None else hop.bare_name
+    reasons = []
+    for entry in knownhosts.authorities(files, hop.host_key_name):
+        ca_key = _public_key(entry.keytype, entry.blob)
+        if knownhosts.is_revoked(files, ca_key):
+            reasons.append(f"the CA at {entry.path}:{entry.line} is REVOKED")
+            continue
+        why = hostcert.problem(cert, ca_key, name, int(time.time()))
+        if why is None:
+            return ""
+        reasons.append(why)
+    return "; ".join(dict.fromkeys(reasons)) or "no @cert-authority line matches"
+
+
+def _public_key(keytype: str, blob: bytes) -> paramiko.PKey:
+    return paramiko.PKey.from_type_string(keytype, blob)
+
+
+def _host_key_types(hop: Hop) -> tuple[str, ...] | None:
+    """The host key types to ask for, as ssh orders them: certificates first where an
+    @cert-authority line matches the host, then the plain types known for it; None: paramiko's."""
+    files = list(hop.known_hosts)
+    known = {e.keytype for e in knownhosts.known_keys(files, hop.host_key_name)}
     if "ssh-rsa" in known:
         known |= {"rsa-sha2-512", "rsa-sha2-256"}
-    offered = [t for t in paramiko.Transport._preferred_keys if t in known]
-    return [t for t in paramiko.Transport._preferred_keys if t not in known] if offered else []
+    plain = [t for t in paramiko.Transport._preferred_keys if t in known]
+    certs: list[str] = []
+    if knownhosts.authorities(files, hop.host_key_name):
+        certs = [t for t in paramiko.Transport._key_info if t.endswith(hostcert.CERT_SUFFIX)]
+        plain = plain or list(paramiko.Transport._preferred_keys)
+    if not certs and not plain:
+        return None
+    return tuple(certs + plain)
 
 
 _PASSPHRASES: dict[str, str] = {}
@@ -266,7 +305,10 @@ def _proxy_sock(hop: Hop) -> paramiko.ProxyCommand:
 
 def _connect_hop(hop: Hop, sock, timeout: float) -> paramiko.SSHClient:
     """Key exchange, this hop's host key checked, then public-key login, over `sock`."""
-    transport = paramiko.Transport(sock, disabled_algorithms={"keys": _disabled_key_types(hop)})
+    transport = paramiko.Transport(sock)
+    wanted = _host_key_types(hop)
+    if wanted:
+        transport.get_security_options().key_types = wanted
     transport.banner_timeout = timeout
     transport.auth_timeout = timeout
     try:
