@@ -34,7 +34,7 @@ import hashlib
 import json
 import posixpath
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -176,9 +176,10 @@ class FakeHost:
     """One fake host: files, the running app, the DB server, the lock, the scripted faults.
     Built from tests/fixtures/flow/hosts/<name>/ and a scenario's overrides."""
 
-    def __init__(self, name: str, faults: dict | None = None, files: dict[str, str] | None = None):
+    def __init__(self, name: str, faults: dict | None = None, files: dict[str, str] | None = None,
+                 spec: dict | None = None):
         spec_dir = FLOW / "hosts" / name
-        self.spec = json.loads((spec_dir / "host.json").read_text())
+        self.spec = {**json.loads((spec_dir / "host.json").read_text()), **(spec or {})}
         self.faults = dict(faults or {})
         probe = json.loads((FIXTURES / self.spec["probe"]).read_text())
         probe.pop("ps", None)  # an older agent's `ps aux` text: no part of the reply any more
@@ -201,6 +202,7 @@ class FakeHost:
         self.commands: list[list[str]] = []  # every command run (restart commands among them)
         self.ops: list[str] = []  # every agent op, in order
         self.connected = False
+        self.loaded_command = self.manager_command()  # what the manager has loaded of its own file
         master = probe["masters"][0]
         self.process = self._start(master["pid"], announce=True)
 
@@ -232,11 +234,32 @@ class FakeHost:
             self._log(f"[{pid}] [INFO] Using worker: {process.worker_name}")
         return process
 
+    def manager_command(self) -> str | None:
+        """The command line in the manager's own file (host.json "command": the file, and the
+        line's prefix: `command=`, `ExecStart=`, `command:`), as the file is now."""
+        where = self.spec.get("command")
+        if not where or where["file"] not in self.files:
+            return None
+        for line in self.files[where["file"]].content.decode().splitlines():
+            if line.strip().startswith(where["prefix"]):
+                return line.strip()[len(where["prefix"]):].strip()
+        return None
+
+    def reload_manager(self) -> None:
+        """The manager rereads its own files (daemon-reload, supervisorctl reread, compose up)."""
+        self.loaded_command = self.manager_command()
+
     def restart_app(self) -> None:
-        """The manager restarted gunicorn: a new master that loads the files as they are now."""
+        """The manager restarted gunicorn: a new master that loads the files as they are now, with
+        the command line the manager has loaded (a changed unit needs a daemon-reload first)."""
         self.restarts += 1
         if self.faults.get("restart_noop"):
             return  # the manager said it restarted; the same master still runs
+        if self.loaded_command:
+            master = self.master
+            master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.loaded_command)[1:]
+            for worker in master["workers"]:
+                worker["argv"] = master["argv"]
         self._log(f"[{self.process.pid}] [INFO] Shutting down: Master")
         self.process = self._start(self.process.pid + 100, announce=True)
         if self.master.get("container"):
@@ -254,19 +277,20 @@ class FakeHost:
         connections opened as the running workers open them; one acquisition log line each."""
         rows = []
         reuse = keeps_connections(self.process.view) and not self.faults.get("reuse_broken")
+        touches_db = not self.faults.get("page_without_db")
         after_restart = self.restarts > 0 and not self.faults.get("restart_noop")
         status = int(self.faults.get("http_after_restart", 200)) if after_restart else 200
         for i in range(n):
             if status != 200:
                 rows.append((status, 0.004))
                 continue
-            cold = i % max(1, width) >= self.process.warm_threads or not reuse
+            cold = touches_db and (i % max(1, width) >= self.process.warm_threads or not reuse)
             if cold:
                 self._connect()
                 if reuse:
                     self.process.warm_threads = min(self.process.capacity, self.process.warm_threads + 1)
-            ms = 3.1 if cold else 0.08
-            self._log(f"连接获取耗时: {ms}ms")
+            if touches_db:
+                self._log(f"连接获取耗时: {3.1 if cold else 0.08}ms")
             rows.append((200, 0.025 if cold else 0.012))
         return rows
 
@@ -340,7 +364,15 @@ class FakeRemote:
                 return CommandResult(1, "last HTTP status: 502\n", "")
             return CommandResult(0, "", "")
         if argv[:2] == ["systemctl", "daemon-reload"]:
+            fake.reload_manager()
             return CommandResult(0, "", "")
+        if argv[:1] == ["supervisorctl"] and argv[-1:] == ["reread"]:
+            fake.reload_manager()
+            return CommandResult(0, "schoolsite: changed\n", "")
+        if argv[:1] == ["supervisorctl"] and argv[-2:-1] == ["update"]:  # stops, applies, starts the program
+            fake.drop_if("restart")
+            fake.restart_app()
+            return CommandResult(0, "schoolsite: stopped\nschoolsite: updated process group\n", "")
         restarting = (argv[:1] == ["systemctl"] and argv[1:2] == ["restart"]) or \
             (argv[:1] in (["docker-compose"], ["docker"]) and ("restart" in argv or "up" in argv))
         if restarting:
@@ -349,6 +381,8 @@ class FakeRemote:
                 fake.faults["restart_fails"] -= 1
                 return CommandResult(1, "", f"Job for {argv[-1]} failed because the control process exited "
                                             "with error code.")
+            if "up" in argv:  # compose recreates the container from the file as it is now
+                fake.reload_manager()
             fake.restart_app()
             return CommandResult(0, "", "")
         raise AssertionError(f"the fake host has no scripted answer for the command {argv}")
@@ -443,6 +477,10 @@ class FakeRemote:
         return info
 
     def _op_read(self, op: dict) -> dict:
+        edits = self.fake.faults.get("edited_before_apply")
+        if op.get("sha_only") and edits:  # someone edits a file between the plan and the writes
+            for path, text in edits.items():
+                self.fake.files[path].content = text.encode()
         paths = list(op["paths"])
         for pattern in op.get("globs", []):
             paths += [p for p in sorted(self.fake.files) if fnmatch.fnmatchcase(p, pattern) and p not in paths]
