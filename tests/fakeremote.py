@@ -17,10 +17,10 @@ What it answers from:
   unless the running workers keep them (a threaded or sync worker with CONN_MAX_AGE != 0), so
   the DB server's cumulative counter, the tcp watch and the timed requests' output follow from
   what really runs;
-- scripted faults (a scenario's "faults"), one per stage failure: unreachable, a held lock, the
-  app's interpreter failing, a write failing validation, the patched config failing to load, a
-  restart failing, reuse not happening after the restart, a restore failing, the connection
-  dropping at a stage.
+- scripted faults (a scenario's "faults"), one per stage failure: unreachable, a held lock, a
+  file edited while the baseline runs, the app's interpreter failing, a write failing validation,
+  the patched config failing to load, a restart failing or doing nothing, the app not serving,
+  reuse not happening after the restart, a restore failing, the connection dropping at a stage.
 
 The fake is strict: an agent op or command it does not know fails the test (AssertionError),
 so a flow that starts doing something new cannot pass by accident.
@@ -398,6 +398,9 @@ class FakeRemote:
                 fake.serve(width, width)
             return FakeStarted(argv, CommandResult(0, "", ""))
         if argv[:3] == ["sh", "-c", REQUESTS_SCRIPT]:
+            # someone edits a file while the baseline runs (after the plan read it, before any write)
+            for path, text in fake.faults.pop("edited_during_baseline", {}).items():
+                fake.files[path].content = text.encode()
             n, width = int(argv[5]), int(argv[6])
             fake.clock += 0.01
             started = fake.clock
@@ -477,10 +480,6 @@ class FakeRemote:
         return info
 
     def _op_read(self, op: dict) -> dict:
-        edits = self.fake.faults.get("edited_before_apply")
-        if op.get("sha_only") and edits:  # someone edits a file between the plan and the writes
-            for path, text in edits.items():
-                self.fake.files[path].content = text.encode()
         paths = list(op["paths"])
         for pattern in op.get("globs", []):
             paths += [p for p in sorted(self.fake.files) if fnmatch.fnmatchcase(p, pattern) and p not in paths]
