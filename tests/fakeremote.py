@@ -177,7 +177,7 @@ class FakeHost:
     Built from tests/fixtures/flow/hosts/<name>/ and a scenario's overrides."""
 
     def __init__(self, name: str, faults: dict | None = None, files: dict[str, str] | None = None,
-                 spec: dict | None = None):
+                 spec: dict | None = None, running_files: dict[str, str] | None = None):
         spec_dir = FLOW / "hosts" / name
         self.spec = {**json.loads((spec_dir / "host.json").read_text()), **(spec or {})}
         self.faults = dict(faults or {})
@@ -204,7 +204,14 @@ class FakeHost:
         self.connected = False
         self.loaded_command = self.manager_command()  # what the manager has loaded of its own file
         master = probe["masters"][0]
+        # `running_files`: what the files said when the running master started (changed since,
+        # without a restart): it runs those settings, the files on disk say others
+        on_disk = {path: self.files[path].content for path in running_files or {}}
+        for path, text in (running_files or {}).items():
+            self.files[path].content = text.encode()
         self.process = self._start(master["pid"], announce=True)
+        for path, content in on_disk.items():
+            self.files[path].content = content
 
     # -- the app ------------------------------------------------------------------------------
 

@@ -32,7 +32,8 @@ def load(name: str) -> dict:
 
 
 def run_scenario(spec: dict, runs: Path, **flow_kwargs):
-    fake = FakeHost(spec["host"], faults=spec.get("faults"), files=spec.get("files"), spec=spec.get("spec"))
+    fake = FakeHost(spec["host"], faults=spec.get("faults"), files=spec.get("files"), spec=spec.get("spec"),
+                    running_files=spec.get("running_files"))
     host = Host("web1", dict(spec.get("host_vars", HOST_VARS)))
     journal = Journal.create("remediate", "gevent-to-gthread", [host.name], runs)
     flow = HostFlow(host, Inventory(hosts={host.name: host}), load_playbook(), journal,
@@ -167,3 +168,13 @@ def test_scenarios_run_in_seconds(tmp_path):
     for path in SCENARIOS:
         run_scenario(json.loads(path.read_text()), tmp_path / path.stem)
     assert time.monotonic() - started < 20
+
+
+def test_real_runs_use_the_real_remote(tmp_path):
+    """The seam changes nothing for real runs: without remote_factory, HostFlow connects with Remote."""
+    from remediation.transport.remote import Remote
+
+    host = Host("web1", dict(HOST_VARS))
+    flow = HostFlow(host, Inventory(hosts={"web1": host}), load_playbook(),
+                    Journal.create("remediate", None, ["web1"], tmp_path / "runs"))
+    assert flow.remote_factory is Remote
