@@ -109,7 +109,8 @@ def load_app(files: dict[str, FakeFile], argv: list[str], args_from: int, cwd: s
         effective = WORKER_CLASSES.get(name, name)
         if name == "sync" and settings["threads"] > 1:  # gunicorn runs sync with threads as gthread
             effective = WORKER_CLASSES["gthread"]
-        out["gunicorn"] = {**settings, "effective_worker_class": effective, "config": config, "app_uri": app_uri}
+        out["gunicorn"] = {**settings, "effective_worker_class": effective, "config": config, "app_uri": app_uri,
+                           "chdir": settings["chdir"] or cwd}
     except Exception as exc:  # noqa: BLE001 - what the snippet reports
         out["errors"].append(f"gunicorn config: {type(exc).__name__}: {exc}")
     module = env.get("DJANGO_SETTINGS_MODULE")
@@ -123,12 +124,13 @@ def load_app(files: dict[str, FakeFile], argv: list[str], args_from: int, cwd: s
             raise AppLoadError(f"No module named {module!r}")
         namespace = {"__name__": module, "__file__": path}
         exec(compile(files[host_path].content, path, "exec"), namespace)
-        out["settings_module"]["loaded"] = [path]
+        packages = [posixpath.join(cwd, *module.split(".")[:i], "__init__.py") for i in range(1, module.count(".") + 1)]
+        out["settings_module"]["loaded"] = sorted([p for p in packages if to_host(p) in files] + [path])
         for alias, db in namespace["DATABASES"].items():
             options = db.get("OPTIONS") or {}
-            out["databases"][alias] = {
-                "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE", 0),
-                "CONN_HEALTH_CHECKS": db.get("CONN_HEALTH_CHECKS", False), "pool": bool(options.get("pool")),
+            out["databases"][alias] = {  # as settings.DATABASES has them before django.setup: unset is None
+                "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
+                "CONN_HEALTH_CHECKS": db.get("CONN_HEALTH_CHECKS"), "pool": bool(options.get("pool")),
                 "HOST": db.get("HOST"), "PORT": str(db.get("PORT") or ""), "NAME": str(db.get("NAME") or "")}
     except Exception as exc:  # noqa: BLE001 - what the snippet reports
         out["errors"].append(f"django: {type(exc).__name__}: {exc}")
@@ -141,7 +143,8 @@ def keeps_connections(view: dict) -> bool:
     if "ggevent" in (gunicorn.get("effective_worker_class") or ""):
         return False  # a connection per greenlet, closed or leaked: never reused (the incident)
     dbs = view.get("databases") or {}
-    return bool(dbs) and all(db.get("CONN_MAX_AGE") != 0 for db in dbs.values())
+    # an unset CONN_MAX_AGE (None in the view) is Django's default 0: a connection per request
+    return bool(dbs) and all(db.get("CONN_MAX_AGE") not in (0, None) for db in dbs.values())
 
 
 @dataclass
@@ -539,8 +542,11 @@ class FakeRemote:
             backup = fake.files.get(item.get("backup") or "")
             if backup is not None and sha256(backup.content) == want:
                 data, source = backup.content, "host-backup"
-            elif item.get("content") is not None and sha256(base64.b64decode(item["content"])) == want:
+            elif item.get("content") is not None:
                 data, source = base64.b64decode(item["content"]), "controller-copy"
+                if sha256(data) != want:
+                    results.append({"path": path, "ok": False, "error": "controller copy does not match sha256"})
+                    continue
             else:
                 results.append({"path": path, "ok": False, "error": "no verified copy of the original"})
                 continue
