@@ -202,3 +202,66 @@ def test_the_fake_app_loader_reads_the_files_as_gunicorn_and_django_do(name, tmp
     patched = fake.view()
     assert patched["gunicorn"]["worker_class"] == "gthread"
     compare_views(real_view(tmp_path / "after", fake, fake.master["argv"]), patched)
+
+
+# -- the recorded probes: the agent's own shape, and what each one models
+
+PROBES = Path(__file__).parent / "fixtures" / "probe"
+OPTIONAL_MASTER_KEYS = {"docker", "supervisor"}  # present only when a container / supervisord runs it
+
+
+def probe_of_a_process(monkeypatch) -> dict:
+    """op_probe's reply, by the agent's own code, for a local process that looks like gunicorn
+    (the process table narrowed to it and its ancestors: other gunicorns here are not ours)."""
+    import sys
+
+    from remediation.agent import hostagent
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "/srv/app/venv/bin/gunicorn",
+                              "-c", "gunicorn.conf.py", "app.wsgi:application"])
+    try:
+        full = hostagent.proc_table()
+        by_pid = {row["pid"]: row for row in full}
+        keep, cursor = set(), child.pid
+        while cursor in by_pid and cursor not in keep:
+            keep.add(cursor)
+            cursor = by_pid[cursor]["ppid"]
+        monkeypatch.setattr(hostagent, "proc_table", lambda: [row for row in full if row["pid"] in keep])
+        reply = hostagent.op_probe({"op": "probe"})
+    finally:
+        child.kill()
+        child.wait()
+    assert [m["pid"] for m in reply["masters"]] == [child.pid]
+    return reply
+
+
+@pytest.mark.parametrize("name", ["systemd", "unmanaged"])
+def test_made_probes_have_the_agent_s_shape(name, monkeypatch):
+    real = probe_of_a_process(monkeypatch)
+    made = json.loads((PROBES / f"{name}.json").read_text())
+    assert set(made) - {"_models"} == set(real)
+    master, real_master = made["masters"][0], real["masters"][0]
+    assert set(master) - OPTIONAL_MASTER_KEYS == set(real_master) - OPTIONAL_MASTER_KEYS
+    assert set(master["workers"][0]) == {"pid", "threads", "argv"}
+    assert set(master["ancestors"][0]) == set(real_master["ancestors"][0])
+
+
+def test_recorded_probes_are_an_older_agent_s_and_still_parse(monkeypatch):
+    """supervisor.json and compose.json were recorded by an older agent (a `ps` text, no
+    env_names): every other key is the agent's, and the facts parse them."""
+    real = probe_of_a_process(monkeypatch)
+    real_master = set(real["masters"][0]) - OPTIONAL_MASTER_KEYS
+    for name in ("supervisor", "compose"):
+        recorded = json.loads((PROBES / f"{name}.json").read_text())
+        assert set(recorded) - {"ps"} == set(real)
+        assert real_master - (set(recorded["masters"][0]) - OPTIONAL_MASTER_KEYS) == {"env_names"}
+
+
+@pytest.mark.parametrize("name, kind, program", [
+    ("supervisor", "supervisor", "schoolsite"), ("compose", "docker-compose", "web"),
+    ("systemd", "systemd", "schoolsite.service"), ("unmanaged", "unknown", None)])
+def test_each_probe_is_recognised_by_its_manager(name, kind, program):
+    from remediation.facts.parse import parse_probe
+
+    master = parse_probe(json.loads((PROBES / f"{name}.json").read_text())).master()
+    assert (master.restart.kind, master.restart.program) == (kind, program)
