@@ -505,6 +505,9 @@ class FakeRemote:
         """hostagent.op_write: check the planned sha256, back up (the first backup is the original),
         validate the new content, rename it into place."""
         fake, path = self.fake, op["path"]
+        edit = fake.faults.get("edited_just_before_write", {}).pop(path, None)
+        if edit is not None:  # someone else's edit lands after apply's stale check, before this write
+            fake.files[path].content = edit.encode()
         f = fake.files.get(path)
         if f is None:
             return {"ok": False, "error": f"{path}: not a regular file"}

@@ -63,7 +63,14 @@ def test_every_final_status_and_stage_failure_has_a_scenario():
     assert {s["host"] for s in specs} == {"supervisor", "compose", "systemd", "unmanaged"}
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def cases():
+    """One case a scenario; a scenario naming a known defect (`xfail`) must keep failing until it is fixed."""
+    for path in SCENARIOS:
+        reason = json.loads(path.read_text()).get("xfail")
+        yield pytest.param(path, id=path.stem, marks=[pytest.mark.xfail(strict=True, reason=reason)] if reason else [])
+
+
+@pytest.mark.parametrize("path", list(cases()))
 def test_scenario(path, tmp_path):
     spec = json.loads(path.read_text())
     want = spec["expect"]
