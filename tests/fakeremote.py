@@ -204,6 +204,7 @@ class FakeHost:
         self.restarts = 0
         self.commands: list[list[str]] = []  # every command run (restart commands among them)
         self.ops: list[str] = []  # every agent op, in order
+        self.started: list[FakeStarted] = []  # every command started (timed requests, warm-ups)
         self.connected = False
         self.loaded_command = self.manager_command()  # what the manager has loaded of its own file
         master = probe["masters"][0]
@@ -398,6 +399,11 @@ class FakeRemote:
         raise AssertionError(f"the fake host has no scripted answer for the command {argv}")
 
     def start(self, argv: list[str], *, timeout: float = 120) -> FakeStarted:
+        started = self._start(argv)
+        self.fake.started.append(started)
+        return started
+
+    def _start(self, argv: list[str]) -> FakeStarted:
         self._check_connected()
         self.round_trips += 1
         argv = [str(a) for a in argv]
@@ -430,6 +436,9 @@ class FakeRemote:
     def agent(self, *ops: dict, timeout: float = 180, parallel: bool = False) -> list[dict]:
         self._check_connected()
         self.round_trips += 1
+        if self.fake.faults.get("sudo_denied"):  # the agent never starts: Remote.agent's own message
+            raise RemoteError(f"{self.host.name}: sudo denied for {self.host.ssh_target().user} "
+                              "(passwordless sudo is required)")
         ops = copy.deepcopy(ops)  # as JSON would: the flow's dicts are never the fake's
         replies = []
         for op in ops:

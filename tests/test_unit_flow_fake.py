@@ -124,6 +124,8 @@ def test_scenario(path, tmp_path):
     if "restored_from" in want:
         restored = [e for e in events if e["event"] == "restored"]
         assert restored and {e["source"] for e in restored if e["source"] != "already"} == {want["restored_from"]}
+    if "abandoned" in want:  # the baseline's requests, moot once the overlapped patch failed
+        assert sum(1 for started in fake.started if started.abandoned) == want["abandoned"]
     if "ops" in want:
         assert fake.ops == want["ops"]
     if want["status"] != "unreachable" and not any("connection lost" in e for e in want.get("error", [])):
