@@ -361,14 +361,16 @@ class FakeRemote:
         self.round_trips += 1
         argv = [str(a) for a in argv]
         self.fake.commands.append(argv)
-        out = self._command(argv)
+        out = self._command(argv, sudo)
         if check and out.rc != 0:
             detail = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["no output"]
             raise RemoteError(f"{self.host.name}: `{shlex.join(argv)[:200]}` exited {out.rc}: {detail[0]}")
         return out
 
-    def _command(self, argv: list[str]) -> CommandResult:
+    def _command(self, argv: list[str], sudo: bool) -> CommandResult:
         fake = self.fake
+        if argv[:1] in (["systemctl"], ["supervisorctl"], ["docker-compose"], ["docker"]) and not sudo:
+            return CommandResult(1, "", f"{argv[0]}: Access denied (the SSH user is not root)\n")
         if argv[:3] == ["sh", "-c", WAIT_SCRIPT]:
             fake.drop_if("wait")
             if fake.faults.get("not_serving_after_restart") and fake.restarts:
