@@ -208,6 +208,10 @@ class FakeHost:
         self.connected = False
         self.loaded_command = self.manager_command()  # what the manager has loaded of its own file
         master = probe["masters"][0]
+        if self.loaded_command:  # the manager started the master with the command its file says
+            master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.loaded_command)[1:]
+            for worker in master["workers"]:
+                worker["argv"] = master["argv"]
         # `running_files`: what the files said when the running master started (changed since,
         # without a restart): it runs those settings, the files on disk say others
         on_disk = {path: self.files[path].content for path in running_files or {}}
