@@ -40,6 +40,7 @@ from typing import Any
 
 from remediation.facts.gather import INTROSPECT_MARK
 from remediation.errors import HostUnreachable, RemoteError
+from remediation.managers.supervisor import SETTLE_SCRIPT
 from remediation.restart import WAIT_SCRIPT
 from remediation.transport.remote import CommandResult
 from remediation.verify.measure import REQUESTS_SCRIPT, WARMUP_SCRIPT
@@ -206,6 +207,7 @@ class FakeHost:
         self.ops: list[str] = []  # every agent op, in order
         self.started: list[FakeStarted] = []  # every command started (timed requests, warm-ups)
         self.connected = False
+        self.program_state = "RUNNING"  # supervisord's state of the program
         self.loaded_command = self.manager_command()  # what the manager has loaded of its own file
         master = probe["masters"][0]
         if self.loaded_command:  # the manager started the master with the command its file says
@@ -268,6 +270,7 @@ class FakeHost:
         """The manager restarted gunicorn: a new master that loads the files as they are now, with
         the command line the manager has loaded (a changed unit needs a daemon-reload first)."""
         self.restarts += 1
+        self.program_state = "RUNNING"
         if self.faults.get("restart_noop"):
             return  # the manager said it restarted; the same master still runs
         if self.loaded_command:
@@ -375,6 +378,8 @@ class FakeRemote:
         fake = self.fake
         if argv[:1] in (["systemctl"], ["supervisorctl"], ["docker-compose"], ["docker"]) and not sudo:
             return CommandResult(1, "", f"{argv[0]}: Access denied (the SSH user is not root)\n")
+        if argv[:5] == ["sudo", "-n", "sh", "-c", SETTLE_SCRIPT]:  # supervisorctl status, until settled
+            return CommandResult(0 if fake.program_state == "RUNNING" else 1, fake.program_state + "\n", "")
         if argv[:3] == ["sh", "-c", WAIT_SCRIPT]:
             fake.drop_if("wait")
             if fake.faults.get("not_serving_after_restart") and fake.restarts:
@@ -388,6 +393,10 @@ class FakeRemote:
             return CommandResult(0, "schoolsite: changed\n", "")
         if argv[:1] == ["supervisorctl"] and argv[-2:-1] == ["update"]:  # stops, applies, starts the program
             fake.drop_if("restart")
+            if fake.faults.get("restart_fails", 0) > 0:
+                fake.faults["restart_fails"] -= 1
+                fake.program_state = "FATAL"
+                return CommandResult(0, "schoolsite: stopped\nschoolsite: updated process group\n", "")
             fake.restart_app()
             return CommandResult(0, "schoolsite: stopped\nschoolsite: updated process group\n", "")
         restarting = (argv[:1] == ["systemctl"] and argv[1:2] == ["restart"]) or \
