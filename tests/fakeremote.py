@@ -266,9 +266,10 @@ class FakeHost:
         """The manager rereads its own files (daemon-reload, supervisorctl reread, compose up)."""
         self.loaded_command = self.manager_command()
 
-    def restart_app(self) -> None:
+    def restart_app(self, recreate: bool = False) -> None:
         """The manager restarted gunicorn: a new master that loads the files as they are now, with
-        the command line the manager has loaded (a changed unit needs a daemon-reload first)."""
+        the command line the manager has loaded (a changed unit needs a daemon-reload first);
+        `recreate`: a new container (compose up), with a new id and a log of its own."""
         self.restarts += 1
         self.program_state = "RUNNING"
         if self.faults.get("restart_noop"):
@@ -279,13 +280,22 @@ class FakeHost:
             for worker in master["workers"]:
                 worker["argv"] = master["argv"]
         self._log(f"[{self.process.pid}] [INFO] Shutting down: Master")
+        old = self.master.get("container")
+        if old:
+            self.sessions.pop(old, None)  # a container restart ends its session
+        if old and recreate:
+            new = sha256(f"{old}{self.restarts}".encode())
+            self.master["container"] = self.master["docker"]["id"] = new
         self.process = self._start(self.process.pid + 100, announce=True)
-        if self.master.get("container"):
-            self.sessions.pop(self.master["container"], None)  # a container restart ends its session
 
     def _log(self, line: str) -> None:
         self.clock += 0.01
-        self.log.append((self.clock, line))
+        self.log.append((self.clock, line, self.master.get("container")))
+
+    def log_text(self, since: float | None = None, container: str | None = None, lines: int | None = None) -> str:
+        """The app's output: all of it (a file, the journal), or one container's (docker logs)."""
+        rows = [line for t, line, c in self.log if (since is None or t >= since) and (container is None or c == container)]
+        return "".join(line + "\n" for line in rows[-lines if lines else 0:])
 
     def _connect(self, n: int = 1) -> None:
         self.db_total += n
@@ -409,7 +419,7 @@ class FakeRemote:
                                             "with error code.")
             if "up" in argv:  # compose recreates the container from the file as it is now
                 fake.reload_manager()
-            fake.restart_app()
+            fake.restart_app(recreate="up" in argv)
             return CommandResult(0, "", "")
         raise AssertionError(f"the fake host has no scripted answer for the command {argv}")
 
@@ -583,6 +593,8 @@ class FakeRemote:
 
     def _introspect_reply(self, op: dict) -> dict:
         fake = self.fake
+        if op.get("container") and op["container"] != fake.master.get("container"):  # docker exec in a removed one
+            return {"rc": 1, "stdout": "", "stderr": f"Error response from daemon: No such container: {op['container']}\n"}
         if fake.faults.get("app_python_broken"):
             return {"rc": 1, "stdout": "", "stderr": "ModuleNotFoundError: No module named 'django'\n"}
         args = op.get("args", [])
@@ -602,6 +614,8 @@ class FakeRemote:
     def _op_counters(self, op: dict) -> dict:
         fake = self.fake
         key = op.get("container") or ""
+        if key and key != fake.master.get("container"):  # the session cannot start in a removed container
+            return {"errors": ["the counter session did not answer"], "fresh": True}
         fresh = key not in fake.sessions
         view = self._introspect_reply({**op, "args": ["0", *op.get("args", [])[1:]]}) if op.get("view") else None
         if fresh:
@@ -615,7 +629,7 @@ class FakeRemote:
     def _op_logs(self, op: dict) -> dict:
         fake = self.fake
         out: dict[str, Any] = {"_offsets": {}, "_time": fake.clock}
-        text = "".join(line + "\n" for _t, line in fake.log).encode()
+        text = fake.log_text().encode()
         for item in op["sources"]:
             if item["kind"] == "file":
                 start = item.get("offset")
@@ -624,10 +638,12 @@ class FakeRemote:
                 out[item["key"]] = text[start:].decode()
                 out["_offsets"][item["key"]] = len(text)
             elif item["kind"] in ("docker", "journal"):
-                if item.get("since"):
-                    out[item["key"]] = "".join(line + "\n" for t, line in fake.log if t >= item["since"])
-                else:
-                    out[item["key"]] = "".join(line + "\n" for _t, line in fake.log[-op.get("lines", 400):])
+                container = item.get("container") if item["kind"] == "docker" else None
+                if container is not None and container != fake.master.get("container"):
+                    out[item["key"]] = f"Error response from daemon: No such container: {container}\n"
+                    continue
+                lines = None if item.get("since") else op.get("lines", 400)
+                out[item["key"]] = fake.log_text(item.get("since"), container, lines)
             else:
                 raise AssertionError(f"unknown log source {item}")
         return out

@@ -138,7 +138,7 @@ def test_lock_replies_agree(tmp_path):
 def test_file_log_replies_agree(tmp_path):
     _app, remote = both(tmp_path)
     log = tmp_path / "app.log"
-    text = "".join(line + "\n" for _t, line in remote.fake.log)
+    text = remote.fake.log_text()
     log.write_text(text)
     source = {"kind": "file", "path": str(log), "key": "app"}
     real = real_agent({"op": "logs", "sources": [source], "bytes": 0})[0]

@@ -188,3 +188,15 @@ def test_real_runs_use_the_real_remote(tmp_path):
     flow = HostFlow(host, Inventory(hosts={"web1": host}), load_playbook(),
                     Journal.create("remediate", None, ["web1"], tmp_path / "runs"))
     assert flow.remote_factory is Remote
+
+
+def test_compose_up_recreates_the_container_and_verify_follows_it(tmp_path):
+    """`up -d` makes a new container (new id, a log of its own, the old one gone): the remediation
+    is verified on the new container's log and counters, not the removed one's."""
+    spec = load("remediated_compose_command")
+    before = FakeHost(spec["host"]).master["container"]
+    run, fake, _journal = run_scenario(spec, tmp_path / "runs")
+    assert run.status == Status.REMEDIATED, run.error
+    assert fake.master["container"] != before
+    assert "Using worker: gthread" in fake.log_text(container=fake.master["container"])
+    assert "Using worker: gthread" not in fake.log_text(container=before)
