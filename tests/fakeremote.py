@@ -197,7 +197,8 @@ class FakeHost:
             self.files[path] = FakeFile(text.encode(), 0o644, 999, 999)
         self.original = {path: f.content for path, f in self.files.items()}
         self.clock = 1_800_000_000.0
-        self.log: list[tuple[float, str]] = []
+        self.log: list[tuple[float, str, str | None]] = []  # (host clock, line, container that wrote it)
+        self.host_name = self.spec["name"]  # as the inventory names it (set when a FakeRemote connects)
         self.lock: dict | None = self.faults.get("lock_holder")
         self.db_total = 5000  # the DB server's cumulative connection counter
         self.sessions: dict[str, bool] = {}  # counter sessions alive, by container id ("" on the host)
@@ -306,8 +307,7 @@ class FakeHost:
         rows = []
         reuse = keeps_connections(self.process.view) and not self.faults.get("reuse_broken")
         touches_db = not self.faults.get("page_without_db")
-        after_restart = self.restarts > 0 and not self.faults.get("restart_noop")
-        status = int(self.faults.get("http_after_restart", 200)) if after_restart else 200
+        status = self.http_status()
         for i in range(n):
             if status != 200:
                 rows.append((status, 0.004))
@@ -322,6 +322,12 @@ class FakeHost:
             rows.append((200, 0.025 if cold else 0.012))
         return rows
 
+    def http_status(self) -> int:
+        """What the app answers on the verify URL: 200, or the scripted `http_after_restart` status
+        once a new master runs (it stays so after any later restart: the app is broken)."""
+        restarted = self.restarts > 0 and not self.faults.get("restart_noop")
+        return int(self.faults.get("http_after_restart", 200)) if restarted else 200
+
     def db_server(self) -> dict:
         return {alias: {**info, "connections_total": self.db_total}
                 for alias, info in self.spec["db_server"].items()}
@@ -331,7 +337,7 @@ class FakeHost:
     def drop_if(self, stage_hint: str) -> None:
         if self.faults.get("drop_connection_on") == stage_hint:
             self.connected = False
-            raise HostUnreachable(f"{self.spec['name']}: connection lost: Socket is closed")
+            raise HostUnreachable(f"{self.host_name}: connection lost: Socket is closed")
 
     def changed_files(self) -> dict[str, bytes]:
         return {p: f.content for p, f in self.files.items() if self.original.get(p) != f.content}
@@ -353,7 +359,7 @@ class FakeRemote:
         reason = self.fake.faults.get("unreachable")
         if reason:
             raise HostUnreachable(f"{self.host.name}: cannot reach {self.host.address}:22: {reason}")
-        self.fake.connected = True
+        self.fake.connected, self.fake.host_name = True, self.host.name
         self.round_trips += 1
         return self
 
@@ -392,8 +398,9 @@ class FakeRemote:
             return CommandResult(0 if fake.program_state == "RUNNING" else 1, fake.program_state + "\n", "")
         if argv[:3] == ["sh", "-c", WAIT_SCRIPT]:
             fake.drop_if("wait")
-            if fake.faults.get("not_serving_after_restart") and fake.restarts:
-                return CommandResult(1, "last HTTP status: 502\n", "")
+            status = fake.http_status()
+            if status != 200:
+                return CommandResult(1, f"last HTTP status: {status}\n", "")
             return CommandResult(0, "", "")
         if argv[:2] == ["systemctl", "daemon-reload"]:
             fake.reload_manager()
