@@ -319,7 +319,8 @@ class FakeHost:
                     self.process.warm_threads = min(self.process.capacity, self.process.warm_threads + 1)
             if touches_db:
                 self._log(f"连接获取耗时: {3.1 if cold else 0.08}ms")
-            rows.append((200, 0.025 if cold else 0.012))
+            slow = self.faults.get("slow_after_restart_s", 0) if self.restarts and not self.faults.get("restart_noop") else 0
+            rows.append((200, (0.025 if cold else 0.012) + slow))
         return rows
 
     def http_status(self) -> int:

@@ -200,3 +200,15 @@ def test_compose_up_recreates_the_container_and_verify_follows_it(tmp_path):
     assert fake.master["container"] != before
     assert "Using worker: gthread" in fake.log_text(container=fake.master["container"])
     assert "Using worker: gthread" not in fake.log_text(container=before)
+
+
+def test_a_second_rollback_changes_and_restarts_nothing(tmp_path):
+    """`invoke rollback` after the flow already rolled back: the files are the originals already,
+    so nothing is written and the app is not restarted again; it only checks that it serves."""
+    run, fake, journal = run_scenario(load("rolled_back_verify_no_reuse"), tmp_path / "runs")
+    assert run.status == Status.ROLLED_BACK
+    restarts, files = fake.restarts, app_files(fake)
+    with FakeRemote(fake, Host("web1", dict(HOST_VARS))) as remote:
+        again = rollback_host(remote, journal, "web1", 60)
+    assert {f["source"] for f in again} == {"already"}
+    assert fake.restarts == restarts and app_files(fake) == files == fake.original
