@@ -36,10 +36,12 @@ class HostFlow:
 
     def __init__(self, host: Host, inventory: Inventory, playbook: Playbook, journal: Journal, *,
                  force: bool = False, accept_new_host_key: bool = False,
-                 progress: Callable[[str, str], None] | None = None):
+                 progress: Callable[[str, str], None] | None = None,
+                 remote_factory: Callable[..., Remote] = Remote):
         self.host, self.inventory, self.playbook, self.journal = host, inventory, playbook, journal
         self.force, self.accept_new_host_key = force, accept_new_host_key
         self.progress = progress or (lambda host, stage: None)
+        self.remote_factory = remote_factory  # Remote; tests pass a fake host (tests/fakeremote.py)
         self.run = HostRun(host.name)
         self.remote: Remote = None  # type: ignore[assignment]  # execute() sets it before any stage runs
         self.url = ""
@@ -59,7 +61,7 @@ class HostFlow:
     def execute(self) -> HostRun:
         started = time.monotonic()
         try:
-            with Remote(self.host, accept_new_host_key=self.accept_new_host_key) as remote:
+            with self.remote_factory(self.host, accept_new_host_key=self.accept_new_host_key) as remote:
                 self.remote = remote
                 if self._lock():
                     try:
