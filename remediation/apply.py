@@ -10,6 +10,7 @@ values before any restart (a baked image's in a container of the new image).
 from __future__ import annotations
 
 import base64
+import hashlib
 import shlex
 from dataclasses import replace
 
@@ -55,6 +56,7 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
             raise StageError("apply", f"{path} is a symlink (to {original.realpath}); refusing to patch")
         copy = journal.keep_original(run.name, path, original.content)
         journal.record(run.name, "change-intent", path=path, sha256_before=original.sha256,
+                       sha256_intended=hashlib.sha256(patched[rel_path].encode()).hexdigest(),
                        backup=f"{backup_dir}{path}", controller_copy=str(copy),
                        mode=original.mode, uid=original.uid, gid=original.gid)
         written.append(path)

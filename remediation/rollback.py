@@ -21,11 +21,19 @@ def restart_from_journal(journal: Journal, host: str) -> tuple[RestartMethod, st
 
 
 def _restore_items(journal: Journal, host: str) -> list[dict]:
+    """What to put back, and what the run's own bytes are: a file whose content is neither the
+    original nor what this run wrote is someone else's edit, never overwritten (see op_restore)."""
+    events = journal.events(host)
     items = []
     for event in journal.changed_files(host):
-        original = journal.original(host, event["path"])
-        item = {"path": event["path"], "sha256": event["sha256_before"], "backup": event.get("backup"),
-                "mode": event.get("mode"), "uid": event.get("uid"), "gid": event.get("gid")}
+        path = event["path"]
+        original = journal.original(host, path)
+        done = [e["sha256_after"] for e in events if e["event"] == "change-done" and e["path"] == path]
+        intended = [e["sha256_intended"] for e in events
+                    if e["event"] == "change-intent" and e["path"] == path and e.get("sha256_intended")]
+        item = {"path": path, "sha256": event["sha256_before"], "backup": event.get("backup"),
+                "mode": event.get("mode"), "uid": event.get("uid"), "gid": event.get("gid"),
+                "ours": sorted(set(done + intended)) if intended else None, "written": bool(done)}
         if original is not None:
             item["content"] = base64.b64encode(original).decode()
         items.append({k: v for k, v in item.items() if v is not None})
@@ -48,7 +56,7 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
         raise RemoteError("; ".join(f"{f['path']}: {f.get('error')}" for f in bad))
     method, url = restart_from_journal(journal, host)
     kept = baked_image.point_back(remote, journal, host)  # the service's image name -> the kept image id
-    restored = [f["path"] for f in reply["files"] if f.get("source") != "already"]
+    restored = [f["path"] for f in reply["files"] if f.get("source") not in ("already", "untouched")]
     reached_restart = any(e["event"] == "stage" and e["stage"] in ("restart", "verify") for e in journal.events(host))
     # restart when files changed back, or when the app may run the patched config (restart was reached
     # and not already undone); a rollback of a rollback restarts nothing

@@ -580,6 +580,14 @@ class FakeRemote:
             if current is not None and sha256(current.content) == want:
                 results.append({"path": path, "ok": True, "source": "already"})
                 continue
+            now = sha256(current.content) if current is not None else None
+            if item.get("ours") is not None and now not in item["ours"]:
+                if item.get("written"):
+                    results.append({"path": path, "ok": False, "error": f"{path}: changed by another hand since "
+                                                                        "the tool wrote it: not overwritten"})
+                else:
+                    results.append({"path": path, "ok": True, "source": "untouched"})
+                continue
             failing = fake.faults.get("restore_fails", {}).get(path)
             if failing:
                 results.append({"path": path, "ok": False, "error": f"{path}: {failing}"})

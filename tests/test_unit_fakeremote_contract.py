@@ -121,6 +121,30 @@ def test_restore_from_the_controller_copy_agrees(tmp_path):
     assert remote.fake.files[path].content == Path(path).read_bytes() == ORIGINAL
 
 
+def test_another_hands_edit_is_never_overwritten_and_both_agree(tmp_path):
+    """A file neither original nor this run's bytes: left as it is (never written by the run), or
+    refused (written by the run, then edited by someone else); the run's own bytes are restored."""
+    app, remote = both(tmp_path)
+    path = str(app / "gunicorn.conf.py")
+    edited = b"workers = 9  # edited by hand\n"
+    Path(path).write_bytes(edited)
+    remote.fake.files[path].content = edited
+    base = {"path": path, "sha256": sha(ORIGINAL), "content": b64(ORIGINAL), "ours": [sha(NEW)]}
+    restore = {"op": "restore", "files": [{**base, "written": False}, {**base, "written": True}]}
+    real, fake = real_agent(restore)[0], remote.agent(restore)[0]
+    assert [(f["ok"], f.get("source")) for f in real["files"]] == [(f["ok"], f.get("source")) for f in fake["files"]] \
+        == [(True, "untouched"), (False, None)]
+    assert "changed by another hand" in real["files"][1]["error"] and "changed by another hand" in fake["files"][1]["error"]
+    assert Path(path).read_bytes() == remote.fake.files[path].content == edited
+    Path(path).write_bytes(NEW)  # the run's own bytes: put back
+    remote.fake.files[path].content = NEW
+    restore = {"op": "restore", "files": [{**base, "written": True}]}
+    real, fake = real_agent(restore)[0], remote.agent(restore)[0]
+    assert [(f["ok"], f.get("source")) for f in real["files"]] == [(f["ok"], f.get("source")) for f in fake["files"]] \
+        == [(True, "controller-copy")]
+    assert Path(path).read_bytes() == remote.fake.files[path].content == ORIGINAL
+
+
 def test_lock_replies_agree(tmp_path):
     _app, remote = both(tmp_path)
     lock = str(tmp_path / "lock" / "remediation.lock")

@@ -527,6 +527,14 @@ def op_restore(req):
         if current_sha(path) == want:
             results.append({"path": path, "ok": True, "source": "already"})
             continue
+        if item.get("ours") is not None and current_sha(path) not in item["ours"]:
+            # neither the original nor this run's bytes: another hand's edit, never overwritten
+            if item.get("written"):
+                results.append({"path": path, "ok": False, "error": "%s: changed by another hand since the tool "
+                                "wrote it: not overwritten" % path})
+            else:
+                results.append({"path": path, "ok": True, "source": "untouched"})
+            continue
         data, source = None, None
         backup = item.get("backup")
         if backup and current_sha(backup) == want:
