@@ -22,7 +22,8 @@ DB_SETTINGS = SETTINGS[4:]
 # Pseudo file names for facts that come from the live process, not from a file in the tree.
 LIVE_COMMAND = "<live command>"
 LIVE_ENV = "<process environment>"
-HALF_FIX = "half a fix, nothing patched"
+HALF_FIX = "half a fix, CONN_MAX_AGE not raised"
+OTHER_HALF = "worker switched, settings half by hand"
 
 
 @dataclass
@@ -133,7 +134,7 @@ class AuditResult:
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:
-        return any(f.reason.startswith(HALF_FIX) for f in self.findings)
+        return any(f.reason.startswith((HALF_FIX, OTHER_HALF)) for f in self.findings)
 
     def as_dict(self, path: str) -> dict:
         return {

@@ -87,7 +87,7 @@ class Absent:
 class Origin:
     """Where a dict was created, so a missing key can be added there."""
 
-    kind: str  # literal | dj_database_url | environ_db | copy | unknown
+    kind: str  # literal | dj_database_url | environ_db | copy | runtime | unknown
     node: Optional[cst.CSTNode] = None
     file: Optional[ParsedPy] = None
     source: Optional["DictObj"] = None
@@ -567,6 +567,8 @@ class Evaluator:
 
     def _set_item(self, target: cst.Subscript, value: Value, s: State) -> None:
         obj = self.expr(target.value, s)
+        if isinstance(obj, (Unknown, EnvGet)):
+            obj = self._materialise(target.value, obj, s)
         if not isinstance(obj, DictObj):
             return
         key = self._subscript_key(target)
@@ -578,6 +580,30 @@ class Evaluator:
             obj.opaque = f"item set with a computed key at line {self.file.line(target)}"
             return
         obj.entries[key] = value
+
+    def _materialise(self, node, value: Union[Unknown, EnvGet], s: State) -> Optional[DictObj]:
+        """`DATABASES["default"]["K"] = v` on a value only known at run time: the keys set
+        afterwards are certain, whatever the run-time dict holds. The unknown value becomes a
+        dict of kind "runtime" (its other keys cannot be listed) that holds them. Only for the
+        watched names (DATABASES), where that final state is what the tool reads."""
+        root = node
+        while isinstance(root, cst.Subscript):
+            root = root.value
+        if not isinstance(root, cst.Name) or root.value not in self.watch:
+            return None
+        made = DictObj({}, Origin("runtime", value.node, value.file), f"built at run time ({value.show()})")
+        if isinstance(node, cst.Name):
+            s.names[node.value] = made
+            return made
+        if isinstance(node, cst.Subscript):
+            parent = self.expr(node.value, s)
+            if isinstance(parent, (Unknown, EnvGet)):
+                parent = self._materialise(node.value, parent, s)
+            key = self._subscript_key(node)
+            if isinstance(parent, DictObj) and key is not None:
+                parent.entries[key] = made
+                return made
+        return None
 
     def _dict(self, node: cst.Dict, s: State) -> DictObj:
         obj = DictObj({}, Origin("literal", node, self.file))
@@ -671,6 +697,9 @@ class Evaluator:
         if "cast" in kwargs:
             cast_value = self.expr(kwargs["cast"], s)
             cast = cast_value.name if isinstance(cast_value, Ref) else "custom"
+            if cast in DJ_DATABASE_URL:  # decouple: config("DATABASE_URL", cast=dj_database_url.parse)
+                return DictObj({"CONN_MAX_AGE": Absent(0), "CONN_HEALTH_CHECKS": Absent(False)},
+                               Origin("url_cast", node, self.file), None)
         default = None
         if default_node is not None:
             default = literal(default_node, self.file)

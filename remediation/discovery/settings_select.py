@@ -136,7 +136,7 @@ STRENGTH_WORDS = {"hint": "the live process", "env": "DJANGO_SETTINGS_MODULE in 
                   "server": "wsgi.py/asgi.py", "manage": "manage.py", "other": "a setdefault in code"}
 COPY = re.compile(r"(?:\b(?:cp|mv)(?:\s+-\w+)*|^\s*COPY(?:\s+--\S+)*)\s+([\w./-]+\.py)\s+([\w./-]+\.py)\b",
                   re.MULTILINE)
-DEBUG_TRUE = re.compile(r"^DEBUG\s*=\s*True\b", re.MULTILINE)
+DEBUG_TRUE = re.compile(r"^DEBUG\s*=\s*True\s*(?:#.*)?$", re.MULTILINE)  # literally True, not `True if ...`
 
 
 def copies(tree: Tree) -> list[tuple[str, str, str]]:
@@ -181,7 +181,17 @@ def is_dev(tree: Tree, path: str) -> bool:
 
 
 def choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Choice:
-    """The production settings modules (files) to patch, and why those."""
+    """The production settings modules (files) to patch, and why those. Example and template
+    files (`*_example.py`, `*.sample`...) are copied by a person: never production."""
+    choice = _choose(tree, hint, env_pointers)
+    examples = [r for r in choice.roots if name_class(r) == "example"]
+    if examples:
+        choice.roots = [r for r in choice.roots if r not in examples]
+        choice.why += f"; {', '.join(examples)} is an example file (a template to copy): never patched"
+    return choice
+
+
+def _choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Choice:
     settings, code_pointers, imports = scan_python(tree)
     choice = Choice(settings_files=settings)
     if hint:
