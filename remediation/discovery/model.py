@@ -24,6 +24,7 @@ LIVE_COMMAND = "<live command>"
 LIVE_ENV = "<process environment>"
 HALF_FIX = "half a fix, CONN_MAX_AGE not raised"
 OTHER_HALF = "worker switched, settings half by hand"
+POOLED = "native pool, nothing to switch"
 
 
 @dataclass

@@ -24,6 +24,7 @@ from remediation.discovery.pyeval import Evaluator
 from remediation.discovery.pyparse import ParsedPy
 from remediation.discovery.settings_select import Pointer, choose, name_class
 from remediation.discovery.sources.base import Issue
+from remediation.discovery.template_branches import gevent_in_conditionals
 from remediation.discovery import validate
 from remediation.discovery.tree import Tree
 from remediation.discovery.versions import scan as scan_versions
@@ -85,13 +86,41 @@ class Plan:
             self.add(Finding(inv.file, self.tree.line(inv.file, inv.offset), "worker_class", None, None,
                              "report", f"{inv.label}: not the live command line (see the ps hint); "
                              "left untouched"))
+        held = self.template_branches()
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
+        elif held:
+            self.gevent_remains = held
         elif unknown:
             self.gevent_remains = (f"the worker class cannot be told from the tree ({', '.join(unknown)}): "
                                    "it may be gevent")
         elif kept:
             self.gevent_remains = kept[0]
+
+    def template_branches(self) -> Optional[str]:
+        """A gevent-style class inside a template conditional may be what another rendering runs:
+        unless a planned switch in the same file comes after the block (a later assignment
+        wins), the worker may stay gevent and CONN_MAX_AGE must not rise. Reported, once."""
+        held = []
+        for path, text in self.tree.texts.items():
+            template = self.tree.template(path)
+            if template is None:
+                continue
+            for branch in gevent_in_conditionals(text, template):
+                after = [p for p in self.proposals if p.finding.file == path and p.finding.action == "patch"
+                         and p.finding.setting == "worker_class" and p.edits
+                         and all(e.start >= branch.block_end for e in p.edits)]
+                if after and path.endswith((".py", ".py.j2")):
+                    continue
+                line = self.tree.line(path, branch.offset)
+                self.add(Finding(path, line, "worker_class", branch.name, None, "report",
+                                 f"{branch.name} inside a template conditional: another rendering of "
+                                 f"{path} may run it; not switched here, set it where the template's "
+                                 "variables are defined"))
+                held.append(f"{path}:{line}")
+        if held:
+            return f"a template conditional may still run a gevent-style worker ({', '.join(held)})"
+        return None
 
     def lookalikes(self) -> None:
         for look in self.tree.located.lookalikes:
@@ -447,9 +476,9 @@ def refuse_related(active: list[Proposal], failed: dict[str, str], refused: dict
 def _pair_halves(proposals: list[Proposal], target: Target, refused: dict[int, str]) -> None:
     """Where the worker may still run gevent, refuse the CONN_MAX_AGE raise; where only the
     worker half lands, keep it and say where the settings half goes (one finding, once)."""
-    finding, refuse = pair(proposals, target, lambda p: id(p) not in refused)
+    finding, refuse, why = pair(proposals, target, lambda p: id(p) not in refused)
     for proposal in refuse:
-        refused.setdefault(id(proposal), "the worker may still be gevent-style (see the half-a-fix finding)")
+        refused.setdefault(id(proposal), why)
     if finding is None or any(p.finding.reason.startswith(finding.reason.split(":")[0]) for p in proposals):
         return
     extra = Proposal(finding, [], finding.key())

@@ -13,7 +13,7 @@ import re
 from typing import Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import HALF_FIX, OTHER_HALF, Finding
+from remediation.discovery.model import HALF_FIX, OTHER_HALF, POOLED, Finding
 from remediation.discovery.places import Proposal
 
 PROTECTED_RANK = 5  # a native pool: CONN_MAX_AGE must stay 0, the switch alone is right
@@ -95,10 +95,31 @@ def _settings_place(proposals: list[Proposal], active) -> tuple[str, str]:
             "at the end of the production settings module (the one DJANGO_SETTINGS_MODULE names)")
 
 
+def _pooled(proposals: list[Proposal]) -> Optional[str]:
+    """Why every production alias uses Django's native pool, or None."""
+    settings = [p for p in proposals if p.finding.setting == "CONN_MAX_AGE" and _in(p, "settings")
+                and not (len(p.key) > 1 and p.key[1] == "note") and p.finding.reason.startswith("DATABASES[")]
+    if settings and all(p.rank >= PROTECTED_RANK and p.finding.action == "ok" for p in settings):
+        return "; ".join(dict.fromkeys(f"{_where(p.finding)}: {p.finding.reason}" for p in settings))
+    return None
+
+
 def pair(proposals: list[Proposal], target: Target,
-         active: Callable[[Proposal], bool]) -> tuple[Optional[Finding], list[Proposal]]:
-    """The finding for a fix that lands in part, and the CONN_MAX_AGE patches to refuse because
-    the worker may still be gevent-style. (None, []) when both halves land, or neither."""
+         active: Callable[[Proposal], bool]) -> tuple[Optional[Finding], list[Proposal], str]:
+    """The finding for a fix that lands in part, the patches to refuse and why: the CONN_MAX_AGE
+    raise where the worker may still be gevent-style, the worker switch where a native pool
+    serves the connections. (None, [], "") when both halves land, or neither."""
+    pooled = _pooled(proposals)
+    if pooled is not None:
+        switches = [p for p in proposals if _in(p, "deployment") and p.finding.action == "patch" and active(p)]
+        if switches:
+            first = switches[0].finding
+            reason = (f"{POOLED}: {pooled}. Django's native pool hands each request a pooled "
+                      "connection, so a gevent worker does not open one per request: not the "
+                      "incident, the worker is left as it is")
+            return (Finding(first.file, first.line, "worker_class", first.current, None, "report", reason),
+                    switches, "a native pool serves the connections (see the native-pool finding)")
+        return None, [], ""
     left = _worker_left(proposals, active)
     raised = [p for p in proposals if _raises(p, active) and _in(p, "settings")]
     if left and raised:
@@ -107,8 +128,8 @@ def pair(proposals: list[Proposal], target: Target,
                   f"still run {w.current or 'a gevent-style worker'} after the change; under gevent "
                   f"persistent connections leak. Set `{worker_text(target, w.file)}` there by hand, "
                   f"then `{db_text(target, raised[0].finding)}` (see the CONN_MAX_AGE findings)")
-        return Finding(w.file, w.line, "worker_class", w.current, target.worker_class, "report",
-                       reason), raised
+        return (Finding(w.file, w.line, "worker_class", w.current, target.worker_class, "report",
+                        reason), raised, "the worker may still be gevent-style (see the half-a-fix finding)")
     switching = [p for p in proposals if _switches(p, active)]
     if switching and not _db_ready(proposals, active):
         first = switching[0].finding
@@ -120,5 +141,5 @@ def pair(proposals: list[Proposal], target: Target,
                   f"`{text}` and `{health}` (Django >= 4.1); until then every request still "
                   "opens a connection")
         return Finding(first.file, first.line, "CONN_MAX_AGE", None, str(target.conn_max_age),
-                       "report", reason), []
-    return None, []
+                       "report", reason), [], ""
+    return None, [], ""
