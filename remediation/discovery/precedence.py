@@ -106,7 +106,10 @@ class DeploymentPlanner:
              edits=None, rank: Optional[int] = None) -> None:
         text = f"{place.label}: {reason}" if place.label else reason
         if place.note and action != "ok":
-            text += f" ({place.note})"
+            note = place.note
+            if reason.startswith("dead:"):  # a higher source overrides it: the variable decides nothing
+                note = note.replace("; the variable wins when set", "; a higher source overrides both")
+            text += f" ({note})"
         proposal = Proposal(_finding(place, action, proposed, text, self.lines), edits or [],
                             place.key, place.span, place.offset)
         proposal.rank = RANK[action] if rank is None else rank
