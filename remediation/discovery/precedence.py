@@ -204,6 +204,8 @@ class DeploymentPlanner:
             return False  # decided in a source that cannot be read: check_class reports it
         if cls.winner is None and not self.dep.known_command and not cls.live:
             return False  # orphan config: check_class reports it
+        if not cls.live and self.dep.gevent_code:
+            return self.hooks_without_class()
         values = [_int(p.value) for p in threads.live]
         threaded = (" (with threads > 1: it already runs the gthread worker)"
                     if values and all(v is not None and v > 1 for v in values) else "")
@@ -225,6 +227,24 @@ class DeploymentPlanner:
         for setting in ("workers", "threads"):  # read, so a static view shows them (not the defaults)
             for place in resolve(self.dep, setting).live:
                 self.emit(place, "ok", None, f"{setting} {place.value}: kept (the owner's capacity choice)")
+        return True
+
+    def hooks_without_class(self) -> bool:
+        """No worker class anywhere in the tree, yet gevent-specific code (a psycogreen post_fork,
+        monkey-patching) in its gunicorn sources: the class is set outside the tree (the
+        platform's GUNICORN_CMD_ARGS, say) and is probably gevent. Nothing is switched, and
+        CONN_MAX_AGE must not rise."""
+        file, line, what = self.dep.gevent_code[0]
+        reason = (f"{self.dep.label}: no worker class is set in the tree, but {what} ({file}:{line}) "
+                  "only makes sense under gevent: the class is probably set outside the tree (the "
+                  f"platform's GUNICORN_CMD_ARGS, say); set `--worker-class {self.want['worker_class']} "
+                  f"--threads {self.want['threads']}` there")
+        at = self.lines(self.dep.file, self.dep.offset) if self.dep.offset is not None else None
+        self.proposals.append(_proposal(Finding(self.dep.file, at, "worker_class", None,
+                                                self.want["worker_class"], "report", reason),
+                                        (self.dep.file, "hooks-only", self.dep.label), "report"))
+        self.gevent_remains = True
+        self.class_unknown = True
         return True
 
     def check_class(self, cls: Resolution) -> bool:
