@@ -199,7 +199,8 @@ def _choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Cho
     else:
         # DJANGO_SETTINGS_MODULE set in the environment beats wsgi.py's os.environ.setdefault;
         # an environment that only ever names dev settings (a local compose file) does not.
-        env = _not_test([p for p in env_pointers + code_pointers if p.strength == "env"])
+        env = _not_test([p for p in env_pointers + code_pointers
+                         if p.strength == "env" and not _not_production_source(p.file)])
         if env and all(name_class(_module_path(p.module)) == "dev" for p in env):
             env = []
         server = [p for p in code_pointers if p.strength == "server"]
@@ -255,6 +256,19 @@ def _production_files(tree: Tree, settings: list[str], imports: dict[str, list[s
 
 def _module_path(module: str) -> str:
     return module.replace(".", "/") + ".py"
+
+
+CI_MARKS = re.compile(r"(?:^|[._/-])(?:ci|circleci|github|gitlab-ci|travis|test|tests|testing)(?:[._/-]|$)")
+
+
+def _not_production_source(path: str) -> bool:
+    """A file that names a settings module for something other than production: a template to
+    copy (`.env.template`, `.env.example`, `*.sample`, `*.dist`) or a CI/test compose or env file
+    (`docker-compose-circleci-*.yml`, `.github/...`)."""
+    base = posixpath.basename(path).lower()
+    if any(mark in base for mark in EXAMPLE_MARKS) or base.endswith((".example", ".sample", ".dist", ".template", ".tpl")):
+        return True
+    return bool(CI_MARKS.search(path.lower()))
 
 
 def _not_test(pointers: list[Pointer]) -> list[Pointer]:
