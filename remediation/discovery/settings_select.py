@@ -46,7 +46,7 @@ def name_class(path: str) -> str:
         stem = posixpath.basename(posixpath.dirname(path))
     if any(mark in stem for mark in EXAMPLE_MARKS):
         return "example"  # production.example.py, local_settings.py.sample: copied by a person
-    if stem in TEST_NAMES or stem.startswith("test_") or stem.endswith("_test"):
+    if stem in TEST_NAMES or stem.startswith(("test_", "e2e")) or stem.endswith(("test", "_tests")):
         return "test"
     if stem in DEV_NAMES:
         return "dev"
