@@ -90,3 +90,31 @@ def test_healthy_sync_app_gets_only_the_connection_settings() -> None:
              "app/settings.py": 'DATABASES = {"default": {"NAME": "x"}}\n'}
     result = audit_files(files, Target())
     assert set(result.patched) == {"app/settings.py"}
+
+
+BLOCKED = {"m05_gevent_monkey_patch_in_config", "p18_llead_monkey_patch_at_import"}  # monkey-patching stays
+
+
+def test_gunicorn_side_only_variants_of_the_shapes_switch_and_report_the_settings_line() -> None:
+    """Every shape whose worker runs gevent, with its settings files taken out (a deploy repo):
+    the worker is switched and the settings half is reported with its text (issue #26)."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_shapes import CASES, load_case
+    from remediation.discovery.model import Hints
+
+    checked = 0
+    for name in CASES:
+        files, expected = load_case(name)
+        deploy_side = {k: v for k, v in files.items() if "DATABASES" not in v}
+        if len(deploy_side) == len(files):
+            continue
+        hints = Hints(**expected["hints"]) if expected.get("hints") else None
+        result = audit_files(deploy_side, Target(**expected.get("target", {})), hints)
+        if not any(f.setting == "worker_class" and f.current and ("gevent" in f.current or "eventlet" in f.current)
+                   for f in result.findings) or name in BLOCKED:
+            continue
+        checked += 1
+        assert any(f.setting == "worker_class" and f.action == "patch" for f in result.findings), name
+        half = [f for f in result.findings if f.reason.startswith(OTHER_HALF)]
+        assert half and 'DATABASES["default"]["CONN_MAX_AGE"] = 600' in half[0].reason, name
+    assert checked >= 30
