@@ -21,6 +21,7 @@ from remediation.discovery.sources.base import EnvSetting
 from remediation.discovery.words import is_plain
 
 MISSING = object()
+NO_DATABASE = "no database"
 PROTECT_RANK = 5  # "must not change" beats "patch" when two aliases share one place
 KEYS = (("CONN_MAX_AGE", "conn_max_age"), ("CONN_HEALTH_CHECKS", "conn_health_checks"))
 
@@ -148,6 +149,12 @@ class SettingsPlanner:
                             f"{self.root.path}: {note}; it may override DATABASES at run time",
                             key=(self.root.path, "note", note))
         db = state.names.get("DATABASES")
+        if db is None and not any("not in the tree" in n or "globals().update" in n for n in state.notes):
+            self.add(self.root.path, None, "CONN_MAX_AGE", None, None, "ok",
+                     f"{NO_DATABASE}: {self.root.path} and the modules it imports define no DATABASES "
+                     "(Django's dummy backend): no database connections to keep",
+                     key=(self.root.path, "no-databases"), rank=PROTECT_RANK)
+            return
         if db is None:
             self.report(self.root.path, None, "CONN_MAX_AGE", None,
                         f"DATABASES is not defined by {self.root.path} or the modules it imports; "

@@ -25,6 +25,7 @@ LIVE_ENV = "<process environment>"
 HALF_FIX = "half a fix, CONN_MAX_AGE not raised"
 OTHER_HALF = "worker switched, settings half by hand"
 POOLED = "native pool, nothing to switch"
+NOT_INCIDENT = "no database, nothing to switch"
 
 
 @dataclass

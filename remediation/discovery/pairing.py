@@ -13,7 +13,8 @@ import re
 from typing import Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import HALF_FIX, OTHER_HALF, POOLED, Finding
+from remediation.discovery.model import HALF_FIX, NOT_INCIDENT, OTHER_HALF, POOLED, Finding
+from remediation.discovery.django_db import NO_DATABASE
 from remediation.discovery.places import Proposal
 
 PROTECTED_RANK = 5  # a native pool: CONN_MAX_AGE must stay 0, the switch alone is right
@@ -98,7 +99,8 @@ def _settings_place(proposals: list[Proposal], active) -> tuple[str, str]:
 def _pooled(proposals: list[Proposal]) -> Optional[str]:
     """Why every production alias uses Django's native pool, or None."""
     settings = [p for p in proposals if p.finding.setting == "CONN_MAX_AGE" and _in(p, "settings")
-                and not (len(p.key) > 1 and p.key[1] == "note") and p.finding.reason.startswith("DATABASES[")]
+                and not (len(p.key) > 1 and p.key[1] == "note")
+                and p.finding.reason.startswith(("DATABASES[", NO_DATABASE))]
     if settings and all(p.rank >= PROTECTED_RANK and p.finding.action == "ok" for p in settings):
         return "; ".join(dict.fromkeys(f"{_where(p.finding)}: {p.finding.reason}" for p in settings))
     return None
@@ -114,11 +116,15 @@ def pair(proposals: list[Proposal], target: Target,
         switches = [p for p in proposals if _in(p, "deployment") and p.finding.action == "patch" and active(p)]
         if switches:
             first = switches[0].finding
-            reason = (f"{POOLED}: {pooled}. Django's native pool hands each request a pooled "
-                      "connection, so a gevent worker does not open one per request: not the "
-                      "incident, the worker is left as it is")
+            if NO_DATABASE in pooled:
+                reason = (f"{NOT_INCIDENT}: {pooled}. Without a database a gevent worker opens no "
+                          "connections: not the incident, the worker is left as it is")
+            else:
+                reason = (f"{POOLED}: {pooled}. Django's native pool hands each request a pooled "
+                          "connection, so a gevent worker does not open one per request: not the "
+                          "incident, the worker is left as it is")
             return (Finding(first.file, first.line, "worker_class", first.current, None, "report", reason),
-                    switches, "a native pool serves the connections (see the native-pool finding)")
+                    switches, "no connection is opened per request here (see the not-the-incident finding)")
         return None, [], ""
     left = _worker_left(proposals, active)
     raised = [p for p in proposals if _raises(p, active) and _in(p, "settings")]
