@@ -109,6 +109,8 @@ def test_gunicorn_side_only_variants_of_the_shapes_switch_and_report_the_setting
         if len(deploy_side) == len(files):
             continue
         hints = Hints(**expected["hints"]) if expected.get("hints") else None
+        if hints is not None and hints.command:
+            continue  # a live host: both halves or nothing (the test below)
         result = audit_files(deploy_side, Target(**expected.get("target", {})), hints)
         if not any(f.setting == "worker_class" and f.current and ("gevent" in f.current or "eventlet" in f.current)
                    for f in result.findings) or name in BLOCKED:
@@ -118,3 +120,15 @@ def test_gunicorn_side_only_variants_of_the_shapes_switch_and_report_the_setting
         half = [f for f in result.findings if f.reason.startswith(OTHER_HALF)]
         assert half and 'DATABASES["default"]["CONN_MAX_AGE"] = 600' in half[0].reason, name
     assert checked >= 30
+
+
+def test_on_a_live_host_a_switch_without_its_settings_half_is_refused() -> None:
+    """On a host both halves are applied and proven before the restart (domain.md): a host whose
+    settings half cannot be set is not restarted into the worker half alone."""
+    from remediation.discovery.model import HALF_FIX_LIVE, Hints
+
+    hints = Hints(command="/srv/venv/bin/gunicorn -c gunicorn.conf.py app.wsgi")
+    result = audit_files({"gunicorn.conf.py": GEVENT}, Target(), hints)
+    assert not result.patched
+    half = [f for f in result.findings if f.reason.startswith(HALF_FIX_LIVE)]
+    assert len(half) == 1 and 'DATABASES["default"]["CONN_MAX_AGE"] = 600' in half[0].reason

@@ -23,6 +23,7 @@ DB_SETTINGS = SETTINGS[4:]
 LIVE_COMMAND = "<live command>"
 LIVE_ENV = "<process environment>"
 HALF_FIX = "half a fix, CONN_MAX_AGE not raised"
+HALF_FIX_LIVE = "half a fix, nothing patched"  # on a host: no restart into one half
 OTHER_HALF = "worker switched, settings half by hand"
 POOLED = "native pool, nothing to switch"
 NOT_INCIDENT = "no database, nothing to switch"
@@ -136,7 +137,7 @@ class AuditResult:
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:
-        return any(f.reason.startswith((HALF_FIX, OTHER_HALF)) for f in self.findings)
+        return any(f.reason.startswith((HALF_FIX, HALF_FIX_LIVE, OTHER_HALF)) for f in self.findings)
 
     def as_dict(self, path: str) -> dict:
         return {

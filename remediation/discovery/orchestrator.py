@@ -473,10 +473,10 @@ def refuse_related(active: list[Proposal], failed: dict[str, str], refused: dict
             refused[id(proposal)] = f"a related change in {culprit} failed ({failed[culprit]})"
 
 
-def _pair_halves(proposals: list[Proposal], target: Target, refused: dict[int, str]) -> None:
+def _pair_halves(proposals: list[Proposal], target: Target, refused: dict[int, str], live: bool) -> None:
     """Where the worker may still run gevent, refuse the CONN_MAX_AGE raise; where only the
     worker half lands, keep it and say where the settings half goes (one finding, once)."""
-    finding, refuse, why = pair(proposals, target, lambda p: id(p) not in refused)
+    finding, refuse, why = pair(proposals, target, lambda p: id(p) not in refused, live)
     for proposal in refuse:
         refused.setdefault(id(proposal), why)
     if finding is None or any(p.finding.reason.startswith(finding.reason.split(":")[0]) for p in proposals):
@@ -503,7 +503,7 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
     refused: dict[int, str] = {}
     patched: dict[str, str] = {}
     view: Optional[Restarted] = None
-    _pair_halves(proposals, target, refused)
+    _pair_halves(proposals, target, refused, bool(hints.command))
     for _ in range(MAX_VERIFY_ROUNDS):
         active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
         patched, failed = apply(tree, active)
@@ -514,7 +514,7 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
         if not failed:
             break
         refuse_related(active, failed, refused)
-        _pair_halves(proposals, target, refused)
+        _pair_halves(proposals, target, refused, bool(hints.command))
     else:
         for proposal in proposals:
             if proposal.finding.action == "patch":

@@ -13,7 +13,7 @@ import re
 from typing import Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import HALF_FIX, NOT_INCIDENT, OTHER_HALF, POOLED, Finding
+from remediation.discovery.model import HALF_FIX, HALF_FIX_LIVE, NOT_INCIDENT, OTHER_HALF, POOLED, Finding
 from remediation.discovery.django_db import NO_DATABASE
 from remediation.discovery.places import Proposal
 
@@ -106,11 +106,14 @@ def _pooled(proposals: list[Proposal]) -> Optional[str]:
     return None
 
 
-def pair(proposals: list[Proposal], target: Target,
-         active: Callable[[Proposal], bool]) -> tuple[Optional[Finding], list[Proposal], str]:
+def pair(proposals: list[Proposal], target: Target, active: Callable[[Proposal], bool],
+         live: bool = False) -> tuple[Optional[Finding], list[Proposal], str]:
     """The finding for a fix that lands in part, the patches to refuse and why: the CONN_MAX_AGE
     raise where the worker may still be gevent-style, the worker switch where a native pool
-    serves the connections. (None, [], "") when both halves land, or neither."""
+    serves the connections. (None, [], "") when both halves land, or neither.
+
+    live: the tree is a host's, about to be restarted: there both halves are applied and proven
+    before the restart, so a switch whose settings half cannot be set is refused too."""
     pooled = _pooled(proposals)
     if pooled is not None:
         switches = [p for p in proposals if _in(p, "deployment") and p.finding.action == "patch" and active(p)]
@@ -142,6 +145,14 @@ def pair(proposals: list[Proposal], target: Target,
         why, where = _settings_place(proposals, active)
         text = db_text(target, next((p.finding for p in proposals if _db_refusal(p, active)), first))
         health = f'DATABASES["default"]["CONN_HEALTH_CHECKS"] = {target.conn_health_checks!r}'
+        if live:
+            reason = (f"{HALF_FIX_LIVE}: the worker would switch ({_where(first)}: {first.current} -> "
+                      f"{first.proposed}) but CONN_MAX_AGE cannot be set ({why}). Do both by hand: "
+                      f"add {where}: `{text}`, and switch the worker")
+            worker = [p for p in proposals if _in(p, "deployment") and p.finding.action == "patch" and active(p)]
+            return (Finding(first.file, first.line, "CONN_MAX_AGE", None, str(target.conn_max_age),
+                            "report", reason), worker,
+                    "the other half of the fix cannot be applied on this host (see the half-a-fix finding)")
         reason = (f"{OTHER_HALF}: the worker is switched ({_where(first)}: {first.current} -> "
                   f"{first.proposed}) but CONN_MAX_AGE is not set here ({why}). Add {where}: "
                   f"`{text}` and `{health}` (Django >= 4.1); until then every request still "
