@@ -79,6 +79,7 @@ class Edit:
     start: int
     end: int
     new: str
+    sep: str = ""  # list items inserted at one offset (`f()` gaining two keywords) are joined with it
 
 
 class EditConflict(ValueError):
@@ -102,6 +103,9 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
         if previous is not None and edit.start == previous.start and previous.start != previous.end:
             raise EditConflict(f"two replacements at offset {edit.start}")
         out.append(text[pos : edit.start])
+        if (previous is not None and edit.sep and previous.sep == edit.sep and previous.start == edit.start
+                and previous.start == previous.end and edit.start == edit.end):
+            out.append(edit.sep)
         out.append(edit.new)
         pos = max(pos, edit.end)
         previous = edit
