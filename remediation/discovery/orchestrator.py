@@ -19,7 +19,7 @@ from remediation.discovery.model import (AuditResult, Edit, EditConflict, Findin
                     unified_diff)
 from remediation.discovery.pairing import pair
 from remediation.discovery.places import Proposal
-from remediation.discovery.precedence import DeploymentPlanner
+from remediation.discovery.precedence import GEVENT_CODE_AFTER_SWITCH, DeploymentPlanner
 from remediation.discovery.pyeval import Evaluator
 from remediation.discovery.pyparse import ParsedPy
 from remediation.discovery.settings_select import Pointer, choose, name_class
@@ -523,6 +523,8 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
     for proposal in proposals:
         if id(proposal) in refused:
             _refuse(proposal, refused[id(proposal)])
+    if not any(p.finding.setting == "worker_class" and p.finding.action == "patch" for p in proposals):
+        proposals = [p for p in proposals if not p.finding.reason.startswith(GEVENT_CODE_AFTER_SWITCH)]
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
     diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))

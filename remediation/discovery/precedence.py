@@ -16,6 +16,7 @@ from remediation.discovery.model import Finding
 from remediation.discovery.places import Layer, Place, Proposal
 from remediation.discovery.worker_classes import classify, describe
 
+GEVENT_CODE_AFTER_SWITCH = "gevent-specific code left in place"  # said only when a switch lands
 DEFAULTS = {"worker_class": "sync", "workers": "1", "threads": "1", "worker_connections": "1000"}
 RANK = {"patch": 4, "report": 3, "ok": 2}
 DEAD_RANK = 1
@@ -186,7 +187,7 @@ class DeploymentPlanner:
         switched = any(p.finding.setting == "worker_class" and p.finding.action == "patch"
                        for p in self.proposals)
         for file, line, what in self.dep.gevent_code if switched else []:
-            reason = (f"gevent-specific code left in place ({what}); it does nothing useful under "
+            reason = (f"{GEVENT_CODE_AFTER_SWITCH} ({what}); it does nothing useful under "
                       f"{self.want['worker_class']}: review and remove it after the switch")
             self.proposals.append(_proposal(Finding(file, line, "worker_class", None, None,
                                                     "report", reason), (file, "gevent-code", line),
