@@ -380,7 +380,10 @@ class DeploymentPlanner:
                 self.emit(place, "ok", None, f"already {place.value}")
             else:
                 self.set_place(place, want_text, f"{place.value} -> {want_text}")
-        if res.winner is None:
+        if res.winner is None and setting == "workers" and self.dep.known_command and res.unknown is None \
+                and _int(want_text) != _int(DEFAULTS["workers"]) and (_int(self.want.get("threads")) or 1) > 1:
+            self.keep_run_time_workers()
+        elif res.winner is None:
             default = DEFAULTS[setting]
             layer = self.insert_layer(cls.winner)
             if res.unknown is not None:
@@ -405,6 +408,17 @@ class DeploymentPlanner:
                 self.add_setting(setting, want_text, layer,
                                  f"{setting} not set (gunicorn default {default})")
         self.report_dead(res, want_text)
+
+    def keep_run_time_workers(self) -> None:
+        """No place in the tree sets workers: gunicorn takes $WEB_CONCURRENCY from the run-time
+        environment (the platform's sizing), else 1. A literal added here would override that
+        sizing; the threads give the new worker its concurrency, so workers are kept."""
+        line = self.lines(self.dep.file, self.dep.offset) if self.dep.offset is not None else None
+        reason = (f"{self.dep.label}: workers not set in the tree: gunicorn uses $WEB_CONCURRENCY when "
+                  "the platform sets it, else 1; kept (the app's sizing), never replaced by a literal")
+        self.proposals.append(_proposal(Finding(self.dep.file, line, "workers", None, None, "ok", reason,
+                                                default=True),
+                                        (self.dep.file, "default", self.dep.offset, "workers"), "ok"))
 
     def emit_default(self, setting: str, default: str, want: str, why: str = "") -> None:
         if self.dep.known_command:
