@@ -108,4 +108,21 @@ def delay(c, ms):
     console.print(f"proxy delay: {ms} ms each way")
 
 
-lab_tasks = Collection("lab", up, light, down, status, cut, restore, reset, delay)
+@task(name="fault-matrix")
+def fault_matrix(c):
+    """Copy the fault matrix the last full test run measured (build/fault-matrix.md) into the README."""
+    from lab import faultmatrix
+
+    if not faultmatrix.MEASURED.exists():
+        raise Exit(f"lab: no {faultmatrix.MEASURED}: run the whole test suite as root first (it writes it when "
+                   "the fault tests pass)", code=1)
+    readme = faultmatrix.README.read_text()
+    updated = faultmatrix.into_readme(faultmatrix.MEASURED.read_text(), readme)
+    if updated == readme:
+        console.print("README fault matrix already up to date")
+        return
+    faultmatrix.README.write_text(updated)
+    console.print(f"README fault matrix updated from {faultmatrix.MEASURED}")
+
+
+lab_tasks = Collection("lab", up, light, down, status, cut, restore, reset, delay, fault_matrix)

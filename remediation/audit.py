@@ -10,6 +10,7 @@ from typing import Optional
 from remediation import atomic
 from remediation.discovery import AuditResult, Finding, Hints, audit_files, validate
 from remediation.discovery.classify import kind_of
+from remediation.discovery.model import FindingCode
 from remediation.model import Target
 
 MAX_BYTES = 1024 * 1024
@@ -51,7 +52,7 @@ def read_tree(root: Path, large: Optional[list[int]] = None) -> tuple[dict[str, 
                 size = full.stat().st_size
             except OSError as exc:
                 findings.append(Finding(rel, None, "worker_class", None, None, "report",
-                                        f"cannot read: {exc.strerror}"))
+                                        f"cannot read: {exc.strerror}", code=FindingCode.UNREADABLE))
                 continue
             if size > MAX_BYTES:
                 if kind_of(rel, "") is not None:  # a config-like name: say so
@@ -64,7 +65,7 @@ def read_tree(root: Path, large: Optional[list[int]] = None) -> tuple[dict[str, 
                 files[rel] = full.read_bytes()
             except OSError as exc:
                 findings.append(Finding(rel, None, "worker_class", None, None, "report",
-                                        f"cannot read: {exc.strerror}"))
+                                        f"cannot read: {exc.strerror}", code=FindingCode.UNREADABLE))
     return files, findings
 
 

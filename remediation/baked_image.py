@@ -47,6 +47,8 @@ def rebuild(remote, journal, host: str, method: RestartMethod, timeout_s: int = 
     if not any(e["event"] == KEPT for e in journal.events(host)):  # a second apply keeps the first original
         _run(remote, ["docker", "tag", method.image_id, tag], f"docker tag {method.image_id[:19]} {tag}")
         journal.record(host, KEPT, image=method.image, image_id=method.image_id, tag=tag)
+    if not method.program:
+        raise RestartError("the compose service is unknown: cannot build its image")
     _run(remote, project_argv(method) + ["build", method.program], f"building the image of {method.program}",
          timeout=timeout_s)
     built = image_id(remote, method.image)

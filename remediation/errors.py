@@ -30,6 +30,10 @@ class RestartError(RemoteError):
     """The restart command failed or the app did not serve again in time."""
 
 
+class NoSingleMaster(RemediationError, LookupError):
+    """The host runs no gunicorn master, or more than one where one is needed."""
+
+
 class LockHeld(RemediationError):
     """Another run holds the host's lock."""
 

@@ -41,7 +41,7 @@ class HostFlow:
         self.force, self.accept_new_host_key = force, accept_new_host_key
         self.progress = progress or (lambda host, stage: None)
         self.run = HostRun(host.name)
-        self.remote: Remote | None = None
+        self.remote: Remote = None  # type: ignore[assignment]  # execute() sets it before any stage runs
         self.url = ""
         self.written: list[str] = []
         self.restart_only = False  # files at the target already; only the live worker is not
@@ -148,7 +148,8 @@ class HostFlow:
         pb = self.playbook
         self.stage(Stage.BASELINE)
         pending = start_measure(self.remote, gathered, self.url, pb.verify.requests, 0, pb.verify.log_pattern,
-                                concurrency=pb.verify.concurrency(self.target))
+                                concurrency=pb.verify.concurrency(self.target),
+                                request_timeout_s=pb.verify.timeout_s)
         self.rereads_files = not files_unread_until_restart(ins.gunicorn)
         overlap = not self.restart_only and not self.rereads_files
         if overlap:  # patch and check while the baseline's requests run against the old process
@@ -201,7 +202,8 @@ class HostFlow:
         log_source = managers.of(master.restart).log_source(master.restart, gathered.files) or gathered.log_source
         fresh = Gathered(probe, master, gathered.files, gathered.introspection, "", log_source)
         after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(self.target),
-                        pb.verify.log_pattern, concurrency=pb.verify.concurrency(self.target))
+                        pb.verify.log_pattern, concurrency=pb.verify.concurrency(self.target),
+                        request_timeout_s=pb.verify.timeout_s)
         after.worker_threads = [w.threads for w in parse_probe(self.remote.agent({"op": "probe"})[0]).master().workers]
         # the files cannot change under the host lock: check-config's view is the restarted app's
         view = self.config_view or introspect(self.remote, master)

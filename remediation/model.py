@@ -9,7 +9,9 @@ import posixpath
 import shlex
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Callable
+from typing import Any, Callable
+
+from remediation.errors import HostUnreachable, NoSingleMaster
 
 
 @dataclass(frozen=True)
@@ -156,10 +158,10 @@ class HostFacts:
 
     def master(self) -> GunicornMaster:
         if not self.masters:
-            raise LookupError("no gunicorn master process found in the process table")
+            raise NoSingleMaster("no gunicorn master process found in the process table")
         if len(self.masters) > 1:
             pids = ", ".join(str(m.pid) for m in self.masters)
-            raise LookupError(f"{len(self.masters)} gunicorn masters (pids {pids}); this tool handles one per host")
+            raise NoSingleMaster(f"{len(self.masters)} gunicorn masters (pids {pids}); this tool handles one per host")
         return self.masters[0]
 
 
@@ -200,9 +202,10 @@ class AppView:
     @classmethod
     def from_json(cls, data: dict | None) -> "AppView":
         data = dict(data or {})
-        known = {k: data.pop(k) or default for k, default in (("gunicorn", {}), ("databases", {}), ("versions", {}),
+        known: dict[str, Any] = {k: data.pop(k) or default for k, default in (("gunicorn", {}), ("databases", {}), ("versions", {}),
                                                               ("db_server", {}), ("errors", [])) if k in data}
-        return cls(**{k: (list(v) if k == "errors" else dict(v)) for k, v in known.items()}, extra=data)
+        fields: dict[str, Any] = {k: (list(v) if k == "errors" else dict(v)) for k, v in known.items()}
+        return cls(**fields, extra=data)
 
     def as_json(self) -> dict:
         return {**self.extra, "gunicorn": self.gunicorn, "databases": self.databases, "versions": self.versions,
@@ -249,6 +252,12 @@ class HostOutcome:
     host: str
     outcome: Outcome
     detail: str = ""  # what was done, or why it failed (one line, redacted)
+    error: type[BaseException] | None = None  # what it failed with: decisions read this, not `detail`
+
+    @property
+    def unreachable(self) -> bool:
+        """Failed because the host could not be reached or logged in to."""
+        return self.error is not None and issubclass(self.error, HostUnreachable)
 
     def line(self) -> str:
         return {Outcome.DONE: "rolled back", Outcome.NOTHING: "nothing to roll back",

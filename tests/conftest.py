@@ -89,7 +89,8 @@ def fleet():
 
 
 class FaultMatrix:
-    """Rows the fault and hostile-input tests record; written into the README at the end."""
+    """Rows the fault and hostile-input tests record; written to build/fault-matrix.md at the end
+    (lab/faultmatrix.py; `invoke lab.fault-matrix` puts it in the README)."""
 
     def __init__(self):
         self.faults: list[tuple[str, bool, int]] = []
@@ -113,7 +114,6 @@ class FaultMatrix:
 
 
 _MATRIX = FaultMatrix()
-README_START, README_END = "<!-- fault-matrix:start -->", "<!-- fault-matrix:end -->"
 
 
 @pytest.fixture(scope="session")
@@ -122,17 +122,14 @@ def fault_matrix():
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Write the measured fault matrix into the README when the fault tests ran and passed."""
+    """Write the measured fault matrix to build/fault-matrix.md (git-ignored, never a tracked file)
+    when the fault tests ran and passed."""
     if not _MATRIX.faults or exitstatus != 0:
         return
     opts = session.config.option
     if opts.keyword or opts.markexpr or getattr(opts, "lf", False) or session.config.args not in ([], ["tests"]):
         return  # a partial run would write a partial table
-    from pathlib import Path
+    from lab.faultmatrix import write_measured
 
-    readme = Path(__file__).resolve().parents[1] / "README.md"
-    text = readme.read_text()
-    if README_START in text and README_END in text:
-        head, rest = text.split(README_START, 1)
-        _, tail = rest.split(README_END, 1)
-        readme.write_text(head + README_START + "\n" + _MATRIX.markdown() + README_END + tail)
+    path = write_measured(_MATRIX.markdown())
+    print(f"\nfault matrix written to {path}; `invoke lab.fault-matrix` puts it in the README")

@@ -4,7 +4,8 @@ app host reachable only through it, each a network namespace running its own ssh
   controller (root ns) --rmssh0 10.79.0.0/24-- bastion 10.79.0.10 / 10.79.1.10 --rmssh1-- app 10.79.1.20
 
 rmssh1 has no address in the root namespace and nothing routes: the app host is reachable
-only by a jump through the bastion. Logins are root with keys (no users are created).
+only by a jump through the bastion. Logins are root or rmsshu (a system user made once) with keys; the "stranger" key is authorized
+for nobody.
 Everything is removed on exit, and stale leftovers of an earlier run are removed first. The
 names are fixed, so one test session at a time holds the network (LOCK): a second one waits
 instead of tearing down the first one's namespaces as stale."""
@@ -27,6 +28,7 @@ ROOT_LINKS = ("rmssh-b0", "rmssh-b1", "rmssh-a1")
 BASTION, BASTION_INNER, APP, CONTROLLER = "10.79.0.10", "10.79.1.10", "10.79.1.20", "10.79.0.1"
 SUBNETS = ("10.79.0.0/24", "10.79.1.0/24")  # 10.77/10.78 are the lab's
 LOCK = "/run/lock/remediation-sshnet.lock"
+USER = "rmsshu"  # the second login name; the client keys "stranger" is authorized for nobody
 
 
 def why_not() -> str | None:
@@ -86,19 +88,35 @@ def _keygen(path: Path, passphrase: str = "") -> None:
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", passphrase, "-C", path.name, "-f", str(path))
 
 
-def _sshd(net: Net, ns: str, name: str) -> None:
+def _sshd(net: Net, ns: str, name: str, principals: str = "") -> None:
+    """One host's sshd; with `principals`, its key also carries a host certificate signed by the
+    network's host CA (net.host_keys["ca"]) for those names."""
     host_key = net.dir / f"{name}_host_ed25519"
     _keygen(host_key)
     net.host_keys[name] = " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
+    certificate = ""
+    if principals:
+        sh("ssh-keygen", "-q", "-s", str(net.dir / "host_ca"), "-I", name, "-h", "-n", principals,
+           str(host_key.with_suffix(".pub")))
+        certificate = f"HostCertificate {host_key}-cert.pub\n"
     config = net.dir / f"{name}_sshd_config"
     config.write_text(
-        f"Port 22\nHostKey {host_key}\nPidFile {net.dir / name}.pid\nUsePAM no\nPasswordAuthentication no\n"
+        f"{certificate}Port 22\nPort 2222\nHostKey {host_key}\nPidFile {net.dir / name}.pid\nUsePAM no\nPasswordAuthentication no\n"
         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
         f"AuthorizedKeysFile {net.dir / 'authorized_keys'}\nStrictModes no\nAllowTcpForwarding yes\n"
         f"LogLevel ERROR\n")
     log = open(net.dir / f"{name}_sshd.log", "w")
     net.procs.append(subprocess.Popen(["ip", "netns", "exec", ns, "/usr/sbin/sshd", "-D", "-e", "-f", str(config)],
                                       stdout=log, stderr=log, start_new_session=True))
+
+
+def _login_user() -> None:
+    """A second login name on both hosts (they share the machine's passwd), for `Match user`."""
+    if sh("id", "-u", USER, check=False).returncode != 0:
+        sh("useradd", "--system", "-M", "-d", "/", "-s", "/bin/sh", USER)
+    # not locked (with UsePAM no a locked account cannot log in by key); a home that exists, so a
+    # login prints nothing of its own
+    sh("usermod", "-p", "*", "-d", "/", USER)
 
 
 def _wait_port(ns: str | None, address: str, timeout: float = 10) -> None:
@@ -154,12 +172,17 @@ def up() -> Net:
         _veth("rmssh-b0", "rmssh-bastion", "eth0", "rmssh0", BASTION)
         _veth("rmssh-b1", "rmssh-bastion", "eth1", "rmssh1", BASTION_INNER)
         _veth("rmssh-a1", "rmssh-app", "eth0", "rmssh1", APP)
-        for kind, phrase in (("plain", ""), ("encrypted", "correct horse"), ("agent", "")):
+        for kind, phrase in (("plain", ""), ("encrypted", "correct horse"), ("agent", ""), ("stranger", "")):
             _keygen(net.dir / f"client_{kind}", phrase)
             net.keys[kind] = net.dir / f"client_{kind}"
+        _login_user()
         (net.dir / "authorized_keys").write_text("".join(
             (net.dir / f"client_{k}.pub").read_text() for k in ("plain", "encrypted", "agent")))
-        _sshd(net, "rmssh-bastion", "bastion")
+        net.dir.chmod(0o755)  # sshd reads authorized_keys as the user logging in (rmsshu too)
+        (net.dir / "authorized_keys").chmod(0o644)
+        _keygen(net.dir / "host_ca")
+        net.host_keys["ca"] = " ".join((net.dir / "host_ca.pub").read_text().split()[:2])
+        _sshd(net, "rmssh-bastion", "bastion", principals=f"{BASTION},bastion.internal")
         _sshd(net, "rmssh-app", "app")
         _wait_port(None, BASTION)
         _wait_port("rmssh-bastion", APP)

@@ -78,7 +78,7 @@ def test_bad_input_is_one_line_and_exit_2(inv, tmp_path, args, fragment):
 
 def test_unreachable_host_exits_3(inv, tmp_path):
     proc = cli("inspect", "-i", str(inv), "--host", "web1", tmp_path=tmp_path)
-    assert proc.returncode == 3 and "cannot reach 127.0.0.1" in one_line_error(proc)
+    assert proc.returncode == 3 and "cannot reach deploy@127.0.0.1:" in one_line_error(proc)  # the resolved login
 
 
 def test_fleet_run_with_only_unreachable_hosts_exits_3_with_a_versioned_report(inv, tmp_path):

@@ -57,7 +57,7 @@ def test_tab_indentation_is_an_input_error_with_line(tmp_path):
     assert err.line == 3 and "invalid YAML" in str(err)
 
 
-def test_duplicate_key_names_the_second_occurrence(tmp_path):
+def test_duplicate_key_is_a_warning_and_the_last_one_wins_as_in_ansible(tmp_path):
     text = """\
         all:
           hosts:
@@ -66,15 +66,15 @@ def test_duplicate_key_names_the_second_occurrence(tmp_path):
               ansible_host: 10.0.0.2
         """
     path = write(tmp_path, "inv.yml", text)
-    err = error_of(load_inventory, path)
-    assert "duplicate key 'ansible_host'" in str(err)
-    assert err.line == 5
+    inv = load_inventory(path)
+    assert inv.host("web1").address == "10.0.0.2"
+    assert inv.warnings == [f"{path}:5: duplicate key 'ansible_host': the last one is used, as Ansible does"]
 
 
-def test_duplicate_host_in_one_mapping_is_refused(tmp_path):
+def test_duplicate_host_in_one_mapping_is_a_warning(tmp_path):
     path = write(tmp_path, "inv.yml", "all:\n  hosts:\n    web1: {}\n    web1: {}\n")
-    err = error_of(load_inventory, path)
-    assert "duplicate key 'web1'" in str(err) and err.line == 4
+    inv = load_inventory(path)
+    assert list(inv.hosts) == ["web1"] and "duplicate key 'web1'" in inv.warnings[0] and ":4:" in inv.warnings[0]
 
 
 def test_merge_key_override_is_not_a_duplicate():
@@ -574,6 +574,8 @@ SCHEMA_CASES = {
                                         "verify.log_pattern", ("verify", "log_pattern:"), "not a valid regular"),
     "zero requests": (mutate("  requests: 30", "  requests: 0"), "verify.requests", ("verify", "requests:"),
                       "at least 1"),
+    "zero verify timeout": (mutate("  timeout_s: 30", "  timeout_s: 0"), "verify.timeout_s", ("verify", "timeout_s:"),
+                            "between 1 and 600"),
 }
 
 
@@ -609,6 +611,7 @@ def test_optional_sections_take_their_defaults(tmp_path):
     path.write_text(text, encoding="utf-8")
     pb = load_playbook(path)
     assert pb.restart_timeout_s == 60 and pb.target.worker_connections == 1000
+    assert pb.verify.timeout_s == 30  # each verification request's limit, as before the key was read
     assert pb.verify.log_pattern is None and pb.verify.thresholds.max_p95_ratio == 1.5
     assert pb.verify.warmup_requests(pb.target) == 12
 

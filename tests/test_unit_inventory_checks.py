@@ -19,8 +19,10 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def refused(path) -> InputError:
+    """The refusal, said when the host is selected (the inventory itself loads: other hosts run)."""
+    inv = load_inventory(path)
     with pytest.raises(InputError) as info:
-        load_inventory(path)
+        inv.select("all")
     assert "\n" not in str(info.value)
     return info.value
 
@@ -37,9 +39,38 @@ def test_jinja_in_a_var_the_tool_reads_is_refused_with_file_and_line(tmp_path):
 
 
 def test_jinja_elsewhere_is_a_warning_with_file_and_line(tmp_path):
-    p = write(tmp_path, "inv.ini", "[web]\nweb1 motd='{{ inventory_hostname }}'\n")
+    p = write(tmp_path, "inv.ini", "[web]\nweb1 motd='{{ lookup(\"env\", \"X\") }}'\n")
     inv = load_inventory(p)
     assert inv.warnings == [f"{p}:2: motd: a Jinja value, not templated by this tool (not a var it reads)"]
+
+
+def test_inventory_magic_vars_are_filled_in_as_ansible_does(tmp_path):
+    (tmp_path / "inv").mkdir()
+    p = write(tmp_path / "inv", "hosts.yml", """\
+        all:
+          vars:
+            ansible_ssh_private_key_file: "{{ inventory_dir }}/keys/{{inventory_hostname_short}}"
+          hosts:
+            web1.example.com:
+        """)
+    host = load_inventory(tmp_path / "inv").host("web1.example.com")
+    assert host.ssh_target().key_file == f"{tmp_path / 'inv'}/keys/web1"
+
+
+def test_a_host_that_is_not_selected_is_not_judged(tmp_path):
+    p = write(tmp_path, "hosts", """\
+        localhost ansible_connection=local
+        [web]
+        web1 ansible_host=10.0.0.1
+        [tools]
+        tool1 ansible_python_interpreter="{{ ansible_playbook_python }}" ansible_become_user=postgres
+        """)
+    inv = load_inventory(p)
+    assert [h.name for h in inv.select("web")] == ["web1"]
+    with pytest.raises(InputError, match="connection 'local' is not supported"):
+        inv.select("all")
+    with pytest.raises(InputError, match="ansible_python_interpreter|Jinja"):
+        inv.host("tool1")
 
 
 def test_misspelled_remediation_var_is_refused_with_a_suggestion(tmp_path):
@@ -104,8 +135,10 @@ def test_ini_directory_hosts_file_is_read(tmp_path):
 ])
 def test_ini_errors_name_the_line(tmp_path, text, line, fragment):
     p = write(tmp_path, "inv.ini", text)
-    err = refused(p)
-    assert err.line == line and fragment in str(err), str(err)
+    with pytest.raises(InputError) as info:  # a file that does not parse stops the whole inventory
+        load_inventory(p)
+    err = info.value
+    assert err.line == line and fragment in str(err) and "\n" not in str(err), str(err)
 
 
 @pytest.mark.parametrize("pattern, names", [
@@ -144,3 +177,30 @@ def test_group_vars_entry_for_no_group_is_a_warning(tmp_path):
     (tmp_path / "group_vars").mkdir()
     write(tmp_path / "group_vars", "wbe.yml", "x: 1\n")
     assert any("wbe.yml: group_vars entry names no group" in w for w in load_inventory(p).warnings)
+
+
+def test_a_vaulted_group_file_is_read_with_the_vault_password_and_judged_only_for_its_hosts(tmp_path, monkeypatch):
+    """ansible-vault itself encrypts and decrypts; without the password only that group's hosts are refused."""
+    import subprocess
+    import sys
+
+    vault = Path(sys.executable).with_name("ansible-vault")
+    if not vault.exists():
+        pytest.skip("ansible-core is not installed beside the tests' python")
+    p = write(tmp_path, "hosts", "[web]\nweb1\n[db]\ndb1\n")
+    (tmp_path / "group_vars").mkdir()
+    secret = write(tmp_path / "group_vars", "db.yml", "ansible_user: dbadmin\nremediation_app_port: 8001\n")
+    password = write(tmp_path, "vault-pass", "s3cret\n")
+    subprocess.run([str(vault), "encrypt", "--vault-password-file", str(password), str(secret)], check=True,
+                   capture_output=True, env={**__import__("os").environ, "ANSIBLE_CONFIG": str(tmp_path / "none.cfg")})
+    assert secret.read_text().startswith("$ANSIBLE_VAULT")
+    monkeypatch.delenv("ANSIBLE_VAULT_PASSWORD_FILE", raising=False)
+    monkeypatch.setenv("ANSIBLE_CONFIG", str(tmp_path / "none.cfg"))
+    inv = load_inventory(p)
+    assert [h.name for h in inv.select("web")] == ["web1"]
+    with pytest.raises(InputError) as info:
+        inv.select("db")
+    assert "vault-encrypted" in str(info.value) and info.value.path == str(secret) and "\n" not in str(info.value)
+    monkeypatch.setenv("ANSIBLE_VAULT_PASSWORD_FILE", str(password))
+    db1 = load_inventory(p).host("db1")
+    assert db1.vars["ansible_user"] == "dbadmin" and db1.origins["ansible_user"] == (str(secret), 1)

@@ -14,7 +14,7 @@ import pytest
 from remediation import managers
 from remediation.discovery import audit_files
 from remediation.discovery.cmdline import config_argument
-from remediation.discovery.model import AuditResult, Finding, Hints
+from remediation.discovery.model import AuditResult, Finding, FindingCode, Hints
 from remediation.fleet.survey import static_values
 from remediation.model import Target
 from remediation.plan.decide import host_target, live_kind
@@ -58,17 +58,18 @@ def test_sync_with_threads_runs_as_gthread():
     assert live_kind({}) is None
 
 
-def finding(setting, current, action, reason):
-    return Finding("f.py", 1, setting, current, None, action, reason)
+def finding(setting, current, action, reason, code=None):
+    return Finding("f.py", 1, setting, current, None, action, reason, code=code)
 
 
 def test_a_static_view_never_shows_a_confident_wrong_value():
     result = AuditResult([
-        finding("worker_class", "'sync'", "ok", "dead: overridden by the command line; not changed"),
+        finding("worker_class", "'sync'", "ok", "dead: overridden by the command line; not changed", FindingCode.DEAD),
         finding("worker_class", "gthread", "ok", "gthread worker reuses DB connections; kept"),
         finding("workers", "$WEB_CONCURRENCY, default 2", "patch", "env default"),
         finding("threads", "4", "report", "cannot be read for certain"),
-        finding("CONN_MAX_AGE", "uvicorn_worker.UvicornWorker", "report", "ASGI; its worker settings are kept"),
+        finding("CONN_MAX_AGE", "uvicorn_worker.UvicornWorker", "report", "ASGI; its worker settings are kept",
+                FindingCode.KEPT_CLASS),
     ])
     values = static_values(result)
     assert values["worker_class"] == "gthread"  # the dead place does not win

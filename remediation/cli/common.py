@@ -6,19 +6,22 @@ import functools
 import json
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from invoke import Exit, Task
 from invoke.tasks import task as _invoke_task
 
+from remediation.config import ansible_cfg
 from remediation.config.inventory import Inventory, load_inventory
 from remediation.console import console, err_console
-from remediation.errors import InputError, RemediationError
+from remediation.errors import HostUnreachable, InputError, RemediationError
 from remediation.journal import Journal, configure_runs_dir, default_runs_dir, list_runs
 from remediation.redact import redact
-from remediation.errors import HostUnreachable
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
+REPORT_BUG = ("this is a bug in the tool, not a problem with your input: please report it with the "
+              "traceback above and the command you ran")
 SCHEMA_VERSION = 1  # of every --json report (docs/json-reports.md); bump on an incompatible change
 
 # Short flags: Ansible's where they mean the same, and no others (invoke's automatic ones collide:
@@ -46,7 +49,8 @@ def task(*args, **kwargs):
 COMMON_HELP = {
     "host": "inventory host name",
     "inventory": "inventory file or directory, YAML or INI, as Ansible's -i (give it more than once for several "
-                 "sources; default: invoke.yaml remediation.inventory, else inventory/)",
+                 "sources; default: $ANSIBLE_INVENTORY, else invoke.yaml remediation.inventory, else ansible.cfg's "
+                 "inventory, else inventory/)",
     "json": "write the JSON report to PATH (- = stdout, and nothing else goes to stdout)",
     "playbook": "playbook YAML (default: the packaged gevent-to-gthread.yml)",
     "accept_new_host_key": "trust and record an unknown SSH host key (refused by default)",
@@ -59,12 +63,25 @@ def help_for(*names: str, **extra: str) -> dict[str, str]:
 
 
 def inventory(c, path) -> Inventory:
-    """The inventory of -i (one path, or a list of them), else the configured one; warnings go to stderr."""
+    """The inventory of -i (one path, or a list of them), else the one Ansible would use
+    (ANSIBLE_INVENTORY), else invoke.yaml's remediation.inventory, else ansible.cfg's inventory,
+    else inventory/. Where it came from is said on stderr when -i was not given; warnings too."""
+    settings = ansible_cfg.load()
     paths = [path] if isinstance(path, str) else list(path or [])
+    origin = None
     if not paths:
-        configured = (c.config.get("remediation") or {}).get("inventory") or "inventory"
-        paths = configured if isinstance(configured, list) else [configured]
-    inv = load_inventory([Path(p) for p in paths])
+        configured = (c.config.get("remediation") or {}).get("inventory")
+        if settings.sources.get("inventory") == "ANSIBLE_INVENTORY":
+            paths, origin = settings.get("inventory"), "ANSIBLE_INVENTORY"
+        elif configured:
+            paths, origin = (configured if isinstance(configured, list) else [configured]), "invoke.yaml"
+        elif settings.get("inventory"):
+            paths, origin = settings.get("inventory"), settings.sources["inventory"]
+        else:
+            paths = ["inventory"]
+    inv = load_inventory([Path(p) for p in paths], settings)
+    if origin and origin != "invoke.yaml":
+        err_console.print(f"inventory: {', '.join(map(str, paths))} (from {origin})", markup=False, highlight=False)
     for line in inv.warnings:
         err_console.print(f"[yellow]warning[/]: {line}", markup=True, highlight=False)
     return inv
@@ -149,7 +166,9 @@ def out_for(json_target: str | None):
 
 
 def guarded(fn):
-    """Expected failures become one clear line and a non-zero exit, never a traceback."""
+    """Expected failures (remediation.errors) become one clear line and a non-zero exit, never a
+    traceback. Anything else is a bug: its traceback is shown, then one line asking for a report
+    (exit 1), so a KeyError in the code never passes for bad input."""
     @functools.wraps(fn)
     def wrapper(c, *args, **kwargs):
         configure_runs_dir((c.config.get("remediation") or {}).get("runs_dir"))
@@ -164,9 +183,19 @@ def guarded(fn):
             raise Exit(f"unreachable: {exc}", code=EXIT_UNREACHABLE) from None
         except RemediationError as exc:
             raise Exit(f"error: {redact(str(exc))}", code=EXIT_FAILED) from None
-        except LookupError as exc:
-            raise Exit(f"error: {exc}", code=EXIT_FAILED) from None
+        except Exit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - everything unexpected, shown in full
+            internal_error(exc)
+            raise Exit(f"internal error: {REPORT_BUG}", code=EXIT_FAILED) from None
     return wrapper
+
+
+def internal_error(exc: BaseException) -> None:
+    """An unexpected exception's traceback on stderr (redacted: a message may quote a secret)."""
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    sys.stderr.write(redact(text))
+    sys.stderr.flush()
 
 
 def _ssh_warnings() -> None:

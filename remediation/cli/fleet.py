@@ -181,7 +181,7 @@ def history(c, json=None):
         by_status: dict[str, list[str]] = {}
         for host, status in row["hosts"].items():
             by_status.setdefault(status, []).append(host)
-        when = datetime.datetime.fromtimestamp(row["started"], datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        when = datetime.datetime.fromtimestamp(row["started"], datetime.UTC).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(row["run_id"], when, row["kind"], (row["playbook"] or "").rsplit("/", 1)[-1],
                       "; ".join(f"{s}: {', '.join(h)}" for s, h in sorted(by_status.items())))
     out.print(table)

@@ -12,6 +12,7 @@ from remediation.errors import InputError
 from remediation.plan.inspection import Inspection
 from remediation.journal import Journal
 from remediation.config.playbook import load_playbook, missing_path_reason
+from remediation.discovery.worker_classes import warms_up
 from remediation.redact import redact
 from remediation.flow import HostFlow
 from remediation.transport.remote import Remote
@@ -21,7 +22,7 @@ from remediation.verify.measure import app_url, measure
 def _inspect_table(data: dict) -> Table:
     detail = data.get("restart_detail") or {}
     code = {"mounted": ", code mounted", "pulled": f", code baked into the pulled image {detail.get('image')}",
-            "baked-build": f", code baked into an image built from {detail.get('build_context')}"}.get(detail.get("code"), "")
+            "baked-build": f", code baked into an image built from {detail.get('build_context')}"}.get(detail.get("code") or "", "")
     table = Table(title=f"{data['host']}: gunicorn (restart via {data['restart']}{code}, "
                         f"running worker: {data['running_worker']})")
     for col in ("setting", "effective", "where it is set"):
@@ -219,9 +220,9 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
             raise InputError(missing_path_reason(host, pb.path))
         g = ins.gunicorn
         width = (g.get("workers") or 1) * max(1, g.get("threads") or 1)  # what the live app serves at once
-        warmup = width if g.get("worker_class") != "gevent" else 0
+        warmup = width if warms_up(g.get("worker_class")) else 0
         m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern,
-                    concurrency=width)
+                    concurrency=width, request_timeout_s=pb.verify.timeout_s)
         m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]
     from remediation.verify.verdict import metrics
 
@@ -291,6 +292,6 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
     if not lines:
         out.print("nothing to roll back")
     if result.failed:
-        unreachable = [o.host for o in result.failed if "unreachable" in o.detail or "cannot reach" in o.detail]
+        unreachable = [o.host for o in result.failed if o.unreachable]
         code = fleet_exit_code([o.host for o in result.failed if o.host not in unreachable], unreachable)
         raise Exit("rollback failed on: " + "; ".join(f"{o.host}: {lines[o.host]}" for o in result.failed), code=code)

@@ -27,12 +27,14 @@ def available() -> bool:
     return _tool("ansible-inventory") is not None
 
 
-def _run(argv: list[str], what: str, stdin: str | None = None, timeout: float = 120) -> str:
+def _run(argv: list[str], what: str, stdin: str | None = None, timeout: float = 120,
+         new_session: bool = False) -> str:
     env = {**os.environ, "ANSIBLE_INVENTORY_UNPARSED_FAILED": "1", "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED": "1", "ANSIBLE_NOCOLOR": "1"}
     with tempfile.TemporaryDirectory() as cwd:  # no play-adjacent group_vars from the caller's directory
         try:
             done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                                  env=env, stdin=None if stdin is not None else subprocess.DEVNULL)
+                                  env=env, stdin=None if stdin is not None else subprocess.DEVNULL,
+                                  start_new_session=new_session)  # no terminal to prompt on
         except subprocess.TimeoutExpired:
             raise InputError(f"{what}: timed out after {timeout:.0f}s") from None
         except OSError as exc:
@@ -94,3 +96,13 @@ def decrypt(value: dict, what: str) -> str:
         raise InputError(f"{what} is vault-encrypted: install ansible-core (pip install ansible-core)")
     return _run([tool, "decrypt", "--output", "-", "-"], f"ansible-vault decrypt of {what}",
                 stdin=value["__ansible_vault"])
+
+
+def decrypt_file(path: Path) -> str:
+    """A vault-encrypted file's text, decrypted by ansible-vault with the vault password as
+    Ansible finds it (never prompted for: a run must not stop at a prompt)."""
+    tool = _tool("ansible-vault")
+    if tool is None:
+        raise InputError(f"{path} is vault-encrypted: install ansible-core (pip install ansible-core)")
+    return _run([tool, "decrypt", "--output", "-", str(Path(path).resolve())], "ansible-vault decrypt",
+                new_session=True)

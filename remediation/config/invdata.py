@@ -33,6 +33,7 @@ class HostData:
     vars: dict[str, Any] = field(default_factory=dict)
     origins: dict[str, Origin] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)  # direct groups, in the order added
+    source: str | None = None  # the file that first named the host (Ansible's inventory_file)
 
 
 class InventoryData:
@@ -52,7 +53,7 @@ class InventoryData:
                  origin: Origin = (None, None)) -> HostData:
         host = self.hosts.get(name)
         if host is None:
-            host = self.hosts[name] = HostData(name)
+            host = self.hosts[name] = HostData(name, source=origin[0])
             if port is not None:
                 self.set_host_var(name, "ansible_port", port, origin)
         if group is not None:
@@ -166,9 +167,9 @@ def resolve(data: InventoryData, files: VarsLayer) -> dict[str, tuple[dict, dict
         merged: dict[str, Any] = {}
         origins: dict[str, Origin] = {}
 
-        def take(values: dict, where: dict) -> None:
-            merged.update(values)
-            origins.update({k: where.get(k, (None, None)) for k in values})
+        def take(values: dict, where: dict) -> None:  # called in this iteration only
+            merged.update(values)  # noqa: B023
+            origins.update({k: where.get(k, (None, None)) for k in values})  # noqa: B023
 
         take(data.groups["all"].vars, data.groups["all"].origins)
         order = data.sorted_groups(name)

@@ -9,11 +9,13 @@ patterns, var checks in hostvars; this module finds the files and puts them toge
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from remediation.config import ansible_bridge, hostvars, inventory_ini, inventory_yaml, patterns, varsfiles, yamlio
+from remediation.config import ansible_bridge, ansible_cfg, hostvars, inventory_ini, inventory_yaml, patterns, varsfiles, yamlio
+from remediation.config.ansible_cfg import AnsibleSettings
 from remediation.config.invdata import InventoryData, VarsLayer, resolve
 from remediation.errors import InputError
 from remediation.config.hostvars import check_path_vars, check_verify_path
@@ -31,22 +33,29 @@ class Host:
     vars: dict[str, Any] = field(default_factory=dict)
     groups: list[str] = field(default_factory=list)
     origins: dict[str, tuple] = field(default_factory=dict, repr=False)
+    problem: InputError | None = field(default=None, repr=False)  # why the tool cannot use it, said if selected
+    ansible: AnsibleSettings = field(default_factory=AnsibleSettings, repr=False)  # ansible.cfg / ANSIBLE_*
 
     @property
     def address(self) -> str:
         return str(self.vars.get("ansible_host", self.vars.get("ansible_ssh_host", self.name)))
 
     def ssh_target(self) -> SshTarget:
-        """Only what the inventory says; ~/.ssh/config fills in the rest when connecting."""
-        v = self.vars
-        port = v.get("ansible_port", v.get("ansible_ssh_port"))
+        """Only what the inventory (and Ansible's own settings) say; ssh_config fills in the rest
+        when connecting. The host's vars win over ansible.cfg and ANSIBLE_* as in Ansible."""
+        v, cfg = self.vars, self.ansible
+        port = v.get("ansible_port", v.get("ansible_ssh_port", cfg.get("remote_port")))
         if port is not None and (isinstance(port, bool) or not str(port).isdigit() or not 0 < int(port) < 65536):
             path, line = self.origins.get("ansible_port", (None, None))
             raise InputError(f"host {self.name}: must be a port number, not {port!r}", path, line, key="ansible_port")
-        user = v.get("ansible_user", v.get("ansible_ssh_user"))
-        key = v.get("ansible_ssh_private_key_file", v.get("ansible_private_key_file"))
-        args = " ".join(str(v[k]) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args") if v.get(k))
+        user = v.get("ansible_user", v.get("ansible_ssh_user", cfg.get("remote_user")))
+        key = v.get("ansible_ssh_private_key_file", v.get("ansible_private_key_file", cfg.get("private_key_file")))
+        args = " ".join(str(a) for a in (cfg.get("ssh_args"),
+                                         v.get("ansible_ssh_common_args", cfg.get("ssh_common_args")),
+                                         v.get("ansible_ssh_extra_args", cfg.get("ssh_extra_args"))) if a)
         checking = v.get("ansible_ssh_host_key_checking", v.get("ansible_host_key_checking"))
+        if checking is None:
+            checking = cfg.get("host_key_checking")
         return SshTarget(
             name=self.name, address=self.address, port=int(port) if port is not None else None,
             user=str(user) if user is not None else None, key_file=str(key) if key else None,
@@ -76,7 +85,7 @@ class Inventory:
         if name not in self.hosts:
             known = ", ".join(sorted(self.hosts)[:10]) or "none"
             raise InputError(f"unknown host {name!r} (inventory has: {known})", " ".join(self.sources))
-        return self.hosts[name]
+        return usable(self.hosts[name])
 
     def select(self, pattern: str) -> list[Host]:
         """Hosts matching an Ansible --limit pattern (see config.patterns); none is an error."""
@@ -88,7 +97,16 @@ class Inventory:
             raise InputError(str(exc), " ".join(self.sources)) from None
         if not names:
             raise InputError(f"pattern {pattern!r} matches no host", " ".join(self.sources))
-        return [self.hosts[h] for h in names]
+        return [usable(self.hosts[h]) for h in names]
+
+
+def usable(host: Host) -> Host:
+    """The host, or its one-line refusal: a host is judged only when it is selected, as Ansible
+    judges only the hosts a play runs on (a `localhost ansible_connection=local` line, a vaulted
+    group file or a Jinja var elsewhere in the inventory does not stop a run on other hosts)."""
+    if host.problem is not None:
+        raise host.problem
+    return host
 
 
 def _needs_ansible(path: Path) -> bool:
@@ -108,7 +126,7 @@ def _files(source: Path) -> list[Path]:
     return [source]
 
 
-def _read_file(path: Path, data: InventoryData) -> str | None:
+def _read_file(path: Path, data: InventoryData, warnings: list[str]) -> str | None:
     """Read one file into `data`; returns why Ansible must read it instead (or None)."""
     if _needs_ansible(path):
         return "an executable inventory script"
@@ -116,7 +134,7 @@ def _read_file(path: Path, data: InventoryData) -> str | None:
     if suffix in YAML_EXTENSIONS or not suffix:
         text = _read_text(path)
         try:
-            parsed = yamlio.load(text, str(path))
+            parsed = yamlio.load(text, str(path), duplicates=warnings)
         except yamlio.VaultValue:
             return "a !vault value"
         except InputError:
@@ -146,8 +164,10 @@ def _read_text(path: Path) -> str:
         raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
 
 
-def load_inventory(paths: Path | str | Iterable[Path | str]) -> Inventory:
-    """Load one or more inventory sources (as several `-i`, later sources adding to earlier ones)."""
+def load_inventory(paths: Path | str | Iterable[Path | str], ansible: AnsibleSettings | None = None) -> Inventory:
+    """Load one or more inventory sources (as several `-i`, later sources adding to earlier ones).
+    `ansible`: Ansible's own settings for logging in (default: ansible.cfg and ANSIBLE_* as Ansible finds them)."""
+    ansible = ansible_cfg.load() if ansible is None else ansible
     sources = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
     if not sources:
         raise InputError("no inventory given")
@@ -163,8 +183,9 @@ def load_inventory(paths: Path | str | Iterable[Path | str]) -> Inventory:
         files += found
     data = InventoryData()
     why = None
+    read_warnings: list[str] = []
     for file in files:
-        why = _read_file(file, data) or why
+        why = _read_file(file, data, read_warnings) or why
         if why:
             break
     layer = VarsLayer()
@@ -172,7 +193,7 @@ def load_inventory(paths: Path | str | Iterable[Path | str]) -> Inventory:
         data.reconcile()
         try:
             for source, _found in per_source:
-                g, h = varsfiles.layer(source, list(data.groups), list(data.hosts))
+                g, h = varsfiles.layer(source, list(data.groups), list(data.hosts), read_warnings)
                 layer.groups.append(g)
                 layer.hosts.append(h)
         except yamlio.VaultValue as exc:
@@ -183,23 +204,55 @@ def load_inventory(paths: Path | str | Iterable[Path | str]) -> Inventory:
     if why:  # ansible-inventory merges group_vars/host_vars itself
         data, _ = ansible_bridge.read(sources, why)
         layer = VarsLayer()
-    inv = Inventory(sources=[str(f) for f in files] if not why else [str(s) for s in sources])
+    inv = Inventory(sources=[str(f) for f in files] if not why else [str(s) for s in sources],
+                    warnings=list(dict.fromkeys(read_warnings)))
     if not data.hosts:
         raise InputError("the inventory defines no hosts", " ".join(inv.sources))
     where = " ".join(inv.sources)
     for name, (values, origins) in resolve(data, layer).items():
-        if why:
-            values = _decrypt_read_vars(name, values)
-        inv.warnings += [w for w in hostvars.check(name, values, origins) if w not in inv.warnings]
-        check_path_vars(name, values, where)
-        check_verify_path(name, values, where)
-        inv.hosts[name] = Host(name, values, [g for g in data.host_groups(name) if g != "all"], origins)
+        groups = [g for g in data.host_groups(name) if g != "all"]
+        problem, warnings = None, []
+        try:
+            unreadable = values.pop(varsfiles.UNREADABLE, None)
+            if unreadable:
+                raise unreadable
+            values = _magic_vars(values, name, data.hosts[name].source)
+            if why:
+                values = _decrypt_read_vars(name, values)
+            warnings = hostvars.check(name, values, origins)
+            check_path_vars(name, values, where)
+            check_verify_path(name, values, where)
+        except InputError as exc:
+            problem = exc
+        inv.warnings += [w for w in warnings if w not in inv.warnings]
+        inv.hosts[name] = Host(name, values, groups, origins, problem, ansible)
     if not why:
         for source, _found in per_source:
             inv.warnings += varsfiles.unknown_entries(source, set(data.groups), set(data.hosts))
     inv.groups = {g: data.group_hosts(g) for g in data.groups}
     inv.children = {g: list(data.groups[g].children) for g in data.groups}
     return inv
+
+
+MAGIC = re.compile(r"\{\{\s*(inventory_dir|inventory_file|inventory_hostname|inventory_hostname_short)\s*\}\}")
+
+
+def _magic_vars(values: dict, host: str, source: str | None) -> dict:
+    """Ansible's inventory magic vars in string values (`{{ inventory_dir }}/keys/id` in a key
+    path), as Ansible fills them in: the file that first named the host, and the host's name.
+    Any other Jinja is left as it is (and refused in a var this tool reads)."""
+    if not source:
+        known = {"inventory_hostname": host, "inventory_hostname_short": host.split(".")[0]}
+    else:
+        known = {"inventory_dir": os.path.dirname(os.path.abspath(source)), "inventory_file": os.path.abspath(source),
+                 "inventory_hostname": host, "inventory_hostname_short": host.split(".")[0]}
+
+    def fill(value):
+        if not isinstance(value, str) or "{{" not in value:
+            return value
+        return MAGIC.sub(lambda m: known.get(m.group(1), m.group(0)), value)
+
+    return {key: fill(value) for key, value in values.items()}
 
 
 def _decrypt_read_vars(host: str, values: dict) -> dict:

@@ -49,7 +49,7 @@ SCHEMA: dict[str, Any] = {
         "port": Field(int, default=None),
         "requests": Field(int, default=30),
         "warmup": Field(int, default="auto", auto=True),
-        "timeout_s": Field(int, default=60),
+        "timeout_s": Field(int, default=30),  # each verification request's limit (curl --max-time)
         "log_pattern": Field(str, default=None),
         "thresholds": {
             "max_request_ms_p95": Field((int, float), default=None),
@@ -75,7 +75,7 @@ class VerifySpec:
     port: int | None
     requests: int
     warmup: int | str
-    timeout_s: int
+    timeout_s: int  # seconds each verification request may take (verify/measure.py)
     log_pattern: str | None
     thresholds: Thresholds
 
@@ -202,6 +202,8 @@ def _check_values(raw: dict, path: str, data: dict) -> None:
         fail("must be an absolute URL path starting with /", "verify", "path")
     if v["requests"] < 1:
         fail("must be at least 1", "verify", "requests")
+    if not 1 <= v["timeout_s"] <= 600:
+        fail("must be between 1 and 600 seconds (each verification request's limit)", "verify", "timeout_s")
     if v["log_pattern"]:
         try:
             compiled = re.compile(v["log_pattern"])
@@ -211,7 +213,7 @@ def _check_values(raw: dict, path: str, data: dict) -> None:
             fail("needs a named group (?P<ms>...) for the milliseconds", "verify", "log_pattern")
 
 
-def load_playbook(path: Path | None = None) -> Playbook:
+def load_playbook(path: Path | str | None = None) -> Playbook:
     path = Path(path) if path else DEFAULT_PLAYBOOK
     data = yamlio.load_file(path)
     raw = _validate(data, SCHEMA, str(path), "", 1)

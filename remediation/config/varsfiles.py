@@ -7,10 +7,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from remediation.config import yamlio
+from remediation.config import ansible_bridge, yamlio
 from remediation.errors import InputError
 
 EXTENSIONS = ("", ".yml", ".yaml", ".json")
+# The key under which a vars file that cannot be read stands in a host's vars: the InputError
+# that says why, raised only if that host is selected (a vaulted file with no vault password).
+UNREADABLE = "\0unreadable vars file"
 
 
 def base_dir(source: Path) -> Path:
@@ -42,15 +45,21 @@ def _dir_files(directory: Path) -> list[Path]:
     return found
 
 
-def load(path: Path) -> tuple[dict, dict]:
-    """One vars file: its mapping and each key's (path, line); VaultValue when only Ansible can read it."""
+def load(path: Path, duplicates: list[str] | None = None) -> tuple[dict, dict]:
+    """One vars file: its mapping and each key's (path, line). A vault-encrypted file is decrypted
+    with ansible-vault (the vault password as Ansible finds it); where it cannot be, the file
+    stands as UNREADABLE with the reason, for the hosts that would read it."""
     try:
         head = path.read_bytes()[:14]
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
     if head.startswith(b"$ANSIBLE_VAULT"):
-        raise yamlio.VaultValue("a vault-encrypted vars file", str(path), 1)
-    data = yamlio.load_file(path)  # JSON is YAML
+        try:
+            data = yamlio.load(ansible_bridge.decrypt_file(path), str(path), duplicates)
+        except InputError as exc:
+            return {UNREADABLE: InputError(f"a vault-encrypted vars file: {exc}", str(path), 1)}, {}
+    else:
+        data = yamlio.load_file(path, duplicates)  # JSON is YAML
     if data is None:
         return {}, {}
     if not isinstance(data, dict):
@@ -62,7 +71,8 @@ def load(path: Path) -> tuple[dict, dict]:
     return dict(data), {k: (str(path), yamlio.line_of(data, k)) for k in data}
 
 
-def layer(source: Path, groups: list[str], hosts: list[str]) -> tuple[dict, dict]:
+def layer(source: Path, groups: list[str], hosts: list[str],
+          duplicates: list[str] | None = None) -> tuple[dict, dict]:
     """For one source: group name -> [(vars, origins)], host name -> [(vars, origins)]."""
     base = base_dir(source)
     out_groups: dict[str, list] = {}
@@ -74,7 +84,7 @@ def layer(source: Path, groups: list[str], hosts: list[str]) -> tuple[dict, dict
         for name in names:
             files = find(directory, name)
             if files:
-                out[name] = [load(f) for f in files]
+                out[name] = [load(f, duplicates) for f in files]
     return out_groups, out_hosts
 
 

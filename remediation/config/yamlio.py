@@ -43,7 +43,8 @@ def _check_tag(node: yaml.Node, default: str, path: str) -> None:
 _BUILDING = object()
 
 
-def _construct(node: yaml.Node, constructor: yaml.SafeConstructor, path: str, memo: dict | None = None) -> Any:
+def _construct(node: yaml.Node, constructor: yaml.SafeConstructor, path: str, memo: dict | None = None,
+               duplicates: list | None = None) -> Any:
     # memo: one object per node, so aliases are shared (no exponential "billion laughs"
     # expansion) and an alias inside its own anchor is an error, not a RecursionError.
     memo = {} if memo is None else memo
@@ -65,21 +66,25 @@ def _construct(node: yaml.Node, constructor: yaml.SafeConstructor, path: str, me
         constructor.flatten_mapping(node)
         from_own: set = set()
         for key_node, value_node in node.value:
-            key = _construct(key_node, constructor, path, memo)
+            key = _construct(key_node, constructor, path, memo, duplicates)
             if isinstance(key, (MarkedDict, MarkedList)):
                 raise InputError("a mapping key must be a scalar", path, key_node.start_mark.line + 1)
-            # a key written twice is an error; a key overriding one merged in with `<<:` is YAML's rule
+            # a key written twice is an error (or, where `duplicates` collects them, Ansible's warning:
+            # the last one wins); a key overriding one merged in with `<<:` is YAML's rule
             if key in result and id(key_node) in own and key in from_own:
-                raise InputError(f"duplicate key {key!r}", path, key_node.start_mark.line + 1)
+                if duplicates is None:
+                    raise InputError(f"duplicate key {key!r}", path, key_node.start_mark.line + 1)
+                duplicates.append(f"{path}:{key_node.start_mark.line + 1}: duplicate key {key!r}: the last one "
+                                  "is used, as Ansible does")
             if id(key_node) in own:
                 from_own.add(key)
-            result[key] = _construct(value_node, constructor, path, memo)
+            result[key] = _construct(value_node, constructor, path, memo, duplicates)
             result.key_lines[key] = key_node.start_mark.line + 1
         memo[id(node)] = result
         return result
     if isinstance(node, yaml.SequenceNode):
         _check_tag(node, yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, path)
-        result_list = MarkedList(_construct(item, constructor, path, memo) for item in node.value)
+        result_list = MarkedList(_construct(item, constructor, path, memo, duplicates) for item in node.value)
         result_list.line = node.start_mark.line + 1
         result_list.item_lines = [item.start_mark.line + 1 for item in node.value]
         memo[id(node)] = result_list
@@ -94,15 +99,16 @@ def _construct(node: yaml.Node, constructor: yaml.SafeConstructor, path: str, me
     return value
 
 
-def load(text: str, path: str) -> Any:
-    """Parse one YAML document safely; InputError names the file and line on any problem."""
+def load(text: str, path: str, duplicates: list | None = None) -> Any:
+    """Parse one YAML document safely; InputError names the file and line on any problem. With
+    `duplicates` (a list), a key written twice is a warning appended there, not an error."""
     try:
         loader = yaml.SafeLoader(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 return None
-            return _construct(node, loader, path)
+            return _construct(node, loader, path, duplicates=duplicates)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
@@ -113,7 +119,7 @@ def load(text: str, path: str) -> Any:
         raise InputError(f"invalid YAML: {exc}", path) from None
 
 
-def load_file(path: Path) -> Any:
+def load_file(path: Path, duplicates: list | None = None) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -122,7 +128,7 @@ def load_file(path: Path) -> Any:
         raise InputError("not UTF-8 text", str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", str(path)) from None
-    return load(text, str(path))
+    return load(text, str(path), duplicates)
 
 
 def kind(value: Any) -> str:

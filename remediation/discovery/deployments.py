@@ -210,7 +210,7 @@ class DeploymentBuilder:
             winner = ranked[0][2]
             layers.append(self._env_layer(winner, True))
         hidden_by = layers[0].label if layers else None
-        for rank, _, env in ranked:
+        for _rank, _, env in ranked:
             if env is winner:
                 continue
             if hidden_by is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import Edit, Finding
+from remediation.discovery.model import Edit, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
 from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
 from remediation.discovery.pyeval import Absent, Const, DictObj, EnvGet, Evaluator, State, TooComplex, Unknown
@@ -21,8 +21,7 @@ from remediation.discovery.sources.base import EnvSetting
 from remediation.discovery.words import is_plain
 
 MISSING = object()
-NO_DATABASE = "no database"
-PROTECT_RANK = 5  # "must not change" beats "patch" when two aliases share one place
+NO_DATABASE = "no database"  # the words opening a FindingCode.NO_DATABASE finding's reason
 KEYS = (("CONN_MAX_AGE", "conn_max_age"), ("CONN_HEALTH_CHECKS", "conn_health_checks"))
 
 
@@ -122,7 +121,7 @@ class SettingsPlanner:
         for proposal in self.proposals:
             f = proposal.finding
             hit = next((edits for (alias, key), edits in covered.items()
-                        if f.setting == key and f"DATABASES[{alias!r}][{key!r}]" in f.reason), None)
+                        if f.setting == key and f.alias == alias), None)
             if hit is not None and f.action == "patch" and proposal.edits != hit:
                 continue
             keep.append(proposal)
@@ -130,12 +129,12 @@ class SettingsPlanner:
 
     # -- findings --------------------------------------------------------------------------
     def add(self, file: str, offset: Optional[int], setting: str, current, proposed, action: str,
-            reason: str, edits=None, key=None, rank=None) -> None:
+            reason: str, edits=None, key=None, rank=None, code: Optional[FindingCode] = None) -> None:
         line = self.ctx.lines(file, offset) if offset is not None else None
-        proposal = Proposal(Finding(file, line, setting, current, proposed, action, reason),
+        proposal = Proposal(Finding(file, line, setting, current, proposed, action, reason, code=code),
                             edits or [], key or (file, offset, setting))
         proposal.offset = offset
-        proposal.rank = rank if rank is not None else {"patch": 4, "report": 3, "ok": 2}[action]
+        proposal.rank = rank if rank is not None else Rank.of(action)
         self.proposals.append(proposal)
 
     def report(self, file, offset, setting, current, reason, proposed=None, key=None, rank=None) -> None:
@@ -143,17 +142,16 @@ class SettingsPlanner:
 
     # -- per state / alias -----------------------------------------------------------------
     def plan_state(self, state: State) -> None:
-        for note in state.notes:
-            if "not in the tree" in note or "globals().update" in note:
-                self.report(self.root.path, None, "CONN_MAX_AGE", None,
-                            f"{self.root.path}: {note}; it may override DATABASES at run time",
-                            key=(self.root.path, "note", note))
+        for note in state.hidden:
+            self.report(self.root.path, None, "CONN_MAX_AGE", None,
+                        f"{self.root.path}: {note}; it may override DATABASES at run time",
+                        key=(self.root.path, "note", note))
         db = state.names.get("DATABASES")
-        if db is None and not any("not in the tree" in n or "globals().update" in n for n in state.notes):
+        if db is None and not state.hidden:
             self.add(self.root.path, None, "CONN_MAX_AGE", None, None, "ok",
                      f"{NO_DATABASE}: {self.root.path} and the modules it imports define no DATABASES "
                      "(Django's dummy backend): no database connections to keep",
-                     key=(self.root.path, "no-databases"), rank=PROTECT_RANK)
+                     key=(self.root.path, "no-databases"), rank=Rank.PROTECTED, code=FindingCode.NO_DATABASE)
             return
         if db is None:
             self.report(self.root.path, None, "CONN_MAX_AGE", None,
@@ -198,6 +196,8 @@ class SettingsPlanner:
             for key, _ in KEYS:
                 self.plan_override(alias, key, None, f"DATABASES[{alias!r}][{key!r}]",
                                    f"DATABASES[{alias!r}] is {shown(conf)}: only known at run time")
+            for proposal in self.proposals[first:]:  # the alias, for decisions (the label is for people)
+                proposal.finding.alias = alias
             self.pair_health_checks(self.proposals[first:], alias)
             return
         pool = pool_status(conf, self.ctx.pool_possible)
@@ -218,43 +218,46 @@ class SettingsPlanner:
                 proposal.finding.reason += (f"; not patched: CONN_MAX_AGE of {alias!r} is not "
                                             "changed, and health checks alone do nothing")
                 proposal.edits = []
-                proposal.rank = 3
+                proposal.rank = Rank.REPORT
 
     def plan_keys(self, state: State, alias: str, conf: DictObj, pool: str) -> None:
         for key, kwarg in KEYS:
             want = wanted(key, self.ctx.target)
             value = conf.entries.get(key, MISSING)
             label = f"DATABASES[{alias!r}][{key!r}]"
+            first = len(self.proposals)
             if pool != "no":
                 self.plan_pool(state, alias, conf, key, value, pool, label)
-                continue
-            if value is MISSING and conf.opaque:
+            elif value is MISSING and conf.opaque:
                 self.plan_override(alias, key, None, label, f"{label}: cannot tell ({conf.opaque})")
-                continue
-            self.plan_value(state, alias, conf, key, kwarg, value, want, label)
+            else:
+                self.plan_value(state, alias, conf, key, kwarg, value, want, label)
+            for proposal in self.proposals[first:]:  # the alias, for decisions (the label is for people)
+                proposal.finding.alias = alias
 
     def plan_pool(self, state, alias, conf, key, value, pool, label) -> None:
         file, offset = self.where(value) if value is not MISSING else self.where_origin(conf)
         current = shown(value)
-        effective = value.value if isinstance(value, Const) else value.default if isinstance(value, Absent) else 0 if value is MISSING else None
+        effective = (value.value if isinstance(value, Const) else value.default if isinstance(value, Absent)
+                     else 0 if value is MISSING else None)
         if key == "CONN_MAX_AGE":
             if pool == "yes" and effective == 0:
                 self.add(file, offset, key, current, None, "ok",
                          f"{label}: OPTIONS['pool'] is configured, CONN_MAX_AGE must stay 0",
-                         key=self.place_key(value, conf, key), rank=PROTECT_RANK)
+                         key=self.place_key(value, conf, key), rank=Rank.PROTECTED)
             elif pool == "yes":
                 self.report(file, offset, key, current,
                             f"{label}: OPTIONS['pool'] is configured; Django refuses persistent "
                             "connections with a pool (ImproperlyConfigured): set it to 0 by hand",
-                            proposed="0", key=self.place_key(value, conf, key), rank=PROTECT_RANK)
+                            proposed="0", key=self.place_key(value, conf, key), rank=Rank.PROTECTED)
             else:
                 self.report(file, offset, key, current,
                             f"{label}: OPTIONS is computed, a native pool cannot be ruled out; "
-                            "not changed", key=self.place_key(value, conf, key), rank=PROTECT_RANK)
+                            "not changed", key=self.place_key(value, conf, key), rank=Rank.PROTECTED)
         else:
             self.report(file, offset, key, current,
                         f"{label}: OPTIONS['pool'] is configured (or cannot be ruled out); "
-                        "left as is", key=self.place_key(value, conf, key), rank=PROTECT_RANK)
+                        "left as is", key=self.place_key(value, conf, key), rank=Rank.PROTECTED)
 
     def place_key(self, value, conf: DictObj, key: str) -> tuple:
         if value is not MISSING and getattr(value, "node", None) is not None:

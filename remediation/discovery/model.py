@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import asdict, dataclass, field
+from enum import IntEnum, StrEnum
 from typing import Literal, Optional
 
 Action = Literal["patch", "report", "ok"]
@@ -22,11 +23,51 @@ DB_SETTINGS = SETTINGS[4:]
 # Pseudo file names for facts that come from the live process, not from a file in the tree.
 LIVE_COMMAND = "<live command>"
 LIVE_ENV = "<process environment>"
+# The words that open the pairing findings' reasons, for people (decisions read FindingCode).
 HALF_FIX = "half a fix, CONN_MAX_AGE not raised"
 HALF_FIX_LIVE = "half a fix, nothing patched"  # on a host: no restart into one half
 OTHER_HALF = "worker switched, settings half by hand"
 POOLED = "native pool, nothing to switch"
 NOT_INCIDENT = "no database, nothing to switch"
+
+
+class FindingCode(StrEnum):
+    """What a finding is, for the code that decides on it; its reason is the words for people.
+    Most findings need none: their action (patch, report, ok) says it all."""
+
+    DEAD = "dead"  # overridden by a place that wins: not the value that runs
+    KEPT_CLASS = "kept-class"  # an ASGI or custom worker class, read for certain, kept as it is
+    NOT_PRODUCTION = "not-production"  # a settings file the production settings do not use
+    NOT_LIVE = "not-live"  # a gunicorn command line in the tree that is not the live one
+    UNREADABLE = "unreadable"  # a file that may decide a setting cannot be read
+    HALF_FIX = "half-fix"  # the worker may stay gevent-style: CONN_MAX_AGE is not raised
+    HALF_FIX_LIVE = "half-fix-live"  # on a host, the settings half cannot be set: nothing is patched
+    OTHER_HALF = "other-half"  # the worker is switched; the settings half is for a person to add
+    POOLED = "pooled"  # every production alias uses Django's native pool: the worker is left as it is
+    NOT_INCIDENT = "not-incident"  # the production settings define no DATABASES: the worker is left
+    NO_DATABASE = "no-database"  # the production settings module (and its imports) define no DATABASES
+    SETTINGS_NOT_IN_TREE = "settings-not-in-tree"  # the settings module named (Finding.module) is not here
+    GEVENT_CODE = "gevent-code"  # gevent-specific code left in place: said only when a switch lands
+
+
+# The findings that say only part of the fix lands (AuditResult.half_fix).
+HALF_FIXES = frozenset({FindingCode.HALF_FIX, FindingCode.HALF_FIX_LIVE, FindingCode.OTHER_HALF})
+
+
+class Rank(IntEnum):
+    """Precedence of proposals for one place: when deployments or aliases judge the same place
+    differently, the highest rank wins (places.Proposal.rank)."""
+
+    DEAD = 1  # overridden by a higher source: only said, never decides
+    OK = 2
+    REPORT = 3
+    PATCH = 4
+    PROTECTED = 5  # "must not change" (a native pool's CONN_MAX_AGE) beats "patch"
+
+    @classmethod
+    def of(cls, action: str) -> "Rank":
+        """The rank of a finding's action: patch, report or ok."""
+        return {"patch": cls.PATCH, "report": cls.REPORT, "ok": cls.OK}[action]
 
 
 @dataclass
@@ -42,14 +83,18 @@ class Finding:
     reason: str
     default: bool = False  # `current` is gunicorn's default: no place sets it
     value: Optional[str] = None  # the value `current` shows (`X=gevent` -> gevent), when known
+    code: Optional[FindingCode] = None  # what decisions read (never the reason's words)
+    alias: Optional[str] = None  # the DATABASES alias a CONN_* finding is about, when one
+    module: Optional[str] = None  # the settings module a finding names (SETTINGS_NOT_IN_TREE), when one
 
     def key(self) -> tuple:
         return (self.file, self.line, self.setting, self.action, self.reason)
 
     def as_json(self) -> dict:
-        """The report's shape (docs/json-reports.md); `default` and `value` stay internal."""
+        """The report's shape (docs/json-reports.md); `default`, `value`, `code`, `alias` and
+        `module` stay internal."""
         out = asdict(self)
-        del out["default"], out["value"]
+        del out["default"], out["value"], out["code"], out["alias"], out["module"]
         return out
 
 
@@ -141,7 +186,7 @@ class AuditResult:
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:
-        return any(f.reason.startswith((HALF_FIX, HALF_FIX_LIVE, OTHER_HALF)) for f in self.findings)
+        return any(f.code in HALF_FIXES for f in self.findings)
 
     def as_dict(self, path: str) -> dict:
         return {

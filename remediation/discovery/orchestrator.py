@@ -15,11 +15,11 @@ from typing import Mapping, Optional, Union
 from remediation.model import Target
 from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.django_db import DbContext, SettingsPlanner
-from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, Hints, LIVE_COMMAND, apply_edits,
+from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
                     unified_diff)
 from remediation.discovery.pairing import pair
 from remediation.discovery.places import Proposal
-from remediation.discovery.precedence import GEVENT_CODE_AFTER_SWITCH, DeploymentPlanner
+from remediation.discovery.precedence import DeploymentPlanner
 from remediation.discovery.pyeval import Evaluator
 from remediation.discovery.pyparse import ParsedPy
 from remediation.discovery.settings_select import Pointer, choose, name_class
@@ -85,7 +85,7 @@ class Plan:
         for inv in built.not_live:
             self.add(Finding(inv.file, self.tree.line(inv.file, inv.offset), "worker_class", None, None,
                              "report", f"{inv.label}: not the live command line (see the ps hint); "
-                             "left untouched"))
+                             "left untouched", code=FindingCode.NOT_LIVE))
         held = self.template_branches()
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
@@ -170,7 +170,8 @@ class Plan:
         for pointer in choice.unresolved:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
-                             f"settings module {pointer.module} ({pointer.strength}) is not in the tree"))
+                             f"settings module {pointer.module} ({pointer.strength}) is not in the tree",
+                             code=FindingCode.SETTINGS_NOT_IN_TREE, module=pointer.module))
         if choice.roots or choice.dev_refused or choice.settings_files:
             self.add(Finding(choice.roots[0] if choice.roots else (choice.dev_refused or ["<settings>"])[0],
                              None, "CONN_MAX_AGE", None, None, "ok" if choice.roots else "report",
@@ -209,7 +210,8 @@ class Plan:
                     "example": "an example settings file (a template to copy)"}.get(kind, "settings")
             roots = ", ".join(choice.roots) or "none found"
             self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
-                             f"{what} not used by the production settings ({roots}); left untouched"))
+                             f"{what} not used by the production settings ({roots}); left untouched",
+                             code=FindingCode.NOT_PRODUCTION))
 
     def not_served_by_gunicorn(self, roots: list[str]) -> None:
         """Only an app served by gunicorn is this tool's business: where the tree starts the app
@@ -245,11 +247,11 @@ class Plan:
 
     def add_issue(self, issue: Issue) -> None:
         self.add(Finding(issue.file, self.tree.line(issue.file, issue.offset), issue.setting,
-                         issue.current, None, "report", issue.reason))
+                         issue.current, None, "report", issue.reason, code=issue.code))
 
     def add(self, finding: Finding) -> None:
         proposal = Proposal(finding, [], finding.key())
-        proposal.rank = {"patch": 4, "report": 3, "ok": 2}[finding.action]
+        proposal.rank = Rank.of(finding.action)
         self.proposals.append(proposal)
 
 
@@ -310,7 +312,7 @@ def merge(proposals: list[Proposal]) -> list[Proposal]:
             chosen[key].groups |= proposal.groups
     for key, winner in chosen.items():
         wanted = patches.get(key)
-        if wanted and winner.rank > RANK_PATCH:
+        if wanted and winner.rank > Rank.PATCH:
             first = wanted[0]
             reasons = "; ".join(dict.fromkeys(p.finding.reason for p in wanted))
             first.finding.action = "report"
@@ -322,8 +324,6 @@ def merge(proposals: list[Proposal]) -> list[Proposal]:
             chosen[key] = first
     return [chosen[k] for k in order]
 
-
-RANK_PATCH = 4
 
 
 def guard_templates(tree: Tree, proposals: list[Proposal]) -> None:
@@ -479,14 +479,14 @@ def _pair_halves(proposals: list[Proposal], target: Target, refused: dict[int, s
     finding, refuse, why = pair(proposals, target, lambda p: id(p) not in refused, live)
     for proposal in refuse:
         refused.setdefault(id(proposal), why)
-    if finding is None or any(p.finding.reason.startswith(finding.reason.split(":")[0]) for p in proposals):
+    if finding is None or any(p.finding.code == finding.code for p in proposals):
         return
     extra = Proposal(finding, [], finding.key())
-    extra.rank = 3
+    extra.rank = Rank.REPORT
     proposals.append(extra)
 
 
-def audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints] = None) -> AuditResult:
+def audit_files(files: Mapping[str, Union[str, bytes]], target: Target, hints: Optional[Hints] = None) -> AuditResult:
     """Find, plan and (in memory) patch every gunicorn and DATABASES source in a tree.
 
     Never raises on file contents: an unexpected error becomes one finding, nothing patched."""
@@ -524,7 +524,7 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
         if id(proposal) in refused:
             _refuse(proposal, refused[id(proposal)])
     if not any(p.finding.setting == "worker_class" and p.finding.action == "patch" for p in proposals):
-        proposals = [p for p in proposals if not p.finding.reason.startswith(GEVENT_CODE_AFTER_SWITCH)]
+        proposals = [p for p in proposals if p.finding.code != FindingCode.GEVENT_CODE]
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
     diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))

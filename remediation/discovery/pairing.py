@@ -9,17 +9,12 @@ the worker is switched and one finding gives the settings line to add, and where
 
 from __future__ import annotations
 
-import re
 from typing import Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import HALF_FIX, HALF_FIX_LIVE, NOT_INCIDENT, OTHER_HALF, POOLED, Finding
-from remediation.discovery.django_db import NO_DATABASE
+from remediation.discovery.model import (HALF_FIX, HALF_FIX_LIVE, NOT_INCIDENT, OTHER_HALF, POOLED, Finding,
+                                         FindingCode, Rank)
 from remediation.discovery.places import Proposal
-
-PROTECTED_RANK = 5  # a native pool: CONN_MAX_AGE must stay 0, the switch alone is right
-LABEL = re.compile(r"DATABASES\[('[^']*'|\"[^\"]*\")\]\['CONN_MAX_AGE'\]")
-NOT_IN_TREE = re.compile(r"settings module (\S+) \((\w+)\) is not in the tree")
 
 
 def _in(proposal: Proposal, kind: str) -> bool:
@@ -38,7 +33,7 @@ def _db_refusal(p: Proposal, active: Callable[[Proposal], bool]) -> bool:
     """A production CONN_MAX_AGE that will not reach the target (not a note, not a pool)."""
     if p.finding.setting != "CONN_MAX_AGE" or not _in(p, "settings"):
         return False
-    if p.rank >= PROTECTED_RANK or (len(p.key) > 1 and p.key[1] == "note"):
+    if p.rank >= Rank.PROTECTED or (len(p.key) > 1 and p.key[1] == "note"):  # a native pool: stays 0
         return False
     return p.finding.action == "report" or (p.finding.action == "patch" and not active(p))
 
@@ -71,9 +66,7 @@ def worker_text(target: Target, file: str) -> str:
 
 
 def db_text(target: Target, finding: Finding) -> str:
-    match = LABEL.search(finding.reason)
-    alias = match.group(1)[1:-1] if match else "default"
-    return f'DATABASES["{alias}"]["CONN_MAX_AGE"] = {target.conn_max_age}'
+    return f'DATABASES["{finding.alias or "default"}"]["CONN_MAX_AGE"] = {target.conn_max_age}'
 
 
 def _where(finding: Finding) -> str:
@@ -88,22 +81,23 @@ def _settings_place(proposals: list[Proposal], active) -> tuple[str, str]:
         root = _group(refusals[0], "settings") or refusals[0].finding.file
         return refusals[0].finding.reason, f"at the end of {root}"
     for p in proposals:
-        match = NOT_IN_TREE.search(p.finding.reason)
-        if match:
-            return (f"the settings module {match.group(1)} is not in the tree",
-                    f"at the end of the settings module {match.group(1)} (named in {_where(p.finding)})")
+        if p.finding.code == FindingCode.SETTINGS_NOT_IN_TREE and p.finding.module:
+            module = p.finding.module
+            return (f"the settings module {module} is not in the tree",
+                    f"at the end of the settings module {module} (named in {_where(p.finding)})")
     return ("no production DATABASES setting was found in the tree",
             "at the end of the production settings module (the one DJANGO_SETTINGS_MODULE names)")
 
 
-def _pooled(proposals: list[Proposal]) -> Optional[str]:
-    """Why every production alias uses Django's native pool, or None."""
+def _pooled(proposals: list[Proposal]) -> list[Finding]:
+    """The production CONN_MAX_AGE findings (one per alias, or the no-DATABASES one) when every
+    one of them must stay as it is (Django's native pool, or no database at all); else []."""
     settings = [p for p in proposals if p.finding.setting == "CONN_MAX_AGE" and _in(p, "settings")
                 and not (len(p.key) > 1 and p.key[1] == "note")
-                and p.finding.reason.startswith(("DATABASES[", NO_DATABASE))]
-    if settings and all(p.rank >= PROTECTED_RANK and p.finding.action == "ok" for p in settings):
-        return "; ".join(dict.fromkeys(f"{_where(p.finding)}: {p.finding.reason}" for p in settings))
-    return None
+                and (p.finding.alias is not None or p.finding.code == FindingCode.NO_DATABASE)]
+    if settings and all(p.rank >= Rank.PROTECTED and p.finding.action == "ok" for p in settings):
+        return [p.finding for p in settings]
+    return []
 
 
 def pair(proposals: list[Proposal], target: Target, active: Callable[[Proposal], bool],
@@ -115,18 +109,22 @@ def pair(proposals: list[Proposal], target: Target, active: Callable[[Proposal],
     live: the tree is a host's, about to be restarted: there both halves are applied and proven
     before the restart, so a switch whose settings half cannot be set is refused too."""
     pooled = _pooled(proposals)
-    if pooled is not None:
+    if pooled:
         switches = [p for p in proposals if _in(p, "deployment") and p.finding.action == "patch" and active(p)]
         if switches:
             first = switches[0].finding
-            if NO_DATABASE in pooled:
-                reason = (f"{NOT_INCIDENT}: {pooled}. Without a database a gevent worker opens no "
+            why = "; ".join(dict.fromkeys(f"{_where(f)}: {f.reason}" for f in pooled))
+            if any(f.code == FindingCode.NO_DATABASE for f in pooled):
+                code = FindingCode.NOT_INCIDENT
+                reason = (f"{NOT_INCIDENT}: {why}. Without a database a gevent worker opens no "
                           "connections: not the incident, the worker is left as it is")
             else:
-                reason = (f"{POOLED}: {pooled}. Django's native pool hands each request a pooled "
+                code = FindingCode.POOLED
+                reason = (f"{POOLED}: {why}. Django's native pool hands each request a pooled "
                           "connection, so a gevent worker does not open one per request: not the "
                           "incident, the worker is left as it is")
-            return (Finding(first.file, first.line, "worker_class", first.current, None, "report", reason),
+            return (Finding(first.file, first.line, "worker_class", first.current, None, "report", reason,
+                            code=code),
                     switches, "no connection is opened per request here (see the not-the-incident finding)")
         return None, [], ""
     left = _worker_left(proposals, active)
@@ -138,7 +136,7 @@ def pair(proposals: list[Proposal], target: Target, active: Callable[[Proposal],
                   f"persistent connections leak. Set `{worker_text(target, w.file)}` there by hand, "
                   f"then `{db_text(target, raised[0].finding)}` (see the CONN_MAX_AGE findings)")
         return (Finding(w.file, w.line, "worker_class", w.current, target.worker_class, "report",
-                        reason), raised, "the worker may still be gevent-style (see the half-a-fix finding)")
+                        reason, code=FindingCode.HALF_FIX), raised, "the worker may still be gevent-style (see the half-a-fix finding)")
     switching = [p for p in proposals if _switches(p, active)]
     if switching and not _db_ready(proposals, active):
         first = switching[0].finding
@@ -151,12 +149,12 @@ def pair(proposals: list[Proposal], target: Target, active: Callable[[Proposal],
                       f"add {where}: `{text}`, and switch the worker")
             worker = [p for p in proposals if _in(p, "deployment") and p.finding.action == "patch" and active(p)]
             return (Finding(first.file, first.line, "CONN_MAX_AGE", None, str(target.conn_max_age),
-                            "report", reason), worker,
+                            "report", reason, code=FindingCode.HALF_FIX_LIVE), worker,
                     "the other half of the fix cannot be applied on this host (see the half-a-fix finding)")
         reason = (f"{OTHER_HALF}: the worker is switched ({_where(first)}: {first.current} -> "
                   f"{first.proposed}) but CONN_MAX_AGE is not set here ({why}). Add {where}: "
                   f"`{text}` and `{health}` (Django >= 4.1); until then every request still "
                   "opens a connection")
         return Finding(first.file, first.line, "CONN_MAX_AGE", None, str(target.conn_max_age),
-                       "report", reason), [], ""
+                       "report", reason, code=FindingCode.OTHER_HALF), [], ""
     return None, [], ""

@@ -12,14 +12,12 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from remediation.model import Target
-from remediation.discovery.model import Finding
+from remediation.discovery.model import Finding, FindingCode, Rank
 from remediation.discovery.places import Layer, Place, Proposal
 from remediation.discovery.worker_classes import classify, describe
 
 GEVENT_CODE_AFTER_SWITCH = "gevent-specific code left in place"  # said only when a switch lands
 DEFAULTS = {"worker_class": "sync", "workers": "1", "threads": "1", "worker_connections": "1000"}
-RANK = {"patch": 4, "report": 3, "ok": 2}
-DEAD_RANK = 1
 NO_REUSE = {
     "asgi": ("{} is an ASGI worker, and Django's docs say persistent connections should be "
              "disabled under ASGI"),
@@ -84,9 +82,11 @@ def _int(value: Optional[str]) -> Optional[int]:
         return None
 
 
-def _finding(place: Place, action: str, proposed: Optional[str], reason: str, lines) -> Finding:
+def _finding(place: Place, action: str, proposed: Optional[str], reason: str, lines,
+             code: Optional[FindingCode] = None) -> Finding:
     line = lines(place.file, place.offset) if place.offset is not None else None
-    return Finding(place.file, line, place.setting, place.current, proposed, action, reason, value=place.value)
+    return Finding(place.file, line, place.setting, place.current, proposed, action, reason, value=place.value,
+                   code=code)
 
 
 class DeploymentPlanner:
@@ -104,16 +104,16 @@ class DeploymentPlanner:
 
     # -- helpers ---------------------------------------------------------------------------
     def emit(self, place: Place, action: str, proposed: Optional[str], reason: str,
-             edits=None, rank: Optional[int] = None) -> None:
+             edits=None, rank: Optional[int] = None, code: Optional[FindingCode] = None) -> None:
         text = f"{place.label}: {reason}" if place.label else reason
         if place.note and action != "ok":
             note = place.note
-            if reason.startswith("dead:"):  # a higher source overrides it: the variable decides nothing
+            if code == FindingCode.DEAD:  # a higher source overrides it: the variable decides nothing
                 note = note.replace("; the variable wins when set", "; a higher source overrides both")
             text += f" ({note})"
-        proposal = Proposal(_finding(place, action, proposed, text, self.lines), edits or [],
+        proposal = Proposal(_finding(place, action, proposed, text, self.lines, code), edits or [],
                             place.key, place.span, place.offset)
-        proposal.rank = RANK[action] if rank is None else rank
+        proposal.rank = Rank.of(action) if rank is None else rank
         self.proposals.append(proposal)
 
     def set_place(self, place: Place, new: str, why: str) -> bool:
@@ -131,7 +131,7 @@ class DeploymentPlanner:
     def insert_layer(self, decided_by: Optional[Layer]) -> Optional[Layer]:
         if decided_by is not None and decided_by.adder is not None:
             return decided_by
-        candidates = [l for l in self.dep.layers if l.adder is not None and l.certain]
+        candidates = [layer for layer in self.dep.layers if layer.adder is not None and layer.certain]
         for name in ("config", "cli", "cmd_args"):
             for layer in candidates:
                 if layer.name == name:
@@ -164,7 +164,7 @@ class DeploymentPlanner:
         for place, why in res.dead:
             same = want is not None and place.value == want
             self.emit(place, "ok" if same else "report", None if same else want,
-                      f"dead: {why}; not changed", rank=DEAD_RANK)
+                      f"dead: {why}; not changed", rank=Rank.DEAD, code=FindingCode.DEAD)
 
     # -- the plan --------------------------------------------------------------------------
     def plan(self) -> list[Proposal]:
@@ -190,8 +190,8 @@ class DeploymentPlanner:
             reason = (f"{GEVENT_CODE_AFTER_SWITCH} ({what}); it does nothing useful under "
                       f"{self.want['worker_class']}: review and remove it after the switch")
             self.proposals.append(_proposal(Finding(file, line, "worker_class", None, None,
-                                                    "report", reason), (file, "gevent-code", line),
-                                            "report"))
+                                                    "report", reason, code=FindingCode.GEVENT_CODE),
+                                            (file, "gevent-code", line), "report"))
         return self.proposals
 
     def keeps_workers(self, cls: Resolution, threads: Resolution) -> bool:
@@ -214,7 +214,7 @@ class DeploymentPlanner:
             kind = classify(place.value)
             if kind in ("asgi", "custom"):
                 self.emit(place, "report", None, f"{describe(kind, place.value)}; its worker "
-                          "settings are kept")
+                          "settings are kept", code=FindingCode.KEPT_CLASS)
                 self.no_reuse = self.no_reuse or NO_REUSE[kind].format(place.value)
             else:
                 self.emit(place, "ok", None, f"{place.value}{threaded} worker reuses DB "
@@ -224,7 +224,7 @@ class DeploymentPlanner:
                               f"no class set: gunicorn's default sync worker{threaded} reuses DB "
                               "connections; class, workers and threads are kept")
         for place, why in cls.dead:
-            self.emit(place, "ok", None, f"dead: {why}; not changed", rank=DEAD_RANK)
+            self.emit(place, "ok", None, f"dead: {why}; not changed", rank=Rank.DEAD, code=FindingCode.DEAD)
         for setting in ("workers", "threads"):  # read, so a static view shows them (not the defaults)
             for place in resolve(self.dep, setting).live:
                 self.emit(place, "ok", None, f"{setting} {place.value}: kept (the owner's capacity choice)")
@@ -432,5 +432,5 @@ class DeploymentPlanner:
 
 def _proposal(finding: Finding, key: tuple, action: str) -> Proposal:
     proposal = Proposal(finding, [], key)
-    proposal.rank = RANK[action]
+    proposal.rank = Rank.of(action)
     return proposal

@@ -119,11 +119,18 @@ class State:
     names: dict[str, Value] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     touched: dict[str, list[tuple[ParsedPy, cst.CSTNode]]] = field(default_factory=dict)
+    hidden: list[str] = field(default_factory=list)  # the notes of code that may set any global at run time
 
     def clone(self) -> "State":
         memo: dict[int, DictObj] = {}
         return State({k: _clone(v, memo) for k, v in self.names.items()}, list(self.notes),
-                     {k: list(v) for k, v in self.touched.items()})
+                     {k: list(v) for k, v in self.touched.items()}, list(self.hidden))
+
+    def hide(self, note: str) -> None:
+        """Code the reading cannot follow may set any global (a star import of a module not in
+        the tree, globals().update): said as a note, and known as such (State.hidden)."""
+        self.notes.append(note)
+        self.hidden.append(note)
 
 
 def _clone(value: Value, memo: dict[int, DictObj]) -> Value:
@@ -181,6 +188,9 @@ def merge_states(states: list["State"], watch: tuple[str, ...]) -> list["State"]
             for note in other.notes:
                 if note not in first.notes:
                     first.notes.append(note)
+            for note in other.hidden:
+                if note not in first.hidden:
+                    first.hidden.append(note)
             for name, touched in other.touched.items():
                 have = first.touched.setdefault(name, [])
                 have += [t for t in touched if all(t[1] is not h[1] for h in have)]
@@ -384,7 +394,7 @@ class Evaluator:
         if parsed is None:
             if level or not _is_library(module):
                 for s in states:
-                    s.notes.append(f"star import of {'.' * level}{module}, which is not in the tree")
+                    s.hide(f"star import of {'.' * level}{module}, which is not in the tree")
             return states
         return self.run_module(parsed, states)
 
@@ -437,7 +447,7 @@ class Evaluator:
             elif isinstance(obj, DictObj) and method in ("clear", "pop", "popitem"):
                 obj.opaque = f".{method}() at line {self.file.line(call)}"
             elif isinstance(obj, Ref) and obj.name == "globals" and method == "update":
-                s.notes.append(f"globals().update at line {self.file.line(call)}")
+                s.hide(f"globals().update at line {self.file.line(call)}")
         name = self.ref_name(func, s)
         if name and name.endswith("monkey.patch_all"):
             s.notes.append(f"gevent monkey.patch_all() at line {self.file.line(call)}")

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 
 from remediation.discovery.sources.jinja import Template
-from remediation.discovery.worker_classes import classify
+from remediation.discovery.worker_classes import GREENLETS, classify
 
 MENTION = re.compile(r"""(?:(?<![\w-])-k|--worker-class)(?:=|\s+)["']?([\w.:#]+)"""
                      r"""|\bworker_class\s*=\s*["']([\w.:#]+)""")
@@ -32,7 +32,7 @@ def gevent_in_conditionals(text: str, template: Template) -> list[Branch]:
         line_start = text.rfind("\n", 0, match.start()) + 1
         if text[line_start:match.start()].lstrip().startswith(("#", ";")):
             continue
-        if classify(name) not in ("gevent", "custom-gevent"):
+        if classify(name) not in GREENLETS:
             continue
         blocks = [(s, e) for s, e in template.conditionals if s <= match.start() < e]
         if blocks:

@@ -8,7 +8,7 @@ from typing import Mapping, Optional, Union
 import libcst as cst
 
 from remediation.discovery.classify import interesting, kind_of
-from remediation.discovery.model import LIVE_COMMAND, LIVE_ENV
+from remediation.discovery.model import LIVE_COMMAND, LIVE_ENV, FindingCode
 from remediation.discovery.paths import PathIndex
 from remediation.discovery.pyparse import ModuleIndex, ParsedPy, parse_python
 from remediation.discovery.sources.base import Issue, LineIndex, Located, Lookalike
@@ -70,7 +70,8 @@ class Tree:
             text, problem = decode(content)
             if text is None:
                 if kind_of(path, "") is not None or self._candidate_name(path):
-                    self.issues.append(Issue(path, None, "worker_class", f"cannot read: {problem}"))
+                    self.issues.append(Issue(path, None, "worker_class", f"cannot read: {problem}",
+                                             code=FindingCode.UNREADABLE))
                 else:
                     self.skipped_binary += 1  # images, fonts, archives: counted, not listed
                 continue
@@ -118,7 +119,8 @@ class Tree:
         if path not in self.templates:
             text = self.texts[path]
             is_python = self.kinds.get(path, "").startswith("python")
-            templated = looks_templated(path, text) if not is_python or path.endswith((".j2", ".jinja", ".jinja2", ".tmpl", ".tpl")) else False
+            templated = (looks_templated(path, text)
+                         if not is_python or path.endswith((".j2", ".jinja", ".jinja2", ".tmpl", ".tpl")) else False)
             self.templates[path] = mask(text) if templated else None
         return self.templates[path]
 

@@ -6,6 +6,8 @@ import posixpath
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from remediation.versions import release
+
 NAMES = {"django": "django", "dj-database-url": "dj-database-url", "dj_database_url": "dj-database-url"}
 
 
@@ -40,14 +42,7 @@ def is_requirements(path: str) -> bool:
 
 
 def _version(text: str) -> Optional[tuple[int, ...]]:
-    digits = ""
-    for c in text.strip().lstrip("=~^<>!v ").strip("\"'"):
-        if c.isdigit() or c == ".":
-            digits += c
-        else:
-            break
-    parts = [p for p in digits.split(".") if p]
-    return tuple(int(p) for p in parts) if parts else None
+    return release(text)  # one parser (remediation/versions.py): "==3.2b2" is 3.2, "4.2.*" is 4.2
 
 
 def scan(files: Mapping[str, str]) -> Versions:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -43,12 +44,12 @@ def build_of(compose_text: str, name: str, compose_dir: str) -> Build | None:
     if not svc or "build" not in svc or svc["build"] is None:
         return None
     raw = svc["build"]
-    spec = {"context": raw} if isinstance(raw, str) else dict(raw) if isinstance(raw, dict) else {}
+    spec: dict[str, Any] = {"context": raw} if isinstance(raw, str) else dict(raw) if isinstance(raw, dict) else {}
     context = posixpath.normpath(posixpath.join(compose_dir, str(spec.get("context") or ".")))
     dockerfile = posixpath.normpath(posixpath.join(context, str(spec.get("dockerfile") or "Dockerfile")))
     args = spec.get("args") or {}
     if isinstance(args, list):
-        args = dict(a.split("=", 1) if "=" in a else (a, None) for a in map(str, args))
+        args = {name: value if sep else None for name, sep, value in (str(a).partition("=") for a in args)}
     image = svc.get("image")
     return Build(context, dockerfile, spec.get("target"), dict(args), str(image) if image else None)
 

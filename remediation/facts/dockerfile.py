@@ -48,7 +48,9 @@ class Mapped:
 
 def logical_lines(text: str) -> list[tuple[int, str]]:
     """(first line number, joined text) of each instruction: comments dropped, `\\` continued."""
-    out, buf, start = [], [], 0
+    out: list[tuple[int, str]] = []
+    buf: list[str] = []
+    start = 0
     for number, raw in enumerate(text.splitlines(), 1):
         stripped = raw.strip()
         if not buf and (not stripped or stripped.startswith("#")):

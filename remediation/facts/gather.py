@@ -11,6 +11,7 @@ import base64
 import json
 import posixpath
 from dataclasses import dataclass, field
+from typing import Any
 
 from remediation.agent import INTROSPECT_SOURCE
 from remediation import managers
@@ -62,7 +63,7 @@ def settings_dirs(master: GunicornMaster, module: str | None = None) -> list[str
     directory, and the module itself when it is a package (`config.settings` -> settings/)."""
     module = module or master.env.get("DJANGO_SETTINGS_MODULE")
     sdir = settings_dir(master, module)
-    if sdir is None:
+    if sdir is None or not module:
         return []
     dirs = [sdir, posixpath.join(sdir, module.split(".")[-1])]
     return [d for d in (master.host_path(p) for p in dirs) if d]
@@ -96,7 +97,7 @@ def _settings_module(result: "Gathered", app_file: str | None) -> tuple[str | No
         return env, "process environment"
     remote_file = result.files.get(app_file) if app_file else None
     text = remote_file.text if remote_file is not None else None
-    found = settings_pointer(app_file, text) if text else None
+    found = settings_pointer(app_file, text) if text and app_file else None
     return (found, f"{app_file}: os.environ.setdefault") if found else (None, None)
 
 
@@ -139,7 +140,7 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
         wanted.append(host_app_file)
     wanted += [p for p in manager.files(restart) if p not in wanted]
     early_log = manager.log_source(restart, {}) if introspect else None
-    ops = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
+    ops: list[dict[str, Any]] = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
     if introspect:  # with the DB: the app's view and the server's budget and counters from one
         # session (later counter reads reuse it), one interpreter and one settings import
         ops.append(counters_op(master, view=True) if want_db else introspect_op(master, want_db=False))
@@ -176,14 +177,15 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
         result.files.update({path: f for path, f in _parse_files(reply).items() if path not in result.files})
     if result.baked is not None:
         result.baked_needed = [p for p in [config_path, app_file] if p] + [
-            settings_dir(master, m) for m in {master.env.get("DJANGO_SETTINGS_MODULE"), result.settings_module} if m]
+            d for m in {master.env.get("DJANGO_SETTINGS_MODULE"), result.settings_module} if m
+            for d in [settings_dir(master, m)] if d]
         baked.verify(remote, result.baked, master, result.files, interpreter(master))
     if introspect and not early_log:
         late_log = manager.log_source(restart, result.files)
         if late_log:
             result.log_source = late_log
             logs = remote.agent({"op": "logs", "sources": [late_log], "bytes": 65536, "lines": 400})[0]
-            result.logs = logs.get("app") if isinstance(logs.get("app"), str) else ""
+            result.logs = logs["app"] if isinstance(logs.get("app"), str) else ""
     return result
 
 

@@ -42,7 +42,7 @@ def rollback_one(inventory: Inventory, name: str, journal: Journal, *, accept_ne
         return HostOutcome(name, Outcome.DONE if files else Outcome.NOTHING)
     except (RemediationError, HostUnreachable) as exc:
         progress.update(name, "rollback", "failed")
-        return HostOutcome(name, Outcome.FAILED, redact(str(exc)))
+        return HostOutcome(name, Outcome.FAILED, redact(str(exc)), error=type(exc))
 
 
 def rollback_fleet(inventory: Inventory, host_names: list[str], journal: Journal, *, forks: int = 10,

@@ -86,7 +86,7 @@ def rollout(inventory: Inventory, hosts: list[Host], playbook: Playbook, journal
 
         def one(host: Host) -> HostRun:
             flow = HostFlow(host, inventory, playbook, journal, force=force, accept_new_host_key=accept_new_host_key,
-                            progress=lambda h, stage: progress.update(h, stage))
+                            progress=lambda h, stage: progress.update(h, stage))  # noqa: B023 - h is the lambda's
             run = flow.execute()
             progress.update(host.name, run.stage, run.status)
             return run

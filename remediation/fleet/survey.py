@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from remediation.discovery import audit_files
-from remediation.discovery.model import SETTINGS, AuditResult
+from remediation.discovery.model import SETTINGS, AuditResult, FindingCode
 from remediation.discovery.worker_classes import classify
 from remediation.errors import RemediationError
 from remediation.facts.gather import gather
@@ -65,15 +66,15 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
     for finding in audit.findings:
         if finding.setting not in values:
             continue
-        if "dead:" in finding.reason:
+        if finding.code == FindingCode.DEAD:
             continue  # overridden by another place: not the value that runs
         if finding.action in ("patch", "ok"):
             if finding.default and values[finding.setting] is not None:
                 continue  # "nothing set here" is gunicorn's default only where no other place sets it
             values[finding.setting] = shown_value(finding)
-        elif finding.action == "report" and "settings are kept" in finding.reason and finding.current:
+        elif finding.action == "report" and finding.code == FindingCode.KEPT_CLASS and finding.current:
             values[finding.setting] = shown_value(finding)  # an ASGI or custom class: certain, only not patched
-        elif finding.action == "report" and "dead" not in finding.reason and "not used" not in finding.reason:
+        elif finding.action == "report" and finding.code != FindingCode.NOT_PRODUCTION:
             reported.setdefault(finding.setting, finding.current or "")
     for name, value in values.items():
         if value is None and name in reported:
@@ -85,10 +86,11 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
 
 def defaulted(audit: AuditResult) -> set[str]:
     """Settings whose value is gunicorn's default because no file the host holds sets one."""
-    return {f.setting for f in audit.findings if f.default and "dead:" not in f.reason}
+    return {f.setting for f in audit.findings if f.default and f.code != FindingCode.DEAD}
 
 
-def unseen_in_image(values: dict[str, str | None], gathered, defaults: set[str] = frozenset()) -> dict[str, str | None]:
+def unseen_in_image(values: dict[str, str | None], gathered,
+                    defaults: AbstractSet[str] = frozenset()) -> dict[str, str | None]:
     """A setting no read file sets (None, or a default in `defaults`) may still be set in a file
     the host cannot read (baked into the container's image): unknown then, not the default."""
     code = gathered.baked
@@ -177,7 +179,7 @@ def survey_host(host: Host, target: Target, *, fast: bool, accept_new_host_key: 
         result = summarize(host.name, ins, target, fast)
     except HostUnreachable as exc:
         result = HostSurvey(host.name, "unreachable", error=str(exc))
-    except (RemediationError, LookupError) as exc:
+    except RemediationError as exc:
         result = HostSurvey(host.name, "error", error=str(exc))
     finally:
         remote.close()

@@ -10,11 +10,12 @@ from enum import StrEnum
 
 from remediation.config.inventory import Host, Inventory
 from remediation.config.playbook import Playbook, missing_path_reason
-from remediation.discovery.worker_classes import classify
+from remediation.discovery.worker_classes import KEPT, WorkerKind, classify, refused_as
 from remediation.model import Target
 from remediation.plan.expectations import mismatches
 from remediation.plan.inspection import Inspection
 from remediation.plan.preflight import check
+from remediation.versions import older_than
 
 DB_GROUP_NAMES = ("postgres", "postgresql", "mysql", "mariadb")
 
@@ -36,8 +37,8 @@ class Decision:
     refusals: list[str] = field(default_factory=list)
 
 
-def live_kind(gunicorn: dict) -> str | None:
-    """'gevent', 'sync', 'gthread', 'asgi', 'custom-gevent' or 'custom' for the class gunicorn really
+def live_kind(gunicorn: dict) -> WorkerKind | None:
+    """The kind (discovery/worker_classes.WorkerKind) of the class gunicorn really
     runs (`sync` with threads > 1 runs as gthread), None when the app's view is missing."""
     name = gunicorn.get("effective_worker_class") or gunicorn.get("worker_class")
     return classify(name) if name else None
@@ -48,25 +49,14 @@ def host_target(gunicorn: dict, versions: dict, target: Target) -> Target:
     class, workers and threads (the owner's capacity choice; only its connection settings are
     the fix), and Django < 4.1 has no CONN_HEALTH_CHECKS to set."""
     wanted = target
-    if live_kind(gunicorn) in ("sync", "gthread"):
+    if live_kind(gunicorn) in KEPT:
         name = gunicorn.get("worker_class") or target.worker_class
         wanted = replace(wanted, worker_class=name, workers=gunicorn.get("workers", target.workers),
                          threads=gunicorn.get("threads", target.threads),
                          worker_connections=gunicorn.get("worker_connections", target.worker_connections))
-    django = _version(versions.get("django"))
-    if django and django < (4, 1):
+    if older_than(versions.get("django"), (4, 1)):
         wanted = replace(wanted, conn_health_checks=False)
     return wanted
-
-
-def _version(text: str | None) -> tuple[int, ...]:
-    parts = []
-    for piece in (text or "").split(".")[:3]:
-        digits = "".join(ch for ch in piece if ch.isdigit()) if piece[:1].isdigit() else ""
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
 
 
 def target_reached(gunicorn: dict, databases: dict, target: Target) -> list[str]:
@@ -113,9 +103,9 @@ def hosts_sharing_db(host: Host, inventory: Inventory) -> int:
 def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook, *, force: bool) -> Decision:
     """The go/no-go, in the order the checks must run (cheapest and most certain first)."""
     target = host_target(ins.gunicorn, ins.versions(), playbook.target)
-    if live_kind(ins.gunicorn) in ("asgi", "custom", "custom-gevent"):
-        name = ins.gunicorn.get("worker_class")
-        what = "an ASGI worker class" if live_kind(ins.gunicorn) == "asgi" else "a custom worker class"
+    name = ins.gunicorn.get("worker_class")
+    what = refused_as(ins.gunicorn.get("effective_worker_class") or name)
+    if what:
         return Decision(Verdict.BLOCKED, f"refused: gunicorn runs {what} ({name}): neither switched to a WSGI "
                                          "worker nor given persistent connections by this tool; review by hand; "
                                          "nothing was changed")
@@ -123,7 +113,7 @@ def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook
     patched = ins.audit.patched
     live_worker = ins.running_worker()
     restart_only = not patched and not gaps and live_worker not in (None, target.worker_class) \
-        and live_kind({"worker_class": live_worker}) == "gevent"
+        and live_kind({"worker_class": live_worker}) == WorkerKind.GEVENT
     if not patched and not gaps and not restart_only:
         return Decision(Verdict.UNCHANGED)
     blockers = ins.blockers() + mismatches(host.vars, ins)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from remediation.discovery import AuditResult, Hints, audit_files
-from remediation.discovery.model import GUNICORN_SETTINGS
+from remediation.discovery.model import GUNICORN_SETTINGS, FindingCode
 from remediation.discovery.tree import Tree
 from remediation.discovery.worker_classes import gevent_code
 from remediation.facts import baked
@@ -147,11 +147,11 @@ class Inspection:
             if remote_file.error and remote_file.error != "missing" and Tree._candidate_name(path):
                 out.append(f"{path}: cannot read: {remote_file.error}")
         out += [f"/{f.file}: {f.reason}" for f in self.audit.findings
-                if f.action == "report" and f.reason.startswith("cannot read:")]
+                if f.action == "report" and f.code == FindingCode.UNREADABLE]
         for rel_path in sorted(self.audit.patched):
-            remote_file = self.gathered.files.get(absolute(rel_path))
-            if remote_file is not None and remote_file.symlink:
-                out.append(f"/{rel_path} is a symlink (to {remote_file.realpath}): refusing to patch through it")
+            patched = self.gathered.files.get(absolute(rel_path))
+            if patched is not None and patched.symlink:
+                out.append(f"/{rel_path} is a symlink (to {patched.realpath}): refusing to patch through it")
         g = self.gathered
         out += baked.blockers(g.baked, g.master, self.patched_paths(), g.baked_needed)
         return list(dict.fromkeys(out))

@@ -1,30 +1,19 @@
 """Pre-flight: what refuses a host (unless --force) and what only warns (pure)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
-from remediation.discovery.worker_classes import BUILTIN_OTHER, classify, is_gevent_like
+from remediation.discovery.model import FindingCode
+from remediation.discovery.worker_classes import is_gevent_like, refused_as
 from remediation.plan.expectations import mismatches
 from remediation.plan.inspection import Inspection
-
-ASGI_MARKERS = ("uvicorn", "asgi", "hypercorn", "daphne")
+from remediation.versions import older_than
 
 
 @dataclass
 class Preflight:
     refusals: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-def _version_tuple(text: str | None) -> tuple[int, ...]:
-    parts = []
-    for piece in (text or "").split(".")[:3]:
-        digits = re.match(r"\d*", piece).group()  # leading digits only: "0rc1" is 0, not 01
-        if not digits:
-            break
-        parts.append(int(digits))
-    return tuple(parts)
 
 
 def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None, target=None) -> Preflight:
@@ -35,9 +24,7 @@ def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None,
     if worker is None:
         result.refusals.append("could not read gunicorn's effective settings: "
                                + ("; ".join(ins.gathered.introspection.errors) or "unknown error"))
-    elif worker not in BUILTIN_OTHER and classify(worker) not in ("gevent", "sync", "gthread"):
-        # full names and egg: aliases of the built-in classes are built-in too
-        kind = "an ASGI worker class" if any(m in worker.lower() for m in ASGI_MARKERS) else "a custom worker class"
+    elif kind := refused_as(worker):
         result.refusals.append(f"gunicorn runs {kind} ({worker}); switching it to {target.worker_class} "
                                "is not safe: review by hand")
     if ins.audit.patched:  # remediate refuses these even with --force
@@ -64,8 +51,7 @@ def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None,
                                    f"{target.conn_max_age}s (health checks will reconnect dropped connections)")
         if server.get("error"):
             result.warnings.append(f"database {alias!r}: could not read the server's budget: {server['error']}")
-    django = _version_tuple(ins.versions().get("django"))
-    if target.conn_health_checks and django and django < (4, 1):
+    if target.conn_health_checks and older_than(ins.versions().get("django"), (4, 1)):
         result.warnings.append(f"Django {ins.versions().get('django')} ignores CONN_HEALTH_CHECKS (needs 4.1+)")
     for where in ins.gevent_code():
         result.warnings.append(f"gevent-specific code: {where}")
@@ -77,6 +63,6 @@ def check(ins: Inspection, hosts_sharing_db: int, host_vars: dict | None = None,
                                f"{target.workers} x {target.threads} ({target.worker_class}); long-polling, "
                                "websockets or streaming need an async worker")
     for f in ins.audit.findings:
-        if f.action == "report" and f.setting in ("worker_class",) and "not the live" not in f.reason:
+        if f.action == "report" and f.setting == "worker_class" and f.code != FindingCode.NOT_LIVE:
             result.warnings.append(f"{f.file}: {f.reason}")
     return result

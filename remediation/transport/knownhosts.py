@@ -1,9 +1,9 @@
 """known_hosts files as OpenSSH reads them (parsing and matching are pure; appending is one write).
 
 Plain, wildcard (`*`, `?`), negated (`!`) and hashed (`|1|salt|hash`) host patterns; `[host]:port`
-names; `@revoked` lines refuse a key wherever it is offered; `@cert-authority` lines are skipped
-with one warning (paramiko cannot verify host certificates). Adding a key appends one line and
-leaves every other byte of the file as it was."""
+names; `@revoked` lines refuse a key wherever it is offered; `@cert-authority` lines name the CA
+keys trusted to sign host certificates for the hosts they match (see hostcert). Adding a key
+appends one line and leaves every other byte of the file as it was."""
 from __future__ import annotations
 
 import base64
@@ -39,6 +39,7 @@ class Entry:
 class KnownHosts:
     entries: list[Entry] = field(default_factory=list)
     revoked: list[Entry] = field(default_factory=list)
+    authorities: list[Entry] = field(default_factory=list)  # @cert-authority lines
     warnings: list[str] = field(default_factory=list)
 
 
@@ -77,7 +78,6 @@ def _matches(patterns: tuple[str, ...], name: str) -> bool:
 
 def parse(text: str, path: str) -> KnownHosts:
     out = KnownHosts()
-    cert_lines = []
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -96,12 +96,9 @@ def parse(text: str, path: str) -> KnownHosts:
         if marker == "@revoked":
             out.revoked.append(entry)
         elif marker == "@cert-authority":
-            cert_lines.append(number)
+            out.authorities.append(entry)
         elif marker is None:
             out.entries.append(entry)
-    if cert_lines:
-        out.warnings.append(f"{path}: @cert-authority line(s) {', '.join(map(str, cert_lines))} skipped "
-                            "(host certificates cannot be verified by this tool; the host's plain key must be known)")
     return out
 
 
@@ -144,6 +141,11 @@ def take_warnings(files: list[str]) -> list[str]:
 
 def known_keys(files: list[str], name: str) -> list[Entry]:
     return [e for path in files for e in load(path).entries if _matches(e.patterns, name)]
+
+
+def authorities(files: list[str], name: str) -> list[Entry]:
+    """The @cert-authority lines whose patterns match `name`."""
+    return [e for path in files for e in load(path).authorities if _matches(e.patterns, name)]
 
 
 def is_revoked(files: list[str], key: paramiko.PKey) -> Entry | None:

@@ -16,7 +16,7 @@ from remediation.transport.remote import Remote
 
 def describe(holder: dict) -> str:
     since = holder.get("since")
-    when = datetime.datetime.fromtimestamp(since, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ") if since else "?"
+    when = datetime.datetime.fromtimestamp(since, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ") if since else "?"
     return (f"run {holder.get('run_id')} from {holder.get('controller') or '?'} (pid {holder.get('pid') or '?'}, "
             f"since {when})")
 

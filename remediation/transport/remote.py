@@ -13,13 +13,14 @@ import shlex
 import socket
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import paramiko
 
 from remediation.agent import AGENT_SOURCE
 from remediation.errors import HostUnreachable, RemoteError
 from remediation.config.inventory import Host
-from remediation.transport.ssh import ChangedHostKey, KeyNeedsPassphrase, RevokedHostKey, UnknownHostKey, connect
+from remediation.transport.ssh import NoRoute, connect
 
 AGENT_STUB = "import base64,sys;exec(compile(base64.b64decode(sys.argv[1]),'hostagent','exec'))"
 
@@ -34,7 +35,7 @@ class CommandResult:
 @dataclass
 class Started:
     """A command started with Remote.start, not yet collected."""
-    chan: object
+    chan: Any  # a paramiko Channel (paramiko ships no type information)
     argv: list
     deadline: float
 
@@ -52,8 +53,8 @@ class Remote:
     accept_new_host_key: bool = False
     python: str = "python3"
     round_trips: int = 0
-    _conn: object = field(default=None, repr=False)
-    _agent: object = field(default=None, repr=False)  # the agent's channel, while it serves
+    _conn: Any = field(default=None, repr=False)  # transport.ssh's connection
+    _agent: Any = field(default=None, repr=False)  # the agent's channel, while it serves
     _agent_buffer: bytes = field(default=b"", repr=False)
     _agent_stderr: list = field(default_factory=list, repr=False)
 
@@ -63,16 +64,10 @@ class Remote:
             self.python = getattr(self.host, "python", "python3")
         try:
             self._conn = connect(target, accept_new_host_key=self.accept_new_host_key, timeout=timeout)
-        except (UnknownHostKey, ChangedHostKey, RevokedHostKey, KeyNeedsPassphrase) as exc:
+        except paramiko.SSHException as exc:  # every message names the resolved route and the fix
             raise HostUnreachable(f"{self.host.name}: {exc}") from None
-        except paramiko.BadHostKeyException:
-            raise HostUnreachable(f"{self.host.name}: host key for {target.address} CHANGED (possible "
-                                  "man-in-the-middle); refusing to connect") from None
-        except paramiko.SSHException as exc:
-            if "not found in known_hosts" in str(exc):
-                raise HostUnreachable(f"{self.host.name}: host key of {target.address} is unknown; add it to "
-                                      "the known_hosts file or pass --accept-new-host-key") from None
-            raise HostUnreachable(f"{self.host.name}: SSH to {target.address}:{target.port or 22} failed: {exc}") from None
+        except NoRoute as exc:
+            raise HostUnreachable(f"{self.host.name}: {exc.strerror}") from None
         except (OSError, socket.timeout, EOFError) as exc:
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
             raise HostUnreachable(f"{self.host.name}: cannot reach {target.address}:{target.port or 22}: {reason}") from None
@@ -218,7 +213,7 @@ class Remote:
             replies = json.loads(line)["replies"]
         except (ValueError, KeyError):
             raise RemoteError(f"{self.host.name}: agent returned no reply") from None
-        for op, reply in zip(ops, replies):
+        for op, reply in zip(ops, replies, strict=False):
             if "agent_error" in reply:
                 raise RemoteError(f"{self.host.name}: agent {op['op']} failed: {reply['agent_error']}")
         return replies

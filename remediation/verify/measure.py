@@ -19,19 +19,20 @@ from remediation.transport.remote import Remote, Started
 REQUESTS_SCRIPT = (
     # n timed requests, `width` at a time (rounds: a slow request holds its round back, never
     # more than `width` are in flight); one line per request, written whole even when curl fails;
-    # the host's clock before the first and after the last (the window's own length)
-    'url=$1; n=$2; width=$3; date +%s.%N; i=0; '
+    # the host's clock before the first and after the last (the window's own length); $4: each
+    # request's limit in seconds (the playbook's verify.timeout_s)
+    'url=$1; n=$2; width=$3; t=${4:-30}; date +%s.%N; i=0; '
     'while [ "$i" -lt "$n" ]; do j=0; '
     'while [ "$j" -lt "$width" ] && [ "$i" -lt "$n" ]; do '
-    '( r=$(curl -s -o /dev/null -w "%{http_code} %{time_total}" --max-time 30 "$url"); '
+    '( r=$(curl -s -o /dev/null -w "%{http_code} %{time_total}" --max-time "$t" "$url"); '
     'echo "${r:-000 0}" ) & i=$((i+1)); j=$((j+1)); done; wait; done; echo "end $(date +%s.%N)"'
 )
 
 
 WARMUP_SCRIPT = (
-    'url=$1; rounds=$2; width=$3; r=0; '
+    'url=$1; rounds=$2; width=$3; t=${4:-30}; r=0; '
     'while [ "$r" -lt "$rounds" ]; do i=0; '
-    'while [ "$i" -lt "$width" ]; do curl -s -o /dev/null --max-time 30 "$url" & i=$((i+1)); done; '
+    'while [ "$i" -lt "$width" ]; do curl -s -o /dev/null --max-time "$t" "$url" & i=$((i+1)); done; '
     'wait; r=$((r+1)); done'
 )
 
@@ -186,15 +187,17 @@ class PendingMeasurement:
 
 
 def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
-                  log_pattern: str | None, count_db: bool = True, concurrency: int = 1) -> PendingMeasurement:
-    """Warm up, read the counters, and start `requests` timed requests, `concurrency` at a time;
-    finish_measure collects.
+                  log_pattern: str | None, count_db: bool = True, concurrency: int = 1,
+                  request_timeout_s: int = 30) -> PendingMeasurement:
+    """Warm up, read the counters, and start `requests` timed requests, `concurrency` at a time,
+    each allowed `request_timeout_s` (the playbook's verify.timeout_s); finish_measure collects.
 
     The warm-up sends `warmup` requests `warmup` at a time, twice, so that every worker
     thread has served (and connected) before the window; sequential requests would keep
     hitting the same idle thread and leave others cold."""
     if warmup:
-        warming = remote.start(["sh", "-c", WARMUP_SCRIPT, "sh", url, "2", str(warmup)], timeout=120)
+        warming = remote.start(["sh", "-c", WARMUP_SCRIPT, "sh", url, "2", str(warmup), str(request_timeout_s)],
+                               timeout=2 * (request_timeout_s + 5) + 50)
         if count_db:  # meanwhile (re)start the counter session, which a container restart ended
             db_counters(remote, gathered)
         remote.finish(warming)
@@ -205,8 +208,8 @@ def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, w
     before, _fresh = db_counters(remote, gathered) if count_db else ({}, False)
     watch = start_watch(remote, gathered) if count_db else None
     width = max(1, min(concurrency, requests))
-    started = remote.start(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(requests), str(width)],
-                           timeout=60 + 35 * -(-requests // width))
+    started = remote.start(["sh", "-c", REQUESTS_SCRIPT, "sh", url, str(requests), str(width), str(request_timeout_s)],
+                           timeout=60 + (request_timeout_s + 5) * -(-requests // width))
     return PendingMeasurement(remote, gathered, requests, log_pattern, count_db, source, before, started, watch)
 
 
@@ -243,7 +246,8 @@ def finish_measure(pending: PendingMeasurement) -> Measurement:
 
 
 def measure(remote: Remote, gathered: Gathered, url: str, requests: int, warmup: int,
-            log_pattern: str | None, count_db: bool = True, concurrency: int = 1) -> Measurement:
+            log_pattern: str | None, count_db: bool = True, concurrency: int = 1,
+            request_timeout_s: int = 30) -> Measurement:
     """Warm up, then time `requests` requests and count the DB connections they opened."""
     return finish_measure(start_measure(remote, gathered, url, requests, warmup, log_pattern, count_db,
-                                        concurrency))
+                                        concurrency, request_timeout_s))

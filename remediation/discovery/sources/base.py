@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 from remediation.discovery.cmdline import GunicornArgs, is_gunicorn_executable, parse_args
-from remediation.discovery.model import Edit
+from remediation.discovery.model import Edit, FindingCode
 from remediation.discovery.words import Mapped, Word, is_plain, split_commands
 
 # Inserts new argument words after a given word (None: after the executable); None if impossible.
@@ -103,6 +103,7 @@ class Issue:
     setting: str
     reason: str
     current: Optional[str] = None
+    code: Optional[FindingCode] = None
 
 
 @dataclass

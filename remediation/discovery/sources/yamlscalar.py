@@ -112,7 +112,7 @@ def _block(text: str, start: int, end: int, folded: bool) -> Optional[Mapped]:
     chars: list[str] = []
     offs: list[int] = []
     content = lines
-    last_content = max((k for k, (_, l) in enumerate(content) if l.strip()), default=-1)
+    last_content = max((k for k, (_, text) in enumerate(content) if text.strip()), default=-1)
     prev_kind = None  # "text" | "blank" | "more"
     for k, (p, line) in enumerate(content):
         if k > last_content:
