@@ -110,7 +110,7 @@ def delay(c, ms):
 
 @task(name="fault-matrix")
 def fault_matrix(c):
-    """Copy the fault matrix the last full test run measured (build/fault-matrix.md) into the README."""
+    """Copy the fault matrix the last full test run measured (build/fault-matrix.md) into docs/fault-matrix.md."""
     from lab import faultmatrix
 
     if not faultmatrix.MEASURED.exists():

@@ -11,7 +11,7 @@ import time
 from dataclasses import asdict
 from typing import Callable
 
-from remediation import managers
+from remediation import hooks, managers
 from remediation.apply import apply_changes, check_config
 from remediation.config.inventory import Host, Inventory
 from remediation.config.playbook import Playbook, set_path_hint
@@ -36,10 +36,12 @@ class HostFlow:
 
     def __init__(self, host: Host, inventory: Inventory, playbook: Playbook, journal: Journal, *,
                  force: bool = False, accept_new_host_key: bool = False,
-                 progress: Callable[[str, str], None] | None = None):
+                 progress: Callable[[str, str], None] | None = None,
+                 remote_factory: Callable[..., Remote] = Remote):
         self.host, self.inventory, self.playbook, self.journal = host, inventory, playbook, journal
         self.force, self.accept_new_host_key = force, accept_new_host_key
         self.progress = progress or (lambda host, stage: None)
+        self.remote_factory = remote_factory  # Remote; tests pass a fake host (tests/fakeremote.py)
         self.run = HostRun(host.name)
         self.remote: Remote = None  # type: ignore[assignment]  # execute() sets it before any stage runs
         self.url = ""
@@ -48,6 +50,8 @@ class HostFlow:
         self.target = playbook.target  # the playbook's target as it applies to this host (after inspect)
         self.config_view: AppView | None = None  # the app's view of the patched files (check-config)
         self.rereads_files = True  # the running gunicorn may read changed files before a restart
+        self.hooks = hooks.check(host.name, host.vars)  # drain/ready (checked when the inventory was read)
+        self.drained = False
 
     def stage(self, name: Stage) -> None:
         self.run.stage = name
@@ -57,7 +61,7 @@ class HostFlow:
     def execute(self) -> HostRun:
         started = time.monotonic()
         try:
-            with Remote(self.host, accept_new_host_key=self.accept_new_host_key) as remote:
+            with self.remote_factory(self.host, accept_new_host_key=self.accept_new_host_key) as remote:
                 self.remote = remote
                 if self._lock():
                     try:
@@ -66,6 +70,7 @@ class HostFlow:
                         raise
                     except RemediationError as exc:
                         self._failed(getattr(exc, "stage", self.run.stage), str(exc))
+                    self._ready()
                     lock.release(remote, self.journal.run_id)
         except HostUnreachable as exc:
             if self.written:
@@ -73,6 +78,8 @@ class HostFlow:
                                          f"`invoke rollback --host {self.host.name} --run {self.journal.run_id}`")
             else:
                 self._end(Status.UNREACHABLE, str(exc))
+            if self.drained:
+                self.run.error = redact(f"{self.run.error}; the host was drained and the ready command was not run")
         finally:
             self.run.seconds = round(time.monotonic() - started, 2)
             self.journal.record(self.host.name, "result", status=str(self.run.status), error=self.run.error)
@@ -110,6 +117,7 @@ class HostFlow:
         self.target = host_target(ins.gunicorn, ins.versions(), pb.target)
         if not self._go(ins):
             return
+        self._drain()
         baseline = self._baseline(ins, gathered)
         if baseline is None:
             return
@@ -141,6 +149,39 @@ class HostFlow:
             return False
         self.restart_only = decision.restart_only
         return True
+
+    def _drain(self) -> None:
+        """The host out of its load balancer before the first change (hooks.py); a failing drain
+        stops the host here, nothing changed."""
+        if not self.hooks.drain:
+            return
+        self.stage(Stage.DRAIN)
+        try:
+            hooks.run("drain", self.hooks.drain, self.hooks, hooks.environment(self.host.name, self.host.vars),
+                      self.remote)
+        except hooks.HookFailed as exc:
+            raise StageError(Stage.DRAIN, f"{exc}; nothing was changed, and the ready command was not run") from None
+        self.drained = True
+        self.journal.record(self.host.name, "drained")
+
+    def _ready(self) -> None:
+        """The host back into its load balancer once it serves: remediated, rolled back, or
+        stopped before a change. A host whose rollback failed stays out."""
+        if not (self.drained and self.hooks.ready):
+            return
+        if self.run.status == Status.FAILED and self.written:
+            self.run.error = redact(f"{self.run.error}; the host stays drained (the ready command was not run)")
+            return
+        self.progress(self.host.name, str(Stage.READY))
+        try:
+            hooks.run("ready", self.hooks.ready, self.hooks, hooks.environment(self.host.name, self.host.vars),
+                      self.remote)
+        except (hooks.HookFailed, RemediationError) as exc:
+            outcome = f"{self.run.status}{': ' + self.run.error if self.run.error else ''}"
+            self.run.stage = Stage.READY
+            self._end(Status.FAILED, f"ready: {exc}; the host is still drained (the run itself: {outcome})")
+            return
+        self.journal.record(self.host.name, "ready")
 
     def _baseline(self, ins: Inspection, gathered: Gathered) -> Measurement | None:
         """Measure before; patch meanwhile when gunicorn rereads no file before the restart.

@@ -59,6 +59,7 @@ class Stage(StrEnum):
     INSPECT = "inspect"
     PLAN = "plan"
     PREFLIGHT = "preflight"
+    DRAIN = "drain"
     BASELINE = "baseline"
     APPLY = "apply"
     CHECK_CONFIG = "check-config"
@@ -66,6 +67,7 @@ class Stage(StrEnum):
     RESTART = "restart"
     VERIFY = "verify"
     ROLLBACK = "rollback"
+    READY = "ready"
     DONE = "done"
 
 

@@ -206,3 +206,33 @@ def down(net: Net) -> None:
         if net.lock is not None:
             net.lock.close()  # releases the flock
             net.lock = None
+
+
+def start_agent(sock: Path) -> subprocess.Popen:
+    """An ssh-agent on `sock`, listening when this returns (its socket file exists before it listens)."""
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(sock))
+            return proc
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise RuntimeError(f"ssh-agent did not listen on {sock}") from None
+            time.sleep(0.05)
+
+
+def ssh_add(key: Path, sock: Path, passphrase: str = "") -> None:
+    """Load `key` into the agent on `sock`, its passphrase given through SSH_ASKPASS."""
+    askpass = sock.parent / f"askpass-{os.getpid()}"
+    askpass.write_text(f"#!/bin/sh\necho '{passphrase}'\n")
+    askpass.chmod(0o700)
+    env = {**os.environ, "SSH_AUTH_SOCK": str(sock), "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
+           "DISPLAY": ":0"}
+    try:
+        subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+    finally:
+        askpass.unlink()

@@ -371,38 +371,11 @@ def start_agent(world: World, keys: tuple[str, ...]) -> subprocess.Popen | None:
     if not keys:
         return None
     sock = world.dir / "agent.sock"
-    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
-    _wait_listening(sock)
+    proc = sshnet.start_agent(sock)
     for key in keys:
         path = world.net.keys["encrypted" if key == "enc" else "agent" if key == "agentkey" else key]
-        ssh_add(path, sock, "correct horse" if key == "enc" else "")
+        sshnet.ssh_add(path, sock, "correct horse" if key == "enc" else "")
     return proc
-
-
-def _wait_listening(sock: Path, timeout: float = 10) -> None:
-    import socket
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(str(sock))
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"ssh-agent did not listen on {sock}") from None
-            time.sleep(0.05)
-
-
-def ssh_add(key: Path, sock: Path, passphrase: str) -> None:
-    askpass = sock.parent / "askpass"
-    askpass.write_text(f"#!/bin/sh\necho '{passphrase}'\n")
-    askpass.chmod(0o700)
-    env = {**os.environ, "SSH_AUTH_SOCK": str(sock), "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
-           "DISPLAY": ":0"}
-    subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL)
 
 
 def who(output: str) -> str:

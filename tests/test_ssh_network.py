@@ -5,8 +5,6 @@ key. Needs root; skips with the reason otherwise. The ssh config is the test's, 
 (OpenSSH reads ~ from the passwd entry, not $HOME), and names the test's known_hosts files."""
 from __future__ import annotations
 
-import os
-import subprocess
 import textwrap
 from pathlib import Path
 
@@ -170,10 +168,8 @@ def test_system_known_hosts_file_is_read(net, home):
 @pytest.fixture
 def agent(home, monkeypatch):
     sock = home / "agent.sock"
-    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = sshnet.start_agent(sock)
     try:
-        _wait_listening(sock)
         monkeypatch.setenv("SSH_AUTH_SOCK", str(sock))
         yield sock
     finally:
@@ -181,31 +177,7 @@ def agent(home, monkeypatch):
         proc.wait(timeout=10)
 
 
-def _wait_listening(sock: Path, timeout: float = 10) -> None:
-    """Until the agent accepts connections (its socket file exists before it listens)."""
-    import socket
-    import time
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(str(sock))
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"ssh-agent did not listen on {sock}") from None
-            time.sleep(0.05)
-
-
-def ssh_add(key: Path, sock: Path, passphrase: str = "") -> None:
-    askpass = key.parent / f"askpass-{os.getpid()}"
-    askpass.write_text(f"#!/bin/sh\necho '{passphrase}'\n")
-    askpass.chmod(0o700)
-    env = {**os.environ, "SSH_AUTH_SOCK": str(sock), "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force",
-           "DISPLAY": ":0"}
-    subprocess.run(["ssh-add", str(key)], env=env, check=True, capture_output=True, stdin=subprocess.DEVNULL)
-    askpass.unlink()
+ssh_add = sshnet.ssh_add
 
 
 def test_agent_only_key(net, home, agent):

@@ -45,7 +45,12 @@ REMEDIATION_VARS = {
     "remediation_compose_file": "the docker-compose file of the app (absolute)",
     "remediation_compose_service": "the compose service running gunicorn",
     "remediation_db_group": "the inventory group of hosts sharing one database server",
+    "remediation_drain_command": "a shell command taking the host out of its load balancer before any change",
+    "remediation_drain_wait_s": "seconds to wait after the drain command (in-flight requests finishing)",
+    "remediation_hook_timeout_s": "how long a drain or ready command may take (default 120)",
+    "remediation_hooks_run_on": "where the drain and ready commands run: controller (default) or host",
     "remediation_known_hosts_file": "an extra known_hosts file (new keys are appended here)",
+    "remediation_ready_command": "a shell command putting the host back into its load balancer once it serves",
     "remediation_supervisor_program": "the supervisor program running gunicorn",
     "remediation_verify_path": "the URL path verify requests on this host",
 }

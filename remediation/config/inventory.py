@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from remediation.config import ansible_bridge, ansible_cfg, hostvars, inventory_ini, inventory_yaml, patterns, varsfiles, yamlio
 from remediation.config.ansible_cfg import AnsibleSettings
 from remediation.config.invdata import InventoryData, VarsLayer, resolve
+from remediation import hooks
 from remediation.errors import InputError
 from remediation.config.hostvars import check_path_vars, check_verify_path
 from remediation.transport.ssh import SshTarget
@@ -222,6 +223,7 @@ def load_inventory(paths: Path | str | Iterable[Path | str], ansible: AnsibleSet
             warnings = hostvars.check(name, values, origins)
             check_path_vars(name, values, where)
             check_verify_path(name, values, where)
+            hooks.check(name, values, origins)
         except InputError as exc:
             problem = exc
         inv.warnings += [w for w in warnings if w not in inv.warnings]

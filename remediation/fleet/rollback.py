@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from remediation import hooks
 from remediation.config.inventory import Inventory
 from remediation.errors import HostUnreachable, RemediationError
 from remediation.fleet.progress import Progress
@@ -31,15 +32,26 @@ def rollback_one(inventory: Inventory, name: str, journal: Journal, *, accept_ne
     if not journal.changed_files(name):
         return _release_only(inventory, name, journal, accept_new_host_key)
     try:
-        with Remote(inventory.host(name), accept_new_host_key=accept_new_host_key) as remote:
+        host = inventory.host(name)
+        gentle = hooks.check(name, host.vars)
+        env = hooks.environment(name, host.vars)
+        with Remote(host, accept_new_host_key=accept_new_host_key) as remote:
             lock.acquire(remote, journal.run_id)
             try:
+                if gentle.drain:  # as gentle as the run: out of the load balancer before the restart
+                    hooks.run("drain", gentle.drain, gentle, env, remote)
                 journal.record(name, "rollback-start", reason="requested")
                 files = rollback_host(remote, journal, name)
+                if gentle.drain and gentle.ready:
+                    hooks.run("ready", gentle.ready, gentle, env, remote)
             finally:
                 lock.release(remote, journal.run_id)
         progress.update(name, "rollback", "rolled_back")
         return HostOutcome(name, Outcome.DONE if files else Outcome.NOTHING)
+    except hooks.HookFailed as exc:
+        progress.update(name, "rollback", "failed")
+        return HostOutcome(name, Outcome.FAILED, redact(f"{exc} (a failed drain restores nothing; a failed ready "
+                                                        "leaves the rolled-back host drained)"), error=type(exc))
     except (RemediationError, HostUnreachable) as exc:
         progress.update(name, "rollback", "failed")
         return HostOutcome(name, Outcome.FAILED, redact(str(exc)), error=type(exc))

@@ -1,0 +1,678 @@
+"""A fake Remote for unit tests of the host flow (like fabric.testing's MockRemote, or pyinfra's
+JSON fact fixtures): the flow talks to it exactly as to remediation.transport.remote.Remote
+(open/close/context manager, run, start/finish, agent ops, round_trips), and it answers from a
+scenario instead of a host.
+
+What it answers from:
+- recorded agent replies: the `probe` reply (tests/fixtures/probe/*.json, the agent's own
+  shape), the app's versions and the DB server's budget (tests/fixtures/flow/hosts/<host>/host.json);
+- an in-memory host filesystem (tests/fixtures/flow/hosts/<host>/files/...): `read` returns real
+  sha256 and bytes, `write` backs up, validates and renames as hostagent.op_write does, `restore`
+  puts back the host backup or the controller's copy as hostagent.op_restore does, so backups,
+  sha256 checks and byte-identical rollback are real checks;
+- a small model of the running app: the gunicorn master loaded its config and settings when it
+  started (the fake's "app loader" runs the gunicorn config file and the settings module as
+  Python, as gunicorn's and Django's loaders do), a restart starts a new master (new pid) from
+  the files as they are then; the log says `Using worker: X`; each request opens a DB connection
+  unless the running workers keep them (a threaded or sync worker with CONN_MAX_AGE != 0), so
+  the DB server's cumulative counter, the tcp watch and the timed requests' output follow from
+  what really runs;
+- scripted faults (a scenario's "faults"), one per stage failure: unreachable, a held lock, a
+  file edited while the baseline runs, the app's interpreter failing, a write failing validation,
+  the patched config failing to load, a restart failing or doing nothing, the app not serving,
+  reuse not happening after the restart, a restore failing, the connection dropping at a stage.
+
+The fake is strict: an agent op or command it does not know fails the test (AssertionError),
+so a flow that starts doing something new cannot pass by accident.
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import fnmatch
+import hashlib
+import json
+import posixpath
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from remediation.facts.gather import INTROSPECT_MARK
+from remediation.errors import HostUnreachable, RemoteError
+from remediation.managers.supervisor import SETTLE_SCRIPT
+from remediation.restart import WAIT_SCRIPT
+from remediation.transport.remote import CommandResult
+from remediation.verify.measure import REQUESTS_SCRIPT, WARMUP_SCRIPT
+
+FIXTURES = Path(__file__).parent / "fixtures"
+FLOW = FIXTURES / "flow"
+
+GUNICORN_DEFAULTS = {"worker_class": "sync", "workers": 1, "threads": 1, "worker_connections": 1000,
+                     "preload_app": False, "reload": False, "max_requests": 0, "bind": ["127.0.0.1:8000"],
+                     "chdir": None}
+WORKER_CLASSES = {"sync": "gunicorn.workers.sync.SyncWorker", "gthread": "gunicorn.workers.gthread.ThreadWorker",
+                  "gevent": "gunicorn.workers.ggevent.GeventWorker"}
+CLI_FLAGS = {"-k": "worker_class", "--worker-class": "worker_class", "-w": "workers", "--workers": "workers",
+             "--threads": "threads", "--worker-connections": "worker_connections", "-b": "bind", "--bind": "bind"}
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class FakeFile:
+    content: bytes
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+
+
+class AppLoadError(Exception):
+    """What the app's own loaders would report (the introspection snippet's `errors`)."""
+
+
+def load_app(files: dict[str, FakeFile], argv: list[str], args_from: int, cwd: str, env: dict[str, str],
+             to_host=lambda p: p) -> dict:
+    """The app's own view of its settings from the files as they are now: gunicorn's config file
+    and command line (as gunicorn reads them), Django's DATABASES (the settings module run as
+    Python), shaped as agent/introspect.py prints it."""
+    out: dict[str, Any] = {"gunicorn": None, "databases": {}, "errors": []}
+    words = argv[args_from:]
+    settings = dict(GUNICORN_DEFAULTS)
+    config = posixpath.join(cwd, "gunicorn.conf.py")
+    app_uri = None
+    cli: dict[str, Any] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word in ("-c", "--config") and i + 1 < len(words):
+            config, i = posixpath.join(cwd, words[i + 1]), i + 2
+            continue
+        if word in CLI_FLAGS and i + 1 < len(words):
+            cli[CLI_FLAGS[word]], i = words[i + 1], i + 2
+            continue
+        if not word.startswith("-"):
+            app_uri = word
+        i += 1
+    try:
+        host_config = to_host(config)
+        if host_config in files:
+            namespace: dict[str, Any] = {}
+            exec(compile(files[host_config].content, config, "exec"), namespace)
+            settings.update({k: namespace[k] for k in GUNICORN_DEFAULTS if k in namespace})
+        for key, value in cli.items():
+            settings[key] = value if key in ("worker_class",) else ([value] if key == "bind" else int(value))
+        if isinstance(settings["bind"], str):
+            settings["bind"] = [settings["bind"]]
+        name = settings["worker_class"]
+        effective = WORKER_CLASSES.get(name, name)
+        if name == "sync" and settings["threads"] > 1:  # gunicorn runs sync with threads as gthread
+            effective = WORKER_CLASSES["gthread"]
+        out["gunicorn"] = {**settings, "effective_worker_class": effective, "config": config, "app_uri": app_uri,
+                           "chdir": settings["chdir"] or cwd}
+    except Exception as exc:  # noqa: BLE001 - what the snippet reports
+        out["errors"].append(f"gunicorn config: {type(exc).__name__}: {exc}")
+    module = env.get("DJANGO_SETTINGS_MODULE")
+    out["settings_module"] = {"module": module, "source": "process environment" if module else None}
+    try:
+        if not module:
+            raise AppLoadError("settings are not configured")
+        path = posixpath.join(cwd, *module.split(".")) + ".py"
+        host_path = to_host(path)
+        if host_path not in files:
+            raise AppLoadError(f"No module named {module!r}")
+        namespace = {"__name__": module, "__file__": path}
+        exec(compile(files[host_path].content, path, "exec"), namespace)
+        packages = [posixpath.join(cwd, *module.split(".")[:i], "__init__.py") for i in range(1, module.count(".") + 1)]
+        out["settings_module"]["loaded"] = sorted([p for p in packages if to_host(p) in files] + [path])
+        for alias, db in namespace["DATABASES"].items():
+            options = db.get("OPTIONS") or {}
+            out["databases"][alias] = {  # as settings.DATABASES has them before django.setup: unset is None
+                "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
+                "CONN_HEALTH_CHECKS": db.get("CONN_HEALTH_CHECKS"), "pool": bool(options.get("pool")),
+                "HOST": db.get("HOST"), "PORT": str(db.get("PORT") or ""), "NAME": str(db.get("NAME") or "")}
+    except Exception as exc:  # noqa: BLE001 - what the snippet reports
+        out["errors"].append(f"django: {type(exc).__name__}: {exc}")
+    return out
+
+
+def keeps_connections(view: dict) -> bool:
+    """Whether the app's workers keep their DB connections across requests (the fix)."""
+    gunicorn = view.get("gunicorn") or {}
+    if "ggevent" in (gunicorn.get("effective_worker_class") or ""):
+        return False  # a connection per greenlet, closed or leaked: never reused (the incident)
+    dbs = view.get("databases") or {}
+    # an unset CONN_MAX_AGE (None in the view) is Django's default 0: a connection per request
+    return bool(dbs) and all(db.get("CONN_MAX_AGE") not in (0, None) for db in dbs.values())
+
+
+@dataclass
+class Process:
+    """The running gunicorn master: what it loaded when it started."""
+    pid: int
+    view: dict
+    warm_threads: int = 0  # worker threads that hold a DB connection now
+
+    @property
+    def capacity(self) -> int:
+        g = self.view.get("gunicorn") or {}
+        return int(g.get("workers") or 1) * max(1, int(g.get("threads") or 1))
+
+    @property
+    def worker_name(self) -> str:
+        return (self.view.get("gunicorn") or {}).get("worker_class") or "?"
+
+
+@dataclass
+class FakeStarted:
+    """A command started with FakeRemote.start (its result is computed when it starts)."""
+    argv: list
+    result: CommandResult
+    abandoned: bool = False
+
+    def abandon(self) -> None:
+        self.abandoned = True
+
+
+class FakeHost:
+    """One fake host: files, the running app, the DB server, the lock, the scripted faults.
+    Built from tests/fixtures/flow/hosts/<name>/ and a scenario's overrides."""
+
+    def __init__(self, name: str, faults: dict | None = None, files: dict[str, str] | None = None,
+                 spec: dict | None = None, running_files: dict[str, str] | None = None):
+        spec_dir = FLOW / "hosts" / name
+        self.spec = {**json.loads((spec_dir / "host.json").read_text()), **(spec or {})}
+        self.faults = dict(faults or {})
+        probe = json.loads((FIXTURES / self.spec["probe"]).read_text())
+        probe.pop("ps", None)  # an older agent's `ps aux` text: no part of the reply any more
+        self.probe_template = probe
+        self.files: dict[str, FakeFile] = {}
+        root = spec_dir / "files"
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                self.files["/" + path.relative_to(root).as_posix()] = FakeFile(path.read_bytes(), 0o644, 999, 999)
+        for path, text in (files or {}).items():  # a scenario's own versions of some files
+            self.files[path] = FakeFile(text.encode(), 0o644, 999, 999)
+        self.original = {path: f.content for path, f in self.files.items()}
+        self.clock = 1_800_000_000.0
+        self.log: list[tuple[float, str, str | None]] = []  # (host clock, line, container that wrote it)
+        self.host_name = self.spec["name"]  # as the inventory names it (set when a FakeRemote connects)
+        self.lock: dict | None = self.faults.get("lock_holder")
+        self.db_total = 5000  # the DB server's cumulative connection counter
+        self.sessions: dict[str, bool] = {}  # counter sessions alive, by container id ("" on the host)
+        self.watches: dict[str, dict] = {}
+        self.restarts = 0
+        self.commands: list[list[str]] = []  # every command run (restart commands among them)
+        self.ops: list[str] = []  # every agent op, in order
+        self.started: list[FakeStarted] = []  # every command started (timed requests, warm-ups)
+        self.connected = False
+        self.program_state = "RUNNING"  # supervisord's state of the program
+        self.loaded_command = self.manager_command()  # what the manager has loaded of its own file
+        master = probe["masters"][0]
+        if self.loaded_command:  # the manager started the master with the command its file says
+            master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.loaded_command)[1:]
+            for worker in master["workers"]:
+                worker["argv"] = master["argv"]
+        # `running_files`: what the files said when the running master started (changed since,
+        # without a restart): it runs those settings, the files on disk say others
+        on_disk = {path: self.files[path].content for path in running_files or {}}
+        for path, text in (running_files or {}).items():
+            self.files[path].content = text.encode()
+        self.process = self._start(master["pid"], announce=True)
+        for path, content in on_disk.items():
+            self.files[path].content = content
+
+    # -- the app ------------------------------------------------------------------------------
+
+    @property
+    def master(self) -> dict:
+        return self.probe_template["masters"][0]
+
+    def to_host(self, path: str) -> str:
+        """A path as the process sees it -> the host path (through the container's mounts)."""
+        for mount in (self.master.get("docker") or {}).get("mounts", []):
+            dest = mount["destination"].rstrip("/")
+            if path == dest or path.startswith(dest + "/"):
+                return mount["source"].rstrip("/") + path[len(dest):]
+        return path
+
+    def view(self, env: dict | None = None, argv: list[str] | None = None) -> dict:
+        m = self.master
+        view = load_app(self.files, argv or m["argv"], m["gunicorn_args_from"], m["cwd"],
+                        {**m.get("env", {}), **(env or {})}, self.to_host)
+        view["versions"] = dict(self.spec["versions"])
+        return view
+
+    def _start(self, pid: int, announce: bool) -> Process:
+        process = Process(pid, self.view())
+        if announce:
+            self._log(f"[{pid}] [INFO] Starting gunicorn {self.spec['versions'].get('gunicorn')}")
+            self._log(f"[{pid}] [INFO] Using worker: {process.worker_name}")
+        return process
+
+    def manager_command(self) -> str | None:
+        """The command line in the manager's own file (host.json "command": the file, and the
+        line's prefix: `command=`, `ExecStart=`, `command:`), as the file is now."""
+        where = self.spec.get("command")
+        if not where or where["file"] not in self.files:
+            return None
+        for line in self.files[where["file"]].content.decode().splitlines():
+            if line.strip().startswith(where["prefix"]):
+                return line.strip()[len(where["prefix"]):].strip()
+        return None
+
+    def reload_manager(self) -> None:
+        """The manager rereads its own files (daemon-reload, supervisorctl reread, compose up)."""
+        self.loaded_command = self.manager_command()
+
+    def restart_app(self, recreate: bool = False) -> None:
+        """The manager restarted gunicorn: a new master that loads the files as they are now, with
+        the command line the manager has loaded (a changed unit needs a daemon-reload first);
+        `recreate`: a new container (compose up), with a new id and a log of its own."""
+        self.restarts += 1
+        self.program_state = "RUNNING"
+        if self.faults.get("restart_noop"):
+            return  # the manager said it restarted; the same master still runs
+        if self.loaded_command:
+            master = self.master
+            master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.loaded_command)[1:]
+            for worker in master["workers"]:
+                worker["argv"] = master["argv"]
+        self._log(f"[{self.process.pid}] [INFO] Shutting down: Master")
+        old = self.master.get("container")
+        if old:
+            self.sessions.pop(old, None)  # a container restart ends its session
+        if old and recreate:
+            new = sha256(f"{old}{self.restarts}".encode())
+            self.master["container"] = self.master["docker"]["id"] = new
+        self.process = self._start(self.process.pid + 100, announce=True)
+
+    def _log(self, line: str) -> None:
+        self.clock += 0.01
+        self.log.append((self.clock, line, self.master.get("container")))
+
+    def log_text(self, since: float | None = None, container: str | None = None, lines: int | None = None) -> str:
+        """The app's output: all of it (a file, the journal), or one container's (docker logs)."""
+        rows = [line for t, line, c in self.log if (since is None or t >= since) and (container is None or c == container)]
+        return "".join(line + "\n" for line in rows[-lines if lines else 0:])
+
+    def _connect(self, n: int = 1) -> None:
+        self.db_total += n
+
+    def serve(self, n: int, width: int) -> list[tuple[int, float]]:
+        """`n` requests, `width` at a time, against the running app: (status, seconds) each; DB
+        connections opened as the running workers open them; one acquisition log line each."""
+        rows = []
+        reuse = keeps_connections(self.process.view) and not self.faults.get("reuse_broken")
+        touches_db = not self.faults.get("page_without_db")
+        status = self.http_status()
+        for i in range(n):
+            if status != 200:
+                rows.append((status, 0.004))
+                continue
+            cold = touches_db and (i % max(1, width) >= self.process.warm_threads or not reuse)
+            if cold:
+                self._connect()
+                if reuse:
+                    self.process.warm_threads = min(self.process.capacity, self.process.warm_threads + 1)
+            if touches_db:
+                self._log(f"连接获取耗时: {3.1 if cold else 0.08}ms")
+            slow = self.faults.get("slow_after_restart_s", 0) if self.restarts and not self.faults.get("restart_noop") else 0
+            rows.append((200, (0.025 if cold else 0.012) + slow))
+        return rows
+
+    def http_status(self) -> int:
+        """What the app answers on the verify URL: 200, or the scripted `http_after_restart` status
+        once a new master runs (it stays so after any later restart: the app is broken)."""
+        restarted = self.restarts > 0 and not self.faults.get("restart_noop")
+        return int(self.faults.get("http_after_restart", 200)) if restarted else 200
+
+    def db_server(self) -> dict:
+        return {alias: {**info, "connections_total": self.db_total}
+                for alias, info in self.spec["db_server"].items()}
+
+    # -- the scripted faults -------------------------------------------------------------------
+
+    def drop_if(self, stage_hint: str) -> None:
+        if self.faults.get("drop_connection_on") == stage_hint:
+            self.connected = False
+            raise HostUnreachable(f"{self.host_name}: connection lost: Socket is closed")
+
+    def changed_files(self) -> dict[str, bytes]:
+        return {p: f.content for p, f in self.files.items() if self.original.get(p) != f.content}
+
+
+class FakeRemote:
+    """What HostFlow uses of Remote, over a FakeHost. `FakeRemote.factory(host)` is the
+    `remote_factory` HostFlow takes."""
+
+    def __init__(self, fake: FakeHost, host, accept_new_host_key: bool = False):
+        self.fake, self.host, self.accept_new_host_key = fake, host, accept_new_host_key
+        self.round_trips = 0
+
+    @staticmethod
+    def factory(fake: FakeHost):
+        return lambda host, accept_new_host_key=False: FakeRemote(fake, host, accept_new_host_key)
+
+    def open(self, timeout: float = 10) -> "FakeRemote":
+        reason = self.fake.faults.get("unreachable")
+        if reason:
+            raise HostUnreachable(f"{self.host.name}: cannot reach {self.host.address}:22: {reason}")
+        self.fake.connected, self.fake.host_name = True, self.host.name
+        self.round_trips += 1
+        return self
+
+    def close(self) -> None:
+        self.fake.connected = False
+
+    def __enter__(self) -> "FakeRemote":
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _check_connected(self) -> None:
+        if not self.fake.connected:
+            raise HostUnreachable(f"{self.host.name}: connection lost: SSH transport is closed")
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def run(self, argv: list[str], *, sudo: bool = False, stdin: str | bytes | None = None,
+            timeout: float = 120, check: bool = True) -> CommandResult:
+        self._check_connected()
+        self.round_trips += 1
+        argv = [str(a) for a in argv]
+        self.fake.commands.append(argv)
+        out = self._command(argv, sudo)
+        if check and out.rc != 0:
+            detail = (out.stderr.strip() or out.stdout.strip()).splitlines()[-1:] or ["no output"]
+            raise RemoteError(f"{self.host.name}: `{shlex.join(argv)[:200]}` exited {out.rc}: {detail[0]}")
+        return out
+
+    def _command(self, argv: list[str], sudo: bool) -> CommandResult:
+        fake = self.fake
+        if argv[:1] in (["systemctl"], ["supervisorctl"], ["docker-compose"], ["docker"]) and not sudo:
+            return CommandResult(1, "", f"{argv[0]}: Access denied (the SSH user is not root)\n")
+        if argv[:5] == ["sudo", "-n", "sh", "-c", SETTLE_SCRIPT]:  # supervisorctl status, until settled
+            return CommandResult(0 if fake.program_state == "RUNNING" else 1, fake.program_state + "\n", "")
+        if argv[:3] == ["sh", "-c", WAIT_SCRIPT]:
+            fake.drop_if("wait")
+            status = fake.http_status()
+            if status != 200:
+                return CommandResult(1, f"last HTTP status: {status}\n", "")
+            return CommandResult(0, "", "")
+        if argv[:2] == ["systemctl", "daemon-reload"]:
+            fake.reload_manager()
+            return CommandResult(0, "", "")
+        if argv[:1] == ["supervisorctl"] and argv[-1:] == ["reread"]:
+            fake.reload_manager()
+            return CommandResult(0, "schoolsite: changed\n", "")
+        if argv[:1] == ["supervisorctl"] and argv[-2:-1] == ["update"]:  # stops, applies, starts the program
+            fake.drop_if("restart")
+            if fake.faults.get("restart_fails", 0) > 0:
+                fake.faults["restart_fails"] -= 1
+                fake.program_state = "FATAL"
+                return CommandResult(0, "schoolsite: stopped\nschoolsite: updated process group\n", "")
+            fake.restart_app()
+            return CommandResult(0, "schoolsite: stopped\nschoolsite: updated process group\n", "")
+        restarting = (argv[:1] == ["systemctl"] and argv[1:2] == ["restart"]) or \
+            (argv[:1] in (["docker-compose"], ["docker"]) and ("restart" in argv or "up" in argv))
+        if restarting:
+            fake.drop_if("restart")
+            if fake.faults.get("restart_fails", 0) > 0:
+                fake.faults["restart_fails"] -= 1
+                return CommandResult(1, "", f"Job for {argv[-1]} failed because the control process exited "
+                                            "with error code.")
+            if "up" in argv:  # compose recreates the container from the file as it is now
+                fake.reload_manager()
+            fake.restart_app(recreate="up" in argv)
+            return CommandResult(0, "", "")
+        raise AssertionError(f"the fake host has no scripted answer for the command {argv}")
+
+    def start(self, argv: list[str], *, timeout: float = 120) -> FakeStarted:
+        started = self._start(argv)
+        self.fake.started.append(started)
+        return started
+
+    def _start(self, argv: list[str]) -> FakeStarted:
+        self._check_connected()
+        self.round_trips += 1
+        argv = [str(a) for a in argv]
+        fake = self.fake
+        if argv[:3] == ["sh", "-c", WARMUP_SCRIPT]:
+            rounds, width = int(argv[5]), int(argv[6])
+            for _ in range(rounds):
+                fake.serve(width, width)
+            return FakeStarted(argv, CommandResult(0, "", ""))
+        if argv[:3] == ["sh", "-c", REQUESTS_SCRIPT]:
+            # someone edits a file while the baseline runs (after the plan read it, before any write)
+            for path, text in fake.faults.pop("edited_during_baseline", {}).items():
+                fake.files[path].content = text.encode()
+            n, width = int(argv[5]), int(argv[6])
+            fake.clock += 0.01
+            started = fake.clock
+            rows = fake.serve(n, width)
+            fake.clock += 0.5
+            text = f"{started:.6f}\n" + "".join(f"{code} {s:.6f}\n" for code, s in rows) + f"end {fake.clock:.6f}\n"
+            return FakeStarted(argv, CommandResult(0, text, ""))
+        raise AssertionError(f"the fake host has no scripted answer for the started command {argv}")
+
+    def finish(self, started: FakeStarted, *, check: bool = True) -> CommandResult:
+        self._check_connected()
+        assert not started.abandoned, "finish() of an abandoned command"
+        return started.result
+
+    # -- the agent ---------------------------------------------------------------------------------
+
+    def agent(self, *ops: dict, timeout: float = 180, parallel: bool = False) -> list[dict]:
+        self._check_connected()
+        self.round_trips += 1
+        if self.fake.faults.get("sudo_denied"):  # the agent never starts: Remote.agent's own message
+            raise RemoteError(f"{self.host.name}: sudo denied for {self.host.ssh_target().user} "
+                              "(passwordless sudo is required)")
+        ops = copy.deepcopy(ops)  # as JSON would: the flow's dicts are never the fake's
+        replies = []
+        for op in ops:
+            self.fake.ops.append(op["op"])
+            self.fake.drop_if(f"agent:{op['op']}")
+            handler = getattr(self, "_op_" + op["op"], None)
+            if handler is None:
+                raise AssertionError(f"the fake host has no scripted answer for agent op {op['op']!r}")
+            error = self.fake.faults.get("agent_error", {}).get(op["op"])
+            replies.append({"agent_error": error} if error else json.loads(json.dumps(handler(op))))
+        for op, reply in zip(ops, replies, strict=True):
+            if "agent_error" in reply:
+                raise RemoteError(f"{self.host.name}: agent {op['op']} failed: {reply['agent_error']}")
+        return replies
+
+    def _op_lock(self, op: dict) -> dict:
+        fake = self.fake
+        if fake.lock is not None and fake.lock.get("run_id") != op["run_id"]:
+            return {"ok": False, "holder": fake.lock}
+        fake.lock = {"run_id": op["run_id"], "controller": op.get("controller"), "pid": op.get("pid"),
+                     "since": fake.clock}
+        return {"ok": True}
+
+    def _op_unlock(self, op: dict) -> dict:
+        fake = self.fake
+        if fake.lock is None:
+            return {"ok": True, "held": False}
+        if fake.lock.get("run_id") != op.get("run_id") and not op.get("break"):
+            return {"ok": False, "holder": fake.lock}
+        holder, fake.lock = fake.lock, None
+        return {"ok": True, "held": True, "holder": holder}
+
+    def _op_probe(self, op: dict) -> dict:
+        fake = self.fake
+        reply = copy.deepcopy(fake.probe_template)
+        master = reply["masters"][0]
+        old_pid, pid = master["pid"], fake.process.pid
+        master["pid"] = pid
+        g = fake.process.view.get("gunicorn") or {}
+        threads = int(g.get("threads") or 1) + 1 if "ThreadWorker" in (g.get("effective_worker_class") or "") else 1
+        master["workers"] = [{**w, "pid": pid + 1 + i, "threads": threads}
+                             for i, w in enumerate((master["workers"] * 8)[:int(g.get("workers") or 1)])]
+        sup = master.get("supervisor")
+        if sup and sup.get("status"):
+            sup["status"] = sup["status"].replace(f"pid {old_pid},", f"pid {pid},")
+        fake.clock += 0.01
+        reply["time"] = fake.clock
+        return reply
+
+    def _file_info(self, path: str, sha_only: bool = False) -> dict:
+        f = self.fake.files.get(path)
+        if f is None:
+            return {"path": path, "exists": False}
+        info = {"path": path, "exists": True, "symlink": False, "realpath": path, "mode": f.mode, "uid": f.uid,
+                "gid": f.gid, "size": len(f.content), "is_file": True, "sha256": sha256(f.content)}
+        if not sha_only:
+            info["content"] = base64.b64encode(f.content).decode()
+        return info
+
+    def _op_read(self, op: dict) -> dict:
+        paths = list(op["paths"])
+        for pattern in op.get("globs", []):
+            paths += [p for p in sorted(self.fake.files) if fnmatch.fnmatchcase(p, pattern) and p not in paths]
+        listings: dict[str, Any] = {}
+        for directory in op.get("list_dirs", []):
+            prefix = directory.rstrip("/") + "/"
+            names = {p[len(prefix):].split("/")[0] for p in self.fake.files if p.startswith(prefix)}
+            listings[directory] = sorted(names) if names else {"error": f"[Errno 2] No such file or directory: "
+                                                                        f"'{directory}'"}
+        return {"files": [self._file_info(p, op.get("sha_only", False)) for p in paths], "listings": listings}
+
+    def _op_write(self, op: dict) -> dict:
+        """hostagent.op_write: check the planned sha256, back up (the first backup is the original),
+        validate the new content, rename it into place."""
+        fake, path = self.fake, op["path"]
+        edit = fake.faults.get("edited_just_before_write", {}).pop(path, None)
+        if edit is not None:  # someone else's edit lands after apply's stale check, before this write
+            fake.files[path].content = edit.encode()
+        f = fake.files.get(path)
+        if f is None:
+            return {"ok": False, "error": f"{path}: not a regular file"}
+        if sha256(f.content) != op["expected_sha256"]:
+            return {"ok": False, "error": f"{path} changed since it was planned"}
+        backup = posixpath.join(op["backup_dir"], path.lstrip("/"))
+        if backup not in fake.files:
+            fake.files[backup] = FakeFile(f.content, f.mode, f.uid, f.gid)
+        data = base64.b64decode(op["content"])
+        problem = fake.faults.get("write_invalid", {}).get(path)
+        if problem is None and op.get("validate") == "python":
+            try:
+                compile(data, path, "exec")
+            except SyntaxError as exc:
+                problem = f"SyntaxError: {exc.msg}"
+        if problem:
+            return {"ok": False, "error": f"{path}: new content failed validation: {problem}", "backup": backup}
+        before = f.content
+        fake.files[path] = FakeFile(data, f.mode, f.uid, f.gid)
+        return {"ok": True, "backup": backup, "sha256_before": sha256(before), "sha256_after": sha256(data)}
+
+    def _op_restore(self, op: dict) -> dict:
+        """hostagent.op_restore: the host backup if it verifies, else the controller's copy."""
+        fake, results = self.fake, []
+        for item in op["files"]:
+            path, want = item["path"], item["sha256"]
+            current = fake.files.get(path)
+            if current is not None and sha256(current.content) == want:
+                results.append({"path": path, "ok": True, "source": "already"})
+                continue
+            failing = fake.faults.get("restore_fails", {}).get(path)
+            if failing:
+                results.append({"path": path, "ok": False, "error": f"{path}: {failing}"})
+                continue
+            backup = fake.files.get(item.get("backup") or "")
+            if backup is not None and sha256(backup.content) == want:
+                data, source = backup.content, "host-backup"
+            elif item.get("content") is not None:
+                data, source = base64.b64decode(item["content"]), "controller-copy"
+                if sha256(data) != want:
+                    results.append({"path": path, "ok": False, "error": "controller copy does not match sha256"})
+                    continue
+            else:
+                results.append({"path": path, "ok": False, "error": "no verified copy of the original"})
+                continue
+            fake.files[path] = FakeFile(data, item.get("mode", 0o644), item.get("uid", 0), item.get("gid", 0))
+            results.append({"path": path, "ok": True, "source": source, "error": None})
+        return {"files": results}
+
+    def _introspect_reply(self, op: dict) -> dict:
+        fake = self.fake
+        if op.get("container") and op["container"] != fake.master.get("container"):  # docker exec in a removed one
+            return {"rc": 1, "stdout": "", "stderr": f"Error response from daemon: No such container: {op['container']}\n"}
+        if fake.faults.get("app_python_broken"):
+            return {"rc": 1, "stdout": "", "stderr": "ModuleNotFoundError: No module named 'django'\n"}
+        args = op.get("args", [])
+        argv = None
+        if len(args) > 1:  # the gunicorn words the request names (the restarted command line)
+            argv = list(fake.master["argv"][:fake.master["gunicorn_args_from"] - 1]) + args[1:]
+        view = fake.view(env=op.get("env"), argv=argv)
+        if fake.changed_files() and fake.faults.get("patched_config_error"):
+            view["errors"].append(fake.faults["patched_config_error"])
+        if args[:1] == ["1"]:
+            view["db_server"] = fake.db_server()
+        return {"rc": 0, "stdout": "\n" + INTROSPECT_MARK + json.dumps(view), "stderr": ""}
+
+    def _op_introspect(self, op: dict) -> dict:
+        return self._introspect_reply(op)
+
+    def _op_counters(self, op: dict) -> dict:
+        fake = self.fake
+        key = op.get("container") or ""
+        if key and key != fake.master.get("container"):  # the session cannot start in a removed container
+            return {"errors": ["the counter session did not answer"], "fresh": True}
+        fresh = key not in fake.sessions
+        view = self._introspect_reply({**op, "args": ["0", *op.get("args", [])[1:]]}) if op.get("view") else None
+        if fresh:
+            fake.sessions[key] = True
+            fake._connect()  # the session's own connection, kept for the whole SSH connection
+        reply: dict[str, Any] = {"db_server": fake.db_server(), "fresh": fresh}
+        if view is not None:
+            reply["view"] = view
+        return reply
+
+    def _op_logs(self, op: dict) -> dict:
+        fake = self.fake
+        out: dict[str, Any] = {"_offsets": {}, "_time": fake.clock}
+        text = fake.log_text().encode()
+        for item in op["sources"]:
+            if item["kind"] == "file":
+                start = item.get("offset")
+                if start is None or start > len(text):
+                    start = max(0, len(text) - op.get("bytes", 65536))
+                out[item["key"]] = text[start:].decode()
+                out["_offsets"][item["key"]] = len(text)
+            elif item["kind"] in ("docker", "journal"):
+                container = item.get("container") if item["kind"] == "docker" else None
+                if container is not None and container != fake.master.get("container"):
+                    out[item["key"]] = f"Error response from daemon: No such container: {container}\n"
+                    continue
+                lines = None if item.get("since") else op.get("lines", 400)
+                out[item["key"]] = fake.log_text(item.get("since"), container, lines)
+            else:
+                raise AssertionError(f"unknown log source {item}")
+        return out
+
+    def _op_tcp_watch(self, op: dict) -> dict:
+        fake = self.fake
+        if op["action"] == "start":
+            fake.watches[op["id"]] = {"total": fake.db_total, "sessions": len(fake.sessions)}
+            return {"ok": True, "endpoints": [], "open_at_start": fake.process.warm_threads}
+        watch = fake.watches.pop(op["id"])
+        # the workers' own connects: the counter's growth less any counter session started meanwhile
+        new = fake.db_total - watch["total"] - (len(fake.sessions) - watch["sessions"])
+        return {"new": new, "samples": 25, "interval_ms": 20, "connections": [], "open_at_start": 0,
+                "active_opens": new}
+
+    def _op_supervisor_restart(self, op: dict) -> dict:
+        fake = self.fake
+        fake.commands.append(["supervisor_restart", op["program"]])
+        fake.drop_if("restart")
+        if fake.faults.get("restart_fails", 0) > 0:
+            fake.faults["restart_fails"] -= 1
+            return {"ok": False, "error": "Fault: SPAWN_ERROR: schoolsite", "state": "FATAL"}
+        fake.restart_app()
+        return {"ok": True, "state": "RUNNING", "before": "RUNNING"}
