@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from remediation.discovery import audit_files
-from remediation.discovery.model import HALF_FIX, AuditResult, Finding, FindingCode, Hints
+from remediation.discovery.model import (HALF_FIX, HALF_FIX_LIVE, HALF_FIXES, OTHER_HALF, AuditResult, Finding,
+                                         FindingCode, Hints)
 from remediation.discovery.pairing import db_text
 from remediation.errors import HostUnreachable, RemoteError
 from remediation.fleet.survey import defaulted, static_values
@@ -101,6 +102,64 @@ def test_findings_of_a_databases_entry_carry_its_alias():
         if x.alias:
             assert f"DATABASES[{x.alias!r}]" in x.reason
     assert "alias" not in result.findings[0].as_json() and "code" not in result.findings[0].as_json()
+
+
+# --- the pairing of the two halves (issue #26) is known by codes ---------------------------------
+
+GEVENT = 'worker_class = "gevent"\nworkers = 2\nthreads = 16\n'
+WSGI = 'import os\nos.environ.setdefault("DJANGO_SETTINGS_MODULE", "app.settings")\n'
+
+
+def _shape(name):
+    from test_shapes import load_case
+    files, expected = load_case(name)
+    hints = Hints(**expected["hints"]) if expected.get("hints") else None
+    return audit_files(files, Target(**expected.get("target", {})), hints)
+
+
+def test_the_half_fixes_are_known_by_their_codes():
+    switched = audit_files({"gunicorn.conf.py": GEVENT}, Target())
+    assert [x.code for x in switched.findings if x.code in HALF_FIXES] == [FindingCode.OTHER_HALF]
+    assert switched.half_fix()
+    live = audit_files({"gunicorn.conf.py": GEVENT}, Target(), Hints(command="/srv/venv/bin/gunicorn -c gunicorn.conf.py app.wsgi"))
+    assert [x.code for x in live.findings if x.code in HALF_FIXES] == [FindingCode.HALF_FIX_LIVE]
+    for words in (HALF_FIX_LIVE, OTHER_HALF):  # the words alone decide nothing
+        assert not AuditResult([Finding("a.py", 1, "CONN_MAX_AGE", None, "600", "report", f"{words}: quoted")]).half_fix()
+
+
+def test_a_settings_module_not_in_the_tree_is_named_by_a_field_not_parsed_from_words():
+    result = audit_files({"gunicorn.conf.py": GEVENT, "app/wsgi.py": WSGI}, Target())
+    missing = [x for x in result.findings if x.code == FindingCode.SETTINGS_NOT_IN_TREE]
+    assert missing and missing[0].module == "app.settings"
+    assert "module" not in missing[0].as_json()
+    half = [x for x in result.findings if x.code == FindingCode.OTHER_HALF]
+    assert half and "at the end of the settings module app.settings" in half[0].reason
+
+
+def test_a_native_pool_and_no_database_are_not_the_incident_by_their_codes():
+    pooled = _shape("n06_native_pool_with_gevent")
+    assert [x.code for x in pooled.findings if x.setting == "worker_class" and x.action == "report"
+            and x.code in (FindingCode.POOLED, FindingCode.NOT_INCIDENT)] == [FindingCode.POOLED]
+    bare = _shape("n13_great_international_ui_no_database")
+    assert any(x.code == FindingCode.NO_DATABASE for x in bare.findings)
+    assert any(x.code == FindingCode.NOT_INCIDENT for x in bare.findings)
+    assert not bare.patched
+
+
+def test_code_that_may_set_any_global_is_known_by_the_state_not_by_the_words_of_its_note():
+    hidden = "from site_local import *\n"
+    result = audit_files({"gunicorn.conf.py": GEVENT, "app/wsgi.py": WSGI, "app/__init__.py": "",
+                          "app/settings.py": hidden}, Target())
+    assert not any(x.code == FindingCode.NO_DATABASE for x in result.findings)
+    assert any("site_local, which is not in the tree" in x.reason for x in result.findings)
+
+
+def test_gevent_code_is_only_said_with_a_switch_by_its_code():
+    files = {"gunicorn.conf.py": GEVENT + "from psycogreen.gevent import patch_psycopg\n",
+             "app/settings.py": SETTINGS, "app/wsgi.py": WSGI, "app/__init__.py": ""}
+    result = audit_files(files, Target())
+    assert any(x.code == FindingCode.GEVENT_CODE for x in result.findings)
+    assert all(x.code == FindingCode.GEVENT_CODE for x in result.findings if "gevent-specific code" in x.reason)
 
 
 # --- preflight and the inspection's blockers ----------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Optional
 from remediation.discovery.sources.jinja import TEMPLATE_SUFFIXES
 
 MARKERS = ("gunicorn", "GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "DJANGO_SETTINGS_MODULE",
-           "uwsgi", "uvicorn", "granian", "daphne", "hypercorn")
+           "uwsgi", "uvicorn", "granian", "daphne", "hypercorn", "waitress-serve")
 SHELL_SHEBANGS = ("sh", "bash", "dash", "ash", "zsh", "ksh")
 ENV_DIRS = {".envs", "envs", "env", ".env"}
 

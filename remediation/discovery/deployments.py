@@ -8,6 +8,7 @@ from typing import Optional
 
 import libcst as cst
 
+from remediation.discovery.decides import decided_by
 from remediation.discovery.cmdline import CANONICAL_FLAG, GunicornArgs, config_reference, parse_args, split_cmd_args
 from remediation.discovery.gunicorn_py import ConfigAnalysis, analyze_config, setting_values
 from remediation.discovery.model import GUNICORN_SETTINGS, LIVE_COMMAND, LIVE_ENV, Edit, Hints
@@ -286,7 +287,8 @@ class DeploymentBuilder:
                 return Layer("config", f"config file {shown}",
                              unknown=f"the config path {shown} is templated")
             if word.expands and "%(here)s" not in written:
-                return Layer("config", f"config file {written}", unknown=f"the config path {written} is expanded at run time")
+                return Layer("config", f"config file {written}", unknown=f"the config path {written} is expanded at run "
+                             f"time{decided_by(self.tree.texts, written)}")
             written = written.replace("%(here)s", "/" + here if here else "")
             if kind == "python":
                 match = Match(self.tree.modules.find(written), True, f"module {written} is not in the tree")

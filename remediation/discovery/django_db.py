@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.model import Edit, Finding, Rank
+from remediation.discovery.model import Edit, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
 from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
 from remediation.discovery.pyeval import Absent, Const, DictObj, EnvGet, Evaluator, State, TooComplex, Unknown
@@ -21,6 +21,7 @@ from remediation.discovery.sources.base import EnvSetting
 from remediation.discovery.words import is_plain
 
 MISSING = object()
+NO_DATABASE = "no database"  # the words opening a FindingCode.NO_DATABASE finding's reason
 KEYS = (("CONN_MAX_AGE", "conn_max_age"), ("CONN_HEALTH_CHECKS", "conn_health_checks"))
 
 
@@ -34,6 +35,7 @@ class DbContext:
     gevent_remains: Optional[str]  # why CONN_MAX_AGE must not be raised, if so
     lines: Callable[[str, Optional[int]], Optional[int]]
     unread: Callable[[str], bool] = lambda var: False  # set live, value not read (Hints.unread)
+    pool_possible: bool = True  # some settings text names a native pool ("pool" in OPTIONS)
 
 
 def wanted(key: str, target: Target) -> Any:
@@ -67,10 +69,14 @@ def shown(value: Any) -> Optional[str]:
     return type(value).__name__
 
 
-def pool_status(conf: DictObj) -> str:
-    """'yes' if OPTIONS['pool'] is configured, 'no', or 'unknown'."""
+def pool_status(conf: DictObj, pool_possible: bool = True) -> str:
+    """'yes' if OPTIONS['pool'] is configured, 'no', or 'unknown'. A dict built at run time
+    (the override at the end of the module made it) has a pool only if some settings text
+    names one."""
     options = conf.entries.get("OPTIONS", MISSING)
     if options is MISSING:
+        if conf.origin.kind == "runtime" and not pool_possible:
+            return "no"
         return "unknown" if conf.opaque else "no"
     if not isinstance(options, DictObj):
         return "unknown"
@@ -123,9 +129,9 @@ class SettingsPlanner:
 
     # -- findings --------------------------------------------------------------------------
     def add(self, file: str, offset: Optional[int], setting: str, current, proposed, action: str,
-            reason: str, edits=None, key=None, rank=None) -> None:
+            reason: str, edits=None, key=None, rank=None, code: Optional[FindingCode] = None) -> None:
         line = self.ctx.lines(file, offset) if offset is not None else None
-        proposal = Proposal(Finding(file, line, setting, current, proposed, action, reason),
+        proposal = Proposal(Finding(file, line, setting, current, proposed, action, reason, code=code),
                             edits or [], key or (file, offset, setting))
         proposal.offset = offset
         proposal.rank = rank if rank is not None else Rank.of(action)
@@ -136,12 +142,17 @@ class SettingsPlanner:
 
     # -- per state / alias -----------------------------------------------------------------
     def plan_state(self, state: State) -> None:
-        for note in state.notes:
-            if "not in the tree" in note or "globals().update" in note:
-                self.report(self.root.path, None, "CONN_MAX_AGE", None,
-                            f"{self.root.path}: {note}; it may override DATABASES at run time",
-                            key=(self.root.path, "note", note))
+        for note in state.hidden:
+            self.report(self.root.path, None, "CONN_MAX_AGE", None,
+                        f"{self.root.path}: {note}; it may override DATABASES at run time",
+                        key=(self.root.path, "note", note))
         db = state.names.get("DATABASES")
+        if db is None and not state.hidden:
+            self.add(self.root.path, None, "CONN_MAX_AGE", None, None, "ok",
+                     f"{NO_DATABASE}: {self.root.path} and the modules it imports define no DATABASES "
+                     "(Django's dummy backend): no database connections to keep",
+                     key=(self.root.path, "no-databases"), rank=Rank.PROTECTED, code=FindingCode.NO_DATABASE)
+            return
         if db is None:
             self.report(self.root.path, None, "CONN_MAX_AGE", None,
                         f"DATABASES is not defined by {self.root.path} or the modules it imports; "
@@ -149,10 +160,17 @@ class SettingsPlanner:
             return
         if not isinstance(db, DictObj):
             file, offset = self.where(db)
-            self.report(file, offset, "CONN_MAX_AGE", None,
-                        f"DATABASES is {shown(db)}: the value is only known at run time")
+            why = f"DATABASES is {shown(db)}: the value is only known at run time"
+            self.report(file, offset, "CONN_MAX_AGE", None, why, key=(file, "note", "runtime"))
+            for key, _ in KEYS:
+                self.plan_override("default", key, None, f"DATABASES['default'][{key!r}]", why)
             return
-        if db.opaque:
+        if db.origin.kind == "runtime":
+            file, offset = self.where_origin(db)
+            self.report(file, offset, "CONN_MAX_AGE", None,
+                        f"DATABASES is {db.opaque}: the value is only known at run time",
+                        key=(file, "note", "runtime"))
+        elif db.opaque:
             file, offset = self.where_origin(db)
             self.report(file, offset, "CONN_MAX_AGE", None,
                         f"DATABASES aliases cannot be listed ({db.opaque})")
@@ -174,12 +192,15 @@ class SettingsPlanner:
 
     def plan_alias(self, state: State, alias: str, conf) -> None:
         if not isinstance(conf, DictObj):
-            file, offset = self.where(conf)
+            first = len(self.proposals)
             for key, _ in KEYS:
-                self.report(file, offset, key, None,
-                            f"DATABASES[{alias!r}] is {shown(conf)}: cannot see its {key}")
+                self.plan_override(alias, key, None, f"DATABASES[{alias!r}][{key!r}]",
+                                   f"DATABASES[{alias!r}] is {shown(conf)}: only known at run time")
+            for proposal in self.proposals[first:]:  # the alias, for decisions (the label is for people)
+                proposal.finding.alias = alias
+            self.pair_health_checks(self.proposals[first:], alias)
             return
-        pool = pool_status(conf)
+        pool = pool_status(conf, self.ctx.pool_possible)
         first = len(self.proposals)
         self.plan_keys(state, alias, conf, pool)
         self.pair_health_checks(self.proposals[first:], alias)
@@ -208,8 +229,7 @@ class SettingsPlanner:
             if pool != "no":
                 self.plan_pool(state, alias, conf, key, value, pool, label)
             elif value is MISSING and conf.opaque:
-                file, offset = self.where_origin(conf)
-                self.report(file, offset, key, None, f"{label}: cannot tell ({conf.opaque})")
+                self.plan_override(alias, key, None, label, f"{label}: cannot tell ({conf.opaque})")
             else:
                 self.plan_value(state, alias, conf, key, kwarg, value, want, label)
             for proposal in self.proposals[first:]:  # the alias, for decisions (the label is for people)
@@ -362,6 +382,10 @@ class SettingsPlanner:
         if blocked:
             self.report(file, offset, key, current, f"{label}: not added: {blocked}", proposed=str(want))
             return
+        if origin.kind == "url_cast":
+            self.plan_subscript(state, alias, key, want, label,
+                                "the URL is parsed by a cast= (dj_database_url.parse, no options); set on the dict")
+            return
         if origin.kind != "dj_database_url":
             self.report(file, offset, key, current, f"{label}: cannot find the dj_database_url call")
             return
@@ -385,9 +409,36 @@ class SettingsPlanner:
             self.plan_subscript(state, alias, key, want, label,
                                 "env.db() reads it only from the URL query; set on the dict")
         else:
-            file, offset = self.where_origin(conf)
-            self.report(file, offset, key, None, f"{label}: not set and its dict is built at run time",
-                        proposed=str(want))
+            self.plan_override(alias, key, None, label, f"{label}: not set and its dict is built at run time")
+
+    def plan_override(self, alias: str, key: str, current, label: str, why: str) -> None:
+        """Where no assignment can be edited with certainty, an explicit
+        `DATABASES[alias][KEY] = value` line at the end of the module Django loads decides the
+        final value (Django reads the module's final state); the re-analysis proves it."""
+        want = wanted(key, self.ctx.target)
+        code = override_text(alias, key, want)
+        text = self.root.text
+        offset = len(text)
+        raising = key == "CONN_MAX_AGE" and want not in (0, None)
+        where = f"at the end of {self.root.path}"
+        if raising and self.ctx.gevent_remains:
+            self.report(self.root.path, offset, key, current,
+                        f"{why}; not raised: {self.ctx.gevent_remains}; once the worker is switched, "
+                        f"add {where}: `{code}`", proposed=str(want), key=(self.root.path, "override", alias, key))
+            return
+        if self.ctx.pool_possible:
+            self.report(self.root.path, offset, key, current,
+                        f"{why}; a native pool (OPTIONS['pool']) cannot be ruled out, and Django refuses "
+                        f"persistent connections with one: check it, then add {where}: `{code}`",
+                        proposed=str(want), key=(self.root.path, "override", alias, key))
+            return
+        prefix = "" if not text or text.endswith("\n") else "\n"
+        edit = Edit(offset, offset, f"{prefix}{code}\n")
+        before = len(self.proposals)
+        self.patch(self.root.path, offset, key, current, want,
+                   f"{why}; set by an override {where}, which decides the final value", [edit])
+        if len(self.proposals) > before:
+            self.proposals[-1].key = (self.root.path, "override", alias, key)
 
     def plan_subscript(self, state, alias, key, want, label, why) -> None:
         touched = state.touched.get("DATABASES", [])
@@ -425,6 +476,11 @@ class SettingsPlanner:
         in_root = [c for c in candidates if c[0].path == self.root.path]
         pool = in_root or candidates
         return max(pool, key=lambda c: c[0].span(c[1])[0])
+
+
+def override_text(alias: str, key: str, want: Any) -> str:
+    """The one line that sets KEY of DATABASES[alias], as the tool writes and reports it."""
+    return f'DATABASES["{alias}"]["{key}"] = {want!r}'
 
 
 def _noqa(parsed: ParsedPy, stmt) -> str:

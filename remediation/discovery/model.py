@@ -23,7 +23,12 @@ DB_SETTINGS = SETTINGS[4:]
 # Pseudo file names for facts that come from the live process, not from a file in the tree.
 LIVE_COMMAND = "<live command>"
 LIVE_ENV = "<process environment>"
-HALF_FIX = "half a fix, nothing patched"
+# The words that open the pairing findings' reasons, for people (decisions read FindingCode).
+HALF_FIX = "half a fix, CONN_MAX_AGE not raised"
+HALF_FIX_LIVE = "half a fix, nothing patched"  # on a host: no restart into one half
+OTHER_HALF = "worker switched, settings half by hand"
+POOLED = "native pool, nothing to switch"
+NOT_INCIDENT = "no database, nothing to switch"
 
 
 class FindingCode(StrEnum):
@@ -35,7 +40,18 @@ class FindingCode(StrEnum):
     NOT_PRODUCTION = "not-production"  # a settings file the production settings do not use
     NOT_LIVE = "not-live"  # a gunicorn command line in the tree that is not the live one
     UNREADABLE = "unreadable"  # a file that may decide a setting cannot be read
-    HALF_FIX = "half-fix"  # only one half of the fix could land: nothing is patched
+    HALF_FIX = "half-fix"  # the worker may stay gevent-style: CONN_MAX_AGE is not raised
+    HALF_FIX_LIVE = "half-fix-live"  # on a host, the settings half cannot be set: nothing is patched
+    OTHER_HALF = "other-half"  # the worker is switched; the settings half is for a person to add
+    POOLED = "pooled"  # every production alias uses Django's native pool: the worker is left as it is
+    NOT_INCIDENT = "not-incident"  # the production settings define no DATABASES: the worker is left
+    NO_DATABASE = "no-database"  # the production settings module (and its imports) define no DATABASES
+    SETTINGS_NOT_IN_TREE = "settings-not-in-tree"  # the settings module named (Finding.module) is not here
+    GEVENT_CODE = "gevent-code"  # gevent-specific code left in place: said only when a switch lands
+
+
+# The findings that say only part of the fix lands (AuditResult.half_fix).
+HALF_FIXES = frozenset({FindingCode.HALF_FIX, FindingCode.HALF_FIX_LIVE, FindingCode.OTHER_HALF})
 
 
 class Rank(IntEnum):
@@ -69,15 +85,16 @@ class Finding:
     value: Optional[str] = None  # the value `current` shows (`X=gevent` -> gevent), when known
     code: Optional[FindingCode] = None  # what decisions read (never the reason's words)
     alias: Optional[str] = None  # the DATABASES alias a CONN_* finding is about, when one
+    module: Optional[str] = None  # the settings module a finding names (SETTINGS_NOT_IN_TREE), when one
 
     def key(self) -> tuple:
         return (self.file, self.line, self.setting, self.action, self.reason)
 
     def as_json(self) -> dict:
-        """The report's shape (docs/json-reports.md); `default`, `value`, `code` and `alias` stay
-        internal."""
+        """The report's shape (docs/json-reports.md); `default`, `value`, `code`, `alias` and
+        `module` stay internal."""
         out = asdict(self)
-        del out["default"], out["value"], out["code"], out["alias"]
+        del out["default"], out["value"], out["code"], out["alias"], out["module"]
         return out
 
 
@@ -107,6 +124,7 @@ class Edit:
     start: int
     end: int
     new: str
+    sep: str = ""  # list items inserted at one offset (`f()` gaining two keywords) are joined with it
 
 
 class EditConflict(ValueError):
@@ -130,6 +148,9 @@ def apply_edits(text: str, edits: list[Edit]) -> str:
         if previous is not None and edit.start == previous.start and previous.start != previous.end:
             raise EditConflict(f"two replacements at offset {edit.start}")
         out.append(text[pos : edit.start])
+        if (previous is not None and edit.sep and previous.sep == edit.sep and previous.start == edit.start
+                and previous.start == previous.end and edit.start == edit.end):
+            out.append(edit.sep)
         out.append(edit.new)
         pos = max(pos, edit.end)
         previous = edit
@@ -165,7 +186,7 @@ class AuditResult:
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:
-        return any(f.code == FindingCode.HALF_FIX for f in self.findings)
+        return any(f.code in HALF_FIXES for f in self.findings)
 
     def as_dict(self, path: str) -> dict:
         return {

@@ -6,6 +6,7 @@ Pure: takes a mapping of relative paths to text, returns findings, patched texts
 
 from __future__ import annotations
 
+import re
 import shlex
 from collections import defaultdict
 from dataclasses import dataclass, replace
@@ -16,13 +17,14 @@ from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.django_db import DbContext, SettingsPlanner
 from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
                     unified_diff)
-from remediation.discovery.pairing import half_fix
+from remediation.discovery.pairing import pair
 from remediation.discovery.places import Proposal
 from remediation.discovery.precedence import DeploymentPlanner
 from remediation.discovery.pyeval import Evaluator
 from remediation.discovery.pyparse import ParsedPy
 from remediation.discovery.settings_select import Pointer, choose, name_class
 from remediation.discovery.sources.base import Issue
+from remediation.discovery.template_branches import gevent_in_conditionals
 from remediation.discovery import validate
 from remediation.discovery.tree import Tree
 from remediation.discovery.versions import scan as scan_versions
@@ -84,13 +86,41 @@ class Plan:
             self.add(Finding(inv.file, self.tree.line(inv.file, inv.offset), "worker_class", None, None,
                              "report", f"{inv.label}: not the live command line (see the ps hint); "
                              "left untouched", code=FindingCode.NOT_LIVE))
+        held = self.template_branches()
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
+        elif held:
+            self.gevent_remains = held
         elif unknown:
             self.gevent_remains = (f"the worker class cannot be told from the tree ({', '.join(unknown)}): "
                                    "it may be gevent")
         elif kept:
             self.gevent_remains = kept[0]
+
+    def template_branches(self) -> Optional[str]:
+        """A gevent-style class inside a template conditional may be what another rendering runs:
+        unless a planned switch in the same file comes after the block (a later assignment
+        wins), the worker may stay gevent and CONN_MAX_AGE must not rise. Reported, once."""
+        held = []
+        for path, text in self.tree.texts.items():
+            template = self.tree.template(path)
+            if template is None:
+                continue
+            for branch in gevent_in_conditionals(text, template):
+                after = [p for p in self.proposals if p.finding.file == path and p.finding.action == "patch"
+                         and p.finding.setting == "worker_class" and p.edits
+                         and all(e.start >= branch.block_end for e in p.edits)]
+                if after and path.endswith((".py", ".py.j2")):
+                    continue
+                line = self.tree.line(path, branch.offset)
+                self.add(Finding(path, line, "worker_class", branch.name, None, "report",
+                                 f"{branch.name} inside a template conditional: another rendering of "
+                                 f"{path} may run it; not switched here, set it where the template's "
+                                 "variables are defined"))
+                held.append(f"{path}:{line}")
+        if held:
+            return f"a template conditional may still run a gevent-style worker ({', '.join(held)})"
+        return None
 
     def lookalikes(self) -> None:
         for look in self.tree.located.lookalikes:
@@ -135,11 +165,13 @@ class Plan:
         ctx = DbContext(self.target, env_by_name, dict(self.hints.env),
                         versions.at_least("dj-database-url", (1, 1)),
                         versions.at_least("django", (4, 1)),
-                        self.gevent_remains, self.tree.line, self.hints.unread)
+                        self.gevent_remains, self.tree.line, self.hints.unread,
+                        pool_possible=_names_a_pool(self.tree, choice.settings_files + choice.roots))
         for pointer in choice.unresolved:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
-                             f"settings module {pointer.module} ({pointer.strength}) is not in the tree"))
+                             f"settings module {pointer.module} ({pointer.strength}) is not in the tree",
+                             code=FindingCode.SETTINGS_NOT_IN_TREE, module=pointer.module))
         if choice.roots or choice.dev_refused or choice.settings_files:
             self.add(Finding(choice.roots[0] if choice.roots else (choice.dev_refused or ["<settings>"])[0],
                              None, "CONN_MAX_AGE", None, None, "ok" if choice.roots else "report",
@@ -164,6 +196,7 @@ class Plan:
                                  f"production settings {root}: could not be analysed "
                                  f"({_crash(exc)}); not patched"))
             visited |= evaluator.visited
+        self.not_served_by_gunicorn(choice.roots)
         for path in choice.settings_files:
             if path in visited or path in choice.roots:
                 continue
@@ -179,6 +212,20 @@ class Plan:
             self.add(Finding(path, None, "CONN_MAX_AGE", None, None, "report",
                              f"{what} not used by the production settings ({roots}); left untouched",
                              code=FindingCode.NOT_PRODUCTION))
+
+    def not_served_by_gunicorn(self, roots: list[str]) -> None:
+        """Only an app served by gunicorn is this tool's business: where the tree starts the app
+        with another server (uWSGI, granian...) and starts no gunicorn anywhere, its settings are
+        the owner's choice and are left as they are."""
+        if self.hints.command or self.tree.located.invocations or not self.tree.located.lookalikes:
+            return
+        look = self.tree.located.lookalikes[0]
+        why = (f"the app is served by {look.what} ({look.file}), not gunicorn, and no gunicorn "
+               "command is in the tree: not this tool's business")
+        for proposal in self.proposals:
+            if proposal.finding.file in roots or any(g == ("settings", r) for r in roots for g in proposal.groups):
+                if proposal.finding.setting in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+                    _refuse(proposal, why)
 
     def _unloaded(self, proposal: Proposal) -> Proposal:
         """A settings file the app's own settings import does not load (a branch on DJANGO_ENV
@@ -211,6 +258,16 @@ class Plan:
 def _crash(exc: Exception) -> str:
     text = str(exc).splitlines()[0][:120] if str(exc) else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+POOL = re.compile(r"""["']pool["']""")
+
+
+def _names_a_pool(tree: Tree, settings: list[str]) -> bool:
+    """Whether a native pool may be configured where the analysis cannot see: some Python file
+    that could hold settings spells the "pool" key."""
+    paths = set(settings) | {p for p, t in tree.texts.items() if p.endswith(".py") and "OPTIONS" in t}
+    return any(POOL.search(tree.texts.get(p, "")) for p in paths)
 
 
 def _imports_pywsgi(tree: Tree, path: str) -> bool:
@@ -290,7 +347,13 @@ def guard_templates(tree: Tree, proposals: list[Proposal]) -> None:
                 else:
                     why = "inside a template conditional block: the rendered result is not certain"
                 _refuse(proposal, why)
+                if finding.setting == "worker_class" and _in_deployment(proposal):
+                    proposal.held = True  # it may still run gevent: no CONN_MAX_AGE raise
                 break
+
+
+def _in_deployment(proposal: Proposal) -> bool:
+    return any(g and g[0] == "deployment" for g in proposal.groups)
 
 
 def _refuse(proposal: Proposal, why: str) -> None:
@@ -410,19 +473,17 @@ def refuse_related(active: list[Proposal], failed: dict[str, str], refused: dict
             refused[id(proposal)] = f"a related change in {culprit} failed ({failed[culprit]})"
 
 
-def _stop_half_fix(proposals: list[Proposal], target: Target, refused: dict[int, str]) -> bool:
-    """Where only one half of the fix would land, refuse every patch and say why, once."""
-    finding = half_fix(proposals, target, lambda p: id(p) not in refused)
-    if finding is None:
-        return False
-    for proposal in proposals:
-        if proposal.finding.action == "patch":
-            refused.setdefault(id(proposal), "the other half of the fix cannot be applied "
-                                             "(see the half-a-fix finding)")
+def _pair_halves(proposals: list[Proposal], target: Target, refused: dict[int, str], live: bool) -> None:
+    """Where the worker may still run gevent, refuse the CONN_MAX_AGE raise; where only the
+    worker half lands, keep it and say where the settings half goes (one finding, once)."""
+    finding, refuse, why = pair(proposals, target, lambda p: id(p) not in refused, live)
+    for proposal in refuse:
+        refused.setdefault(id(proposal), why)
+    if finding is None or any(p.finding.code == finding.code for p in proposals):
+        return
     extra = Proposal(finding, [], finding.key())
     extra.rank = Rank.REPORT
     proposals.append(extra)
-    return True
 
 
 def audit_files(files: Mapping[str, Union[str, bytes]], target: Target, hints: Optional[Hints] = None) -> AuditResult:
@@ -442,7 +503,7 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
     refused: dict[int, str] = {}
     patched: dict[str, str] = {}
     view: Optional[Restarted] = None
-    _stop_half_fix(proposals, target, refused)
+    _pair_halves(proposals, target, refused, bool(hints.command))
     for _ in range(MAX_VERIFY_ROUNDS):
         active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
         patched, failed = apply(tree, active)
@@ -453,9 +514,7 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
         if not failed:
             break
         refuse_related(active, failed, refused)
-        if _stop_half_fix(proposals, target, refused):
-            patched = {}
-            break
+        _pair_halves(proposals, target, refused, bool(hints.command))
     else:
         for proposal in proposals:
             if proposal.finding.action == "patch":
@@ -464,6 +523,8 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
     for proposal in proposals:
         if id(proposal) in refused:
             _refuse(proposal, refused[id(proposal)])
+    if not any(p.finding.setting == "worker_class" and p.finding.action == "patch" for p in proposals):
+        proposals = [p for p in proposals if p.finding.code != FindingCode.GEVENT_CODE]
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
     diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))

@@ -90,6 +90,7 @@ class Proposal:
     offset: Optional[int] = None
     rank: int = 0  # when several deployments judge the same place, the highest rank wins
     groups: set = field(default_factory=set)  # deployments / settings modules it belongs to
+    held: bool = False  # a worker place left as is (a template) that may still run gevent
 
 
 def args_layer(args: GunicornArgs, file: str, name: str, label: str, certain: bool,

@@ -16,6 +16,7 @@ from remediation.discovery.model import Finding, FindingCode, Rank
 from remediation.discovery.places import Layer, Place, Proposal
 from remediation.discovery.worker_classes import classify, describe
 
+GEVENT_CODE_AFTER_SWITCH = "gevent-specific code left in place"  # said only when a switch lands
 DEFAULTS = {"worker_class": "sync", "workers": "1", "threads": "1", "worker_connections": "1000"}
 NO_REUSE = {
     "asgi": ("{} is an ASGI worker, and Django's docs say persistent connections should be "
@@ -106,7 +107,10 @@ class DeploymentPlanner:
              edits=None, rank: Optional[int] = None, code: Optional[FindingCode] = None) -> None:
         text = f"{place.label}: {reason}" if place.label else reason
         if place.note and action != "ok":
-            text += f" ({place.note})"
+            note = place.note
+            if code == FindingCode.DEAD:  # a higher source overrides it: the variable decides nothing
+                note = note.replace("; the variable wins when set", "; a higher source overrides both")
+            text += f" ({note})"
         proposal = Proposal(_finding(place, action, proposed, text, self.lines, code), edits or [],
                             place.key, place.span, place.offset)
         proposal.rank = Rank.of(action) if rank is None else rank
@@ -183,11 +187,11 @@ class DeploymentPlanner:
         switched = any(p.finding.setting == "worker_class" and p.finding.action == "patch"
                        for p in self.proposals)
         for file, line, what in self.dep.gevent_code if switched else []:
-            reason = (f"gevent-specific code left in place ({what}); it does nothing useful under "
+            reason = (f"{GEVENT_CODE_AFTER_SWITCH} ({what}); it does nothing useful under "
                       f"{self.want['worker_class']}: review and remove it after the switch")
             self.proposals.append(_proposal(Finding(file, line, "worker_class", None, None,
-                                                    "report", reason), (file, "gevent-code", line),
-                                            "report"))
+                                                    "report", reason, code=FindingCode.GEVENT_CODE),
+                                            (file, "gevent-code", line), "report"))
         return self.proposals
 
     def keeps_workers(self, cls: Resolution, threads: Resolution) -> bool:
@@ -201,6 +205,8 @@ class DeploymentPlanner:
             return False  # decided in a source that cannot be read: check_class reports it
         if cls.winner is None and not self.dep.known_command and not cls.live:
             return False  # orphan config: check_class reports it
+        if not cls.live and self.dep.gevent_code:
+            return self.hooks_without_class()
         values = [_int(p.value) for p in threads.live]
         threaded = (" (with threads > 1: it already runs the gthread worker)"
                     if values and all(v is not None and v > 1 for v in values) else "")
@@ -222,6 +228,24 @@ class DeploymentPlanner:
         for setting in ("workers", "threads"):  # read, so a static view shows them (not the defaults)
             for place in resolve(self.dep, setting).live:
                 self.emit(place, "ok", None, f"{setting} {place.value}: kept (the owner's capacity choice)")
+        return True
+
+    def hooks_without_class(self) -> bool:
+        """No worker class anywhere in the tree, yet gevent-specific code (a psycogreen post_fork,
+        monkey-patching) in its gunicorn sources: the class is set outside the tree (the
+        platform's GUNICORN_CMD_ARGS, say) and is probably gevent. Nothing is switched, and
+        CONN_MAX_AGE must not rise."""
+        file, line, what = self.dep.gevent_code[0]
+        reason = (f"{self.dep.label}: no worker class is set in the tree, but {what} ({file}:{line}) "
+                  "only makes sense under gevent: the class is probably set outside the tree (the "
+                  f"platform's GUNICORN_CMD_ARGS, say); set `--worker-class {self.want['worker_class']} "
+                  f"--threads {self.want['threads']}` there")
+        at = self.lines(self.dep.file, self.dep.offset) if self.dep.offset is not None else None
+        self.proposals.append(_proposal(Finding(self.dep.file, at, "worker_class", None,
+                                                self.want["worker_class"], "report", reason),
+                                        (self.dep.file, "hooks-only", self.dep.label), "report"))
+        self.gevent_remains = True
+        self.class_unknown = True
         return True
 
     def check_class(self, cls: Resolution) -> bool:
@@ -356,7 +380,10 @@ class DeploymentPlanner:
                 self.emit(place, "ok", None, f"already {place.value}")
             else:
                 self.set_place(place, want_text, f"{place.value} -> {want_text}")
-        if res.winner is None:
+        if res.winner is None and setting == "workers" and self.dep.known_command and res.unknown is None \
+                and _int(want_text) != _int(DEFAULTS["workers"]) and (_int(self.want.get("threads")) or 1) > 1:
+            self.keep_run_time_workers()
+        elif res.winner is None:
             default = DEFAULTS[setting]
             layer = self.insert_layer(cls.winner)
             if res.unknown is not None:
@@ -381,6 +408,17 @@ class DeploymentPlanner:
                 self.add_setting(setting, want_text, layer,
                                  f"{setting} not set (gunicorn default {default})")
         self.report_dead(res, want_text)
+
+    def keep_run_time_workers(self) -> None:
+        """No place in the tree sets workers: gunicorn takes $WEB_CONCURRENCY from the run-time
+        environment (the platform's sizing), else 1. A literal added here would override that
+        sizing; the threads give the new worker its concurrency, so workers are kept."""
+        line = self.lines(self.dep.file, self.dep.offset) if self.dep.offset is not None else None
+        reason = (f"{self.dep.label}: workers not set in the tree: gunicorn uses $WEB_CONCURRENCY when "
+                  "the platform sets it, else 1; kept (the app's sizing), never replaced by a literal")
+        self.proposals.append(_proposal(Finding(self.dep.file, line, "workers", None, None, "ok", reason,
+                                                default=True),
+                                        (self.dep.file, "default", self.dep.offset, "workers"), "ok"))
 
     def emit_default(self, setting: str, default: str, want: str, why: str = "") -> None:
         if self.dep.known_command:

@@ -64,8 +64,8 @@ def append_item(
     """
     text = parsed.text
     if not elements:
-        # `{}`: a second item inserted at the same place must not run into this one
-        return [Edit(opener, opener, code + ", ")]
+        # `{}` / `f()`: a second item inserted at the same place is joined with ", "
+        return [Edit(opener, opener, code, sep=", ")]
     last_start, last_end = parsed.span(elements[-1])
     line_start = _line_start(text, last_start)
     indent = text[line_start:last_start]

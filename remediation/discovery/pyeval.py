@@ -87,7 +87,7 @@ class Absent:
 class Origin:
     """Where a dict was created, so a missing key can be added there."""
 
-    kind: str  # literal | dj_database_url | environ_db | copy | unknown
+    kind: str  # literal | dj_database_url | environ_db | copy | runtime | unknown
     node: Optional[cst.CSTNode] = None
     file: Optional[ParsedPy] = None
     source: Optional["DictObj"] = None
@@ -119,11 +119,18 @@ class State:
     names: dict[str, Value] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     touched: dict[str, list[tuple[ParsedPy, cst.CSTNode]]] = field(default_factory=dict)
+    hidden: list[str] = field(default_factory=list)  # the notes of code that may set any global at run time
 
     def clone(self) -> "State":
         memo: dict[int, DictObj] = {}
         return State({k: _clone(v, memo) for k, v in self.names.items()}, list(self.notes),
-                     {k: list(v) for k, v in self.touched.items()})
+                     {k: list(v) for k, v in self.touched.items()}, list(self.hidden))
+
+    def hide(self, note: str) -> None:
+        """Code the reading cannot follow may set any global (a star import of a module not in
+        the tree, globals().update): said as a note, and known as such (State.hidden)."""
+        self.notes.append(note)
+        self.hidden.append(note)
 
 
 def _clone(value: Value, memo: dict[int, DictObj]) -> Value:
@@ -181,6 +188,9 @@ def merge_states(states: list["State"], watch: tuple[str, ...]) -> list["State"]
             for note in other.notes:
                 if note not in first.notes:
                     first.notes.append(note)
+            for note in other.hidden:
+                if note not in first.hidden:
+                    first.hidden.append(note)
             for name, touched in other.touched.items():
                 have = first.touched.setdefault(name, [])
                 have += [t for t in touched if all(t[1] is not h[1] for h in have)]
@@ -384,7 +394,7 @@ class Evaluator:
         if parsed is None:
             if level or not _is_library(module):
                 for s in states:
-                    s.notes.append(f"star import of {'.' * level}{module}, which is not in the tree")
+                    s.hide(f"star import of {'.' * level}{module}, which is not in the tree")
             return states
         return self.run_module(parsed, states)
 
@@ -437,7 +447,7 @@ class Evaluator:
             elif isinstance(obj, DictObj) and method in ("clear", "pop", "popitem"):
                 obj.opaque = f".{method}() at line {self.file.line(call)}"
             elif isinstance(obj, Ref) and obj.name == "globals" and method == "update":
-                s.notes.append(f"globals().update at line {self.file.line(call)}")
+                s.hide(f"globals().update at line {self.file.line(call)}")
         name = self.ref_name(func, s)
         if name and name.endswith("monkey.patch_all"):
             s.notes.append(f"gevent monkey.patch_all() at line {self.file.line(call)}")
@@ -567,6 +577,8 @@ class Evaluator:
 
     def _set_item(self, target: cst.Subscript, value: Value, s: State) -> None:
         obj = self.expr(target.value, s)
+        if isinstance(obj, (Unknown, EnvGet)):
+            obj = self._materialise(target.value, obj, s)
         if not isinstance(obj, DictObj):
             return
         key = self._subscript_key(target)
@@ -578,6 +590,30 @@ class Evaluator:
             obj.opaque = f"item set with a computed key at line {self.file.line(target)}"
             return
         obj.entries[key] = value
+
+    def _materialise(self, node, value: Union[Unknown, EnvGet], s: State) -> Optional[DictObj]:
+        """`DATABASES["default"]["K"] = v` on a value only known at run time: the keys set
+        afterwards are certain, whatever the run-time dict holds. The unknown value becomes a
+        dict of kind "runtime" (its other keys cannot be listed) that holds them. Only for the
+        watched names (DATABASES), where that final state is what the tool reads."""
+        root = node
+        while isinstance(root, cst.Subscript):
+            root = root.value
+        if not isinstance(root, cst.Name) or root.value not in self.watch:
+            return None
+        made = DictObj({}, Origin("runtime", value.node, value.file), f"built at run time ({value.show()})")
+        if isinstance(node, cst.Name):
+            s.names[node.value] = made
+            return made
+        if isinstance(node, cst.Subscript):
+            parent = self.expr(node.value, s)
+            if isinstance(parent, (Unknown, EnvGet)):
+                parent = self._materialise(node.value, parent, s)
+            key = self._subscript_key(node)
+            if isinstance(parent, DictObj) and key is not None:
+                parent.entries[key] = made
+                return made
+        return None
 
     def _dict(self, node: cst.Dict, s: State) -> DictObj:
         obj = DictObj({}, Origin("literal", node, self.file))
@@ -671,6 +707,9 @@ class Evaluator:
         if "cast" in kwargs:
             cast_value = self.expr(kwargs["cast"], s)
             cast = cast_value.name if isinstance(cast_value, Ref) else "custom"
+            if cast in DJ_DATABASE_URL:  # decouple: config("DATABASE_URL", cast=dj_database_url.parse)
+                return DictObj({"CONN_MAX_AGE": Absent(0), "CONN_HEALTH_CHECKS": Absent(False)},
+                               Origin("url_cast", node, self.file), None)
         default = None
         if default_node is not None:
             default = literal(default_node, self.file)

@@ -62,7 +62,7 @@ def render_text(result: AuditResult, path: str, wrote: bool, width: int = 80,
         blocks.append(skipped)
     blocks.append(summary(result))
     if result.half_fix():
-        blocks.append("half a fix found: nothing patched for that app (see above)")
+        blocks.append("half a fix: one half of the fix is left to do by hand (see above)")
     if result.diff:
         blocks += ["", result.diff.rstrip("\n"), ""]
         blocks.append("written" if wrote else "dry run: nothing written (use --write)")

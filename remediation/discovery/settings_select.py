@@ -46,7 +46,7 @@ def name_class(path: str) -> str:
         stem = posixpath.basename(posixpath.dirname(path))
     if any(mark in stem for mark in EXAMPLE_MARKS):
         return "example"  # production.example.py, local_settings.py.sample: copied by a person
-    if stem in TEST_NAMES or stem.startswith("test_") or stem.endswith("_test"):
+    if stem in TEST_NAMES or stem.startswith(("test_", "e2e")) or stem.endswith(("test", "_tests")):
         return "test"
     if stem in DEV_NAMES:
         return "dev"
@@ -136,7 +136,7 @@ STRENGTH_WORDS = {"hint": "the live process", "env": "DJANGO_SETTINGS_MODULE in 
                   "server": "wsgi.py/asgi.py", "manage": "manage.py", "other": "a setdefault in code"}
 COPY = re.compile(r"(?:\b(?:cp|mv)(?:\s+-\w+)*|^\s*COPY(?:\s+--\S+)*)\s+([\w./-]+\.py)\s+([\w./-]+\.py)\b",
                   re.MULTILINE)
-DEBUG_TRUE = re.compile(r"^DEBUG\s*=\s*True\b", re.MULTILINE)
+DEBUG_TRUE = re.compile(r"^DEBUG\s*=\s*True\s*(?:#.*)?$", re.MULTILINE)  # literally True, not `True if ...`
 
 
 def copies(tree: Tree) -> list[tuple[str, str, str]]:
@@ -181,7 +181,17 @@ def is_dev(tree: Tree, path: str) -> bool:
 
 
 def choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Choice:
-    """The production settings modules (files) to patch, and why those."""
+    """The production settings modules (files) to patch, and why those. Example and template
+    files (`*_example.py`, `*.sample`...) are copied by a person: never production."""
+    choice = _choose(tree, hint, env_pointers)
+    examples = [r for r in choice.roots if name_class(r) == "example"]
+    if examples:
+        choice.roots = [r for r in choice.roots if r not in examples]
+        choice.why += f"; {', '.join(examples)} is an example file (a template to copy): never patched"
+    return choice
+
+
+def _choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Choice:
     settings, code_pointers, imports = scan_python(tree)
     choice = Choice(settings_files=settings)
     if hint:
@@ -189,7 +199,8 @@ def choose(tree: Tree, hint: Optional[str], env_pointers: list[Pointer]) -> Choi
     else:
         # DJANGO_SETTINGS_MODULE set in the environment beats wsgi.py's os.environ.setdefault;
         # an environment that only ever names dev settings (a local compose file) does not.
-        env = _not_test([p for p in env_pointers + code_pointers if p.strength == "env"])
+        env = _not_test([p for p in env_pointers + code_pointers
+                         if p.strength == "env" and not _not_production_source(p.file)])
         if env and all(name_class(_module_path(p.module)) == "dev" for p in env):
             env = []
         server = [p for p in code_pointers if p.strength == "server"]
@@ -245,6 +256,19 @@ def _production_files(tree: Tree, settings: list[str], imports: dict[str, list[s
 
 def _module_path(module: str) -> str:
     return module.replace(".", "/") + ".py"
+
+
+CI_MARKS = re.compile(r"(?:^|[._/-])(?:ci|circleci|github|gitlab-ci|travis|test|tests|testing)(?:[._/-]|$)")
+
+
+def _not_production_source(path: str) -> bool:
+    """A file that names a settings module for something other than production: a template to
+    copy (`.env.template`, `.env.example`, `*.sample`, `*.dist`) or a CI/test compose or env file
+    (`docker-compose-circleci-*.yml`, `.github/...`)."""
+    base = posixpath.basename(path).lower()
+    if any(mark in base for mark in EXAMPLE_MARKS) or base.endswith((".example", ".sample", ".dist", ".template", ".tpl")):
+        return True
+    return bool(CI_MARKS.search(path.lower()))
 
 
 def _not_test(pointers: list[Pointer]) -> list[Pointer]:

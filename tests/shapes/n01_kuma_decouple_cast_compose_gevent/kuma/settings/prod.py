@@ -1,0 +1,3 @@
+from .common import *  # noqa
+
+ALLOW_ROBOTS = True

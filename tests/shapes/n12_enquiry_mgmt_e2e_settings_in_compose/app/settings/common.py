@@ -1,0 +1,4 @@
+# Models uktrade/enquiry-mgmt-tool app/settings/common.py: dj-database-url without conn_max_age.
+import dj_database_url
+
+DATABASES = {"default": dj_database_url.config(default="postgres://localhost/enquiries")}

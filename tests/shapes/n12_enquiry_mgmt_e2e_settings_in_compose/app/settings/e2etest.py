@@ -1,0 +1,3 @@
+from .common import *  # noqa
+
+DATABASES = {"default": {"ENGINE": "django.db.backends.postgresql", "NAME": "e2e"}}
