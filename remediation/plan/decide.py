@@ -11,6 +11,7 @@ from enum import StrEnum
 from remediation.config.inventory import Host, Inventory
 from remediation.config.playbook import Playbook, missing_path_reason
 from remediation.discovery.worker_classes import KEPT, WorkerKind, classify, refused_as
+from remediation.managers.base import Unmanaged
 from remediation.model import Target
 from remediation.plan.expectations import mismatches
 from remediation.plan.inspection import Inspection
@@ -117,6 +118,11 @@ def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook
     if not patched and not gaps and not restart_only:
         return Decision(Verdict.UNCHANGED)
     blockers = ins.blockers() + mismatches(host.vars, ins)
+    method = ins.gathered.master.restart
+    if method.kind == Unmanaged.KIND:  # nothing could apply a change, nor undo one: nothing is written
+        blockers.append("no manager restarts this gunicorn (not under supervisor, docker-compose or systemd: "
+                        "started by hand or by a plain `docker run`), so no change could be applied or undone by a "
+                        "restart; run `invoke audit --path` on its tree and restart it yourself")
     if blockers:
         return Decision(Verdict.BLOCKED, "refused: " + "; ".join(blockers) + "; nothing was changed")
     if not playbook.verify.path_for(host.vars):
