@@ -88,6 +88,9 @@ class RestartMethod:
     build_context: str | None = None  # baked-build: the host path of the service's build context
     image: str | None = None  # the image name the container was created from (`docker inspect` Config.Image)
     image_id: str | None = None  # the image id it runs (`docker inspect` Image)
+    # where the manager itself says the process's output goes (supervisord's getProcessInfo:
+    # stdout_logfile, stderr_logfile, AUTO names resolved); None when it could not be asked
+    log_files: dict | None = None
 
 
 @dataclass
@@ -114,6 +117,7 @@ class GunicornMaster:
     env_names: frozenset[str] | None = None
     # a baked image built on the host: container path -> host path in the build context, or None
     build_map: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
+    nspid: int | None = None  # its pid inside its own pid namespace (a container's), as its log names it
 
     @property
     def gunicorn_argv(self) -> list[str]:

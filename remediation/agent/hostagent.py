@@ -76,8 +76,10 @@ def proc_table():
         except KeyError:
             user = str(uid)
         argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0")[:-1]] if raw else []
+        nspid = fields.get("NSpid", "").split()  # the innermost pid namespace's pid (a container's)
         rows.append({"pid": pid, "ppid": int(fields.get("PPid", "0")), "threads": int(fields.get("Threads", "1")),
-                     "uid": uid, "user": user, "name": fields.get("Name", ""), "argv": argv})
+                     "uid": uid, "user": user, "name": fields.get("Name", ""), "argv": argv,
+                     "nspid": int(nspid[-1]) if nspid and nspid[-1].isdigit() else pid})
     return rows
 
 
@@ -202,11 +204,14 @@ def supervisor_info(supervisord, chain=()):
                 conf = candidate
                 break
     program = supervisor_program_from_env(chain)
-    if program:  # no need to ask supervisord (and no supervisorctl start: ~0.3 s of CPU)
-        return {"config": conf, "program": program, "status": "", "status_rc": 0, "via": "environment"}
-    text = supervisor_rpc_status(conf) if conf else None
+    if program:  # no need to ask supervisord for the status (and no supervisorctl start: ~0.3 s of CPU)
+        return {"config": conf, "program": program, "status": "", "status_rc": 0, "via": "environment",
+                "logs": supervisor_rpc_logs(conf, program) if conf else None}
+    text, infos = supervisor_rpc_status(conf) if conf else (None, None)
     if text is not None:
-        return {"config": conf, "status": text, "status_rc": 0, "via": "xmlrpc"}
+        mine = [i for i in infos if i.get("pid") in chain]
+        return {"config": conf, "status": text, "status_rc": 0, "via": "xmlrpc",
+                "logs": supervisor_log_files(mine[0]) if mine else None}
     status = run(["supervisorctl", "-c", conf, "status"] if conf else ["supervisorctl", "status"], timeout=30)
     return {"config": conf, "status": status["stdout"], "status_rc": status["rc"], "via": "supervisorctl"}
 
@@ -256,20 +261,38 @@ def supervisor_rpc(conf, timeout=10):
 
 
 def supervisor_rpc_status(conf):
-    """`supervisorctl status` lines, read from supervisord's XML-RPC socket directly; None when
-    the socket cannot be used."""
+    """(`supervisorctl status` lines, each process's info), read from supervisord's XML-RPC socket
+    directly; (None, None) when the socket cannot be used."""
     proxy = supervisor_rpc(conf)
     if proxy is None:
-        return None
+        return None, None
     try:
         infos = proxy.supervisor.getAllProcessInfo()
     except Exception:
-        return None
+        return None, None
     lines = []
     for info in infos:
         name = info["name"] if info["group"] == info["name"] else "%s:%s" % (info["group"], info["name"])
         lines.append("%-32s %-9s %s" % (name, info["statename"], info.get("description", "")))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", infos
+
+
+def supervisor_log_files(info):
+    """Where supervisord writes a process's output, as supervisord itself says (`getProcessInfo`):
+    AUTO names resolved, "" for NONE or a stderr redirected into stdout."""
+    return {"stdout_logfile": info.get("stdout_logfile") or "", "stderr_logfile": info.get("stderr_logfile") or "",
+            "pid": info.get("pid"), "via": "xmlrpc"}
+
+
+def supervisor_rpc_logs(conf, program):
+    """supervisor_log_files of one program (`group:name` or `name`); None without the socket."""
+    proxy = supervisor_rpc(conf)
+    if proxy is None:
+        return None
+    try:
+        return supervisor_log_files(proxy.supervisor.getProcessInfo(program))
+    except Exception:
+        return None
 
 
 COMPOSE_CLIS = []  # this agent's answer, kept for its later probes
@@ -357,7 +380,7 @@ def op_probe(req):
                    for w in table if w["ppid"] == pid]
         env, env_names = filtered_env(pid)
         master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
-                  "user": row["user"], "uid": row["uid"], "cwd": cwd, "exe": exe, "env": env,
+                  "nspid": row["nspid"], "user": row["user"], "uid": row["uid"], "cwd": cwd, "exe": exe, "env": env,
                   "env_names": env_names, "threads": row["threads"], "workers": workers,
                   "ancestors": ancestors, "container": None, "systemd_unit": systemd_unit_of(pid)}
         if mount_ns(pid) != mount_ns(1):  # in a container: ask the engine which one
