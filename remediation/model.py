@@ -91,6 +91,8 @@ class RestartMethod:
     # where the manager itself says the process's output goes (supervisord's getProcessInfo:
     # stdout_logfile, stderr_logfile, AUTO names resolved); None when it could not be asked
     log_files: dict | None = None
+    # how systemd itself loads the unit (`systemctl show`: fragment, drop-ins, environment files)
+    systemd: dict | None = None
 
 
 @dataclass

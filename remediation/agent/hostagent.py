@@ -157,6 +157,35 @@ def systemd_unit_of(pid):
     return match.group(1) if match else None
 
 
+SYSTEMD_PROPS = ("Id", "FragmentPath", "DropInPaths", "EnvironmentFiles", "MainPID", "ExecStart")
+
+
+def systemd_show(unit):
+    """How systemd itself loads `unit` (`systemctl show`): its unit file and drop-ins in the order
+    it applies them, its environment files (specifiers expanded; `optional` for a `-` one), its
+    main pid and command line; None when systemctl cannot answer."""
+    res = run(["systemctl", "show", unit, "--property=" + ",".join(SYSTEMD_PROPS)], timeout=30)
+    if res["rc"] != 0:
+        return None
+    info = {"id": unit, "fragment": None, "dropins": [], "env_files": [], "main_pid": None, "exec_start": None}
+    for line in res["stdout"].splitlines():
+        key, _, value = line.partition("=")
+        if key == "Id":
+            info["id"] = value
+        elif key == "FragmentPath":
+            info["fragment"] = value or None
+        elif key == "DropInPaths":
+            info["dropins"] = value.split()
+        elif key == "EnvironmentFiles" and value:
+            path, _, flags = value.partition(" (")
+            info["env_files"].append({"path": path, "optional": "ignore_errors=yes" in flags})
+        elif key == "MainPID":
+            info["main_pid"] = int(value) if value.isdigit() else None
+        elif key == "ExecStart" and "argv[]=" in value:
+            info["exec_start"] = value.split("argv[]=", 1)[1].split(" ;", 1)[0]
+    return info
+
+
 def docker_summary(info):
     """What the tool needs of `docker inspect`: compose labels, mounts, and the container's config."""
     config = info.get("Config") or {}
@@ -388,6 +417,8 @@ def op_probe(req):
             master["container"], info = container_of(pid, [pid] + [a["pid"] for a in ancestors], engine)
             if info is not None:
                 master["docker"] = docker_summary(info)
+        if master["systemd_unit"] and any(a["pid"] == 1 and "systemd" in a["name"] for a in ancestors):
+            master["systemd"] = systemd_show(master["systemd_unit"])
         for index, anc in enumerate(ancestors):
             if anc["name"].startswith("supervisord") or any("supervisord" in a for a in anc["argv"][:2]):
                 chain = [pid] + [a["pid"] for a in ancestors[:index]]  # the program and any wrappers
