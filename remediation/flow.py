@@ -170,7 +170,9 @@ class HostFlow:
             return None
         if self.restart_only:
             self.journal.record(self.host.name, "restart-only",
-                                reason=f"files already at target, live worker {ins.running_worker()}")
+                                reason="files already at target, written after the running master started: "
+                                       f"{', '.join(ins.written_since_start() or [])} (logged worker "
+                                       f"{ins.running_worker()})")
         elif not overlap:
             self._patch(ins, gathered)
         return baseline

@@ -120,6 +120,7 @@ class GunicornMaster:
     # a baked image built on the host: container path -> host path in the build context, or None
     build_map: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
     nspid: int | None = None  # its pid inside its own pid namespace (a container's), as its log names it
+    started: float | None = None  # when it started (epoch seconds, the host's clock, /proc/PID/stat)
 
     @property
     def gunicorn_argv(self) -> list[str]:
@@ -180,6 +181,7 @@ class RemoteFile:
     error: str | None = None
     symlink: bool = False
     realpath: str | None = None
+    mtime: float | None = None  # when it was last written (the host's clock)
 
     @property
     def text(self) -> str | None:

@@ -8,6 +8,7 @@ from the restarted process, the log only adds evidence.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -66,5 +67,35 @@ def test_a_host_whose_log_cannot_be_read_is_remediated(fleet, quick_playbook, ru
         lab.restart_app(spec)
         run = _remediate_and_roll_back(spec, quick_playbook, runs_dir)
         assert any("judged from the process alone" in w for w in run["warnings"]), run["warnings"]
+    finally:
+        lab.reset([spec])
+
+
+def test_files_at_the_target_under_an_older_process_are_restarted_without_a_log(fleet, quick_playbook, runs_dir):
+    """An interrupted run left the files at the target and the old gevent process running, and no
+    log says so: the process's start time against the files' mtimes decides a restart-only run."""
+    spec = fleet.host("lab1")
+    try:
+        program = _program(spec, "stdout_logfile=NONE\nstderr_logfile=NONE\n")
+        (spec.dir / "etc-supervisor" / "conf.d" / "schoolsite.conf").write_text(program)
+        lab.restart_app(spec)
+        broken = snapshot(spec)
+        rc, report, err = invoke("remediate", "--host", spec.name, "--yes", "--json", "-",
+                                 "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        assert rc == 0, err
+        at_target = {c["path"]: (spec.dir / "srv" / c["path"].removeprefix("/srv/")).read_bytes()
+                     for c in report["hosts"][spec.name]["changes"]}
+        rc, _rolled, err = invoke("rollback", "--yes", "--host", spec.name, "--run", report["run_id"], "--json", "-",
+                                  runs_dir=runs_dir)
+        assert rc == 0 and snapshot(spec) == broken, err
+        time.sleep(3)  # written well after the restarted gevent master started
+        for path, content in at_target.items():  # what the interrupted run left, no restart
+            (spec.dir / "srv" / path.removeprefix("/srv/")).write_bytes(content)
+        rc, again, err = invoke("remediate", "--host", spec.name, "--yes", "--json", "-",
+                                "--playbook", str(quick_playbook), runs_dir=runs_dir)
+        run = again["hosts"][spec.name]
+        print(f"\n{run['status']} {run.get('error')} {run['warnings']}")
+        assert rc == 0 and run["status"] == "remediated" and run["changes"] == [], (err, run)
+        assert run["after"]["worker_class"] == "gthread" and any(n > 1 for n in run["after"]["worker_threads"])
     finally:
         lab.reset([spec])

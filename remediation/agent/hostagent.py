@@ -100,6 +100,25 @@ def is_gunicorn(argv):
     return gunicorn_args_from(argv) is not None
 
 
+def start_time(pid):
+    """When a process started (epoch seconds), from /proc/PID/stat and the boot time; None unknown."""
+    raw, stat = read_proc(pid, "stat"), read_proc_file("/proc/stat")
+    try:
+        ticks = int(raw.rsplit(b")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in stat.splitlines() if line.startswith(b"btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, IndexError, ValueError, StopIteration, OSError):
+        return None
+
+
+def read_proc_file(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
+
+
 def filtered_env(pid):
     """The values of the few variables the tool reads (ENV_KEYS), and the names of all the
     others, never their values (which may be secrets): a setting read from $X with a default
@@ -410,7 +429,7 @@ def op_probe(req):
         env, env_names = filtered_env(pid)
         master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
                   "nspid": row["nspid"], "user": row["user"], "uid": row["uid"], "cwd": cwd, "exe": exe, "env": env,
-                  "env_names": env_names, "threads": row["threads"], "workers": workers,
+                  "env_names": env_names, "threads": row["threads"], "workers": workers, "started": start_time(pid),
                   "ancestors": ancestors, "container": None, "systemd_unit": systemd_unit_of(pid)}
         if mount_ns(pid) != mount_ns(1):  # in a container: ask the engine which one
             engine = engine_containers() if engine is None else engine
@@ -444,7 +463,7 @@ def file_info(path):
         info["error"] = str(exc)
         return info
     info.update(mode=st.st_mode & 0o7777, uid=st.st_uid, gid=st.st_gid, size=st.st_size,
-                is_file=os.path.isfile(path))
+                is_file=os.path.isfile(path), mtime=st.st_mtime)
     return info
 
 

@@ -83,8 +83,22 @@ class Inspection:
         g = self.gunicorn
         return {key: g.get(key) for key in GUNICORN_SETTINGS}
 
+    def written_since_start(self) -> list[str] | None:
+        """Files that set the app's settings (the audit's sources) written after the running master
+        started (/proc's start time, with a 2 s margin for its whole-second boot time): the running
+        process cannot be running them. None when the start time or an mtime is unknown."""
+        started = self.gathered.master.started
+        if started is None:
+            return None
+        paths = sorted({absolute(f.file) for f in self.audit.findings if not f.file.startswith("<")})
+        times = [(p, self.gathered.files[p].mtime) for p in paths if p in self.gathered.files]
+        if any(mtime is None for _p, mtime in times):
+            return None
+        return [p for p, mtime in times if mtime > started + 2]
+
     def running_worker(self) -> str | None:
-        """The worker class the last gunicorn start logged (`Using worker: X`)."""
+        """The worker class the last gunicorn start logged (`Using worker: X`): shown, and decides
+        nothing where the process can answer (written_since_start)."""
         found = USING_WORKER.findall(self.gathered.logs or "")
         return found[-1] if found else None
 
