@@ -16,7 +16,7 @@ from remediation.apply import apply_changes, check_config
 from remediation.config.inventory import Host, Inventory
 from remediation.config.playbook import Playbook, set_path_hint
 from remediation.errors import HostUnreachable, LockHeld, RemediationError, StageError
-from remediation.facts.gather import Gathered, gather, introspect
+from remediation.facts.gather import Gathered, gather, introspect, introspect_op, parse_introspection
 from remediation.facts.parse import parse_probe
 from remediation.journal import Journal
 from remediation.model import AppView, HostRun, Stage, Status
@@ -29,6 +29,7 @@ from remediation.transport import lock
 from remediation.transport.remote import Remote
 from remediation.verify.measure import Measurement, app_url, finish_measure, measure, start_measure
 from remediation.verify.verdict import baseline_unproving, judge, metrics
+from remediation.verify.worker_proof import ProcessEvidence, log_evidence
 
 
 class HostFlow:
@@ -211,7 +212,9 @@ class HostFlow:
             return None
         if self.restart_only:
             self.journal.record(self.host.name, "restart-only",
-                                reason=f"files already at target, live worker {ins.running_worker()}")
+                                reason="files already at target, written after the running master started: "
+                                       f"{', '.join(ins.written_since_start() or [])} (logged worker "
+                                       f"{ins.running_worker()})")
         elif not overlap:
             self._patch(ins, gathered)
         return baseline
@@ -245,13 +248,26 @@ class HostFlow:
         after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(self.target),
                         pb.verify.log_pattern, concurrency=pb.verify.concurrency(self.target),
                         request_timeout_s=pb.verify.timeout_s)
-        after.worker_threads = [w.threads for w in parse_probe(self.remote.agent({"op": "probe"})[0]).master().workers]
-        # the files cannot change under the host lock: check-config's view is the restarted app's
-        view = self.config_view or introspect(self.remote, master)
+        # the proof, read from the restarted process in one round trip: its workers' threads, gunicorn's
+        # own loader on its real argv, environment and files (unchanged since: the host lock), its log
+        ops = [{"op": "probe"}, introspect_op(master, want_db=False)]
+        ops += [{"op": "logs", "sources": [log_source], "bytes": 1 << 20, "lines": 2000}] if log_source else []
+        replies = self.remote.agent(*ops, parallel=True)
+        after.worker_threads = [w.threads for w in parse_probe(replies[0]).master().workers]
+        try:
+            loaded_view = parse_introspection(replies[1])
+            loaded = (loaded_view.gunicorn or {}).get("worker_class")
+            loaded_error = "; ".join(loaded_view.errors) or None
+        except RemediationError as exc:
+            loaded_view, loaded, loaded_error = None, None, str(exc)
+        process = ProcessEvidence(tuple(sorted({master.pid, master.nspid or master.pid})), loaded, loaded_error,
+                                  after.worker_threads)
+        log = log_evidence(log_source, replies[2].get("app") if log_source else None)
+        # the files cannot change under the host lock: the restarted app's own view, else check-config's
+        view = loaded_view if loaded_view is not None and loaded_view.gunicorn else self.config_view
+        view = view or introspect(self.remote, master)
         result = metrics(view.gunicorn, view.databases, after)
-        logs = self.remote.agent({"op": "logs", "sources": [log_source], "bytes": 1 << 16, "lines": 400})[0] \
-            .get("app") if log_source else ""
-        verdict = judge(self.run.before, result, after, logs if isinstance(logs, str) else "", pb, self.target)
+        verdict = judge(self.run.before, result, after, pb, self.target, process, log)
         self.run.warnings += verdict.warnings
         if verdict.problems:
             self.run.after = result

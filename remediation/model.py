@@ -92,6 +92,11 @@ class RestartMethod:
     build_context: str | None = None  # baked-build: the host path of the service's build context
     image: str | None = None  # the image name the container was created from (`docker inspect` Config.Image)
     image_id: str | None = None  # the image id it runs (`docker inspect` Image)
+    # where the manager itself says the process's output goes (supervisord's getProcessInfo:
+    # stdout_logfile, stderr_logfile, AUTO names resolved); None when it could not be asked
+    log_files: dict | None = None
+    # how systemd itself loads the unit (`systemctl show`: fragment, drop-ins, environment files)
+    systemd: dict | None = None
 
 
 @dataclass
@@ -118,6 +123,8 @@ class GunicornMaster:
     env_names: frozenset[str] | None = None
     # a baked image built on the host: container path -> host path in the build context, or None
     build_map: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
+    nspid: int | None = None  # its pid inside its own pid namespace (a container's), as its log names it
+    started: float | None = None  # when it started (epoch seconds, the host's clock, /proc/PID/stat)
 
     @property
     def gunicorn_argv(self) -> list[str]:
@@ -178,6 +185,7 @@ class RemoteFile:
     error: str | None = None
     symlink: bool = False
     realpath: str | None = None
+    mtime: float | None = None  # when it was last written (the host's clock)
 
     @property
     def text(self) -> str | None:

@@ -602,3 +602,32 @@ stopasgroup=false
             os.kill(pid, 9)  # it ignores SIGTERM: do not wait out stopwaitsecs again
         daemon.terminate()
         daemon.wait(timeout=30)
+
+
+BUILT_SETTINGS = """
+import os
+SECRET_KEY = "x"
+
+
+def db_from_url(url):  # what django-environ's env.db() or a decouple cast= returns: no CONN_MAX_AGE key
+    return {"ENGINE": "django.db.backends.sqlite3", "NAME": url.split(":///", 1)[1]}
+
+
+DATABASES = {"default": db_from_url("sqlite:///" + os.path.join(os.getcwd(), "db.sqlite3")),
+             "other": {"ENGINE": "django.db.backends.sqlite3", "NAME": "o.sqlite3", "CONN_MAX_AGE": 60}}
+"""
+
+
+def test_a_database_without_conn_max_age_runs_djangos_default_0(noisy_app):
+    """Whatever built the dict, Django fills in CONN_MAX_AGE 0 (and CONN_HEALTH_CHECKS False from 4.1)."""
+    from remediation.facts.gather import parse_introspection
+
+    python, project = noisy_app
+    (Path(project) / "built_settings.py").write_text(BUILT_SETTINGS)
+    op = snippet_op("introspect", python, project, "0")
+    op["env"] = {"DJANGO_SETTINGS_MODULE": "built_settings"}
+    view = parse_introspection(agent(op)[0])
+    default, other = view.databases["default"], view.databases["other"]
+    assert (default["CONN_MAX_AGE"], default["CONN_HEALTH_CHECKS"]) == (0, False)
+    assert default["defaulted"] == ["CONN_HEALTH_CHECKS", "CONN_MAX_AGE"]
+    assert (other["CONN_MAX_AGE"], other["defaulted"]) == (60, ["CONN_HEALTH_CHECKS"])

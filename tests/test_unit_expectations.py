@@ -14,7 +14,7 @@ from remediation.model import RestartMethod
 def inspection(cwd="/srv/app", patched=("srv/app/gunicorn.conf.py",), method=None, files=None):
     method = method or RestartMethod("supervisor", program="schoolsite",
                                      config_files=["/etc/supervisor/supervisord.conf"])
-    master = SimpleNamespace(pid=42, cwd=cwd, restart=method, host_path=lambda p: p)
+    master = SimpleNamespace(pid=42, cwd=cwd, restart=method, host_path=lambda p: p, gunicorn_argv=["gunicorn"], env={})
     files = files or {}
     return SimpleNamespace(gathered=SimpleNamespace(master=master, files=files),
                            audit=SimpleNamespace(patched={p: "" for p in patched}))
@@ -66,3 +66,11 @@ def test_wrong_program_and_manager():
     assert len(lines) == 2
     assert mismatches({"remediation_supervisor_program": "schoolsite"}, inspection(method=compose)) == [
         "gunicorn is managed by docker-compose, not what the inventory says"]
+
+
+def test_the_config_the_live_process_names_is_written_wherever_it_is():
+    """`gunicorn -c /etc/gunicorn/shop.conf.py`: the process reads it, so it is the host's tree."""
+    ins = inspection(patched=("etc/gunicorn/shop.conf.py", "etc/gunicorn/other.conf.py"))
+    ins.gathered.master.gunicorn_argv = ["gunicorn", "-c", "/etc/gunicorn/shop.conf.py", "app.wsgi"]
+    out = mismatches({"remediation_app_dir": "/srv/app"}, ins)
+    assert out == ["/etc/gunicorn/other.conf.py is outside remediation_app_dir /srv/app: not written"]

@@ -319,3 +319,26 @@ def test_slow_reused_acquisitions_that_could_be_connects_still_fail():
     assert slow_reused_acquisition(before, _acquired([0.1] * 10), 10) == (None, None)
     # the slowest decides, not the p95: two slow waits hide one sample as slow as a connect
     assert slow_reused_acquisition(before, _acquired([0.1] * 17 + [50.0, 50.0, 600.0]), 10)[0]
+
+
+def test_restart_only_when_the_process_predates_the_files_it_would_run():
+    """Files at the target, the running master older than them: only a restart applies them,
+    whatever the log says; without the start time, the log's gevent line is what is left."""
+    from types import SimpleNamespace
+
+    from remediation.model import RemoteFile, Target
+    from remediation.plan.decide import process_predates_files
+    from remediation.plan.inspection import Inspection
+
+    def ins(started, mtime, logs=""):
+        files = {"/srv/app/gunicorn.conf.py": RemoteFile("/srv/app/gunicorn.conf.py", b"", "x", mtime=mtime)}
+        gathered = SimpleNamespace(master=SimpleNamespace(started=started), files=files, logs=logs)
+        audit = SimpleNamespace(findings=[SimpleNamespace(file="srv/app/gunicorn.conf.py")])
+        return Inspection("h", gathered, audit, Target())
+
+    gevent_log = "[2026-12-06 10:00:00 +0000] [7] [INFO] Using worker: gevent\n"
+    assert process_predates_files(ins(1000.0, 1010.0), Target()) is True
+    assert process_predates_files(ins(1000.0, 990.0, gevent_log), Target()) is False  # the process decides
+    assert process_predates_files(ins(1000.0, 1001.5), Target()) is False  # within the start time's margin
+    assert process_predates_files(ins(None, 990.0, gevent_log), Target()) is True  # no process facts: the log
+    assert process_predates_files(ins(None, 990.0), Target()) is False

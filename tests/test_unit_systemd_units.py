@@ -109,3 +109,60 @@ def test_a_patched_environment_is_the_restarted_processs_not_the_live_one():
     view = restarted(before_tree, built, Tree(after), {dropin: after[dropin]}, live)
     assert view.hints.env["GUNICORN_CMD_ARGS"] == "--worker-class gthread"
     assert view.env == {"GUNICORN_CMD_ARGS": "--worker-class gthread"}
+
+
+# -- a template unit's instance, as systemd itself loads it (`systemctl show`) ----------------------
+
+TEMPLATE = """[Unit]
+Description=gunicorn %i
+[Service]
+User=app
+WorkingDirectory=/srv/%i
+EnvironmentFile=-/etc/default/gunicorn-%i
+ExecStart=/srv/%i/venv/bin/gunicorn --config /etc/gunicorn/%i.conf.py project.wsgi:application
+"""
+TEMPLATE_TREE = {
+    "etc/systemd/system/gunicorn@.service": TEMPLATE,
+    "etc/default/gunicorn-shop": "GUNICORN_CMD_ARGS=--worker-class gevent --workers 2\n",
+    "etc/gunicorn/shop.conf.py": "bind = '0.0.0.0:8000'\nthreads = 16\n",
+    "srv/shop/project/__init__.py": "",
+    "srv/shop/project/settings.py": "import environ\nenv = environ.Env()\nSECRET_KEY = 'x'\n"
+                                    "DATABASES = {'default': env.db()}\n",  # django-environ: no CONN_MAX_AGE
+}
+
+
+def _template_hints(with_unit: bool) -> Hints:
+    from remediation.discovery.model import SystemdUnit
+    from remediation.discovery.sources.systemd import unit_specifiers
+
+    unit = SystemdUnit("gunicorn@shop.service", ("etc/systemd/system/gunicorn@.service",),
+                       tuple(sorted(unit_specifiers("gunicorn@shop.service").items()))) if with_unit else None
+    return Hints(command="/srv/shop/venv/bin/python /srv/shop/venv/bin/gunicorn --config /etc/gunicorn/shop.conf.py "
+                         "project.wsgi:application", cwd="srv/shop", config_path="etc/gunicorn/shop.conf.py",
+                 settings_module="project.settings", env={"GUNICORN_CMD_ARGS": "--worker-class gevent --workers 2"},
+                 env_names=frozenset({"GUNICORN_CMD_ARGS", "PATH"}), systemd_unit=unit)
+
+
+def test_a_template_instance_is_read_as_systemd_loads_it():
+    """gunicorn@shop.service from gunicorn@.service: %i expanded, its EnvironmentFile= patched where it
+    sets GUNICORN_CMD_ARGS, the config outside the app dir patched (without systemd's answer: nothing)."""
+    from remediation.discovery import audit_files
+
+    target = Target()
+    blind = audit_files(TEMPLATE_TREE, target, _template_hints(False))
+    assert "etc/default/gunicorn-shop" not in blind.patched
+    seen = audit_files(TEMPLATE_TREE, target, _template_hints(True))
+    assert seen.patched["etc/default/gunicorn-shop"] == "GUNICORN_CMD_ARGS=--worker-class gthread --workers 2\n"
+    assert "threads = 8" in seen.patched["etc/gunicorn/shop.conf.py"]
+    assert "etc/systemd/system/gunicorn@.service" not in seen.patched  # a %i word is never rewritten
+    # env.db() leaves CONN_MAX_AGE to Django's default 0: set on the dict like any other
+    assert 'DATABASES["default"]["CONN_MAX_AGE"] = 600' in seen.patched["srv/shop/project/settings.py"]
+
+
+def test_specifiers_of_an_instance():
+    from remediation.discovery.sources.systemd import unit_specifiers, unescape
+
+    specs = unit_specifiers("gunicorn@srv-shop.service", "web1")
+    assert (specs["i"], specs["I"], specs["p"], specs["n"], specs["N"], specs["H"]) == (
+        "srv-shop", "srv/shop", "gunicorn", "gunicorn@srv-shop.service", "gunicorn@srv-shop", "web1")
+    assert unescape("a\\x2db") == "a-b"

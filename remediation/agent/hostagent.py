@@ -76,8 +76,10 @@ def proc_table():
         except KeyError:
             user = str(uid)
         argv = [a.decode("utf-8", "replace") for a in raw.split(b"\0")[:-1]] if raw else []
+        nspid = fields.get("NSpid", "").split()  # the innermost pid namespace's pid (a container's)
         rows.append({"pid": pid, "ppid": int(fields.get("PPid", "0")), "threads": int(fields.get("Threads", "1")),
-                     "uid": uid, "user": user, "name": fields.get("Name", ""), "argv": argv})
+                     "uid": uid, "user": user, "name": fields.get("Name", ""), "argv": argv,
+                     "nspid": int(nspid[-1]) if nspid and nspid[-1].isdigit() else pid})
     return rows
 
 
@@ -96,6 +98,25 @@ def gunicorn_args_from(argv):
 
 def is_gunicorn(argv):
     return gunicorn_args_from(argv) is not None
+
+
+def start_time(pid):
+    """When a process started (epoch seconds), from /proc/PID/stat and the boot time; None unknown."""
+    raw, stat = read_proc(pid, "stat"), read_proc_file("/proc/stat")
+    try:
+        ticks = int(raw.rsplit(b")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in stat.splitlines() if line.startswith(b"btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (AttributeError, IndexError, ValueError, StopIteration, OSError):
+        return None
+
+
+def read_proc_file(path):
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return None
 
 
 def filtered_env(pid):
@@ -155,6 +176,35 @@ def systemd_unit_of(pid):
     return match.group(1) if match else None
 
 
+SYSTEMD_PROPS = ("Id", "FragmentPath", "DropInPaths", "EnvironmentFiles", "MainPID", "ExecStart")
+
+
+def systemd_show(unit):
+    """How systemd itself loads `unit` (`systemctl show`): its unit file and drop-ins in the order
+    it applies them, its environment files (specifiers expanded; `optional` for a `-` one), its
+    main pid and command line; None when systemctl cannot answer."""
+    res = run(["systemctl", "show", unit, "--property=" + ",".join(SYSTEMD_PROPS)], timeout=30)
+    if res["rc"] != 0:
+        return None
+    info = {"id": unit, "fragment": None, "dropins": [], "env_files": [], "main_pid": None, "exec_start": None}
+    for line in res["stdout"].splitlines():
+        key, _, value = line.partition("=")
+        if key == "Id":
+            info["id"] = value
+        elif key == "FragmentPath":
+            info["fragment"] = value or None
+        elif key == "DropInPaths":
+            info["dropins"] = value.split()
+        elif key == "EnvironmentFiles" and value:
+            path, _, flags = value.partition(" (")
+            info["env_files"].append({"path": path, "optional": "ignore_errors=yes" in flags})
+        elif key == "MainPID":
+            info["main_pid"] = int(value) if value.isdigit() else None
+        elif key == "ExecStart" and "argv[]=" in value:
+            info["exec_start"] = value.split("argv[]=", 1)[1].split(" ;", 1)[0]
+    return info
+
+
 def docker_summary(info):
     """What the tool needs of `docker inspect`: compose labels, mounts, and the container's config."""
     config = info.get("Config") or {}
@@ -202,11 +252,14 @@ def supervisor_info(supervisord, chain=()):
                 conf = candidate
                 break
     program = supervisor_program_from_env(chain)
-    if program:  # no need to ask supervisord (and no supervisorctl start: ~0.3 s of CPU)
-        return {"config": conf, "program": program, "status": "", "status_rc": 0, "via": "environment"}
-    text = supervisor_rpc_status(conf) if conf else None
+    if program:  # no need to ask supervisord for the status (and no supervisorctl start: ~0.3 s of CPU)
+        return {"config": conf, "program": program, "status": "", "status_rc": 0, "via": "environment",
+                "logs": supervisor_rpc_logs(conf, program) if conf else None}
+    text, infos = supervisor_rpc_status(conf) if conf else (None, None)
     if text is not None:
-        return {"config": conf, "status": text, "status_rc": 0, "via": "xmlrpc"}
+        mine = [i for i in infos if i.get("pid") in chain]
+        return {"config": conf, "status": text, "status_rc": 0, "via": "xmlrpc",
+                "logs": supervisor_log_files(mine[0]) if mine else None}
     status = run(["supervisorctl", "-c", conf, "status"] if conf else ["supervisorctl", "status"], timeout=30)
     return {"config": conf, "status": status["stdout"], "status_rc": status["rc"], "via": "supervisorctl"}
 
@@ -256,20 +309,38 @@ def supervisor_rpc(conf, timeout=10):
 
 
 def supervisor_rpc_status(conf):
-    """`supervisorctl status` lines, read from supervisord's XML-RPC socket directly; None when
-    the socket cannot be used."""
+    """(`supervisorctl status` lines, each process's info), read from supervisord's XML-RPC socket
+    directly; (None, None) when the socket cannot be used."""
     proxy = supervisor_rpc(conf)
     if proxy is None:
-        return None
+        return None, None
     try:
         infos = proxy.supervisor.getAllProcessInfo()
     except Exception:
-        return None
+        return None, None
     lines = []
     for info in infos:
         name = info["name"] if info["group"] == info["name"] else "%s:%s" % (info["group"], info["name"])
         lines.append("%-32s %-9s %s" % (name, info["statename"], info.get("description", "")))
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n", infos
+
+
+def supervisor_log_files(info):
+    """Where supervisord writes a process's output, as supervisord itself says (`getProcessInfo`):
+    AUTO names resolved, "" for NONE or a stderr redirected into stdout."""
+    return {"stdout_logfile": info.get("stdout_logfile") or "", "stderr_logfile": info.get("stderr_logfile") or "",
+            "pid": info.get("pid"), "via": "xmlrpc"}
+
+
+def supervisor_rpc_logs(conf, program):
+    """supervisor_log_files of one program (`group:name` or `name`); None without the socket."""
+    proxy = supervisor_rpc(conf)
+    if proxy is None:
+        return None
+    try:
+        return supervisor_log_files(proxy.supervisor.getProcessInfo(program))
+    except Exception:
+        return None
 
 
 COMPOSE_CLIS = []  # this agent's answer, kept for its later probes
@@ -357,14 +428,16 @@ def op_probe(req):
                    for w in table if w["ppid"] == pid]
         env, env_names = filtered_env(pid)
         master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
-                  "user": row["user"], "uid": row["uid"], "cwd": cwd, "exe": exe, "env": env,
-                  "env_names": env_names, "threads": row["threads"], "workers": workers,
+                  "nspid": row["nspid"], "user": row["user"], "uid": row["uid"], "cwd": cwd, "exe": exe, "env": env,
+                  "env_names": env_names, "threads": row["threads"], "workers": workers, "started": start_time(pid),
                   "ancestors": ancestors, "container": None, "systemd_unit": systemd_unit_of(pid)}
         if mount_ns(pid) != mount_ns(1):  # in a container: ask the engine which one
             engine = engine_containers() if engine is None else engine
             master["container"], info = container_of(pid, [pid] + [a["pid"] for a in ancestors], engine)
             if info is not None:
                 master["docker"] = docker_summary(info)
+        if master["systemd_unit"] and any(a["pid"] == 1 and "systemd" in a["name"] for a in ancestors):
+            master["systemd"] = systemd_show(master["systemd_unit"])
         for index, anc in enumerate(ancestors):
             if anc["name"].startswith("supervisord") or any("supervisord" in a for a in anc["argv"][:2]):
                 chain = [pid] + [a["pid"] for a in ancestors[:index]]  # the program and any wrappers
@@ -390,7 +463,7 @@ def file_info(path):
         info["error"] = str(exc)
         return info
     info.update(mode=st.st_mode & 0o7777, uid=st.st_uid, gid=st.st_gid, size=st.st_size,
-                is_file=os.path.isfile(path))
+                is_file=os.path.isfile(path), mtime=st.st_mtime)
     return info
 
 

@@ -154,6 +154,22 @@ def load_settings_module(cfg, app_uri):
     return "set by importing the app module %s" % module
 
 
+def django_defaults_filled(databases):
+    """DATABASES as Django's own connection handler completes it (CONN_MAX_AGE 0 and, from 4.1,
+    CONN_HEALTH_CHECKS False where absent): asked of Django itself, else its documented defaults."""
+    import copy
+
+    try:
+        from django.db.utils import ConnectionHandler
+
+        return ConnectionHandler(copy.deepcopy(databases)).settings  # Django >= 3.2 fills them in here
+    except Exception:
+        filled = copy.deepcopy(databases)
+        for db in filled.values():
+            db.setdefault("CONN_MAX_AGE", 0)
+        return filled
+
+
 cfg, app_uri = None, None
 if gunicorn_argv:
     saved = sys.argv
@@ -200,12 +216,17 @@ try:
     out["settings_module"]["loaded"] = sorted(  # the app's own files this import ran, settings among them
         path for path in (getattr(sys.modules.get(name), "__file__", None) for name in set(sys.modules) - imported_before)
         if path and path.startswith(app_dir))
+    configured = django_defaults_filled(databases)
     for alias, db in databases.items():
-        options = db.get("OPTIONS") or {}
+        full = configured.get(alias) or db
+        options = full.get("OPTIONS") or {}
         out["databases"][alias] = {
-            "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
-            "CONN_HEALTH_CHECKS": db.get("CONN_HEALTH_CHECKS"), "pool": bool(options.get("pool")),
-            "HOST": db.get("HOST"), "PORT": str(db.get("PORT") or ""), "NAME": str(db.get("NAME") or ""),
+            "ENGINE": full.get("ENGINE"), "CONN_MAX_AGE": full.get("CONN_MAX_AGE"),
+            "CONN_HEALTH_CHECKS": full.get("CONN_HEALTH_CHECKS"), "pool": bool(options.get("pool")),
+            "HOST": full.get("HOST"), "PORT": str(full.get("PORT") or ""), "NAME": str(full.get("NAME") or ""),
+            # keys the settings leave out and Django fills in: whatever built the dict (a literal,
+            # dj-database-url, django-environ's env.db(), decouple), its default is what runs
+            "defaulted": sorted(k for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS") if k not in db and k in full),
         }
     if want_db:
         from django.db import connections

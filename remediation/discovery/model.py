@@ -98,6 +98,16 @@ class Finding:
         return out
 
 
+@dataclass(frozen=True)
+class SystemdUnit:
+    """A unit as systemd itself loads it (`systemctl show`): its name (a template's instance
+    included), its files in the order systemd applies them, and the specifiers it expands."""
+
+    name: str
+    files: tuple[str, ...]  # FragmentPath, then DropInPaths (tree keys)
+    specifiers: tuple[tuple[str, str], ...] = ()  # ("i", "shop"), ("n", "gunicorn@shop.service"), ...
+
+
 @dataclass
 class Hints:
     """Live facts the SSH layer knows about the host; all optional."""
@@ -110,6 +120,7 @@ class Hints:
     env_names: Optional[frozenset[str]] = None  # every variable the live process has (values: `env` only)
     versions: dict[str, str] = field(default_factory=dict)  # installed, as the app imports them
     loaded_settings: Optional[tuple[str, ...]] = None  # settings files the app's settings import loaded
+    systemd_unit: Optional[SystemdUnit] = None  # the live process's unit, as systemd says it loads it
 
     def unread(self, var: str) -> bool:
         """The live process has $var, but only its name was read (its value may be a secret):

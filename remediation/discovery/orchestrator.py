@@ -391,7 +391,7 @@ def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[s
 
 def plan(files: Union[Tree, Mapping[str, Union[str, bytes]]], target: Target,
          hints: Hints) -> tuple[Tree, list[Proposal], Built]:
-    tree = files if isinstance(files, Tree) else Tree(files)
+    tree = files if isinstance(files, Tree) else Tree(files, hints.systemd_unit)
     planned = Plan(tree, target, hints).build()
     proposals = merge(planned.proposals)
     guard_templates(tree, proposals)
@@ -438,7 +438,7 @@ def verify(tree: Tree, built: Built, patched: dict[str, str], target: Target, hi
     """Re-audit the patched tree as the restarted process will run it. A patched file that still
     needs a patch, or any new report, means the rewrite did not do what was planned: the patched
     files to revert, and the restarted view the re-audit used."""
-    after_tree = Tree({**tree.texts, **patched})
+    after_tree = Tree({**tree.texts, **patched}, hints.systemd_unit)
     view = restarted(tree, built, after_tree, patched, hints)
     _, after, _ = plan(after_tree, target, view.hints)
     bad = {p.finding.file for p in after if p.finding.action == "patch"} & set(patched)

@@ -8,7 +8,7 @@ from typing import Mapping, Optional, Union
 import libcst as cst
 
 from remediation.discovery.classify import interesting, kind_of
-from remediation.discovery.model import LIVE_COMMAND, LIVE_ENV, FindingCode
+from remediation.discovery.model import LIVE_COMMAND, LIVE_ENV, FindingCode, SystemdUnit
 from remediation.discovery.paths import PathIndex
 from remediation.discovery.pyparse import ModuleIndex, ParsedPy, parse_python
 from remediation.discovery.sources.base import Issue, LineIndex, Located, Lookalike
@@ -56,7 +56,10 @@ def decode(content: Union[str, bytes]) -> tuple[Optional[str], Optional[str]]:
 class Tree:
     """Everything the planners need to know about the files."""
 
-    def __init__(self, files: Mapping[str, Union[str, bytes]]) -> None:
+    def __init__(self, files: Mapping[str, Union[str, bytes]], unit: Optional[SystemdUnit] = None) -> None:
+        """`unit`: the live process's systemd unit as systemd loads it (its files, its specifiers):
+        those files are read as that one unit, whatever their names (a template's instance)."""
+        self.unit = unit
         self.texts: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self.templates: dict[str, Template] = {}
@@ -82,6 +85,12 @@ class Tree:
         self.paths = PathIndex(self.texts)
         self.modules = ModuleIndex([p for p in self.texts if p.endswith(".py")])
         units = load_order([p for p, k in self.kinds.items() if k == "systemd"])
+        if unit is not None:  # systemd's own answer for the live unit wins over file names
+            own = [p for p in unit.files if p in self.texts]
+            units = {name: [p for p in files if p not in own] for name, files in units.items()}
+            units = {name: files for name, files in units.items() if files}
+            if own:
+                units[unit.name] = own
         grouped = {p for files in units.values() for p in files}
         for path, kind in self.kinds.items():
             if (kind in LOCATORS and path not in grouped) or kind == "uwsgi":
@@ -177,7 +186,9 @@ class Tree:
             elif kind == "uwsgi":
                 found = self._uwsgi(path, text)
             elif unit:
-                found = locate_unit([(p, self.analysable(p)) for p in unit[1]], unit[0])
+                live = self.unit is not None and unit[0] == self.unit.name
+                found = locate_unit([(p, self.analysable(p)) for p in unit[1]], unit[0],
+                                    dict(self.unit.specifiers) if live else None)
             else:
                 found = LOCATORS[kind](path, text)
         except RecursionError:

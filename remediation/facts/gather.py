@@ -110,7 +110,8 @@ def _parse_files(reply: dict) -> dict[str, RemoteFile]:
         content = base64.b64decode(info["content"]) if "content" in info else None
         files[info["path"]] = RemoteFile(
             info["path"], content, info.get("sha256"), info.get("mode"), info.get("uid"), info.get("gid"),
-            error=info.get("error"), symlink=info.get("symlink", False), realpath=info.get("realpath"))
+            error=info.get("error"), symlink=info.get("symlink", False), realpath=info.get("realpath"),
+            mtime=info.get("mtime"))
     return files
 
 

@@ -43,5 +43,6 @@ def parse_probe(reply: dict) -> HostFacts:
             workers=[Worker(w["pid"], w["threads"]) for w in raw.get("workers", [])],
             restart=managers.detect(raw, clis), mounts=mounts, args_from=raw.get("gunicorn_args_from"),
             env_names=frozenset(raw["env_names"]) if raw.get("env_names") is not None else None,
+            nspid=raw.get("nspid"), started=raw.get("started"),
         ))
     return HostFacts(reply["hostname"], masters, clis, reply.get("python", ""))

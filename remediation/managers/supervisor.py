@@ -47,7 +47,8 @@ def includes(main_conf: str, text: str) -> list[str]:
 
 def program_log(files: dict[str, RemoteFile], program: str | None) -> str | None:
     """The program's stdout_logfile, from whichever read file defines [program:NAME] (a program
-    in a group is `group:NAME` to supervisorctl, its section is still [program:NAME])."""
+    in a group is `group:NAME` to supervisorctl, its section is still [program:NAME]): only when
+    supervisord's socket could not be asked (an AUTO name is known to supervisord alone)."""
     if not program:
         return None
     program = program.split(":")[-1]
@@ -66,6 +67,13 @@ def program_log(files: dict[str, RemoteFile], program: str | None) -> str | None
     return None
 
 
+def gunicorn_log(log_files: dict) -> str | None:
+    """The file gunicorn's own lines land in, from what supervisord says of the program: gunicorn
+    logs to stderr by default, so its stderr file (an AUTO name included), else stdout's (where
+    redirect_stderr sends stderr: supervisord then reports no stderr file); None: NONE for both."""
+    return log_files.get("stderr_logfile") or log_files.get("stdout_logfile") or None
+
+
 class Supervisor(Manager):
     KIND = "supervisor"
     LABEL = "supervisor"
@@ -79,7 +87,8 @@ class Supervisor(Manager):
         pids = [master["pid"]] + [a["pid"] for a in master.get("ancestors", [])]
         program = sup.get("program") or next((p for p in (program_in_status(sup["status"], pid) for pid in pids)
                                               if p), None)
-        return RestartMethod(self.KIND, program=program, config_files=[sup["config"]] if sup.get("config") else [])
+        return RestartMethod(self.KIND, program=program, config_files=[sup["config"]] if sup.get("config") else [],
+                             log_files=sup.get("logs"))
 
     def more_globs(self, method, files):
         out = []
@@ -89,7 +98,7 @@ class Supervisor(Manager):
         return out
 
     def log_source(self, method, files):
-        path = program_log(files, method.program)
+        path = gunicorn_log(method.log_files) if method.log_files is not None else program_log(files, method.program)
         return {"kind": "file", "path": path, "key": "app"} if path else None
 
     def owns_file(self, method, path):

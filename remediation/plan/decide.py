@@ -101,6 +101,17 @@ def hosts_sharing_db(host: Host, inventory: Inventory) -> int:
     return len(inventory.hosts)
 
 
+def process_predates_files(ins: Inspection, target: Target) -> bool:
+    """The files are at the target but the running gunicorn started before they were written (the
+    process's start time against the files' mtimes): only a restart applies them. Without those
+    facts, the log's `Using worker` line of a gevent-style class is the one evidence left."""
+    written = ins.written_since_start()
+    if written is not None:
+        return bool(written)
+    live_worker = ins.running_worker()
+    return live_worker not in (None, target.worker_class) and live_kind({"worker_class": live_worker}) == WorkerKind.GEVENT
+
+
 def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook, *, force: bool) -> Decision:
     """The go/no-go, in the order the checks must run (cheapest and most certain first)."""
     target = host_target(ins.gunicorn, ins.versions(), playbook.target)
@@ -112,9 +123,7 @@ def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook
                                          "nothing was changed")
     gaps = target_reached(ins.gunicorn, ins.databases(), target)
     patched = ins.audit.patched
-    live_worker = ins.running_worker()
-    restart_only = not patched and not gaps and live_worker not in (None, target.worker_class) \
-        and live_kind({"worker_class": live_worker}) == WorkerKind.GEVENT
+    restart_only = not patched and not gaps and process_predates_files(ins, target)
     if not patched and not gaps and not restart_only:
         return Decision(Verdict.UNCHANGED)
     blockers = ins.blockers() + mismatches(host.vars, ins)

@@ -4,11 +4,13 @@
 `remediation_compose_service` are optional. When set, they are the operator's statement
 of the host: a live process that disagrees means the wrong host or a stale inventory, and
 no file outside the app directory is written (but the restart manager's own config files,
-which the live process's manager reads, e.g. /etc/supervisor/conf.d/app.conf).
+which the live process's manager reads, e.g. /etc/supervisor/conf.d/app.conf or a unit's
+EnvironmentFile=, and the gunicorn config the live process names on its command line).
 """
 from __future__ import annotations
 
 from remediation import managers
+from remediation.facts.parse import config_file
 from remediation.managers.base import under
 from remediation.plan.inspection import absolute
 
@@ -24,11 +26,14 @@ def mismatches(host_vars: dict, ins) -> list[str]:
         if cwd and not under(cwd, app_dir):
             out.append(f"gunicorn (pid {master.pid}) runs in {cwd}, not under remediation_app_dir {app_dir}: "
                        "wrong host or stale inventory")
+        # the config file the live process names on its own command line is its own, wherever it is
+        config, _how = config_file(master)
+        process_reads = {master.host_path(config)} if config else set()
         for rel in sorted(ins.audit.patched):
             path = absolute(rel)
             remote_file = ins.gathered.files.get(path)
             real = (remote_file.realpath if remote_file is not None and remote_file.realpath else path)
-            if manager.owns_file(method, path):
+            if manager.owns_file(method, path) or path in process_reads:
                 continue
             if not under(path, app_dir) or not under(real, app_dir):
                 out.append(f"{path} is outside remediation_app_dir {app_dir}: not written")

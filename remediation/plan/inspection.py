@@ -6,7 +6,9 @@ import re
 from dataclasses import dataclass
 
 from remediation.discovery import AuditResult, Hints, audit_files
-from remediation.discovery.model import GUNICORN_SETTINGS, FindingCode
+from remediation.discovery.model import GUNICORN_SETTINGS, FindingCode, SystemdUnit
+from remediation.discovery.sources.systemd import unit_specifiers
+from remediation.managers.systemd import unit_files
 from remediation.discovery.tree import Tree
 from remediation.discovery.worker_classes import gevent_code
 from remediation.facts import baked
@@ -27,6 +29,16 @@ def absolute(rel_path: str) -> str:
     return "/" + rel_path.lstrip("/")
 
 
+def systemd_unit(gathered: Gathered) -> SystemdUnit | None:
+    """The live unit as systemd loads it (managers/systemd.py), for the discovery code."""
+    method = gathered.master.restart
+    files = unit_files(method)
+    if method.kind != "systemd" or not files or not method.program:
+        return None
+    specifiers = unit_specifiers(method.program, gathered.facts.hostname)
+    return SystemdUnit(method.program, tuple(rel(p) for p in files), tuple(sorted(specifiers.items())))
+
+
 def hints_for(gathered: Gathered) -> Hints:
     master = gathered.master
     cwd = master.host_path(master.cwd) if master.cwd else None
@@ -36,7 +48,7 @@ def hints_for(gathered: Gathered) -> Hints:
     loaded = (view.extra.get("settings_module") or {}).get("loaded")
     if loaded is not None:  # as the process sees them: container paths map to the host's
         loaded = tuple(rel(p) for p in (master.host_path(path) for path in loaded) if p)
-    return Hints(command=master.command, cwd=rel(cwd) if cwd else None,
+    return Hints(command=master.command, cwd=rel(cwd) if cwd else None, systemd_unit=systemd_unit(gathered),
                  config_path=rel(host_config) if host_config else None,
                  settings_module=gathered.settings_module, env=dict(master.env), env_names=master.env_names,
                  versions={k: v for k, v in view.versions.items() if k in ("django", "dj_database_url")},
@@ -71,8 +83,23 @@ class Inspection:
         g = self.gunicorn
         return {key: g.get(key) for key in GUNICORN_SETTINGS}
 
+    def written_since_start(self) -> list[str] | None:
+        """Files that set the app's settings (the audit's sources) written after the running master
+        started (/proc's start time, with a 2 s margin for its whole-second boot time): the running
+        process cannot be running them. None when the start time or an mtime is unknown."""
+        started = self.gathered.master.started
+        if started is None:
+            return None
+        paths = sorted({absolute(f.file) for f in self.audit.findings if not f.file.startswith("<")})
+        times = [(p, self.gathered.files[p].mtime) for p in paths if p in self.gathered.files]
+        known = [(p, mtime) for p, mtime in times if mtime is not None]
+        if len(known) < len(times):
+            return None
+        return [p for p, mtime in known if mtime > started + 2]
+
     def running_worker(self) -> str | None:
-        """The worker class the last gunicorn start logged (`Using worker: X`)."""
+        """The worker class the last gunicorn start logged (`Using worker: X`): shown, and decides
+        nothing where the process can answer (written_since_start)."""
         found = USING_WORKER.findall(self.gathered.logs or "")
         return found[-1] if found else None
 
@@ -91,6 +118,7 @@ class Inspection:
             dbs[alias] = {
                 "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
                 "CONN_HEALTH_CHECKS": db.get("CONN_HEALTH_CHECKS"), "pool": db.get("pool"),
+                "defaulted": list(db.get("defaulted") or []),  # absent from the settings: Django's default runs
                 "source": "; ".join(sorted({f"{s['file']}:{s['line']}" if s["line"] else s["file"]
                                             for s in where if s["action"] != "report" or s["value"]})) or None,
             }

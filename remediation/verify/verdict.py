@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from remediation.config.playbook import Playbook
 from remediation.plan.decide import live_kind
 from remediation.model import Target
-from remediation.plan.inspection import USING_WORKER
 from remediation.verify.measure import Measurement, percentile
+from remediation.verify.worker_proof import LogEvidence, ProcessEvidence, judge_worker
 
 
 def metrics(gunicorn: dict, databases: dict, m: Measurement | None) -> dict:
@@ -63,17 +63,6 @@ def connects_in_log(before: dict | None, after: Measurement) -> int | None:
     if not connect_ms or not after.acquire_ms:
         return None
     return sum(1 for ms in after.acquire_ms if could_be_connect(ms, connect_ms))
-
-
-def _worker(logs: str, after: Measurement, t: Target) -> list[str]:
-    used = USING_WORKER.findall(logs)
-    live = used[-1] if used else None
-    problems = []
-    if live != t.worker_class:
-        problems.append(f"gunicorn logged `Using worker: {live}`, want {t.worker_class}")
-    if t.worker_class == "gthread" and not any(n > 1 for n in after.worker_threads):
-        problems.append(f"worker thread counts {after.worker_threads}: no gthread pool is running")
-    return problems
 
 
 def _connections(before: dict | None, after: Measurement, playbook: Playbook, target: Target,
@@ -153,11 +142,12 @@ def slow_reused_acquisition(before: dict | None, after: Measurement, limit_ms: f
     return text, None
 
 
-def judge(before: dict | None, result: dict, after: Measurement, logs: str, playbook: Playbook,
-          target: Target | None = None) -> Verdict:
-    """Every check of the after-measurement against the host's target, the baseline and the thresholds."""
-    target = target or playbook.target
-    verdict = Verdict(_worker(logs, after, target))
+def judge(before: dict | None, result: dict, after: Measurement, playbook: Playbook, target: Target,
+          process: ProcessEvidence, log: LogEvidence) -> Verdict:
+    """Every check of the after-measurement against the host's target, the baseline and the
+    thresholds. The worker class is proven from the restarted process; the log only adds."""
+    problems, warnings = judge_worker(process, log, target.worker_class)
+    verdict = Verdict(problems, warnings)
     if after.errors:
         verdict.problems.append(f"{after.errors} of {after.requests} requests failed")
     _connections(before, after, playbook, target, verdict)

@@ -10,9 +10,10 @@ gets the unit file's environment and working directory.
 from __future__ import annotations
 
 import posixpath
+from dataclasses import replace
 from typing import Optional
 
-from remediation.discovery.words import split_words
+from remediation.discovery.words import Mapped, split_words
 from remediation.discovery.sources.base import EnvSetting, Located, invocations_in
 from remediation.discovery.sources.ini import read_ini
 
@@ -60,8 +61,59 @@ def load_order(paths: list[str]) -> dict[str, list[str]]:
             for unit, (fragments, dropins) in units.items()}
 
 
-def locate_unit(files: list[tuple[str, str]], unit: Optional[str] = None) -> Located:
-    """Every gunicorn the unit (its files in load order) starts, with the environment it gives it."""
+def unit_specifiers(name: str, hostname: str = "") -> dict[str, str]:
+    """The specifiers systemd expands in a system unit named `name` (systemd.unit(5)): the
+    template's instance (%i, %I), the unit's names (%n, %N, %p, %P), the system directories."""
+    base = name.rsplit(".", 1)[0]
+    prefix, at, instance = base.partition("@")
+    specs = {"n": name, "N": base, "p": prefix, "P": unescape(prefix), "i": instance if at else "",
+             "I": unescape(instance) if at else "", "j": prefix.rsplit("-", 1)[-1], "J": unescape(prefix.rsplit("-", 1)[-1]),
+             "t": "/run", "S": "/var/lib", "C": "/var/cache", "L": "/var/log", "E": "/etc", "T": "/tmp",
+             "V": "/var/tmp", "%": "%"}
+    if hostname:
+        specs["H"] = hostname
+    return specs
+
+
+def unescape(text: str) -> str:
+    """systemd-escape --unescape: `-` is `/`, `\\xNN` a byte."""
+    out, i = [], 0
+    while i < len(text):
+        if text.startswith("\\x", i) and len(text) >= i + 4:
+            try:
+                out.append(chr(int(text[i + 2:i + 4], 16)))
+                i += 4
+                continue
+            except ValueError:
+                pass
+        out.append("/" if text[i] == "-" else text[i])
+        i += 1
+    return "".join(out)
+
+
+def expand(value: Mapped, specifiers: Optional[dict[str, str]]) -> Mapped:
+    """`value` with systemd's specifiers expanded; every expanded character keeps the offset of
+    its `%`, so an edit that would touch it is refused (its span is no longer verbatim)."""
+    if not specifiers or "%" not in value.text:
+        return value
+    text, offsets, i = [], [], 0
+    while i < len(value.text):
+        if value.text[i] == "%" and i + 1 < len(value.text) and value.text[i + 1] in specifiers:
+            new = specifiers[value.text[i + 1]]
+            text.append(new)
+            offsets += [value.offsets[i]] * len(new)
+            i += 2
+            continue
+        text.append(value.text[i])
+        offsets.append(value.offsets[i])
+        i += 1
+    return Mapped("".join(text), offsets, value.end)
+
+
+def locate_unit(files: list[tuple[str, str]], unit: Optional[str] = None,
+                specifiers: Optional[dict[str, str]] = None) -> Located:
+    """Every gunicorn the unit (its files in load order) starts, with the environment it gives it;
+    `specifiers`: what systemd expands in them (a template's %i)."""
     located = Located()
     unit = unit or files[0][0]
     cwd = None
@@ -69,6 +121,7 @@ def locate_unit(files: list[tuple[str, str]], unit: Optional[str] = None) -> Loc
     exec_start = None
     for path, text in files:
         for entry in (e for e in read_ini(text, continuation="backslash") if e.section == "Service"):
+            entry = replace(entry, value=expand(entry.value, specifiers))
             if entry.key == "WorkingDirectory":
                 cwd = entry.value.text.lstrip("-") or None
             elif entry.key == "EnvironmentFile":
