@@ -7,20 +7,28 @@ What it answers from:
 - recorded agent replies: the `probe` reply (tests/fixtures/probe/*.json, the agent's own
   shape), the app's versions and the DB server's budget (tests/fixtures/flow/hosts/<host>/host.json);
 - an in-memory host filesystem (tests/fixtures/flow/hosts/<host>/files/...): `read` returns real
-  sha256 and bytes, `write` backs up, validates and renames as hostagent.op_write does, `restore`
-  puts back the host backup or the controller's copy as hostagent.op_restore does, so backups,
-  sha256 checks and byte-identical rollback are real checks;
+  sha256, bytes and mtimes (the host's files were written a month ago, `running_files` an hour
+  ago, after the running master started), `write` backs up (keeping the mtime, as copystat does),
+  validates and renames as hostagent.op_write does, `restore` puts back the host backup or the
+  controller's copy as hostagent.op_restore does, so backups, sha256 checks and byte-identical
+  rollback are real checks;
 - a small model of the running app: the gunicorn master loaded its config and settings when it
   started (the fake's "app loader" runs the gunicorn config file and the settings module as
-  Python, as gunicorn's and Django's loaders do), a restart starts a new master (new pid) from
-  the files as they are then; the log says `Using worker: X`; each request opens a DB connection
-  unless the running workers keep them (a threaded or sync worker with CONN_MAX_AGE != 0), so
-  the DB server's cumulative counter, the tcp watch and the timed requests' output follow from
-  what really runs;
+  Python, as gunicorn's and Django's loaders do, and completes DATABASES as Django's connection
+  handler does: CONN_MAX_AGE 0, CONN_HEALTH_CHECKS False where unset, named in `defaulted`), a
+  restart starts a new master (new pid, new start time; pid 1 inside a container) from the files
+  as they are then; the probe reports its `started` and `nspid`, supervisord's XML-RPC log files
+  (`logs`) and systemd's `systemctl show` (`systemd`) as the agent does; the log has gunicorn's
+  default format, `[date] [PID] [INFO] Using worker: X` with the master's own pid; each request
+  opens a DB connection unless the running workers keep them (a threaded or sync worker with
+  CONN_MAX_AGE != 0), so the DB server's cumulative counter, the tcp watch and the timed
+  requests' output follow from what really runs;
 - scripted faults (a scenario's "faults"), one per stage failure: unreachable, a held lock, a
   file edited while the baseline runs, the app's interpreter failing, a write failing validation,
   the patched config failing to load, a restart failing or doing nothing, the app not serving,
-  reuse not happening after the restart, a restore failing, the connection dropping at a stage.
+  reuse not happening after the restart, a restore failing, the connection dropping at a stage,
+  the app's log unreadable (`log_unreadable`: the OSError's reason), a restarted master logging
+  another worker class than it loads (`restarted_logs_worker`).
 
 The fake is strict: an agent op or command it does not know fails the test (AssertionError),
 so a flow that starts doing something new cannot pass by accident.
@@ -28,12 +36,15 @@ so a flow that starts doing something new cannot pass by accident.
 from __future__ import annotations
 
 import base64
+import configparser
 import copy
 import fnmatch
 import hashlib
 import json
 import posixpath
+import re
 import shlex
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,17 +78,49 @@ class FakeFile:
     mode: int = 0o644
     uid: int = 0
     gid: int = 0
+    mtime: float = 0.0  # when it was last written (the host's clock), as the agent's read reports it
 
 
 class AppLoadError(Exception):
     """What the app's own loaders would report (the introspection snippet's `errors`)."""
 
 
+def version_tuple(text: str | None) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text or "")[:3])
+
+
+def django_filled(databases: dict, django: str | None) -> dict:
+    """DATABASES as Django's own ConnectionHandler completes it (configure_settings): ENGINE dummy
+    where unset, CONN_MAX_AGE 0, CONN_HEALTH_CHECKS False (Django >= 4.1), OPTIONS {}, NAME/USER/
+    PASSWORD/HOST/PORT "". A DATABASES without `default` makes Django raise: the snippet's fallback
+    then sets CONN_MAX_AGE 0 alone (agent/introspect.py django_defaults_filled)."""
+    filled = copy.deepcopy(databases)
+    if filled and "default" not in filled:
+        for db in filled.values():
+            db.setdefault("CONN_MAX_AGE", 0)
+        return filled
+    for db in filled.values():
+        db.setdefault("ATOMIC_REQUESTS", False)
+        db.setdefault("AUTOCOMMIT", True)
+        db.setdefault("ENGINE", "django.db.backends.dummy")
+        if not db["ENGINE"] or db["ENGINE"] == "django.db.backends.":
+            db["ENGINE"] = "django.db.backends.dummy"
+        db.setdefault("CONN_MAX_AGE", 0)
+        if version_tuple(django) >= (4, 1):
+            db.setdefault("CONN_HEALTH_CHECKS", False)
+        db.setdefault("OPTIONS", {})
+        db.setdefault("TIME_ZONE", None)
+        for key in ("NAME", "USER", "PASSWORD", "HOST", "PORT"):
+            db.setdefault(key, "")
+    return filled
+
+
 def load_app(files: dict[str, FakeFile], argv: list[str], args_from: int, cwd: str, env: dict[str, str],
-             to_host=lambda p: p) -> dict:
+             to_host=lambda p: p, django: str | None = None) -> dict:
     """The app's own view of its settings from the files as they are now: gunicorn's config file
     and command line (as gunicorn reads them), Django's DATABASES (the settings module run as
-    Python), shaped as agent/introspect.py prints it."""
+    Python, completed by Django's connection handler for `django`, its version), shaped as
+    agent/introspect.py prints it."""
     out: dict[str, Any] = {"gunicorn": None, "databases": {}, "errors": []}
     words = argv[args_from:]
     settings = dict(GUNICORN_DEFAULTS)
@@ -127,12 +170,16 @@ def load_app(files: dict[str, FakeFile], argv: list[str], args_from: int, cwd: s
         exec(compile(files[host_path].content, path, "exec"), namespace)
         packages = [posixpath.join(cwd, *module.split(".")[:i], "__init__.py") for i in range(1, module.count(".") + 1)]
         out["settings_module"]["loaded"] = sorted([p for p in packages if to_host(p) in files] + [path])
-        for alias, db in namespace["DATABASES"].items():
-            options = db.get("OPTIONS") or {}
-            out["databases"][alias] = {  # as settings.DATABASES has them before django.setup: unset is None
-                "ENGINE": db.get("ENGINE"), "CONN_MAX_AGE": db.get("CONN_MAX_AGE"),
-                "CONN_HEALTH_CHECKS": db.get("CONN_HEALTH_CHECKS"), "pool": bool(options.get("pool")),
-                "HOST": db.get("HOST"), "PORT": str(db.get("PORT") or ""), "NAME": str(db.get("NAME") or "")}
+        databases = namespace["DATABASES"]
+        configured = django_filled(databases, django)
+        for alias, db in databases.items():
+            full = configured.get(alias) or db  # what Django's connection handler runs
+            options = full.get("OPTIONS") or {}
+            out["databases"][alias] = {
+                "ENGINE": full.get("ENGINE"), "CONN_MAX_AGE": full.get("CONN_MAX_AGE"),
+                "CONN_HEALTH_CHECKS": full.get("CONN_HEALTH_CHECKS"), "pool": bool(options.get("pool")),
+                "HOST": full.get("HOST"), "PORT": str(full.get("PORT") or ""), "NAME": str(full.get("NAME") or ""),
+                "defaulted": sorted(k for k in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS") if k not in db and k in full)}
     except Exception as exc:  # noqa: BLE001 - what the snippet reports
         out["errors"].append(f"django: {type(exc).__name__}: {exc}")
     return out
@@ -144,8 +191,9 @@ def keeps_connections(view: dict) -> bool:
     if "ggevent" in (gunicorn.get("effective_worker_class") or ""):
         return False  # a connection per greenlet, closed or leaked: never reused (the incident)
     dbs = view.get("databases") or {}
-    # an unset CONN_MAX_AGE (None in the view) is Django's default 0: a connection per request
-    return bool(dbs) and all(db.get("CONN_MAX_AGE") not in (0, None) for db in dbs.values())
+    # an unset CONN_MAX_AGE is Django's default 0 in the view: a connection per request; None is
+    # Django's "unlimited persistent connections"
+    return bool(dbs) and all(db.get("CONN_MAX_AGE") != 0 for db in dbs.values())
 
 
 @dataclass
@@ -153,6 +201,8 @@ class Process:
     """The running gunicorn master: what it loaded when it started."""
     pid: int
     view: dict
+    started: float = 0.0  # when it started (the host's clock: /proc/PID/stat and the boot time)
+    nspid: int = 0  # its pid inside its own pid namespace (a container's), as its log names it
     warm_threads: int = 0  # worker threads that hold a DB connection now
 
     @property
@@ -188,15 +238,21 @@ class FakeHost:
         probe = json.loads((FIXTURES / self.spec["probe"]).read_text())
         probe.pop("ps", None)  # an older agent's `ps aux` text: no part of the reply any more
         self.probe_template = probe
+        self.clock = 1_800_000_000.0
+        # the host's files were written well before the running master started (a day before now),
+        # a scenario's own versions too (the master runs them), but `running_files` (see below)
+        written, started = self.clock - 30 * 86400, self.clock - 86400
         self.files: dict[str, FakeFile] = {}
         root = spec_dir / "files"
         for path in sorted(root.rglob("*")):
             if path.is_file():
-                self.files["/" + path.relative_to(root).as_posix()] = FakeFile(path.read_bytes(), 0o644, 999, 999)
+                self.files["/" + path.relative_to(root).as_posix()] = FakeFile(path.read_bytes(), 0o644, 999, 999,
+                                                                               written)
         for path, text in (files or {}).items():  # a scenario's own versions of some files
-            self.files[path] = FakeFile(text.encode(), 0o644, 999, 999)
+            self.files[path] = FakeFile(text.encode(), 0o644, 999, 999, written)
         self.original = {path: f.content for path, f in self.files.items()}
-        self.clock = 1_800_000_000.0
+        self.supervisor_logs = self.supervisor_log_files()  # as supervisord loaded the program
+        self.log_path = self.supervisor_logs.get("stdout_logfile") or None  # a file log, if any
         self.log: list[tuple[float, str, str | None]] = []  # (host clock, line, container that wrote it)
         self.host_name = self.spec["name"]  # as the inventory names it (set when a FakeRemote connects)
         self.lock: dict | None = self.faults.get("lock_holder")
@@ -216,13 +272,13 @@ class FakeHost:
             for worker in master["workers"]:
                 worker["argv"] = master["argv"]
         # `running_files`: what the files said when the running master started (changed since,
-        # without a restart): it runs those settings, the files on disk say others
+        # without a restart: written after it started): it runs those settings, the files on disk say others
         on_disk = {path: self.files[path].content for path in running_files or {}}
         for path, text in (running_files or {}).items():
             self.files[path].content = text.encode()
-        self.process = self._start(master["pid"], announce=True)
+        self.process = self._start(master["pid"], announce=True, at=started)
         for path, content in on_disk.items():
-            self.files[path].content = content
+            self.files[path].content, self.files[path].mtime = content, self.clock - 3600
 
     # -- the app ------------------------------------------------------------------------------
 
@@ -241,16 +297,51 @@ class FakeHost:
     def view(self, env: dict | None = None, argv: list[str] | None = None) -> dict:
         m = self.master
         view = load_app(self.files, argv or m["argv"], m["gunicorn_args_from"], m["cwd"],
-                        {**m.get("env", {}), **(env or {})}, self.to_host)
+                        {**m.get("env", {}), **(env or {})}, self.to_host, self.spec["versions"].get("django"))
         view["versions"] = dict(self.spec["versions"])
         return view
 
-    def _start(self, pid: int, announce: bool) -> Process:
-        process = Process(pid, self.view())
-        if announce:
-            self._log(f"[{pid}] [INFO] Starting gunicorn {self.spec['versions'].get('gunicorn')}")
-            self._log(f"[{pid}] [INFO] Using worker: {process.worker_name}")
+    def _start(self, pid: int, announce: bool, at: float | None = None) -> Process:
+        """A new master from the files as they are now, started `at` (now by default); in a
+        container it is the container's init (its parent is containerd-shim): pid 1 inside."""
+        nspid = 1 if self.master.get("container") else pid
+        process = Process(pid, self.view(), started=self.clock if at is None else at, nspid=nspid)
+        if announce:  # gunicorn's default error log: the master's lines carry its own pid, as it sees it
+            g = process.view.get("gunicorn") or {}
+            self.log_gunicorn(nspid, f"Starting gunicorn {self.spec['versions'].get('gunicorn')}", process.started)
+            for address in g.get("bind") or []:
+                self.log_gunicorn(nspid, f"Listening at: http://{address} ({nspid})", process.started)
+            # what the restarted master logs; a scripted `restarted_logs_worker` contradicts its loader
+            logged = self.faults.get("restarted_logs_worker") if self.restarts else None
+            self.log_gunicorn(nspid, f"Using worker: {logged or process.worker_name}", process.started)
+            for i in range(int(g.get("workers") or 1)):
+                self.log_gunicorn(nspid + 1 + i, f"Booting worker with pid: {nspid + 1 + i}", process.started)
         return process
+
+    def log_gunicorn(self, pid: int, message: str, at: float | None = None, level: str = "INFO") -> None:
+        """A line in gunicorn's default error-log format: `[date] [PID] [LEVEL] message`."""
+        date = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(self.clock if at is None else at))
+        self._log(f"[{date}] [{pid}] [{level}] {message}")
+
+    def supervisor_log_files(self) -> dict:
+        """What supervisord's getProcessInfo says of the program's output files (its section in the
+        manager's file): stderr "" when redirect_stderr sends it to stdout or for NONE."""
+        where = self.spec.get("command") or {}
+        if where.get("prefix") != "command=" or where.get("file") not in self.files:
+            return {}
+        parser = configparser.RawConfigParser()
+        parser.read_string(self.files[where["file"]].content.decode())
+        section = next((s for s in parser.sections() if s.startswith("program:")), None)
+        if section is None:
+            return {}
+        auto = f"/var/log/supervisor/{section[len('program:'):]}-%s---supervisor-k2j8x1.log"
+
+        def logfile(kind: str) -> str:
+            value = parser.get(section, f"{kind}_logfile", fallback="AUTO")
+            return "" if value.upper() == "NONE" else (auto % kind if value.upper() == "AUTO" else value)
+
+        redirect = parser.get(section, "redirect_stderr", fallback="false").lower() in ("true", "1", "yes")
+        return {"stdout_logfile": logfile("stdout"), "stderr_logfile": "" if redirect else logfile("stderr")}
 
     def manager_command(self) -> str | None:
         """The command line in the manager's own file (host.json "command": the file, and the
@@ -266,6 +357,7 @@ class FakeHost:
     def reload_manager(self) -> None:
         """The manager rereads its own files (daemon-reload, supervisorctl reread, compose up)."""
         self.loaded_command = self.manager_command()
+        self.supervisor_logs = self.supervisor_log_files()
 
     def restart_app(self, recreate: bool = False) -> None:
         """The manager restarted gunicorn: a new master that loads the files as they are now, with
@@ -280,7 +372,8 @@ class FakeHost:
             master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.loaded_command)[1:]
             for worker in master["workers"]:
                 worker["argv"] = master["argv"]
-        self._log(f"[{self.process.pid}] [INFO] Shutting down: Master")
+        self.log_gunicorn(self.process.nspid, "Handling signal: term")
+        self.log_gunicorn(self.process.nspid, "Shutting down: Master")
         old = self.master.get("container")
         if old:
             self.sessions.pop(old, None)  # a container restart ends its session
@@ -449,7 +542,7 @@ class FakeRemote:
         if argv[:3] == ["sh", "-c", REQUESTS_SCRIPT]:
             # someone edits a file while the baseline runs (after the plan read it, before any write)
             for path, text in fake.faults.pop("edited_during_baseline", {}).items():
-                fake.files[path].content = text.encode()
+                fake.files[path].content, fake.files[path].mtime = text.encode(), fake.clock
             n, width = int(argv[5]), int(argv[6])
             fake.clock += 0.01
             started = fake.clock
@@ -510,6 +603,7 @@ class FakeRemote:
         master = reply["masters"][0]
         old_pid, pid = master["pid"], fake.process.pid
         master["pid"] = pid
+        master["nspid"], master["started"] = fake.process.nspid, fake.process.started  # /proc/PID/status, stat
         g = fake.process.view.get("gunicorn") or {}
         threads = int(g.get("threads") or 1) + 1 if "ThreadWorker" in (g.get("effective_worker_class") or "") else 1
         master["workers"] = [{**w, "pid": pid + 1 + i, "threads": threads}
@@ -517,6 +611,12 @@ class FakeRemote:
         sup = master.get("supervisor")
         if sup and sup.get("status"):
             sup["status"] = sup["status"].replace(f"pid {old_pid},", f"pid {pid},")
+        if sup is not None:  # supervisord's XML-RPC socket answers: getProcessInfo's log files
+            sup["via"] = "environment" if sup.get("program") else "xmlrpc"
+            sup["logs"] = {**fake.supervisor_logs, "pid": pid, "via": "xmlrpc"}
+        if master.get("systemd") is not None:  # `systemctl show`: the unit as systemd has it loaded now
+            master["systemd"]["main_pid"] = pid
+            master["systemd"]["exec_start"] = fake.loaded_command
         fake.clock += 0.01
         reply["time"] = fake.clock
         return reply
@@ -526,7 +626,7 @@ class FakeRemote:
         if f is None:
             return {"path": path, "exists": False}
         info = {"path": path, "exists": True, "symlink": False, "realpath": path, "mode": f.mode, "uid": f.uid,
-                "gid": f.gid, "size": len(f.content), "is_file": True, "sha256": sha256(f.content)}
+                "gid": f.gid, "size": len(f.content), "is_file": True, "mtime": f.mtime, "sha256": sha256(f.content)}
         if not sha_only:
             info["content"] = base64.b64encode(f.content).decode()
         return info
@@ -549,15 +649,15 @@ class FakeRemote:
         fake, path = self.fake, op["path"]
         edit = fake.faults.get("edited_just_before_write", {}).pop(path, None)
         if edit is not None:  # someone else's edit lands after apply's stale check, before this write
-            fake.files[path].content = edit.encode()
+            fake.files[path].content, fake.files[path].mtime = edit.encode(), fake.clock
         f = fake.files.get(path)
         if f is None:
             return {"ok": False, "error": f"{path}: not a regular file"}
         if sha256(f.content) != op["expected_sha256"]:
             return {"ok": False, "error": f"{path} changed since it was planned"}
         backup = posixpath.join(op["backup_dir"], path.lstrip("/"))
-        if backup not in fake.files:
-            fake.files[backup] = FakeFile(f.content, f.mode, f.uid, f.gid)
+        if backup not in fake.files:  # shutil.copystat: the backup keeps the original's mtime
+            fake.files[backup] = FakeFile(f.content, f.mode, f.uid, f.gid, f.mtime)
         data = base64.b64decode(op["content"])
         problem = fake.faults.get("write_invalid", {}).get(path)
         if problem is None and op.get("validate") == "python":
@@ -568,7 +668,8 @@ class FakeRemote:
         if problem:
             return {"ok": False, "error": f"{path}: new content failed validation: {problem}", "backup": backup}
         before = f.content
-        fake.files[path] = FakeFile(data, f.mode, f.uid, f.gid)
+        fake.clock += 0.01
+        fake.files[path] = FakeFile(data, f.mode, f.uid, f.gid, fake.clock)  # renamed into place: written now
         return {"ok": True, "backup": backup, "sha256_before": sha256(before), "sha256_after": sha256(data)}
 
     def _op_restore(self, op: dict) -> dict:
@@ -603,7 +704,9 @@ class FakeRemote:
             else:
                 results.append({"path": path, "ok": False, "error": "no verified copy of the original"})
                 continue
-            fake.files[path] = FakeFile(data, item.get("mode", 0o644), item.get("uid", 0), item.get("gid", 0))
+            fake.clock += 0.01
+            fake.files[path] = FakeFile(data, item.get("mode", 0o644), item.get("uid", 0), item.get("gid", 0),
+                                        fake.clock)  # a new file renamed into place: written now
             results.append({"path": path, "ok": True, "source": source, "error": None})
         return {"files": results}
 
@@ -646,8 +749,14 @@ class FakeRemote:
         fake = self.fake
         out: dict[str, Any] = {"_offsets": {}, "_time": fake.clock}
         text = fake.log_text().encode()
+        unreadable = fake.faults.get("log_unreadable")  # e.g. "Permission denied"
         for item in op["sources"]:
             if item["kind"] == "file":
+                if unreadable or (fake.log_path is not None and item["path"] != fake.log_path):
+                    reason = unreadable or "No such file or directory"  # the agent's OSError text
+                    errno = {"No such file or directory": 2, "Permission denied": 13}.get(reason, 5)
+                    out[item["key"]] = {"error": f"[Errno {errno}] {reason}: '{item['path']}'"}
+                    continue
                 start = item.get("offset")
                 if start is None or start > len(text):
                     start = max(0, len(text) - op.get("bytes", 65536))
@@ -657,6 +766,12 @@ class FakeRemote:
                 container = item.get("container") if item["kind"] == "docker" else None
                 if container is not None and container != fake.master.get("container"):
                     out[item["key"]] = f"Error response from daemon: No such container: {container}\n"
+                    continue
+                if unreadable and item["kind"] == "journal":  # journalctl failed: the agent's error
+                    out[item["key"]] = {"error": f"Failed to open journal: {unreadable}"}
+                    continue
+                if unreadable:  # `docker logs` exits non-zero: its stderr is the text
+                    out[item["key"]] = f"Error response from daemon: {unreadable}\n"
                     continue
                 lines = None if item.get("since") else op.get("lines", 400)
                 out[item["key"]] = fake.log_text(item.get("since"), container, lines)

@@ -164,6 +164,7 @@ def test_file_log_replies_agree(tmp_path):
     log = tmp_path / "app.log"
     text = remote.fake.log_text()
     log.write_text(text)
+    remote.fake.log_path = str(log)  # the fake's app log is the file written here
     source = {"kind": "file", "path": str(log), "key": "app"}
     real = real_agent({"op": "logs", "sources": [source], "bytes": 0})[0]
     fake = remote.agent({"op": "logs", "sources": [source], "bytes": 0})[0]
@@ -231,7 +232,7 @@ def test_the_fake_app_loader_reads_the_files_as_gunicorn_and_django_do(name, tmp
 # -- the recorded probes: the agent's own shape, and what each one models
 
 PROBES = Path(__file__).parent / "fixtures" / "probe"
-OPTIONAL_MASTER_KEYS = {"docker", "supervisor"}  # present only when a container / supervisord runs it
+OPTIONAL_MASTER_KEYS = {"docker", "supervisor", "systemd"}  # only when a container / supervisord / systemd runs it
 
 
 def probe_of_a_process(monkeypatch) -> dict:
@@ -270,15 +271,49 @@ def test_made_probes_have_the_agent_s_shape(name, monkeypatch):
     assert set(master["ancestors"][0]) == set(real_master["ancestors"][0])
 
 
+OLDER_AGENT_LACKS = {"env_names", "nspid", "started"}  # what the agent added since supervisor/compose.json
+
+
 def test_recorded_probes_are_an_older_agent_s_and_still_parse(monkeypatch):
     """supervisor.json and compose.json were recorded by an older agent (a `ps` text, no
-    env_names): every other key is the agent's, and the facts parse them."""
+    env_names, no nspid, no started): every other key is the agent's, and the facts parse them."""
+    from remediation.facts.parse import parse_probe
+
     real = probe_of_a_process(monkeypatch)
     real_master = set(real["masters"][0]) - OPTIONAL_MASTER_KEYS
     for name in ("supervisor", "compose"):
         recorded = json.loads((PROBES / f"{name}.json").read_text())
         assert set(recorded) - {"ps"} == set(real)
-        assert real_master - (set(recorded["masters"][0]) - OPTIONAL_MASTER_KEYS) == {"env_names"}
+        assert real_master - (set(recorded["masters"][0]) - OPTIONAL_MASTER_KEYS) == OLDER_AGENT_LACKS
+        master = parse_probe(recorded).master()
+        assert master.started is None and master.nspid is None  # unknown: decided without them
+
+
+@pytest.mark.parametrize("name", ["supervisor", "compose", "systemd", "unmanaged"])
+def test_the_fake_s_probe_replies_have_the_agent_s_shape(name, monkeypatch):
+    """The fake answers a probe as the agent does now, whatever its recording lacks: the master's
+    start time and its pid in its own namespace (1 for a container's init), the keys the agent
+    adds only where supervisord (with its XML-RPC log files) or systemd (`systemctl show`) runs it."""
+    from remediation.facts.parse import parse_probe
+
+    real = probe_of_a_process(monkeypatch)
+    real_master = set(real["masters"][0]) - OPTIONAL_MASTER_KEYS
+    fake = FakeHost(name)
+    reply = FakeRemote(fake, Host("web1")).open().agent({"op": "probe"})[0]
+    assert set(reply) - {"_models"} == set(real)
+    master = reply["masters"][0]
+    lacks = {"env_names"} if name in ("supervisor", "compose") else set()  # the recording's own, never made up
+    assert real_master - set(master) == lacks and set(master) - real_master <= OPTIONAL_MASTER_KEYS
+    assert isinstance(master["started"], float) and master["started"] < reply["time"]
+    assert master["nspid"] == (1 if master["container"] else master["pid"])
+    if name == "supervisor":
+        assert master["supervisor"]["via"] == "xmlrpc"
+        assert master["supervisor"]["logs"] == {"stdout_logfile": "/var/log/supervisor/schoolsite.log",
+                                                "stderr_logfile": "", "pid": master["pid"], "via": "xmlrpc"}
+    if name == "systemd":
+        assert master["systemd"]["main_pid"] == master["pid"]
+    parsed = parse_probe(reply).master()
+    assert (parsed.started, parsed.nspid) == (master["started"], master["nspid"])
 
 
 @pytest.mark.parametrize("name, kind, program", [

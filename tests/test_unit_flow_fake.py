@@ -81,6 +81,8 @@ def test_scenario(path, tmp_path):
         assert part in (run.error or ""), (part, run.error)
     if want["status"] in ("remediated", "unchanged"):
         assert run.error is None
+    for part in want.get("warnings", []):
+        assert any(part in w for w in run.warnings), (part, run.warnings)
     events = journal.events("web1")
     assert [e["stage"] for e in events if e["event"] == "stage"] == want["stages"]
     assert events[-1]["event"] == "result" and events[-1]["status"] == want["status"]
