@@ -83,7 +83,7 @@ def test_cut_off_host_counts_as_unreachable_and_is_named(fleet, quick_playbook, 
                                  "--yes", "--json", "-", "--playbook", str(quick_playbook), runs_dir=runs_dir)
         assert rc != 0
         assert report["hosts"]["lab3"]["status"] == "unreachable"
-        assert "cannot reach 10.77.0.12:22" in report["hosts"]["lab3"]["error"]
+        assert "cannot reach deploy@10.77.0.12:22" in report["hosts"]["lab3"]["error"]  # the resolved login
         assert report["hosts"]["lab4"]["status"] == "remediated"
         assert "lab3 (unreachable" in err.strip().splitlines()[-1]
         fault_matrix.add("host unreachable before the run", survived=True, lost=0)
