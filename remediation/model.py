@@ -237,6 +237,8 @@ class HostRun:
     refusals: list[str] = field(default_factory=list)
     diff: str = ""
     restart_commands: list[str] = field(default_factory=list)
+    # the gentlest restart chosen (plan/restart_kind.py: kind, reason) and the kind that applied it
+    restart_kind: dict | None = None
     seconds: float = 0.0
 
     def as_json(self) -> dict:

@@ -119,6 +119,9 @@ def test_scenario(path, tmp_path):
         assert not any(e["event"] == "change-intent" for e in events)
 
     assert fake.restarts == want["restarts"]
+    assert fake.reloads == want.get("reloads", 0)  # HUPs the master reloaded (plan/restart_kind.py)
+    if "restart_kind" in want:  # the gentlest restart chosen, with its reason, and the kind that applied it
+        assert {k: (run.restart_kind or {}).get(k) for k in want["restart_kind"]} == want["restart_kind"]
     if "running_worker" in want:
         assert fake.process.worker_name == want["running_worker"]
     for command in want.get("commands", []):

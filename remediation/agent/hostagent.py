@@ -988,9 +988,45 @@ def op_tcp_watch(req):
             "active_opens": (opens - state["opens"]) if opens is not None and state["opens"] is not None else None}
 
 
+def op_hup_reload(req):
+    """SIGHUP to a gunicorn master, then wait until a new generation of workers serves: every
+    child of the master started after the signal, none of the old workers left, at least `want`
+    of them (gunicorn's Arbiter.reload spawns the new workers, then stops the old ones gracefully).
+    The pid must still be the master the controller probed (`started`, its /proc start time):
+    a pid reused by another process is never signalled. Returns what was seen at the end; the
+    controller judges it (verify/reload_proof.py)."""
+    import signal
+
+    pid, want = int(req["pid"]), int(req.get("want") or 1)
+    started = start_time(pid)
+    if started is None or req.get("started") is None or abs(started - float(req["started"])) > 1:
+        return {"signalled": False, "error": "pid %d is not the master probed (started %s, now %s)"
+                % (pid, req.get("started"), started)}
+
+    def seen():
+        kids = [row for row in proc_table() if row["ppid"] == pid]
+        return [{"pid": row["pid"], "started": start_time(row["pid"]), "threads": row["threads"]} for row in kids]
+
+    before = seen()  # the generation the signal replaces (and any the controller saw earlier)
+    old = set(w["pid"] for w in before) | set(int(p) for p in req.get("old", []))
+    sent = time.time()
+    os.kill(pid, signal.SIGHUP)
+    deadline = sent + float(req.get("timeout", 60))
+    workers = seen()
+    while time.time() < deadline:
+        pids = set(w["pid"] for w in workers)
+        if len(pids) >= want and not (pids & old):
+            break
+        time.sleep(0.2)
+        workers = seen()
+    return {"signalled": True, "sent": sent, "now": time.time(), "master_started": start_time(pid),
+            "old": sorted(old), "workers": workers}
+
+
 OPS = {"probe": op_probe, "read": op_read, "write": op_write, "restore": op_restore,
        "logs": op_logs, "introspect": op_introspect, "counters": op_counters, "run": op_run, "lock": op_lock,
-       "unlock": op_unlock, "supervisor_restart": op_supervisor_restart, "tcp_watch": op_tcp_watch}
+       "unlock": op_unlock, "supervisor_restart": op_supervisor_restart, "tcp_watch": op_tcp_watch,
+       "hup_reload": op_hup_reload}
 
 
 def answer(item):
