@@ -22,7 +22,7 @@ from remediation.journal import Journal
 from remediation.model import AppView, HostRun, Stage, Status
 from remediation.plan.decide import Verdict, decide, files_unread_until_restart, host_target
 from remediation.plan.inspection import Inspection
-from remediation.plan.restart_kind import RestartChoice, RestartKind, choose, reload_facts
+from remediation.plan.restart_kind import RestartChoice, RestartKind, choose, reload_facts, restart_plan
 from remediation.redact import redact
 from remediation.reload import Applied, apply_restart
 from remediation.rollback import rollback_host
@@ -134,7 +134,7 @@ class HostFlow:
                                      gathered.master.restart, ins.patched_paths(), self.url, pb.restart_timeout_s,
                                      want=int(view.get("workers") or 1))
         self.run.restart_commands = self.applied.commands
-        self.run.restart_kind = {**self.choice.as_json(), "applied": str(self.applied.kind),
+        self.run.restart_kind = {**(self.run.restart_kind or {}), "applied": str(self.applied.kind),
                                  "fallback": self.applied.fallback}
         self.stage(Stage.VERIFY)
         self.run.after = self._verify(gathered, baseline)
@@ -145,8 +145,8 @@ class HostFlow:
         """The gentlest restart that applies this change (plan/restart_kind.py), journalled: the
         rollback makes the same choice in reverse."""
         self.choice = choose(reload_facts(ins, self.target, self.restart_only, self.host.vars))
-        self.run.restart_kind = self.choice.as_json()
-        self.journal.record(self.host.name, "restart-kind", **self.choice.as_json())
+        self.run.restart_kind = restart_plan(ins, self.choice)
+        self.journal.record(self.host.name, "restart-kind", **self.run.restart_kind)
 
     def _go(self, ins: Inspection) -> bool:
         """The go/no-go (plan/decide.py); False when the run ends here."""

@@ -97,6 +97,8 @@ class RestartMethod:
     log_files: dict | None = None
     # how systemd itself loads the unit (`systemctl show`: fragment, drop-ins, environment files)
     systemd: dict | None = None
+    # how the engine stops the container (`docker inspect` Config.StopSignal, StopTimeout); None: not asked
+    stop: dict | None = None
 
 
 @dataclass

@@ -176,7 +176,8 @@ def systemd_unit_of(pid):
     return match.group(1) if match else None
 
 
-SYSTEMD_PROPS = ("Id", "FragmentPath", "DropInPaths", "EnvironmentFiles", "MainPID", "ExecStart")
+SYSTEMD_PROPS = ("Id", "FragmentPath", "DropInPaths", "EnvironmentFiles", "MainPID", "ExecStart",
+                 "TimeoutStopUSec", "KillSignal", "KillMode")  # the last three: how it stops the service
 
 
 def systemd_show(unit):
@@ -202,6 +203,8 @@ def systemd_show(unit):
             info["main_pid"] = int(value) if value.isdigit() else None
         elif key == "ExecStart" and "argv[]=" in value:
             info["exec_start"] = value.split("argv[]=", 1)[1].split(" ;", 1)[0]
+        elif key in ("TimeoutStopUSec", "KillSignal", "KillMode"):
+            info.setdefault("stop", {})[key] = value
     return info
 
 
@@ -220,6 +223,7 @@ def docker_summary(info):
                     "rw": m.get("RW")} for m in info.get("Mounts") or []],
         "working_dir": config.get("WorkingDir"), "cmd": config.get("Cmd"),
         "entrypoint": config.get("Entrypoint"), "env": env, "image": config.get("Image"), "image_id": info.get("Image"),
+        "stop_signal": config.get("StopSignal"), "stop_timeout": config.get("StopTimeout"),
         "started_at": (info.get("State") or {}).get("StartedAt"), "pid": (info.get("State") or {}).get("Pid"),
     }
 

@@ -132,10 +132,15 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
     pre = check(ins, hosts_sharing_db(target_host, inv), target_host.vars,
                 target=host_target(ins.gunicorn, ins.versions(), pb.target))
     decision = decide(ins, target_host, inv, pb, force=False)  # the one go/no-go remediate makes
+    from remediation.plan.restart_kind import choose, reload_facts, restart_plan
+
+    target = host_target(ins.gunicorn, ins.versions(), pb.target)
+    restart_choice = restart_plan(ins, choose(reload_facts(ins, target, decision.restart_only, target_host.vars)))
     findings = [f.as_json() for f in ins.audit.findings]
     data = report("plan", {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
                            "decision": str(decision.verdict), "reason": redact(decision.reason) or None,
-                           "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths()})
+                           "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths(),
+                           "restart": restart_choice if decision.verdict == Verdict.GO else None})
     emit_json(data, json)
     if json != "-":
         out = out_for(json)
@@ -152,6 +157,24 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
             out.print(f"[red]remediate would stop here[/]: {data['reason']}", soft_wrap=True)
         for line in pre.warnings:
             out.print(f"[yellow]warning[/]: {line}")
+        if data["restart"]:
+            out.print(restart_line(data["restart"]), markup=False, highlight=False)
+
+
+def restart_line(choice: dict) -> str:
+    """`plan`'s line for the restart it chose: the kind, the reason code, what decided, and what
+    bounds the manager's graceful stop (where a HUP falls back, too)."""
+    stop = choice.get("stop") or {}
+    bound = stop.get("bound_s")
+    graceful = (f"graceful stop within {bound:g} s (gunicorn graceful_timeout {stop.get('graceful_timeout_s')}, "
+                f"{stop.get('setting')}: {stop.get('stop_signal')}, {stop.get('stop_timeout_s')} s)"
+                if stop.get("graceful") and bound is not None else
+                f"stop signal {stop.get('stop_signal')}: gunicorn stops at once, in-flight requests are cut"
+                if not stop.get("graceful") else "graceful stop, bound unknown")
+    head = f"restart: {choice['kind']} ({choice['reason']}{': ' + choice['detail'] if choice.get('detail') else ''})"
+    if choice["kind"] == "reload-hup":
+        return f"{head}; if the new workers give no proof: manager-restart, {graceful}"
+    return f"{head}; {graceful}"
 
 
 def _metrics_table(title: str, runs: list) -> Table:

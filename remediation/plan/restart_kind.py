@@ -21,7 +21,7 @@ code in it is reloaded by HUP here (docs/benchmarks.md, "HUP and the worker clas
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -144,33 +144,6 @@ def safe_switch(worker_from: str | None, worker_to: str | None) -> bool:
     return worker_from in HUP_SWITCHABLE and worker_to in HUP_SWITCHABLE
 
 
-@dataclass
-class StopBounds:
-    """What bounds a manager's graceful stop of gunicorn: in-flight requests finish within
-    min(graceful_timeout, the manager's stop timeout) when the stop signal is TERM (gunicorn's
-    graceful shutdown); INT or QUIT stop at once."""
-
-    graceful_timeout_s: float | None  # gunicorn's graceful_timeout (default 30)
-    stop_signal: str | None  # what the manager sends first
-    stop_timeout_s: float | None  # how long the manager waits before SIGKILL
-    setting: str  # where the manager's values are set (their names)
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def graceful(self) -> bool:
-        return (self.stop_signal or "TERM").upper().removeprefix("SIG") == "TERM"
-
-    @property
-    def bound_s(self) -> float | None:
-        known = [v for v in (self.graceful_timeout_s, self.stop_timeout_s) if v is not None]
-        return min(known) if known and self.graceful else (0.0 if not self.graceful else None)
-
-    def as_json(self) -> dict:
-        return {"graceful_timeout_s": self.graceful_timeout_s, "stop_signal": self.stop_signal,
-                "stop_timeout_s": self.stop_timeout_s, "setting": self.setting, "graceful": self.graceful,
-                "bound_s": self.bound_s, "notes": self.notes}
-
-
 def reload_facts(ins: "Inspection", target: Target, restart_only: bool = False,
                  host_vars: dict | None = None) -> ReloadFacts:
     """The facts `choose` needs, from one host's inspection: the changed files (those the plan
@@ -202,3 +175,15 @@ def reload_facts(ins: "Inspection", target: Target, restart_only: bool = False,
         worker_from=running, worker_to=target.worker_class,
         master_running=bool(master.pid) and method.kind != "unknown",
         manager_only=(host_vars or {}).get("remediation_restart") == "manager")
+
+
+def restart_plan(ins: "Inspection", choice: RestartChoice) -> dict:
+    """The choice as `plan`, the run's report and the journal show it: the kind and its reason
+    codes, and, for the manager's restart (a HUP's fallback included), what bounds its graceful stop."""
+    from remediation import managers
+
+    method = ins.gathered.master.restart
+    graceful = ins.gunicorn.get("graceful_timeout")
+    bounds = managers.of(method).stop_bounds(method, ins.gathered.files,
+                                              float(graceful) if graceful is not None else None)
+    return {**choice.as_json(), "stop": bounds.as_json()}
