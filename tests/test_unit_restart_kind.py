@@ -57,6 +57,7 @@ BASE = ReloadFacts(changed=(CONF, SETTINGS), config=CONF, config_how="-c gunicor
     (replace(BASE, baked_paths=(CONF,)), RestartKind.MANAGER_RESTART, KindReason.BAKED_IMAGE),
     (replace(BASE, manager_only=True), RestartKind.MANAGER_RESTART, KindReason.OPERATOR),
     (replace(BASE, master_running=False), RestartKind.MANAGER_RESTART, KindReason.NOT_RUNNING),
+    (replace(BASE, changed=(), changes_known=False), RestartKind.MANAGER_RESTART, KindReason.UNKNOWN_CHANGES),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_the_kind_chosen_for_each_kind_of_change(facts, kind, reason):
     choice = choose(facts)

@@ -53,6 +53,7 @@ class KindReason(StrEnum):
     MASTER_GEVENT_CODE = "master-gevent-code"  # the config the master ran has gevent code (patching)
     UNPROVEN_SWITCH = "unproven-switch"  # a worker class switch not proven safe by HUP (eventlet...)
     OTHER_FILE = "other-file"  # a changed file a reload is not known to re-read
+    UNKNOWN_CHANGES = "unknown-changes"  # only a restart is needed, but which files changed is not known
     NOT_RUNNING = "not-running"  # no live master to signal (fell back, or nothing runs)
     OPERATOR = "operator"  # the inventory says so (remediation_restart: manager)
 
@@ -85,6 +86,7 @@ class ReloadFacts:
     worker_to: str | None = None  # the class the change sets
     master_running: bool = True
     manager_only: bool = False  # the inventory asks for the manager's restart (remediation_restart)
+    changes_known: bool = True  # False: the files written since the master started could not be told
 
 
 def manager_restart(reason: KindReason, detail: str, changed: tuple[str, ...]) -> RestartChoice:
@@ -99,6 +101,9 @@ def choose(facts: ReloadFacts) -> RestartChoice:
         return manager_restart(KindReason.OPERATOR, "remediation_restart: manager", changed)
     if not facts.master_running:
         return manager_restart(KindReason.NOT_RUNNING, "no running master to signal", changed)
+    if not facts.changes_known:
+        return manager_restart(KindReason.UNKNOWN_CHANGES, "the files written since the master started are not "
+                                                           "known (no start time or mtime)", changed)
     if facts.baked_paths:
         return manager_restart(KindReason.BAKED_IMAGE, ", ".join(facts.baked_paths), changed)
     env = [p for p in changed if p in facts.environment_files]
@@ -156,7 +161,8 @@ def reload_facts(ins: "Inspection", target: Target, restart_only: bool = False,
 
     gathered = ins.gathered
     master, method = gathered.master, gathered.master.restart
-    changed = ins.patched_paths() if not restart_only else sorted(ins.written_since_start() or [])
+    written = ins.written_since_start() if restart_only else []
+    changed = ins.patched_paths() if not restart_only else sorted(written or [])
     config, how = config_file(master)
     host_config = master.host_path(config) if config else None
     config_file_read = gathered.files.get(host_config) if host_config else None
@@ -174,7 +180,7 @@ def reload_facts(ins: "Inspection", target: Target, restart_only: bool = False,
         preload_app=ins.gunicorn.get("preload_app") if "preload_app" in ins.gunicorn else None,
         worker_from=running, worker_to=target.worker_class,
         master_running=bool(master.pid) and method.kind != "unknown",
-        manager_only=(host_vars or {}).get("remediation_restart") == "manager")
+        manager_only=(host_vars or {}).get("remediation_restart") == "manager", changes_known=written is not None)
 
 
 def restart_plan(ins: "Inspection", choice: RestartChoice) -> dict:
