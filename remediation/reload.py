@@ -45,4 +45,8 @@ def apply_restart(remote: Remote, journal: Journal, host: str, kind: RestartKind
         commands = restart(remote, method, changed, url, timeout_s)
         return Applied(RestartKind.MANAGER_RESTART, [f"{command}  (no proof: {'; '.join(problems)})"] + commands,
                        fallback=problems)
-    return Applied(RestartKind.MANAGER_RESTART, restart(remote, method, changed, url, timeout_s))
+    unproven = ["the master's start time is unknown: it cannot be signalled safely"] \
+        if kind == RestartKind.RELOAD_HUP else []
+    if unproven:
+        journal.record(host, "reload-fallback", master_pid=master.pid if master else None, problems=unproven)
+    return Applied(RestartKind.MANAGER_RESTART, restart(remote, method, changed, url, timeout_s), fallback=unproven)
