@@ -1021,6 +1021,9 @@ def op_hup_reload(req):
         pids = set(w["pid"] for w in workers)
         if len(pids) >= want and not (pids & old):
             break
+        now = start_time(pid)
+        if now is None or abs(now - started) > 1:  # the master exited (a worker failed to boot: HaltServer)
+            break
         time.sleep(0.2)
         workers = seen()
     return {"signalled": True, "sent": sent, "now": time.time(), "master_started": start_time(pid),
