@@ -75,6 +75,7 @@ class Stage(StrEnum):
 class Worker:
     pid: int
     threads: int
+    started: float | None = None  # when it started (/proc/PID/stat), None when not known
 
 
 @dataclass
@@ -127,6 +128,18 @@ class GunicornMaster:
     build_map: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
     nspid: int | None = None  # its pid inside its own pid namespace (a container's), as its log names it
     started: float | None = None  # when it started (epoch seconds, the host's clock, /proc/PID/stat)
+
+    def loaded_at(self, recycles: bool) -> float | None:
+        """When the running gunicorn last read its config and settings: its start, or a later
+        HUP, after which every worker is newer (gunicorn's Arbiter.reload spawns a new generation).
+        Workers recycled without a reload (`max_requests`) re-read the settings but not the config,
+        so with `recycles` only the master's start counts. None when its start time is unknown."""
+        if self.started is None:
+            return None
+        starts = [w.started for w in self.workers]
+        if recycles or not starts or any(s is None for s in starts):
+            return self.started
+        return max(self.started, min(s for s in starts if s is not None))
 
     @property
     def gunicorn_argv(self) -> list[str]:

@@ -309,6 +309,7 @@ class FakeHost:
         container it is the container's init (its parent is containerd-shim): pid 1 inside."""
         nspid = 1 if self.master.get("container") else pid
         process = Process(pid, self.view(), started=self.clock if at is None else at, nspid=nspid)
+        process.worker_started = process.started
         if announce:  # gunicorn's default error log: the master's lines carry its own pid, as it sees it
             g = process.view.get("gunicorn") or {}
             self.log_gunicorn(nspid, f"Starting gunicorn {self.spec['versions'].get('gunicorn')}", process.started)
@@ -610,7 +611,8 @@ class FakeRemote:
         g = fake.process.view.get("gunicorn") or {}
         threads = int(g.get("threads") or 1) + 1 if "ThreadWorker" in (g.get("effective_worker_class") or "") else 1
         base = pid + 1 + 10 * fake.process.generation  # a HUP's new workers: new pids
-        master["workers"] = [{**w, "pid": base + i, "threads": threads}
+        master["workers"] = [{**w, "pid": base + i, "threads": threads,
+                              "started": fake.process.worker_started or fake.process.started}
                              for i, w in enumerate((master["workers"] * 8)[:int(g.get("workers") or 1)])]
         sup = master.get("supervisor")
         if sup and sup.get("status"):

@@ -153,3 +153,32 @@ def test_plan_says_the_kind_its_reason_and_what_bounds_the_stop():
     line = restart_line({"kind": "manager-restart", "reason": "command-line", "detail": PROGRAM, "stop": quit_stop})
     assert line == (f"restart: manager-restart (command-line: {PROGRAM}); stop signal QUIT: gunicorn stops at once, "
                     "in-flight requests are cut")
+
+
+def test_a_host_remediated_by_hup_is_unchanged_on_the_next_run_and_rolls_back_by_hup(tmp_path):
+    """After a HUP the master is older than the files it now runs: the workers' start times (every
+    one newer than the files) say the reload read them, so a second run changes nothing; an
+    emergency rollback from the journal then HUPs back to gevent."""
+    from fakeremote import FakeRemote
+    from test_unit_flow_fake import HOST_VARS, app_files, load, run_scenario
+
+    from remediation.config.inventory import Host, Inventory
+    from remediation.config.playbook import load_playbook
+    from remediation.flow import HostFlow
+    from remediation.model import Status
+    from remediation.rollback import rollback_host
+
+    run, fake, journal = run_scenario(load("remediated_supervisor"), tmp_path / "runs")
+    assert run.status == Status.REMEDIATED and (fake.restarts, fake.reloads) == (0, 1)
+    master = fake.process.pid
+    host = Host("web1", dict(HOST_VARS))
+    again = HostFlow(host, Inventory(hosts={"web1": host}), load_playbook(),
+                     Journal.create("remediate", "gevent-to-gthread", ["web1"], tmp_path / "again"),
+                     remote_factory=FakeRemote.factory(fake)).execute()
+    assert again.status == Status.UNCHANGED, again.error
+    assert (fake.restarts, fake.reloads) == (0, 1)
+    with FakeRemote(fake, host) as remote:
+        rollback_host(remote, Journal.open(journal.run_id, tmp_path / "runs"), "web1", 60)
+    assert app_files(fake) == fake.original
+    assert (fake.restarts, fake.reloads, fake.process.pid) == (0, 2, master)  # the same master, reloaded back
+    assert fake.process.worker_name == "gevent"

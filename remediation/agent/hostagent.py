@@ -428,7 +428,7 @@ def op_probe(req):
             exe = os.readlink("/proc/%d/exe" % pid)
         except OSError:
             exe = None
-        workers = [{"pid": w["pid"], "threads": w["threads"], "argv": w["argv"]}
+        workers = [{"pid": w["pid"], "threads": w["threads"], "argv": w["argv"], "started": start_time(w["pid"])}
                    for w in table if w["ppid"] == pid]
         env, env_names = filtered_env(pid)
         master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
