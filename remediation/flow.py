@@ -130,12 +130,15 @@ class HostFlow:
         self.stage(Stage.RESTART)
         view = self.config_view.gunicorn if self.config_view is not None else ins.gunicorn
         assert self.choice is not None
-        self.applied = apply_restart(self.remote, self.journal, self.host.name, self.choice.kind, gathered.master,
-                                     gathered.master.restart, ins.patched_paths(), self.url, pb.restart_timeout_s,
-                                     want=int(view.get("workers") or 1))
-        self.run.restart_commands = self.applied.commands
-        self.run.restart_kind = {**(self.run.restart_kind or {}), "applied": str(self.applied.kind),
-                                 "fallback": self.applied.fallback}
+        self.applied = Applied(self.choice.kind)
+        try:
+            apply_restart(self.remote, self.journal, self.host.name, self.choice.kind, gathered.master,
+                          gathered.master.restart, ins.patched_paths(), self.url, pb.restart_timeout_s,
+                          want=int(view.get("workers") or 1), applied=self.applied)
+        finally:  # what ran, also when the manager's restart failed
+            self.run.restart_commands = self.applied.commands
+            self.run.restart_kind = {**(self.run.restart_kind or {}), "applied": str(self.applied.kind),
+                                     "fallback": self.applied.fallback}
         self.stage(Stage.VERIFY)
         self.run.after = self._verify(gathered, baseline)
         self._end(Status.REMEDIATED)

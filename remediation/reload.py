@@ -31,22 +31,26 @@ def hup(remote: Remote, master: GunicornMaster, want: int, timeout_s: int) -> tu
 
 
 def apply_restart(remote: Remote, journal: Journal, host: str, kind: RestartKind, master: GunicornMaster | None,
-                  method: RestartMethod, changed: list[str], url: str, timeout_s: int, want: int) -> Applied:
+                  method: RestartMethod, changed: list[str], url: str, timeout_s: int, want: int,
+                  applied: Applied | None = None) -> Applied:
     """HUP when `kind` says so and the master is known, proven by its new workers; on no proof
-    within `timeout_s`, the manager's restart. Journalled either way."""
+    within `timeout_s`, the manager's restart. Journalled either way. `applied` is filled in as it
+    goes, so a caller still knows what ran when the manager's restart raises."""
+    applied = applied if applied is not None else Applied(kind)
+    applied.kind = kind
     if kind == RestartKind.RELOAD_HUP and master is not None and master.started is not None:
         problems, workers = hup(remote, master, want, timeout_s)
         command = f"kill -HUP {master.pid}"
         if not problems:
             wait_serving(remote, url, timeout_s)
             journal.record(host, "reloaded", master_pid=master.pid, workers=[w["pid"] for w in workers])
-            return Applied(RestartKind.RELOAD_HUP, [command], workers=workers)
+            applied.commands, applied.workers = [command], workers
+            return applied
         journal.record(host, "reload-fallback", master_pid=master.pid, problems=problems)
-        commands = restart(remote, method, changed, url, timeout_s)
-        return Applied(RestartKind.MANAGER_RESTART, [f"{command}  (no proof: {'; '.join(problems)})"] + commands,
-                       fallback=problems)
-    unproven = ["the master's start time is unknown: it cannot be signalled safely"] \
-        if kind == RestartKind.RELOAD_HUP else []
-    if unproven:
-        journal.record(host, "reload-fallback", master_pid=master.pid if master else None, problems=unproven)
-    return Applied(RestartKind.MANAGER_RESTART, restart(remote, method, changed, url, timeout_s), fallback=unproven)
+        applied.commands, applied.fallback = [f"{command}  (no proof: {'; '.join(problems)})"], problems
+    elif kind == RestartKind.RELOAD_HUP:
+        applied.fallback = ["the master's start time is unknown: it cannot be signalled safely"]
+        journal.record(host, "reload-fallback", master_pid=master.pid if master else None, problems=applied.fallback)
+    applied.kind = RestartKind.MANAGER_RESTART
+    applied.commands += restart(remote, method, changed, url, timeout_s)
+    return applied

@@ -98,6 +98,8 @@ def test_app_that_cannot_start_after_patch_rolls_back(fleet, quick_playbook, run
         run = report["hosts"]["lab2"]
         assert run["status"] == "rolled_back", run
         assert run["stage"] in ("restart", "verify")
+        # the HUP's new workers cannot boot (gunicorn's master halts): no proof, the manager's restart
+        assert run["restart_kind"]["kind"] == "reload-hup" and run["restart_kind"]["fallback"], run["restart_kind"]
         assert snapshot(spec) == planted
         assert lab.app_healthy(spec)
         fault_matrix.add("app cannot start after the patch (automatic rollback)", survived=True, lost=0)
