@@ -75,6 +75,7 @@ def gunicorn_log(log_files: dict) -> str | None:
 
 
 class Supervisor(Manager):
+    PROBE = "remediation.managers.supervisor.probe"
     KIND = "supervisor"
     LABEL = "supervisor"
     INVENTORY_VARS = ("remediation_supervisor_program",)
