@@ -48,7 +48,7 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     items = _restore_items(journal, host)
     if not items:
         return []
-    reply = remote.agent({"op": "restore", "files": items})[0]
+    reply = remote.restore(items)
     bad = [f for f in reply["files"] if not f.get("ok")]
     for f in reply["files"]:
         journal.record(host, "restored", path=f["path"], ok=f.get("ok"), source=f.get("source"), error=f.get("error"))

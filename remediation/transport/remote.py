@@ -20,6 +20,7 @@ import paramiko
 from remediation.errors import HostUnreachable, RemoteError
 from remediation.config.inventory import Host
 from remediation.transport import payload
+from remediation.transport.protocol import AgentCalls
 from remediation.transport.ssh import NoRoute, connect
 
 AGENT_STUB = "import base64,sys;exec(compile(base64.b64decode(sys.argv[1]),'hostagent','exec'))"
@@ -48,7 +49,7 @@ class Started:
 
 
 @dataclass
-class Remote:
+class Remote(AgentCalls):
     host: Host
     accept_new_host_key: bool = False
     python: str = "python3"

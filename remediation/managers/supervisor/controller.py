@@ -141,8 +141,8 @@ class Supervisor(Manager):
         cannot be used; raises when supervisord could not restart the program."""
         if not method.program or not method.config_files or [argv[-2:] for argv in argvs] != [["restart", method.program]]:
             return False  # reread + update (a changed program file) stays with supervisorctl
-        reply = remote.agent({"op": "supervisor_restart", "config": method.config_files[0], "program": method.program,
-                              "timeout": timeout_s}, timeout=3 * timeout_s + 30)[0]
+        reply = remote.supervisor_restart(method.config_files[0], method.program, timeout=timeout_s,
+                                          wait=3 * timeout_s + 30)
         if reply.get("unavailable"):
             return False
         if not reply.get("ok"):
