@@ -27,6 +27,7 @@ from remediation.redact import redact
 from remediation.reload import Applied, apply_restart
 from remediation.rollback import rollback_host
 from remediation.transport import lock
+from remediation.transport.protocol import Logs, Probe, Request
 from remediation.transport.remote import Remote
 from remediation.verify.measure import Measurement, app_url, finish_measure, measure, start_measure
 from remediation.verify.verdict import baseline_unproving, judge, metrics
@@ -259,7 +260,7 @@ class HostFlow:
 
     def _verify(self, gathered: Gathered, baseline: Measurement) -> dict:
         pb = self.playbook
-        probe = parse_probe(self.remote.agent({"op": "probe"})[0])
+        probe = parse_probe(dict(self.remote.probe()))
         master = probe.master()
         reloaded = self.applied is not None and self.applied.kind == RestartKind.RELOAD_HUP
         if reloaded and master.pid != gathered.master.pid:
@@ -275,9 +276,9 @@ class HostFlow:
                         request_timeout_s=pb.verify.timeout_s)
         # the proof, read from the restarted process in one round trip: its workers' threads, gunicorn's
         # own loader on its real argv, environment and files (unchanged since: the host lock), its log
-        ops = [{"op": "probe"}, introspect_op(master, want_db=False)]
-        ops += [{"op": "logs", "sources": [log_source], "bytes": 1 << 20, "lines": 2000}] if log_source else []
-        replies = self.remote.agent(*ops, parallel=True)
+        ops: list[Request] = [Probe(), introspect_op(master, want_db=False)]
+        ops += [Logs([log_source], bytes=1 << 20, lines=2000)] if log_source else []
+        replies = [envelope.data for envelope in self.remote.call(*ops, parallel=True)]
         after.worker_threads = [w.threads for w in parse_probe(replies[0]).master().workers]
         try:
             loaded_view = parse_introspection(replies[1])

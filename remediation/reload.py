@@ -8,6 +8,7 @@ from remediation.journal import Journal
 from remediation.model import GunicornMaster, RestartMethod
 from remediation.plan.restart_kind import RestartKind
 from remediation.restart import restart, wait_serving
+from remediation.transport.protocol import HupReload
 from remediation.transport.remote import Remote
 from remediation.verify.reload_proof import generation_problems
 
@@ -25,9 +26,9 @@ def hup(remote: Remote, master: GunicornMaster, want: int, timeout_s: int) -> tu
     """SIGHUP to the master, then wait (on the host, one round trip) for a new generation of
     workers. (problems, the workers seen); no problem: every worker is new."""
     old = [w.pid for w in master.workers]
-    reply = remote.agent({"op": "hup_reload", "pid": master.pid, "started": master.started, "old": old,
-                          "want": want, "timeout": timeout_s}, timeout=timeout_s + 30)[0]
-    return generation_problems(reply, old, want, master.started), list(reply.get("workers") or [])
+    assert master.started is not None  # apply_restart signals only a master whose start time is known
+    reply = remote.hup_reload(HupReload(master.pid, master.started, want, old, timeout_s), wait=timeout_s + 30)
+    return generation_problems(dict(reply), old, want, master.started), list(reply.get("workers") or [])
 
 
 def apply_restart(remote: Remote, journal: Journal, host: str, kind: RestartKind, master: GunicornMaster | None,

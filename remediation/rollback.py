@@ -64,7 +64,7 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     items = _restore_items(journal, host)
     if not items:
         return []
-    reply = remote.agent({"op": "restore", "files": items})[0]
+    reply = remote.restore(items)
     bad = [f for f in reply["files"] if not f.get("ok")]
     for f in reply["files"]:
         journal.record(host, "restored", path=f["path"], ok=f.get("ok"), source=f.get("source"), error=f.get("error"))
@@ -78,7 +78,7 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     # and not already undone); a rollback of a rollback restarts nothing
     if process_read_changes and (restored or kept or (reached_restart and not journal.rolled_back_since_change(host))):
         kind, workers = kind_from_journal(journal, host)
-        master = parse_probe(remote.agent({"op": "probe"})[0]).master() if kind == RestartKind.RELOAD_HUP else None
+        master = parse_probe(dict(remote.probe())).master() if kind == RestartKind.RELOAD_HUP else None
         applied = apply_restart(remote, journal, host, kind, master, method, restored or [i["path"] for i in items],
                                 url, timeout_s, want=workers)
         journal.record(host, "rollback-restart", kind=str(applied.kind), commands=applied.commands,

@@ -53,6 +53,7 @@ from remediation.facts.gather import INTROSPECT_MARK
 from remediation.errors import HostUnreachable, RemoteError
 from remediation.managers.supervisor import SETTLE_SCRIPT
 from remediation.restart import WAIT_SCRIPT
+from remediation.transport.protocol import AgentCalls
 from remediation.transport.remote import CommandResult
 from remediation.verify.measure import REQUESTS_SCRIPT, WARMUP_SCRIPT
 
@@ -441,8 +442,10 @@ class FakeHost:
         return {p: f.content for p, f in self.files.items() if self.original.get(p) != f.content}
 
 
-class FakeRemote:
-    """What HostFlow uses of Remote, over a FakeHost. `FakeRemote.factory(host)` is the
+class FakeRemote(AgentCalls):
+    """What HostFlow uses of Remote, over a FakeHost: the wire-level `agent` answers recorded agent
+    replies, and the typed calls (transport.protocol.AgentCalls) are the real ones over it.
+    `FakeRemote.factory(host)` is the
     `remote_factory` HostFlow takes."""
 
     def __init__(self, fake: FakeHost, host, accept_new_host_key: bool = False):

@@ -163,18 +163,18 @@ def test_a_master_patched_by_its_config_no_longer_handles_hup(gunicorn):
 
 
 def test_the_agents_hup_op_proves_a_new_generation_on_a_real_master(gunicorn):
-    """hostagent's `hup_reload` on the real master, judged by verify/reload_proof.py: every worker
+    """The agent's `hup_reload` (agent/processes.py) on the real master, judged by verify/reload_proof.py: every worker
     new, started after the signal, the master the same; a wrong start time is never signalled."""
-    from remediation.agent import hostagent
+    from remediation.agent import processes
     from remediation.verify.reload_proof import generation_problems
 
     master, conf, port, _url, _log = gunicorn
-    started = hostagent.start_time(master)
+    started = processes.start_time(master)
     before = sorted(workers(master))
-    refused = hostagent.op_hup_reload({"pid": master, "started": started - 100, "want": 2, "timeout": 5})
+    refused = processes.op_hup_reload({"pid": master, "started": started - 100, "want": 2, "timeout": 5})
     assert refused["signalled"] is False and set(workers(master)) == set(before)
     conf.write_text(CONF.format(cls="gthread", port=port))
-    reply = hostagent.op_hup_reload({"pid": master, "started": started, "want": 2, "timeout": 20})
+    reply = processes.op_hup_reload({"pid": master, "started": started, "want": 2, "timeout": 20})
     assert generation_problems(reply, before, 2, started) == []
     assert sorted(reply["old"]) == before and not {w["pid"] for w in reply["workers"]} & set(before)
     assert reply["now"] - reply["sent"] < 15  # it returned once the generation was new, not at the timeout

@@ -1,5 +1,5 @@
 """The fake host (tests/fakeremote.py) answers as the real agent does: the same requests run through
-the real remediation/agent/hostagent.py (locally, on files in a tmp dir, as test_unit_agent.py
+the real host agent (the payload transport/payload.py assembles) (locally, on files in a tmp dir, as test_unit_agent.py
 runs it) and through the fake (the same files in memory), and the replies must agree in shape and
 in every value that does not depend on the machine (sha256, content, ok, source, errors' gist).
 
@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from agent_payload import hostagent
 
 from fakeremote import FakeFile, FakeHost, FakeRemote
 from remediation.config.inventory import Host
@@ -181,7 +183,7 @@ def test_file_log_replies_agree(tmp_path):
 # -- the fake's app loader against the real introspection snippet (gunicorn's and Django's own loaders)
 
 APP_PYTHON = Path("/var/cache/remediation-lab/appvenv/bin/python")  # the lab's app venv, where it exists
-SNIPPET = AGENT.parent / "introspect.py"
+SNIPPET = Path(__file__).resolve().parents[1] / "remediation" / "agent" / "introspect.py"
 COMPARED = ("worker_class", "effective_worker_class", "workers", "threads", "worker_connections", "preload_app",
             "reload", "max_requests", "bind", "app_uri")
 
@@ -240,7 +242,6 @@ def probe_of_a_process(monkeypatch) -> dict:
     (the process table narrowed to it and its ancestors: other gunicorns here are not ours)."""
     import sys
 
-    from remediation.agent import hostagent
 
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "/srv/app/venv/bin/gunicorn",
                               "-c", "gunicorn.conf.py", "app.wsgi:application"])

@@ -262,7 +262,7 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
 def parse_probe_master(remote: Remote):
     from remediation.facts.parse import parse_probe
 
-    return parse_probe(remote.agent({"op": "probe"})[0]).master()
+    return parse_probe(dict(remote.probe())).master()
 
 
 @task(help={"host": "one host to roll back", "limit": "roll back every matching host (pattern as for rollout)",

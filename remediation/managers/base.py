@@ -3,7 +3,8 @@
 A manager is a unit: it recognises the process it runs (detect), names its own files to read
 (files, more_globs), says where gunicorn's log is (log_source), what the inventory may state
 about it (check_inventory), and restarts the app so a change really applies (restart_argvs,
-restart). Adding one is a module here plus one line in managers/__init__.py.
+restart). Its host side is `PROBE`, a stdlib-only module the agent payload bundles
+(transport/payload.py). Adding one is a package here plus one line in managers/__init__.py.
 """
 from __future__ import annotations
 
@@ -82,6 +83,7 @@ class Manager:
     KIND = ""  # RestartMethod.kind of the processes this manager runs
     LABEL = ""  # how reports name it
     INVENTORY_VARS: tuple[str, ...] = ()  # host vars that state something about this manager
+    PROBE: str | None = None  # its host-side probe module (stdlib only), bundled into the agent
 
     def detect(self, master: dict, compose_clis: dict[str, str]) -> RestartMethod | None:
         """The restart method, when this manager runs the agent-probed master; else None."""

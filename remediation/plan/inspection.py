@@ -31,7 +31,7 @@ def absolute(rel_path: str) -> str:
 
 
 def systemd_unit(gathered: Gathered) -> SystemdUnit | None:
-    """The live unit as systemd loads it (managers/systemd.py), for the discovery code."""
+    """The live unit as systemd loads it (managers/systemd/), for the discovery code."""
     method = gathered.master.restart
     files = unit_files(method)
     if method.kind != "systemd" or not files or not method.program:

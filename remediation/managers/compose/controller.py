@@ -49,6 +49,7 @@ def baked_change(method: RestartMethod, changed: list[str]) -> bool:
 
 
 class Compose(Manager):
+    PROBE = "remediation.managers.compose.probe"
     KIND = "docker-compose"
     LABEL = "docker-compose"
     INVENTORY_VARS = ("remediation_compose_service", "remediation_compose_file")
@@ -103,6 +104,7 @@ class Compose(Manager):
 class PlainDocker(Manager):
     """A container no compose project started (`docker run`): its paths stay container paths."""
 
+    PROBE = "remediation.managers.compose.probe"
     KIND = "docker"
     LABEL = "docker"
 

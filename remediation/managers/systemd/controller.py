@@ -25,6 +25,7 @@ def env_files(method: RestartMethod) -> list[str]:
 
 
 class Systemd(Manager):
+    PROBE = "remediation.managers.systemd.probe"
     KIND = "systemd"
     LABEL = "systemd"
 

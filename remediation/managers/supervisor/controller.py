@@ -94,6 +94,7 @@ def gunicorn_log(log_files: dict) -> str | None:
 
 
 class Supervisor(Manager):
+    PROBE = "remediation.managers.supervisor.probe"
     KIND = "supervisor"
     LABEL = "supervisor"
     INVENTORY_VARS = ("remediation_supervisor_program",)
@@ -167,8 +168,8 @@ class Supervisor(Manager):
         cannot be used; raises when supervisord could not restart the program."""
         if not method.program or not method.config_files or [argv[-2:] for argv in argvs] != [["restart", method.program]]:
             return False  # reread + update (a changed program file) stays with supervisorctl
-        reply = remote.agent({"op": "supervisor_restart", "config": method.config_files[0], "program": method.program,
-                              "timeout": timeout_s}, timeout=3 * timeout_s + 30)[0]
+        reply = remote.supervisor_restart(method.config_files[0], method.program, timeout=timeout_s,
+                                          wait=3 * timeout_s + 30)
         if reply.get("unavailable"):
             return False
         if not reply.get("ok"):
