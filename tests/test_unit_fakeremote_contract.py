@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -246,6 +247,9 @@ def probe_of_a_process(monkeypatch) -> dict:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "/srv/app/venv/bin/gunicorn",
                               "-c", "gunicorn.conf.py", "app.wsgi:application"])
     try:
+        deadline = time.monotonic() + 10  # until the child has exec'd (before, /proc shows the parent's argv)
+        while b"gunicorn" not in (hostagent.read_proc(child.pid, "cmdline") or b"") and time.monotonic() < deadline:
+            time.sleep(0.01)
         full = hostagent.proc_table()
         by_pid = {row["pid"]: row for row in full}
         keep, cursor = set(), child.pid
