@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -238,18 +237,26 @@ PROBES = Path(__file__).parent / "fixtures" / "probe"
 OPTIONAL_MASTER_KEYS = {"docker", "supervisor", "systemd"}  # only when a container / supervisord / systemd runs it
 
 
+def wait_for_exec(pid: int) -> None:
+    """Until the forked child runs its own argv (before exec, /proc shows the parent's)."""
+    import time
+
+    for _ in range(500):
+        if b"gunicorn.conf.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} never ran its command")
+
+
 def probe_of_a_process(monkeypatch) -> dict:
     """op_probe's reply, by the agent's own code, for a local process that looks like gunicorn
     (the process table narrowed to it and its ancestors: other gunicorns here are not ours)."""
     import sys
 
-
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "/srv/app/venv/bin/gunicorn",
                               "-c", "gunicorn.conf.py", "app.wsgi:application"])
     try:
-        deadline = time.monotonic() + 10  # until the child has exec'd (before, /proc shows the parent's argv)
-        while b"gunicorn" not in (hostagent.read_proc(child.pid, "cmdline") or b"") and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for_exec(child.pid)
         full = hostagent.proc_table()
         by_pid = {row["pid"]: row for row in full}
         keep, cursor = set(), child.pid
