@@ -97,6 +97,8 @@ class RestartMethod:
     log_files: dict | None = None
     # how systemd itself loads the unit (`systemctl show`: fragment, drop-ins, environment files)
     systemd: dict | None = None
+    # compose: the env files given to `--env-file` (com.docker.compose.project.environment_file), host paths
+    env_files: list[str] = field(default_factory=list)
 
 
 @dataclass

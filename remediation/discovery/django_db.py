@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from remediation.model import Target
+from remediation.discovery.compose_interp import project_env_file, reference
 from remediation.discovery.model import Edit, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
 from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
@@ -360,6 +361,8 @@ class SettingsPlanner:
 
     def plan_env_setting(self, env: EnvSetting, key, want, label, blocked) -> None:
         text = env.value.text
+        if env.kind == "compose" and env.expands and self.plan_interpolated(env, key, want, label, blocked):
+            return
         offset = env.value.offsets[0] if text else env.offset
         reason = f"{label}: ${env.name} set in {env.file}"
         if same(key, text, want):
@@ -374,6 +377,35 @@ class SettingsPlanner:
         else:
             self.patch(env.file, offset, key, text, want, f"{reason}: {text} -> {new}",
                        [Edit(span[0], span[1], new)])
+
+    def plan_interpolated(self, env: EnvSetting, key, want, label, blocked) -> bool:
+        """A compose `environment:` value that is one `${VAR}` (compose_interp): planned where
+        compose takes VAR from, the project's `.env`, else the reference's default. False when
+        the value is any other expansion (reported as expanded at run time)."""
+        ref = reference(env.value.text)
+        if ref is None:
+            return False
+        dotenv = project_env_file(env.file)
+        sources = [e for e in self.ctx.env_by_name.get(ref.var, []) if e.file == dotenv]
+        if sources:
+            self.plan_env_setting(sources[-1], key, want, f"{label} (via ${{{ref.var}}} in {env.file})", blocked)
+            return True
+        if ref.default is None or ref.default_start is None:
+            self.report(env.file, env.offset, key, env.value.text,
+                        f"{label}: ${env.name} in {env.file} is ${{{ref.var}}}, which no .env beside it sets: "
+                        "compose takes it from the shell that runs it", proposed=str(want))
+            return True
+        reason = (f"{label}: ${env.name} in {env.file} is {env.value.text}: its default applies "
+                  f"({dotenv} does not set {ref.var}; a shell that runs compose with {ref.var} set would win)")
+        span = env.value.span(ref.default_start, ref.default_start + len(ref.default)) if ref.default else None
+        if same(key, ref.default, want):
+            self.add(env.file, env.offset, key, ref.default, None, "ok", f"{reason}: already {ref.default}")
+        elif blocked:
+            self.report(env.file, env.offset, key, ref.default, f"{label}: not raised: {blocked}", proposed=str(want))
+        else:
+            self.patch(env.file, env.offset, key, ref.default, want, f"{reason}: {ref.default} -> {want}",
+                       [Edit(span[0], span[1], str(want))] if span else None)
+        return True
 
     def plan_absent_kwarg(self, state, alias, conf, key, kwarg, want, label, blocked) -> None:
         origin = self.root_origin(conf)

@@ -4,8 +4,10 @@ The container is recognised from the engine's own labels (`com.docker.compose.*`
 v2 alike); `restart` does not apply compose-file changes, `up -d` recreates the container."""
 from __future__ import annotations
 
+import posixpath
+
 from remediation.errors import RestartError
-from remediation.facts.compose_build import BAKED_BUILD
+from remediation.facts.compose_build import BAKED_BUILD, build_of, service
 from remediation.managers.base import Manager, normpaths, under
 from remediation.model import RestartMethod
 
@@ -39,7 +41,25 @@ def project_argv(method: RestartMethod) -> list[str]:
         base += ["-p", method.project]
     if method.working_dir:
         base += ["--project-directory", method.working_dir]
+    for env_file in method.env_files:  # interpolation as at the first `up` (--env-file, not the default .env)
+        base += ["--env-file", env_file]
     return base
+
+
+def service_files(compose_text: str, name: str, compose_dir: str) -> list[str]:
+    """Host paths of a service's `env_file:` entries and its build's Dockerfile, resolved as
+    compose does (relative to the compose file's directory)."""
+    svc = service(compose_text, name)
+    if not svc:
+        return []
+    refs = svc.get("env_file") or []
+    refs = refs if isinstance(refs, list) else [refs]
+    paths = [ref.get("path") if isinstance(ref, dict) else ref for ref in refs]
+    out = normpaths(compose_dir, [str(p) for p in paths if isinstance(p, str) and p and "$" not in p])
+    build = build_of(compose_text, name, compose_dir)
+    if build is not None and "$" not in build.dockerfile:
+        out.append(build.dockerfile)
+    return out
 
 
 def baked_change(method: RestartMethod, changed: list[str]) -> bool:
@@ -62,10 +82,24 @@ class Compose(Manager):
         working = labels.get("com.docker.compose.project.working_dir")
         files = normpaths(working, [f for f in labels.get("com.docker.compose.project.config_files", "").split(",") if f])
         docker = master.get("docker") or {}
+        env_files = [f for f in labels.get("com.docker.compose.project.environment_file", "").split(",") if f]
         return RestartMethod(self.KIND, program=labels.get("com.docker.compose.service"), config_files=files,
                              project=labels.get("com.docker.compose.project"), working_dir=working,
                              container=master["container"], cli=compose_cli(compose_clis),
-                             image=docker.get("image"), image_id=docker.get("image_id"))
+                             image=docker.get("image"), image_id=docker.get("image_id"),
+                             env_files=normpaths(working, env_files))
+
+    def more_globs(self, method, files):
+        """What compose itself reads for the service besides its files: the `env_file:` entries
+        (list or mapping form, `required: false` ones too: the agent reports them missing), the
+        project's `.env` (interpolation of `${VAR}`; the `environment_file` label when compose was
+        given --env-file) and the Dockerfile of its `build:` (its ENV and CMD)."""
+        out: list[str] = []
+        for path in method.config_files:
+            text = files.get(path) and files[path].text
+            out += service_files(text or "", method.program or "", posixpath.dirname(path))
+        out += method.env_files or ([posixpath.join(method.working_dir, ".env")] if method.working_dir else [])
+        return [p for p in dict.fromkeys(out) if p not in files]
 
     def log_source(self, method, files):
         return {"kind": "docker", "container": method.container, "key": "app"}
