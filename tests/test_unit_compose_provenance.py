@@ -118,13 +118,23 @@ def test_the_manager_reads_env_files_dotenv_and_the_dockerfile():
     text = ("services:\n  web:\n    build:\n      context: ./app\n      dockerfile: docker/Dockerfile\n"
             "    env_file:\n      - common.env\n      - path: ./local.env\n        required: false\n"
             "  worker:\n    env_file: worker.env\n")
-    assert service_files(text, "web", "/srv/shop") == ["/srv/shop/common.env", "/srv/shop/local.env",
-                                                       "/srv/shop/app/docker/Dockerfile"]
-    assert service_files(text, "worker", "/srv/shop") == ["/srv/shop/worker.env"]
+    assert service_files(text, "web", "/srv/shop") == (["/srv/shop/common.env", "/srv/shop/local.env"],
+                                                       ["/srv/shop/app/docker/Dockerfile"])
+    assert service_files(text, "worker", "/srv/shop") == (["/srv/shop/worker.env"], [])
     method = RestartMethod("docker-compose", program="web", config_files=["/srv/shop/compose.yaml"],
                            working_dir="/srv/shop", project="shop", cli=["docker", "compose"])
     files = {"/srv/shop/compose.yaml": RemoteFile("/srv/shop/compose.yaml", text.encode(), "x")}
-    assert Compose().more_globs(method, files)[-1] == "/srv/shop/.env"
+    reads = Compose().reads(method, files)
+    assert reads == ["/srv/shop/common.env", "/srv/shop/local.env", "/srv/shop/.env"]
+    assert Compose().more_globs(method, files) == reads + ["/srv/shop/app/docker/Dockerfile"]
+    # a changed env file is applied by `up -d` (restart keeps the old environment), and is compose's
+    # own file, not the image's: no rebuild of a baked image for it
+    method.manager_reads, method.code, method.build_context = reads, "baked-build", "/srv/shop"
+    (argv,) = Compose().restart_argvs(method, ["/srv/shop/common.env"])
+    assert argv[-4:] == ["up", "-d", "--no-deps", "web"]
+    assert Compose().owns_file(method, "/srv/shop/.env")
+    (argv,) = Compose().restart_argvs(method, ["/srv/shop/app/shop/settings.py"])
+    assert "--no-build" in argv
 
 
 def test_an_env_file_given_to_compose_is_read_and_given_again_on_restart():

@@ -164,6 +164,7 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
         listing = replies[0]["listings"].get(listed)
         if isinstance(listing, list):
             more += [posixpath.join(listed, name) for name in listing if name.endswith(".py")]
+    restart.manager_reads = manager.reads(restart, result.files)
     globs = manager.more_globs(restart, result.files)
     result.settings_module, result.settings_module_source = _settings_module(result, host_app_file)
     late_dirs = [d for d in settings_dirs(master, result.settings_module) if d not in list_dirs]
