@@ -37,6 +37,13 @@ class DbContext:
     lines: Callable[[str, Optional[int]], Optional[int]]
     unread: Callable[[str], bool] = lambda var: False  # set live, value not read (Hints.unread)
     pool_possible: bool = True  # some settings text names a native pool ("pool" in OPTIONS)
+    # the manager's own environment for NAME=value (discovery/env_override.py): (file, edits) or None
+    override: Callable[[str, str], Optional[tuple[str, list[Edit]]]] = lambda name, value: None
+
+
+def literal_env(key: str, want: Any) -> str:
+    """The text of an environment value for `want` (True -> "True", as Django settings parse it)."""
+    return str(want)
 
 
 def wanted(key: str, target: Target) -> Any:
@@ -338,9 +345,7 @@ class SettingsPlanner:
             self.plan_env_setting(env, key, want, label, blocked)
         if self.ctx.unread(var):  # the variable wins: patching the default would change nothing
             if not self.ctx.env_by_name.get(var):
-                self.report(file, offset, key, f"${var}=(set)",
-                            f"{label}: the live environment sets ${var} (its value is not read), which wins "
-                            "over the default in the code; no file the host holds sets it", proposed=str(want))
+                self.plan_manager_env(file, offset, key, var, want, label, blocked)
             return
         if value.default is None:
             self.report(file, offset, key, value.show(),
@@ -358,6 +363,19 @@ class SettingsPlanner:
             dfile, doffset = default.file.path, default.file.span(default.node)[0]
             self.patch(dfile, doffset, key, value.show(), want, f"{reason}: {default.value} -> {want}",
                        [edit] if edit else None)
+
+    def plan_manager_env(self, file, offset, key, var, want, label, blocked) -> None:
+        """$var is set live by nothing the host holds: set it in the manager's own environment
+        (a compose service's environment:, a supervisor program's environment=), which replaces it."""
+        why = f"{label}: the live environment sets ${var} (its value is not read), which wins over the default in the code"
+        found = None if blocked else self.ctx.override(var, literal_env(key, want))
+        if found is None:
+            self.report(file, offset, key, f"${var}=(set)", f"{why}; no file the host holds sets it"
+                        + (f"; not raised: {blocked}" if blocked else ""), proposed=str(want))
+            return
+        where, edits = found
+        self.patch(where, edits[0].start, key, f"${var}=(set)", want,
+                   f"{why}; no file the host holds sets it: set in the manager's own environment ({where})", edits)
 
     def plan_env_setting(self, env: EnvSetting, key, want, label, blocked) -> None:
         text = env.value.text

@@ -15,6 +15,7 @@ from typing import Mapping, Optional, Union
 from remediation.model import Target
 from remediation.discovery.compose_interp import project_env_file, resolved
 from remediation.discovery.deployments import Built, DeploymentBuilder
+from remediation.discovery.env_override import override_edit
 from remediation.discovery.django_db import DbContext, SettingsPlanner
 from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
                     unified_diff)
@@ -153,6 +154,11 @@ class Plan:
                                  "persistent DB connections leak under it"))
 
     # -- django ----------------------------------------------------------------------------
+    def _override(self, name: str, value: str):
+        """(file, edits) giving the process NAME=value through its manager's own environment."""
+        found = self.hints.env_override
+        return override_edit(self.tree.texts, found, name, value) if found is not None else None
+
     def django(self, built: Built) -> None:
         env_pointers = [Pointer(e.value.text, e.file, e.offset, "env")
                         for e in self.tree.located.env if e.name == "DJANGO_SETTINGS_MODULE"]
@@ -169,7 +175,8 @@ class Plan:
                         versions.at_least("dj-database-url", (1, 1)),
                         versions.at_least("django", (4, 1)),
                         self.gevent_remains, self.tree.line, self.hints.unread,
-                        pool_possible=_names_a_pool(self.tree, choice.settings_files + choice.roots))
+                        pool_possible=_names_a_pool(self.tree, choice.settings_files + choice.roots),
+                        override=self._override)
         for pointer in choice.unresolved:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
@@ -420,8 +427,9 @@ def restarted(before: Tree, built: Built, after: Tree, patched: dict[str, str], 
         return e.file in patched or (e.kind == "compose" and project_env_file(e.file) in patched)
 
     old_env = {(e.file, e.name): value(before, e) for e in before.located.env if touched(e)}
+    # a value the patch changed, or added (the manager's own override of a variable nothing set)
     env = {e.name: value(after, e) for e in after.located.env
-           if touched(e) and (e.file, e.name) in old_env and old_env[(e.file, e.name)] != value(after, e)}
+           if touched(e) and old_env.get((e.file, e.name)) != value(after, e)}
     hints = _restarted_hints(before, built, after, patched, hints)
     if env:  # e.g. GUNICORN_CMD_ARGS: the re-audit must read the restarted value, not the live one
         hints = replace(hints, env={**hints.env, **env})
