@@ -81,3 +81,41 @@ def test_override_edits_keep_the_files_shape():
                                 EnvOverride("supervisor", "shop", ("a.conf", "b.conf")), "CONN_MAX_AGE", "600")
     assert path == "b.conf" and apply_edits(grouped, edits).endswith('environment=A="1",CONN_MAX_AGE="600"\n')
     assert override_edit({"a.conf": "[program:zzz]\n"}, EnvOverride("supervisor", "shop", ("a.conf",)), "X", "1") is None
+
+
+UNIT = ("[Unit]\nDescription=gunicorn daemon for %i\nAfter=network.target\n\n[Service]\nUser=shop\n"
+        "WorkingDirectory=/srv/shop\nExecStart=/srv/shop/venv/bin/gunicorn -c /srv/shop/gunicorn.conf.py shop.wsgi\n"
+        "Restart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n")
+
+
+def systemd_hints(files: tuple[str, ...]) -> EnvOverride:
+    return EnvOverride("systemd", "gunicorn@shop.service", files)
+
+
+def test_systemd_unit_under_etc_gets_an_environment_line_in_its_service_section():
+    from remediation.discovery.model import SystemdUnit
+
+    command = "/srv/shop/venv/bin/gunicorn -c /srv/shop/gunicorn.conf.py shop.wsgi"
+    files = {"etc/systemd/system/gunicorn@.service": UNIT}
+    hints = Hints(command=command, cwd="srv/shop", settings_module="shop.settings",
+                  env={"DJANGO_SETTINGS_MODULE": "shop.settings"}, env_names=frozenset({"CONN_MAX_AGE"}),
+                  systemd_unit=SystemdUnit("gunicorn@shop.service", ("etc/systemd/system/gunicorn@.service",),
+                                           (("i", "shop"),)),
+                  env_override=systemd_hints(("etc/systemd/system/gunicorn@.service",)))
+    base = {"srv/shop/shop/__init__.py": "", "srv/shop/shop/settings.py": SETTINGS, "srv/shop/gunicorn.conf.py": CONF}
+    result = audit_files({**base, **files}, Target(), hints)
+    assert result.patched["etc/systemd/system/gunicorn@.service"] == UNIT.replace(
+        "Restart=on-failure\n", "Restart=on-failure\nEnvironment=CONN_MAX_AGE=600\n")
+    assert result.restarted_env.get("CONN_MAX_AGE") == "600"
+
+
+def test_a_vendor_unit_is_never_edited_for_an_override():
+    texts = {"lib/systemd/system/gunicorn.service": UNIT, "etc/systemd/system/gunicorn.service.d/override.conf":
+             "[Service]\nEnvironment=LANG=C.UTF-8\n"}
+    path, edits = override_edit(texts, systemd_hints(("lib/systemd/system/gunicorn.service",
+                                                      "etc/systemd/system/gunicorn.service.d/override.conf")),
+                                "CONN_MAX_AGE", "600")
+    assert path == "etc/systemd/system/gunicorn.service.d/override.conf"
+    assert apply_edits(texts[path], edits) == "[Service]\nEnvironment=LANG=C.UTF-8\nEnvironment=CONN_MAX_AGE=600\n"
+    assert override_edit({"lib/systemd/system/gunicorn.service": UNIT},
+                         systemd_hints(("lib/systemd/system/gunicorn.service",)), "CONN_MAX_AGE", "600") is None

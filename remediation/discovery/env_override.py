@@ -1,7 +1,8 @@
 """The manager's own override for a variable the process needs changed when no file on the host
 sets it (pure): `NAME="value"` added to a supervisor program's `environment=` (or a new
-`environment=` line in its section), or `NAME: "value"` to a compose service's `environment:`
-(mapping or list form, or a new `environment:` key). The manager's value replaces whatever gave
+`environment=` line in its section), `NAME: "value"` to a compose service's `environment:`
+(mapping or list form, or a new `environment:` key), or `Environment=NAME=value` in the last
+of a systemd unit's files under /etc/systemd (a new drop-in is not created yet). The manager's value replaces whatever gave
 the process the old one (supervisord's own environment, the shell that ran compose).
 """
 from __future__ import annotations
@@ -17,6 +18,8 @@ from remediation.discovery.sources.ini import read_ini
 from remediation.discovery.sources.supervisor import PROGRAM_PREFIXES
 from remediation.discovery.sources.yamlfiles import compose_nodes, items
 
+SYSTEMD_ADMIN_DIR = "etc/systemd/"  # tree keys: the administrator's units and drop-ins
+
 
 def override_edit(texts: dict[str, str], override: EnvOverride, name: str, value: str) -> Optional[tuple[str, list[Edit]]]:
     """(file, edits) that give the process NAME=value through its manager; None when no file
@@ -25,7 +28,10 @@ def override_edit(texts: dict[str, str], override: EnvOverride, name: str, value
         text = texts.get(path)
         if text is None:
             continue
+        if override.kind == "systemd" and not path.startswith(SYSTEMD_ADMIN_DIR):
+            continue  # a vendor unit (/lib, /usr/lib) is the package's: never edited
         edits = (_supervisor(text, override.name, name, value) if override.kind == "supervisor"
+                 else _systemd(text, name, value) if override.kind == "systemd"
                  else _compose(text, override.name, name, value))
         if edits is not None:
             return path, edits
@@ -55,6 +61,19 @@ def _supervisor(text: str, program: str, name: str, value: str) -> Optional[list
               else e.offset for e in entries)
     at = _line_end(text, end)
     return [Edit(at, at, ("" if at == 0 or text[at - 1] == "\n" else "\n") + f"environment={pair}\n")]
+
+
+def _systemd(text: str, name: str, value: str) -> Optional[list[Edit]]:
+    """`Environment=NAME=value` after the last line of the file's [Service] section (a later
+    Environment= of the same name wins within the unit, and this file is the last one systemd
+    applies of those an administrator may edit)."""
+    entries = [e for e in read_ini(text, continuation="backslash") if e.section == "Service"]
+    if not entries or any(ch in value for ch in " \t\"'\\%$"):
+        return None
+    last = entries[-1]
+    span = last.value.span(0, len(last.value.text)) if last.value.text else None
+    at = _line_end(text, span[1] if span else last.offset)
+    return [Edit(at, at, ("" if at == 0 or text[at - 1] == "\n" else "\n") + f"Environment={name}={value}\n")]
 
 
 def _compose(text: str, service: str, name: str, value: str) -> Optional[list[Edit]]:

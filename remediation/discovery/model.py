@@ -111,11 +111,11 @@ class SystemdUnit:
 @dataclass(frozen=True)
 class EnvOverride:
     """Where the process's manager takes an environment of its own (discovery/env_override.py):
-    a compose service's `environment:` or a supervisor program's `environment=`, in one of `files`
-    (tree keys, the last one that defines the service or program wins)."""
+    a compose service's `environment:`, a supervisor program's `environment=` or a systemd unit's
+    `Environment=`, in one of `files` (tree keys, the last one that can take it wins)."""
 
-    kind: Literal["compose", "supervisor"]
-    name: str  # the compose service, or the supervisor program (without its group)
+    kind: Literal["compose", "supervisor", "systemd"]
+    name: str  # the compose service, the supervisor program (without its group), or the systemd unit
     files: tuple[str, ...]
 
 

@@ -42,7 +42,8 @@ def systemd_unit(gathered: Gathered) -> SystemdUnit | None:
 
 def env_override(gathered: Gathered) -> EnvOverride | None:
     """Where the manager gives the process an environment of its own: the compose service in its
-    compose files, the supervisor program in the read files that define its section."""
+    compose files, the supervisor program in the read files that define its section, the systemd
+    unit's files as systemd loads them."""
     method = gathered.master.restart
     if not method.program:
         return None
@@ -53,6 +54,9 @@ def env_override(gathered: Gathered) -> EnvOverride | None:
         files = tuple(rel(p) for p, f in sorted(gathered.files.items())
                       if f.text and any(f"[{prefix}{name}]" in f.text for prefix in PROGRAM_PREFIXES))
         return EnvOverride("supervisor", name, files)
+    unit = systemd_unit(gathered)
+    if unit is not None:
+        return EnvOverride("systemd", unit.name, unit.files)
     return None
 
 
