@@ -664,7 +664,7 @@ def op_logs(req):
             res = run(argv + [item["container"]], timeout=30)
             out[item["key"]] = res["stdout"] + res["stderr"]
         elif item["kind"] == "journal":
-            argv = ["journalctl", "--no-pager", "-o", "cat", "-u", item["unit"]]
+            argv = journal_argv(item)
             if item.get("since"):
                 argv += ["--since", "@%.3f" % item["since"]]
             else:
@@ -672,6 +672,13 @@ def op_logs(req):
             res = run(argv, timeout=30)
             out[item["key"]] = res["stdout"] if res["rc"] == 0 else {"error": res["stderr"].strip() or "journalctl failed"}
     return out
+
+
+def journal_argv(item):
+    """journalctl for a unit's lines, or (with "pid") only those the unit's process PID wrote:
+    journald records the writer of each line (_PID), whatever the line's own format says."""
+    matches = ["_SYSTEMD_UNIT=%s" % item["unit"], "_PID=%d" % int(item["pid"])] if item.get("pid") else ["-u", item["unit"]]
+    return ["journalctl", "--no-pager", "-o", "cat"] + matches
 
 
 def app_command(req, args):

@@ -45,6 +45,10 @@ class Manager:
         """Where the agent reads gunicorn's log; `files` may be empty (before the first read)."""
         return None
 
+    def proof_log_source(self, method: RestartMethod, files: dict[str, RemoteFile], pid: int) -> dict | None:
+        """Where the restarted master `pid`'s own lines are read as evidence (default: log_source)."""
+        return self.log_source(method, files)
+
     def owns_file(self, method: RestartMethod, path: str) -> bool:
         """A file of the manager's own configuration (exempt from remediation_app_dir)."""
         return path in method.config_files or path in method.manager_reads
