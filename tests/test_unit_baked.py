@@ -196,3 +196,14 @@ def test_a_copy_source_named_without_a_slash_is_asked_of_the_host(tmp_path):
     assert code.map("/etc/gunicorn/gunicorn") == f"{tmp_path}/gunicorn"
     unknown = BakedCode(compose_build.Build(str(tmp_path), f"{tmp_path}/Dockerfile"), text)
     assert unknown.map("/app") is None  # not asked: never guessed
+
+
+def test_copy_of_a_context_absolute_source_into_the_workdir():
+    """yakimenko73/market-csgo-bot's shape: `WORKDIR /app` then `COPY /src .` (a source's leading
+    slash is still the context's): /app is the context's src when the host says src is a directory."""
+    text = "FROM python:3.8-slim-buster\nWORKDIR /app\nCOPY requirements.txt requirements.txt\nCOPY /src .\n"
+    assert dockerfile.undecided_sources(text) == ["src"]
+    assert dockerfile.map_path(text, "/app", is_dir=lambda rel: rel == "src").rel == ("src",)
+    assert dockerfile.map_path(text, "/app/settings/wsgi.py", is_dir=lambda rel: rel == "src").rel == (
+        "src/settings/wsgi.py",)
+    assert not dockerfile.map_path(text, "/app", is_dir=lambda rel: False).rel  # a file named src lands as /app/src

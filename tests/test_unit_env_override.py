@@ -119,3 +119,27 @@ def test_a_vendor_unit_is_never_edited_for_an_override():
     assert apply_edits(texts[path], edits) == "[Service]\nEnvironment=LANG=C.UTF-8\nEnvironment=CONN_MAX_AGE=600\n"
     assert override_edit({"lib/systemd/system/gunicorn.service": UNIT},
                          systemd_hints(("lib/systemd/system/gunicorn.service",)), "CONN_MAX_AGE", "600") is None
+
+
+def test_gunicorn_cmd_args_from_nowhere_is_overridden_on_the_managers_command_line():
+    """GUNICORN_CMD_ARGS carries -k gevent from an environment no file on the host sets (the
+    value is read: it is one of the agent's few variables): the command line in the manager's own
+    file, which wins over the variable, gets the flags; the variable's are reported dead."""
+    program = "[program:shop]\ncommand=/srv/shop/venv/bin/gunicorn shop.wsgi -b 127.0.0.1:8000\ndirectory=/srv/shop\n"
+    settings = ("DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'shop',\n"
+                "                         'CONN_MAX_AGE': 600, 'CONN_HEALTH_CHECKS': True}}\n")
+    files = {"etc/supervisor/conf.d/shop.conf": program, "srv/shop/shop/__init__.py": "",
+             "srv/shop/shop/settings.py": settings}
+    hints = Hints(command="/srv/shop/venv/bin/gunicorn shop.wsgi -b 127.0.0.1:8000", cwd="srv/shop",
+                  settings_module="shop.settings",
+                  env={"DJANGO_SETTINGS_MODULE": "shop.settings", "GUNICORN_CMD_ARGS": "-k gevent"},
+                  env_names=frozenset({"GUNICORN_CMD_ARGS", "DJANGO_SETTINGS_MODULE"}))
+    result = audit_files(files, Target(), hints)
+    assert result.patched == {"etc/supervisor/conf.d/shop.conf": program.replace(
+        "gunicorn shop.wsgi", "gunicorn --worker-class gthread --threads 8 shop.wsgi")}
+    live = [f for f in result.findings if f.file == "<process environment>"]
+    assert [(f.setting, f.action) for f in live] == [("worker_class", "ok")] and "command line" in live[0].reason
+    # the command line held only in ps (no file writes it): nothing to override on, reported as before
+    hint_only = audit_files({k: v for k, v in files.items() if not k.startswith("etc/")}, Target(), hints)
+    assert not hint_only.patched
+    assert any(f.action == "report" and "no file in the tree sets it" in f.reason for f in hint_only.findings)
