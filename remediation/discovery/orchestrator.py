@@ -241,7 +241,10 @@ class Plan:
         """A settings file the app's own settings import does not load (a branch on DJANGO_ENV
         that runs elsewhere, say) is not production here, whatever the static reading says."""
         loaded = self.hints.loaded_settings
-        if loaded is not None and proposal.finding.file not in loaded and proposal.finding.action == "patch":
+        python = self.tree.kinds.get(proposal.finding.file, "").startswith("python")
+        # only a Python settings file can be unloaded: a variable's place (a compose or env file,
+        # a manager's environment) is not imported by the settings, and decides what they read
+        if python and loaded is not None and proposal.finding.file not in loaded and proposal.finding.action == "patch":
             _refuse(proposal, "the app's settings import on this host does not load this file")
             # not production here: no half of the fix is missing because of it
             proposal.groups = {g for g in proposal.groups if not (g and g[0] == "settings")}
