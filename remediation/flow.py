@@ -269,7 +269,8 @@ class HostFlow:
         if not reloaded and master.pid == gathered.master.pid:
             raise StageError(Stage.VERIFY, f"gunicorn master pid {master.pid} did not change: the restart did not happen")
         # a recreated container has a new id: the log is the restarted process's, from its manager
-        log_source = managers.of(master.restart).log_source(master.restart, gathered.files) or gathered.log_source
+        log_source = managers.of(master.restart).proof_log_source(master.restart, gathered.files, master.pid) \
+            or gathered.log_source
         fresh = Gathered(probe, master, gathered.files, gathered.introspection, "", log_source)
         after = measure(self.remote, fresh, self.url, pb.verify.requests, pb.verify.warmup_requests(self.target),
                         pb.verify.log_pattern, concurrency=pb.verify.concurrency(self.target),

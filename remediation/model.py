@@ -100,6 +100,10 @@ class RestartMethod:
     systemd: dict | None = None
     # how the engine stops the container (`docker inspect` Config.StopSignal, StopTimeout); None: not asked
     stop: dict | None = None
+    # compose: the env files given to `--env-file` (com.docker.compose.project.environment_file), host paths
+    env_files: list[str] = field(default_factory=list)
+    # files the manager itself reads when it (re)creates the process (compose: env_file:, .env)
+    manager_reads: list[str] = field(default_factory=list)
 
 
 @dataclass

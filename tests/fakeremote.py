@@ -256,7 +256,8 @@ class FakeHost:
         self.original = {path: f.content for path, f in self.files.items()}
         self.supervisor_logs = self.supervisor_log_files()  # as supervisord loaded the program
         self.log_path = self.supervisor_logs.get("stdout_logfile") or None  # a file log, if any
-        self.log: list[tuple[float, str, str | None]] = []  # (host clock, line, container that wrote it)
+        # (host clock, line, container that wrote it, pid of the writer as journald records it)
+        self.log: list[tuple[float, str, str | None, int | None]] = []
         self.host_name = self.spec["name"]  # as the inventory names it (set when a FakeRemote connects)
         self.lock: dict | None = self.faults.get("lock_holder")
         self.db_total = 5000  # the DB server's cumulative connection counter
@@ -326,7 +327,7 @@ class FakeHost:
     def log_gunicorn(self, pid: int, message: str, at: float | None = None, level: str = "INFO") -> None:
         """A line in gunicorn's default error-log format: `[date] [PID] [LEVEL] message`."""
         date = time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime(self.clock if at is None else at))
-        self._log(f"[{date}] [{pid}] [{level}] {message}")
+        self._log(f"[{date}] [{pid}] [{level}] {message}", pid)
 
     def supervisor_log_files(self) -> dict:
         """What supervisord's getProcessInfo says of the program's output files (its section in the
@@ -387,13 +388,20 @@ class FakeHost:
             self.master["container"] = self.master["docker"]["id"] = new
         self.process = self._start(self.process.pid + 100, announce=True)
 
-    def _log(self, line: str) -> None:
+    def _log(self, line: str, pid: int | None = None) -> None:
+        """A line of the app's output; journald records the stream's process (the master the
+        manager started: its workers write to the same stream) as the writer of every line."""
         self.clock += 0.01
-        self.log.append((self.clock, line, self.master.get("container")))
+        process = getattr(self, "process", None)
+        writer = pid if pid is not None else (process.pid if process is not None else None)
+        self.log.append((self.clock, line, self.master.get("container"), writer))
 
-    def log_text(self, since: float | None = None, container: str | None = None, lines: int | None = None) -> str:
-        """The app's output: all of it (a file, the journal), or one container's (docker logs)."""
-        rows = [line for t, line, c in self.log if (since is None or t >= since) and (container is None or c == container)]
+    def log_text(self, since: float | None = None, container: str | None = None, lines: int | None = None,
+                 pid: int | None = None) -> str:
+        """The app's output: all of it (a file, the journal), one container's (docker logs), or the
+        lines one process wrote (the journal's _PID match)."""
+        rows = [line for t, line, c, writer in self.log if (since is None or t >= since)
+                and (container is None or c == container) and (pid is None or writer == pid)]
         return "".join(line + "\n" for line in rows[-lines if lines else 0:])
 
     def _connect(self, n: int = 1) -> None:
@@ -783,7 +791,7 @@ class FakeRemote(AgentCalls):
                     out[item["key"]] = f"Error response from daemon: {unreadable}\n"
                     continue
                 lines = None if item.get("since") else op.get("lines", 400)
-                out[item["key"]] = fake.log_text(item.get("since"), container, lines)
+                out[item["key"]] = fake.log_text(item.get("since"), container, lines, item.get("pid"))
             else:
                 raise AssertionError(f"unknown log source {item}")
         return out

@@ -630,3 +630,19 @@ def test_a_database_without_conn_max_age_runs_djangos_default_0(noisy_app):
     assert (default["CONN_MAX_AGE"], default["CONN_HEALTH_CHECKS"]) == (0, False)
     assert default["defaulted"] == ["CONN_HEALTH_CHECKS", "CONN_MAX_AGE"]
     assert (other["CONN_MAX_AGE"], other["defaulted"]) == (60, ["CONN_HEALTH_CHECKS"])
+
+
+def test_settings_on_pythonpath_outside_the_working_directory_are_among_the_loaded_files(noisy_app, tmp_path):
+    """Settings kept outside the app (PYTHONPATH=/etc/APP, say): the app's own import names the
+    file it ran, so the tool reads, patches and backs it up where it is (#23, item 3)."""
+    from remediation.facts.gather import parse_introspection
+
+    python, project = noisy_app
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    op = snippet_op("introspect", python, str(elsewhere), "0")
+    op["env"] = {**op["env"], "PYTHONPATH": project}
+    (reply,) = agent(op)
+    view = parse_introspection(reply)
+    assert view.extra["settings_module"]["loaded"] == [f"{project}/noisy_settings.py"]
+    assert not any("site-packages" in p for p in view.extra["settings_module"]["loaded"])

@@ -170,3 +170,42 @@ def test_a_pulled_image_hides_even_the_files_nobody_looked_up():
     # the compose command sets no class: the discovery's "gunicorn's default" is no fact here
     assert unseen_in_image({"worker_class": "sync"}, pulled, {"worker_class"})["worker_class"].startswith("unknown")
     assert unseen_in_image({"worker_class": "gevent"}, pulled, set())["worker_class"] == "gevent"
+
+
+def test_a_copy_source_named_without_a_slash_is_asked_of_the_host(tmp_path):
+    """`COPY ./src /app/` puts a directory's contents in /app, or a file named src at /app/src:
+    the host's own read (the agent's op_read on a real context) says which."""
+    from agent_payload import hostagent
+    from remediation.facts.baked import BakedCode, source_kinds
+
+    (tmp_path / "src" / "shop").mkdir(parents=True)
+    (tmp_path / "src" / "shop" / "settings.py").write_text("DEBUG = False\n")
+    (tmp_path / "gunicorn").write_text("workers = 2\n")  # a file whose name has no dot
+
+    from remediation.transport.protocol import AgentCalls
+
+    class LocalAgent(AgentCalls):
+        def agent(self, *ops, **_):
+            return [hostagent.op_read(op) for op in ops]
+
+    text = "FROM python:3.12\nCOPY ./src /app/\nCOPY gunicorn /etc/gunicorn/\nWORKDIR /app\n"
+    assert dockerfile.undecided_sources(text) == ["src", "gunicorn"]
+    kinds = source_kinds(LocalAgent(), str(tmp_path), ["src", "gunicorn"])
+    assert kinds == {"src": True, "gunicorn": False}
+    code = BakedCode(compose_build.Build(str(tmp_path), f"{tmp_path}/Dockerfile"), text, dirs=kinds)
+    assert code.map("/app") == f"{tmp_path}/src"
+    assert code.map("/app/shop/settings.py") == f"{tmp_path}/src/shop/settings.py"
+    assert code.map("/etc/gunicorn/gunicorn") == f"{tmp_path}/gunicorn"
+    unknown = BakedCode(compose_build.Build(str(tmp_path), f"{tmp_path}/Dockerfile"), text)
+    assert unknown.map("/app") is None  # not asked: never guessed
+
+
+def test_copy_of_a_context_absolute_source_into_the_workdir():
+    """yakimenko73/market-csgo-bot's shape: `WORKDIR /app` then `COPY /src .` (a source's leading
+    slash is still the context's): /app is the context's src when the host says src is a directory."""
+    text = "FROM python:3.8-slim-buster\nWORKDIR /app\nCOPY requirements.txt requirements.txt\nCOPY /src .\n"
+    assert dockerfile.undecided_sources(text) == ["src"]
+    assert dockerfile.map_path(text, "/app", is_dir=lambda rel: rel == "src").rel == ("src",)
+    assert dockerfile.map_path(text, "/app/settings/wsgi.py", is_dir=lambda rel: rel == "src").rel == (
+        "src/settings/wsgi.py",)
+    assert not dockerfile.map_path(text, "/app", is_dir=lambda rel: False).rel  # a file named src lands as /app/src

@@ -16,7 +16,7 @@ def inspection(cwd="/srv/app", patched=("srv/app/gunicorn.conf.py",), method=Non
                                      config_files=["/etc/supervisor/supervisord.conf"])
     master = SimpleNamespace(pid=42, cwd=cwd, restart=method, host_path=lambda p: p, gunicorn_argv=["gunicorn"], env={})
     files = files or {}
-    return SimpleNamespace(gathered=SimpleNamespace(master=master, files=files),
+    return SimpleNamespace(gathered=SimpleNamespace(master=master, files=files, introspection=SimpleNamespace(extra={})),
                            audit=SimpleNamespace(patched={p: "" for p in patched}))
 
 

@@ -101,3 +101,30 @@ def test_judge_remediates_a_host_whose_log_cannot_be_read():
                     LogEvidence(None, "log file /var/log/supervisor/schoolsite.log", "[Errno 13] Permission denied"))
     assert verdict.problems == [], verdict.problems
     assert any("Permission denied" in w for w in verdict.warnings)
+
+
+def test_journal_lines_read_by_the_masters_pid_are_its_own_whatever_their_format():
+    """#23 item 4: a unit logging only to the journal, in a format without the pid (syslog-style
+    `--log-syslog`, or a custom access/error format): the journal is read by the restarted master's
+    _PID, so its lines are attributed to it (evidence only: the process decided above)."""
+    from remediation.managers.systemd import Systemd
+    from remediation.model import RestartMethod
+
+    source = Systemd().proof_log_source(RestartMethod("systemd", program="gunicorn@shop.service"), {}, 4242)
+    assert source == {"kind": "journal", "unit": "gunicorn@shop.service", "key": "app", "pid": 4242}
+    custom = "gunicorn: Starting gunicorn 22.0.0\ngunicorn: Using worker: gevent\n"
+    problems, _ = judge_worker(gthread_process(), log_evidence(source, custom), "gthread")
+    assert any("restarted master (pid 4242) logged `Using worker: gevent`" in p for p in problems)
+    ok = log_evidence(source, custom.replace("gevent", "gthread"))
+    assert judge_worker(gthread_process(), ok, "gthread") == ([], [])
+    # the same text from an unfiltered source cannot be attributed: a warning, never a verdict
+    problems, warnings = judge_worker(gthread_process(), log_evidence({"kind": "journal", "unit": "x"}, custom), "gthread")
+    assert problems == [] and any("not from the restarted master" in w for w in warnings)
+
+
+def test_the_agent_asks_journald_for_the_unit_and_pid():
+    from agent_payload import hostagent
+
+    assert hostagent.journal_argv({"unit": "gunicorn@shop.service", "pid": 4242}) == [
+        "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=gunicorn@shop.service", "_PID=4242"]
+    assert hostagent.journal_argv({"unit": "shop.service"})[-2:] == ["-u", "shop.service"]

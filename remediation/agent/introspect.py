@@ -213,10 +213,17 @@ try:
     from django.conf import settings
 
     databases = settings.DATABASES
-    app_dir = _os.getcwd().rstrip("/") + "/"
-    out["settings_module"]["loaded"] = sorted(  # the app's own files this import ran, settings among them
+    import sysconfig as _sysconfig
+
+    # the app's own files this import ran, settings among them: under its working directory or a
+    # PYTHONPATH entry (settings kept in /etc/APP, say), never the interpreter's or an installed package's
+    app_roots = tuple(p.rstrip("/") + "/" for p in [_os.getcwd()] + _os.environ.get("PYTHONPATH", "").split(":")
+                      if p.startswith("/"))
+    installed = tuple(p.rstrip("/") + "/" for p in {_sysconfig.get_paths().get(k) for k in
+                                                    ("stdlib", "platstdlib", "purelib", "platlib")} if p)
+    out["settings_module"]["loaded"] = sorted(
         path for path in (getattr(sys.modules.get(name), "__file__", None) for name in set(sys.modules) - imported_before)
-        if path and path.startswith(app_dir))
+        if path and path.startswith(app_roots) and not path.startswith(installed))
     configured = django_defaults_filled(databases)
     for alias, db in databases.items():
         full = configured.get(alias) or db

@@ -35,6 +35,7 @@ class Built:
     config_errors: dict[str, str] = field(default_factory=dict)
     settings_pointers: list[tuple[str, str, Optional[int]]] = field(default_factory=list)
     not_gunicorn: Optional[str] = None  # the live command, when it is not gunicorn
+    replaced: dict[int, str] = field(default_factory=dict)  # id(not-live Dockerfile command) -> the service's label
 
 
 class DeploymentBuilder:
@@ -66,6 +67,7 @@ class DeploymentBuilder:
             self.built.not_live = list(invocations)
             self.built.not_gunicorn = self.hints.command
             return self.built
+        live = self._image_commands_replaced(live)
         for inv in live:
             self.built.deployments.append(self._deployment(inv, hint_args is not None))
         if hint_args is not None and not live:
@@ -79,6 +81,16 @@ class DeploymentBuilder:
                 for place, _ in layer.dead:
                     self._templated(place)
         return self.built
+
+    def _image_commands_replaced(self, live: list[Invocation]) -> list[Invocation]:
+        """A compose service's own gunicorn command replaces the CMD/ENTRYPOINT of the image its
+        `build:` makes: that Dockerfile's command is not what runs (and is never patched for it)."""
+        builds = self.located.builds
+        replaced = {builds[inv.unit]: inv.label or inv.unit for inv in live if inv.kind == "compose" and inv.unit in builds}
+        gone = [inv for inv in live if inv.kind == "dockerfile" and inv.file in replaced]
+        self.built.not_live += gone
+        self.built.replaced.update({id(inv): replaced[inv.file] for inv in gone})
+        return [inv for inv in live if inv not in gone]
 
     def _templated(self, place: Place) -> None:
         """Template syntax decides this value, or a template conditional may drop it."""
@@ -175,6 +187,8 @@ class DeploymentBuilder:
             return 2
         if env.unit is not None and env.unit.endswith("#") and inv.unit.startswith(env.unit):
             return 4
+        if env.kind == "dockerfile" and env.unit is not None and env.unit == self.located.builds.get(inv.unit):
+            return 5  # the image's ENV: under the service's environment: and env_file:
         if env.unit is None:
             return LOOSE
         return None

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from remediation.model import Target
+from remediation.discovery.compose_interp import project_env_file, reference
 from remediation.discovery.model import Edit, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
 from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
@@ -36,6 +37,13 @@ class DbContext:
     lines: Callable[[str, Optional[int]], Optional[int]]
     unread: Callable[[str], bool] = lambda var: False  # set live, value not read (Hints.unread)
     pool_possible: bool = True  # some settings text names a native pool ("pool" in OPTIONS)
+    # the manager's own environment for NAME=value (discovery/env_override.py): (file, edits) or None
+    override: Callable[[str, str], Optional[tuple[str, list[Edit]]]] = lambda name, value: None
+
+
+def literal_env(key: str, want: Any) -> str:
+    """The text of an environment value for `want` (True -> "True", as Django settings parse it)."""
+    return str(want)
 
 
 def wanted(key: str, target: Target) -> Any:
@@ -337,9 +345,7 @@ class SettingsPlanner:
             self.plan_env_setting(env, key, want, label, blocked)
         if self.ctx.unread(var):  # the variable wins: patching the default would change nothing
             if not self.ctx.env_by_name.get(var):
-                self.report(file, offset, key, f"${var}=(set)",
-                            f"{label}: the live environment sets ${var} (its value is not read), which wins "
-                            "over the default in the code; no file the host holds sets it", proposed=str(want))
+                self.plan_manager_env(file, offset, key, var, want, label, blocked)
             return
         if value.default is None:
             self.report(file, offset, key, value.show(),
@@ -358,8 +364,23 @@ class SettingsPlanner:
             self.patch(dfile, doffset, key, value.show(), want, f"{reason}: {default.value} -> {want}",
                        [edit] if edit else None)
 
+    def plan_manager_env(self, file, offset, key, var, want, label, blocked) -> None:
+        """$var is set live by nothing the host holds: set it in the manager's own environment
+        (a compose service's environment:, a supervisor program's environment=), which replaces it."""
+        why = f"{label}: the live environment sets ${var} (its value is not read), which wins over the default in the code"
+        found = None if blocked else self.ctx.override(var, literal_env(key, want))
+        if found is None:
+            self.report(file, offset, key, f"${var}=(set)", f"{why}; no file the host holds sets it"
+                        + (f"; not raised: {blocked}" if blocked else ""), proposed=str(want))
+            return
+        where, edits = found
+        self.patch(where, edits[0].start, key, f"${var}=(set)", want,
+                   f"{why}; no file the host holds sets it: set in the manager's own environment ({where})", edits)
+
     def plan_env_setting(self, env: EnvSetting, key, want, label, blocked) -> None:
         text = env.value.text
+        if env.kind == "compose" and env.expands and self.plan_interpolated(env, key, want, label, blocked):
+            return
         offset = env.value.offsets[0] if text else env.offset
         reason = f"{label}: ${env.name} set in {env.file}"
         if same(key, text, want):
@@ -374,6 +395,35 @@ class SettingsPlanner:
         else:
             self.patch(env.file, offset, key, text, want, f"{reason}: {text} -> {new}",
                        [Edit(span[0], span[1], new)])
+
+    def plan_interpolated(self, env: EnvSetting, key, want, label, blocked) -> bool:
+        """A compose `environment:` value that is one `${VAR}` (compose_interp): planned where
+        compose takes VAR from, the project's `.env`, else the reference's default. False when
+        the value is any other expansion (reported as expanded at run time)."""
+        ref = reference(env.value.text)
+        if ref is None:
+            return False
+        dotenv = project_env_file(env.file)
+        sources = [e for e in self.ctx.env_by_name.get(ref.var, []) if e.file == dotenv]
+        if sources:
+            self.plan_env_setting(sources[-1], key, want, f"{label} (via ${{{ref.var}}} in {env.file})", blocked)
+            return True
+        if ref.default is None or ref.default_start is None:
+            self.report(env.file, env.offset, key, env.value.text,
+                        f"{label}: ${env.name} in {env.file} is ${{{ref.var}}}, which no .env beside it sets: "
+                        "compose takes it from the shell that runs it", proposed=str(want))
+            return True
+        reason = (f"{label}: ${env.name} in {env.file} is {env.value.text}: its default applies "
+                  f"({dotenv} does not set {ref.var}; a shell that runs compose with {ref.var} set would win)")
+        span = env.value.span(ref.default_start, ref.default_start + len(ref.default)) if ref.default else None
+        if same(key, ref.default, want):
+            self.add(env.file, env.offset, key, ref.default, None, "ok", f"{reason}: already {ref.default}")
+        elif blocked:
+            self.report(env.file, env.offset, key, ref.default, f"{label}: not raised: {blocked}", proposed=str(want))
+        else:
+            self.patch(env.file, env.offset, key, ref.default, want, f"{reason}: {ref.default} -> {want}",
+                       [Edit(span[0], span[1], str(want))] if span else None)
+        return True
 
     def plan_absent_kwarg(self, state, alias, conf, key, kwarg, want, label, blocked) -> None:
         origin = self.root_origin(conf)

@@ -108,6 +108,17 @@ class SystemdUnit:
     specifiers: tuple[tuple[str, str], ...] = ()  # ("i", "shop"), ("n", "gunicorn@shop.service"), ...
 
 
+@dataclass(frozen=True)
+class EnvOverride:
+    """Where the process's manager takes an environment of its own (discovery/env_override.py):
+    a compose service's `environment:`, a supervisor program's `environment=` or a systemd unit's
+    `Environment=`, in one of `files` (tree keys, the last one that can take it wins)."""
+
+    kind: Literal["compose", "supervisor", "systemd"]
+    name: str  # the compose service, the supervisor program (without its group), or the systemd unit
+    files: tuple[str, ...]
+
+
 @dataclass
 class Hints:
     """Live facts the SSH layer knows about the host; all optional."""
@@ -121,6 +132,7 @@ class Hints:
     versions: dict[str, str] = field(default_factory=dict)  # installed, as the app imports them
     loaded_settings: Optional[tuple[str, ...]] = None  # settings files the app's settings import loaded
     systemd_unit: Optional[SystemdUnit] = None  # the live process's unit, as systemd says it loads it
+    env_override: Optional[EnvOverride] = None  # the manager's own environment, for a variable nothing sets
 
     def unread(self, var: str) -> bool:
         """The live process has $var, but only its name was read (its value may be a secret):

@@ -13,7 +13,9 @@ from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Union
 
 from remediation.model import Target
+from remediation.discovery.compose_interp import project_env_file, resolved
 from remediation.discovery.deployments import Built, DeploymentBuilder
+from remediation.discovery.env_override import override_edit
 from remediation.discovery.django_db import DbContext, SettingsPlanner
 from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
                     unified_diff)
@@ -23,7 +25,7 @@ from remediation.discovery.precedence import DeploymentPlanner
 from remediation.discovery.pyeval import Evaluator
 from remediation.discovery.pyparse import ParsedPy
 from remediation.discovery.settings_select import Pointer, choose, name_class
-from remediation.discovery.sources.base import Issue
+from remediation.discovery.sources.base import EnvSetting, Issue
 from remediation.discovery.template_branches import gevent_in_conditionals
 from remediation.discovery import validate
 from remediation.discovery.tree import Tree
@@ -83,9 +85,10 @@ class Plan:
                              f"the live command is not gunicorn ({built.not_gunicorn[:80]}); "
                              "gunicorn sources in the tree are not what runs"))
         for inv in built.not_live:
+            why = (f"replaced by the command of {built.replaced[id(inv)]} (compose runs the service's command:, "
+                   "not the image's)" if id(inv) in built.replaced else "not the live command line (see the ps hint)")
             self.add(Finding(inv.file, self.tree.line(inv.file, inv.offset), "worker_class", None, None,
-                             "report", f"{inv.label}: not the live command line (see the ps hint); "
-                             "left untouched", code=FindingCode.NOT_LIVE))
+                             "report", f"{inv.label}: {why}; left untouched", code=FindingCode.NOT_LIVE))
         held = self.template_branches()
         if remains:
             self.gevent_remains = f"gunicorn still runs a gevent-style worker ({', '.join(remains)})"
@@ -151,6 +154,11 @@ class Plan:
                                  "persistent DB connections leak under it"))
 
     # -- django ----------------------------------------------------------------------------
+    def _override(self, name: str, value: str):
+        """(file, edits) giving the process NAME=value through its manager's own environment."""
+        found = self.hints.env_override
+        return override_edit(self.tree.texts, found, name, value) if found is not None else None
+
     def django(self, built: Built) -> None:
         env_pointers = [Pointer(e.value.text, e.file, e.offset, "env")
                         for e in self.tree.located.env if e.name == "DJANGO_SETTINGS_MODULE"]
@@ -161,12 +169,14 @@ class Plan:
         versions.pin_installed(self.hints.versions)
         env_by_name = defaultdict(list)
         for env in self.tree.located.env:
-            env_by_name[env.name].append(env)
+            if not image_env_replaced(self.tree, env):
+                env_by_name[env.name].append(env)
         ctx = DbContext(self.target, env_by_name, dict(self.hints.env),
                         versions.at_least("dj-database-url", (1, 1)),
                         versions.at_least("django", (4, 1)),
                         self.gevent_remains, self.tree.line, self.hints.unread,
-                        pool_possible=_names_a_pool(self.tree, choice.settings_files + choice.roots))
+                        pool_possible=_names_a_pool(self.tree, choice.settings_files + choice.roots),
+                        override=self._override)
         for pointer in choice.unresolved:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
@@ -231,7 +241,10 @@ class Plan:
         """A settings file the app's own settings import does not load (a branch on DJANGO_ENV
         that runs elsewhere, say) is not production here, whatever the static reading says."""
         loaded = self.hints.loaded_settings
-        if loaded is not None and proposal.finding.file not in loaded and proposal.finding.action == "patch":
+        python = self.tree.kinds.get(proposal.finding.file, "").startswith("python")
+        # only a Python settings file can be unloaded: a variable's place (a compose or env file,
+        # a manager's environment) is not imported by the settings, and decides what they read
+        if python and loaded is not None and proposal.finding.file not in loaded and proposal.finding.action == "patch":
             _refuse(proposal, "the app's settings import on this host does not load this file")
             # not production here: no half of the fix is missing because of it
             proposal.groups = {g for g in proposal.groups if not (g and g[0] == "settings")}
@@ -409,9 +422,17 @@ def restarted(before: Tree, built: Built, after: Tree, patched: dict[str, str], 
     """The restarted process's view: when the live command line is written in a file the patch
     changes (a supervisor `command=`, a compose `command:`), the restart runs the patched line, not
     the one `ps` shows now; a patched `environment=`/`environment:`/`Environment=` gives it new values."""
-    old_env = {(e.file, e.name): e.text for e in before.located.env if e.file in patched}
-    env = {e.name: e.text for e in after.located.env
-           if e.file in patched and (e.file, e.name) in old_env and old_env[(e.file, e.name)] != e.text}
+    def value(tree: Tree, e: EnvSetting) -> str:  # what compose passes for `KEY: ${VAR:-d}`
+        dotenv = {d.name: d.text for d in tree.located.env if d.file == project_env_file(e.file)}
+        return resolved(e.kind, e.file, e.text, dotenv)
+
+    def touched(e: EnvSetting) -> bool:  # its file, or the .env it interpolates from, is patched
+        return e.file in patched or (e.kind == "compose" and project_env_file(e.file) in patched)
+
+    old_env = {(e.file, e.name): value(before, e) for e in before.located.env if touched(e)}
+    # a value the patch changed, or added (the manager's own override of a variable nothing set)
+    env = {e.name: value(after, e) for e in after.located.env
+           if touched(e) and old_env.get((e.file, e.name)) != value(after, e)}
     hints = _restarted_hints(before, built, after, patched, hints)
     if env:  # e.g. GUNICORN_CMD_ARGS: the re-audit must read the restarted value, not the live one
         hints = replace(hints, env={**hints.env, **env})
@@ -484,6 +505,19 @@ def _pair_halves(proposals: list[Proposal], target: Target, refused: dict[int, s
     extra = Proposal(finding, [], finding.key())
     extra.rank = Rank.REPORT
     proposals.append(extra)
+
+
+def image_env_replaced(tree: Tree, env: EnvSetting) -> bool:
+    """A Dockerfile ENV that a compose service built from that Dockerfile sets again (its
+    `environment:` or `env_file:`): the container runs the service's value, the image's is dead."""
+    located = tree.located
+    services = [unit for unit, dockerfile in located.builds.items() if env.kind == "dockerfile" and dockerfile == env.file]
+    for unit in services:
+        files = {tree.paths.match(ref, [""], [""]).path for ref in located.env_files.get(unit, [])}
+        if any(other.name == env.name and (other.unit == unit or (other.unit is None and other.file in files))
+               for other in located.env):
+            return True
+    return False
 
 
 def audit_files(files: Mapping[str, Union[str, bytes]], target: Target, hints: Optional[Hints] = None) -> AuditResult:

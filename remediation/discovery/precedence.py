@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from remediation.model import Target
-from remediation.discovery.model import Finding, FindingCode, Rank
+from remediation.discovery.model import LIVE_ENV, Finding, FindingCode, Rank
 from remediation.discovery.places import Layer, Place, Proposal
 from remediation.discovery.worker_classes import classify, describe
 
@@ -119,6 +119,8 @@ class DeploymentPlanner:
     def set_place(self, place: Place, new: str, why: str) -> bool:
         """Patch a place to `new`, or report why it cannot be; True if patched."""
         if place.setter is None:
+            if self.over_live_cmd_args(place, new, why):
+                return True
             self.emit(place, "report", new, f"{why}, but {place.fixed or 'it cannot be rewritten'}")
             return False
         edits = place.setter(new)
@@ -126,6 +128,24 @@ class DeploymentPlanner:
             self.emit(place, "report", new, f"{why}, but the value cannot be rewritten in place")
             return False
         self.emit(place, "patch", new, why, edits)
+        return True
+
+    def over_live_cmd_args(self, place: Place, new: str, why: str) -> bool:
+        """GUNICORN_CMD_ARGS set live by nothing the host holds: the flag goes on the command line
+        in the manager's own file (supervisor command=, ExecStart=, compose command:), which wins
+        over the variable; the variable's flag is then dead. True when it was added there."""
+        if place.file != LIVE_ENV or place.layer != "cmd_args":
+            return False
+        cli = next((layer for layer in self.dep.layers if layer.name == "cli" and layer.adder and layer.certain), None)
+        if cli is None:
+            return False
+        before = len(self.proposals)
+        self.emit(place, "ok", None, f"{why}: {place.fixed}; the command line, which wins over it, gets the flag",
+                  rank=Rank.DEAD, code=FindingCode.DEAD)
+        self.add_setting(place.setting, new, cli, f"{place.setting} {new} over GUNICORN_CMD_ARGS (live)")
+        if self.proposals[-1].finding.action != "patch":
+            del self.proposals[before:]
+            return False
         return True
 
     def insert_layer(self, decided_by: Optional[Layer]) -> Optional[Layer]:

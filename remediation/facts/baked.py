@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass, field
 
 from remediation.facts.compose_build import BAKED_BUILD, MOUNTED, PULLED, Build, build_of, covered_by_mount
-from remediation.facts.dockerfile import ignored, map_path
+from remediation.facts.dockerfile import ignored, map_path, undecided_sources
 from remediation.managers.base import under
 from remediation.model import GunicornMaster
 
@@ -36,6 +36,11 @@ class BakedCode:
     mapped: dict[str, str] = field(default_factory=dict)  # host path -> container path
     unmapped: dict[str, str] = field(default_factory=dict)  # container path -> why it has no host file
     mismatch: dict[str, str] = field(default_factory=dict)  # host path -> why it is not what the image holds
+    dirs: dict[str, bool] = field(default_factory=dict)  # context path -> is a directory (as the host lists it)
+
+    def is_dir(self, rel: str) -> bool | None:
+        """Whether a COPY source is a directory in the context (None: not asked of the host)."""
+        return self.dirs.get(posixpath.normpath(rel))
 
     def map(self, path: str) -> str | None:
         """The host path in the build context the container's `path` was copied from, or None."""
@@ -45,7 +50,7 @@ class BakedCode:
         if self.dockerfile is None:
             self.unmapped[path] = f"no Dockerfile at {self.build.dockerfile}"
             return None
-        found = map_path(self.dockerfile, path, self.build.target)
+        found = map_path(self.dockerfile, path, self.build.target, is_dir=self.is_dir)
         if found.reason:
             self.unmapped[path] = f"{self.build.dockerfile}: {found.reason}"
             return None
@@ -93,8 +98,29 @@ def prepare(remote, master: GunicornMaster, files: dict) -> BakedCode | None:
     ignore_path = posixpath.join(build.context, ".dockerignore")
     texts = _texts(remote.read([build.dockerfile, ignore_path]))
     code.dockerfile, code.ignore = texts.get(build.dockerfile), texts.get(ignore_path) or ""
+    code.dirs = source_kinds(remote, build.context, undecided_sources(code.dockerfile or "", build.target))
     master.build_map = code.map
     return code
+
+
+def source_kinds(remote, context: str, sources: list[str]) -> dict[str, bool]:
+    """Ask the host which COPY sources are directories (`COPY src /app/`: the contents of a
+    directory land in /app, a file lands as /app/src); one round trip, only when some are open."""
+    if not sources:
+        return {}
+    paths = {posixpath.normpath(posixpath.join(context, rel)): rel for rel in sources}
+    reply = remote.read(list(paths), list_dirs=list(paths), sha_only=True)
+    listings = reply.get("listings") or {}
+    out = {}
+    for info in reply.get("files") or []:
+        rel = paths.get(info.get("path"))
+        if rel is None or not info.get("exists"):
+            continue
+        if info.get("is_file"):
+            out[rel] = False
+        elif isinstance(listings.get(info["path"]), list):
+            out[rel] = True
+    return out
 
 
 def verify(remote, code: BakedCode, master: GunicornMaster, files: dict, python: str) -> None:

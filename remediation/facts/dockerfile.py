@@ -109,7 +109,7 @@ def parse(text: str) -> list[Stage]:
                 continue
             dest = paths[-1]
             absolute = dest if dest.startswith("/") else posixpath.join(stage.workdir, dest)
-            if dest.endswith("/") and not absolute.endswith("/"):
+            if (dest.endswith("/") or dest in (".", "..") or dest.endswith(("/.", "/.."))) and not absolute.endswith("/"):
                 absolute += "/"
             stage.steps.append(Copy(number, verb, tuple(paths[:-1]), absolute, from_stage,
                                     heredoc=any(p.startswith("<<") for p in paths)))
@@ -146,8 +146,8 @@ def _candidates(copy: Copy, path: str, is_dir=None) -> list[str]:
     for source in copy.sources:
         src = posixpath.normpath(source.lstrip("/")) if source not in (".", "./") else "."
         kind = "dir" if _dir_like(source) else _source_kind(src, is_dir)
-        if path == base and not dest_dir:
-            if kind != "dir":
+        if path == base:  # the destination itself: a directory's contents land there (`COPY src/ .`)
+            if kind == "dir" or (not dest_dir and kind != "dir"):
                 out.append(src)
         elif path.startswith(base.rstrip("/") + "/") or base == "/":
             rest = path[len(base.rstrip("/")) + 1:]
@@ -178,6 +178,20 @@ def _why_not(copy: Copy, path: str) -> str | None:
     if copy.verb == "ADD" and any(re.match(r"^[a-z]+://", s) or s.endswith(ARCHIVES) for s in copy.sources):
         return f"{where} fetches a URL or extracts an archive"
     return None
+
+
+def undecided_sources(text: str, target: str | None = None) -> list[str]:
+    """COPY/ADD sources of the final stage whose kind (file or directory) their spelling leaves
+    open (`COPY src /app/`): the context itself must say (map_path's `is_dir`)."""
+    stage = final_stage(parse(text), target)
+    out: list[str] = []
+    for step in stage.steps if stage else []:
+        if isinstance(step, Copy) and step.from_stage is None:
+            for source in step.sources:
+                src = posixpath.normpath(source.lstrip("/"))
+                if not _dir_like(source) and not any(ch in source for ch in "*?[$") and _source_kind(src, None) == "unknown":
+                    out.append(src)
+    return list(dict.fromkeys(out))
 
 
 def map_path(text: str, path: str, target: str | None = None, is_dir=None) -> Mapped:

@@ -102,6 +102,13 @@ def _settings_module(result: "Gathered", app_file: str | None) -> tuple[str | No
     return (found, f"{app_file}: os.environ.setdefault") if found else (None, None)
 
 
+def loaded_settings(result: "Gathered") -> list[str]:
+    """Host paths of the settings files the app's own settings import ran (its view's `loaded`),
+    wherever they are: a module on PYTHONPATH outside the working directory included."""
+    loaded = (result.introspection.extra.get("settings_module") or {}).get("loaded") or []
+    return [h for h in (result.master.host_path(p) for p in loaded) if h]
+
+
 def _parse_files(reply: dict) -> dict[str, RemoteFile]:
     files = {}
     for info in reply["files"]:
@@ -165,7 +172,9 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> 
         listing = replies[0]["listings"].get(listed)
         if isinstance(listing, list):
             more += [posixpath.join(listed, name) for name in listing if name.endswith(".py")]
+    restart.manager_reads = manager.reads(restart, result.files)
     globs = manager.more_globs(restart, result.files)
+    more += loaded_settings(result)
     result.settings_module, result.settings_module_source = _settings_module(result, host_app_file)
     late_dirs = [d for d in settings_dirs(master, result.settings_module) if d not in list_dirs]
     if late_dirs:  # named by the app (its --env, its wsgi.py), not by the process environment

@@ -97,13 +97,22 @@ class Manager:
         """Further files (absolute paths or glob patterns) the first files name."""
         return []
 
+    def reads(self, method: RestartMethod, files: dict[str, RemoteFile]) -> list[str]:
+        """Files (host paths) the manager itself reads to create the process, beyond its config
+        files: a change to one is applied by the manager's reload, and it is the manager's file."""
+        return []
+
     def log_source(self, method: RestartMethod, files: dict[str, RemoteFile]) -> dict | None:
         """Where the agent reads gunicorn's log; `files` may be empty (before the first read)."""
         return None
 
+    def proof_log_source(self, method: RestartMethod, files: dict[str, RemoteFile], pid: int) -> dict | None:
+        """Where the restarted master `pid`'s own lines are read as evidence (default: log_source)."""
+        return self.log_source(method, files)
+
     def owns_file(self, method: RestartMethod, path: str) -> bool:
         """A file of the manager's own configuration (exempt from remediation_app_dir)."""
-        return path in method.config_files
+        return path in method.config_files or path in method.manager_reads
 
     def check_inventory(self, method: RestartMethod, host_vars: dict) -> list[str]:
         """One line per disagreement between this manager's inventory vars and the host."""

@@ -5,11 +5,13 @@
 of the host: a live process that disagrees means the wrong host or a stale inventory, and
 no file outside the app directory is written (but the restart manager's own config files,
 which the live process's manager reads, e.g. /etc/supervisor/conf.d/app.conf or a unit's
-EnvironmentFile=, and the gunicorn config the live process names on its command line).
+EnvironmentFile=, the gunicorn config the live process names on its command line, and the settings
+files its own settings import ran, a module on PYTHONPATH outside the app directory included).
 """
 from __future__ import annotations
 
 from remediation import managers
+from remediation.facts.gather import loaded_settings
 from remediation.facts.parse import config_file
 from remediation.managers.base import under
 from remediation.plan.inspection import absolute
@@ -28,7 +30,7 @@ def mismatches(host_vars: dict, ins) -> list[str]:
                        "wrong host or stale inventory")
         # the config file the live process names on its own command line is its own, wherever it is
         config, _how = config_file(master)
-        process_reads = {master.host_path(config)} if config else set()
+        process_reads = ({master.host_path(config)} if config else set()) | set(loaded_settings(ins.gathered))
         for rel in sorted(ins.audit.patched):
             path = absolute(rel)
             remote_file = ins.gathered.files.get(path)

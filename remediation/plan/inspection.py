@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from remediation import managers
 from remediation.discovery import AuditResult, Hints, audit_files
-from remediation.discovery.model import GUNICORN_SETTINGS, FindingCode, SystemdUnit
+from remediation.discovery.model import GUNICORN_SETTINGS, EnvOverride, FindingCode, SystemdUnit
+from remediation.discovery.sources.supervisor import PROGRAM_PREFIXES
 from remediation.discovery.sources.systemd import unit_specifiers
 from remediation.managers.systemd import unit_files
 from remediation.discovery.tree import Tree
@@ -40,6 +41,26 @@ def systemd_unit(gathered: Gathered) -> SystemdUnit | None:
     return SystemdUnit(method.program, tuple(rel(p) for p in files), tuple(sorted(specifiers.items())))
 
 
+def env_override(gathered: Gathered) -> EnvOverride | None:
+    """Where the manager gives the process an environment of its own: the compose service in its
+    compose files, the supervisor program in the read files that define its section, the systemd
+    unit's files as systemd loads them."""
+    method = gathered.master.restart
+    if not method.program:
+        return None
+    if method.kind == "docker-compose":
+        return EnvOverride("compose", method.program, tuple(rel(p) for p in method.config_files))
+    if method.kind == "supervisor":
+        name = method.program.split(":")[-1]
+        files = tuple(rel(p) for p, f in sorted(gathered.files.items())
+                      if f.text and any(f"[{prefix}{name}]" in f.text for prefix in PROGRAM_PREFIXES))
+        return EnvOverride("supervisor", name, files)
+    unit = systemd_unit(gathered)
+    if unit is not None:
+        return EnvOverride("systemd", unit.name, unit.files)
+    return None
+
+
 def hints_for(gathered: Gathered) -> Hints:
     master = gathered.master
     cwd = master.host_path(master.cwd) if master.cwd else None
@@ -53,7 +74,7 @@ def hints_for(gathered: Gathered) -> Hints:
                  config_path=rel(host_config) if host_config else None,
                  settings_module=gathered.settings_module, env=dict(master.env), env_names=master.env_names,
                  versions={k: v for k, v in view.versions.items() if k in ("django", "dj_database_url")},
-                 loaded_settings=loaded or None)
+                 loaded_settings=loaded or None, env_override=env_override(gathered))
 
 
 def discovery_files(gathered: Gathered) -> dict[str, str | bytes]:

@@ -11,6 +11,8 @@ default error-log format carries the master's pid (`[2026-01-01 10:00:00 +0000] 
 Using worker: gthread`). Such a line that names another class than the process proof is a real
 conflict and fails the host; a log that cannot be read, has no such line, or whose line cannot be
 attributed to the restarted master (an older file, a custom format) is a warning, never a failure.
+A systemd unit's journal is read by the restarted master's pid (journald's _PID of each line), so
+its lines are the master's whatever their format.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ class LogEvidence:
     text: str | None  # None: the log could not be read
     where: str = "the app log"
     error: str | None = None
+    pid: int | None = None  # the source holds only this process's lines (the journal's _PID)
 
 
 def logged_workers(text: str) -> list[tuple[int | None, str]]:
@@ -77,7 +80,7 @@ def _log(process: ProcessEvidence, log: LogEvidence, want: str) -> tuple[list[st
         return [], [f"{log.where} could not be read ({log.error or 'no log source'}): the worker class was "
                     "judged from the process alone"]
     lines = logged_workers(log.text)
-    mine = [cls for pid, cls in lines if pid is not None and pid in process.master_pids]
+    mine = [cls for pid, cls in lines if (pid if pid is not None else log.pid) in process.master_pids]
     if mine:
         if same_class(mine[-1], want):
             return [], []
@@ -100,7 +103,7 @@ def describe(source: dict | None) -> str:
     if source.get("kind") == "file":
         return f"log file {source.get('path')}"
     if source.get("kind") == "journal":
-        return f"the journal of {source.get('unit')}"
+        return f"the journal of {source.get('unit')}" + (f" (pid {source['pid']})" if source.get("pid") else "")
     if source.get("kind") == "docker":
         return f"docker logs of {str(source.get('container'))[:12]}"
     return "the app log"
@@ -112,6 +115,6 @@ def log_evidence(source: dict | None, reply: str | dict | None) -> LogEvidence:
     if source is None:
         return LogEvidence(None, where, "the manager names no log")
     if isinstance(reply, str):
-        return LogEvidence(reply, where)
+        return LogEvidence(reply, where, pid=source.get("pid"))
     error = reply.get("error") if isinstance(reply, dict) else None
     return LogEvidence(None, where, error or "no reply")

@@ -115,12 +115,14 @@ class Located:
     lookalikes: list[Lookalike] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
     env_files: dict[str, list[str]] = field(default_factory=dict)  # unit -> env files it loads
+    builds: dict[str, str] = field(default_factory=dict)  # compose service unit -> the Dockerfile of its build:
 
     def extend(self, other: "Located") -> None:
         self.invocations += other.invocations
         self.env += other.env
         self.lookalikes += other.lookalikes
         self.issues += other.issues
+        self.builds.update(other.builds)
         for unit, files in other.env_files.items():
             self.env_files.setdefault(unit, []).extend(files)
 

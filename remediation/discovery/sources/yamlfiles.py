@@ -166,6 +166,9 @@ def _compose(path: str, services: MappingNode, words: YamlWords) -> Located:
                                                   list_inserter(words.listed(argv), words.render),
                                                   cwd, label))
         located.env += _environment(path, unit, svc.get("environment"), words)
+        dockerfile = _build_dockerfile(base, svc.get("build"))
+        if dockerfile:
+            located.builds[unit] = dockerfile
         env_files = svc.get("env_file")
         refs = env_files.value if isinstance(env_files, SequenceNode) else [env_files] if env_files else []
         for ref in refs:
@@ -174,6 +177,22 @@ def _compose(path: str, services: MappingNode, words: YamlWords) -> Located:
             if isinstance(ref, ScalarNode):
                 located.env_files.setdefault(unit, []).append(posixpath.normpath(posixpath.join(base, ref.value)))
     return located
+
+
+def _build_dockerfile(base: str, node: Optional[Node]) -> Optional[str]:
+    """The Dockerfile a service's `build:` builds from (context relative to the compose file,
+    `dockerfile:` relative to the context, as compose resolves them); None without a local one."""
+    if isinstance(node, ScalarNode):
+        context, dockerfile = node.value, "Dockerfile"
+    elif isinstance(node, MappingNode):
+        spec = items(node)
+        context = spec["context"].value if isinstance(spec.get("context"), ScalarNode) else "."
+        dockerfile = spec["dockerfile"].value if isinstance(spec.get("dockerfile"), ScalarNode) else "Dockerfile"
+    else:
+        return None
+    if "://" in context or context.startswith("git@") or "$" in context + dockerfile:
+        return None
+    return posixpath.normpath(posixpath.join(base, context or ".", dockerfile))
 
 
 def _environment(path: str, unit: str, node: Optional[Node], words: YamlWords) -> list[EnvSetting]:

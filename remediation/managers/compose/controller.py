@@ -4,8 +4,10 @@ The container is recognised from the engine's own labels (`com.docker.compose.*`
 v2 alike); `restart` does not apply compose-file changes, `up -d` recreates the container."""
 from __future__ import annotations
 
+import posixpath
+
 from remediation.errors import RestartError
-from remediation.facts.compose_build import BAKED_BUILD
+from remediation.facts.compose_build import BAKED_BUILD, build_of, service
 from remediation.managers.base import Manager, StopBounds, normpaths, seconds, signal_name, under
 from remediation.model import RestartMethod
 
@@ -39,13 +41,30 @@ def project_argv(method: RestartMethod) -> list[str]:
         base += ["-p", method.project]
     if method.working_dir:
         base += ["--project-directory", method.working_dir]
+    for env_file in method.env_files:  # interpolation as at the first `up` (--env-file, not the default .env)
+        base += ["--env-file", env_file]
     return base
+
+
+def service_files(compose_text: str, name: str, compose_dir: str) -> tuple[list[str], list[str]]:
+    """Host paths of a service's `env_file:` entries, and of its build's Dockerfile, resolved as
+    compose does (relative to the compose file's directory)."""
+    svc = service(compose_text, name)
+    if not svc:
+        return [], []
+    refs = svc.get("env_file") or []
+    refs = refs if isinstance(refs, list) else [refs]
+    paths = [ref.get("path") if isinstance(ref, dict) else ref for ref in refs]
+    env_files = normpaths(compose_dir, [str(p) for p in paths if isinstance(p, str) and p and "$" not in p])
+    build = build_of(compose_text, name, compose_dir)
+    return env_files, [build.dockerfile] if build is not None and "$" not in build.dockerfile else []
 
 
 def baked_change(method: RestartMethod, changed: list[str]) -> bool:
     """A changed file lies in the build context of a baked image: only a new image applies it."""
     return method.code == BAKED_BUILD and bool(method.build_context) and any(
-        under(p, method.build_context) and p not in method.config_files for p in changed)
+        under(p, method.build_context) and p not in method.config_files and p not in method.manager_reads
+        for p in changed)
 
 
 class Compose(Manager):
@@ -63,11 +82,31 @@ class Compose(Manager):
         working = labels.get("com.docker.compose.project.working_dir")
         files = normpaths(working, [f for f in labels.get("com.docker.compose.project.config_files", "").split(",") if f])
         docker = master.get("docker") or {}
+        env_files = [f for f in labels.get("com.docker.compose.project.environment_file", "").split(",") if f]
         return RestartMethod(self.KIND, program=labels.get("com.docker.compose.service"), config_files=files,
                              project=labels.get("com.docker.compose.project"), working_dir=working,
                              container=master["container"], cli=compose_cli(compose_clis),
                              image=docker.get("image"), image_id=docker.get("image_id"),
-                             stop={"signal": docker.get("stop_signal"), "timeout": docker.get("stop_timeout")})
+                             stop={"signal": docker.get("stop_signal"), "timeout": docker.get("stop_timeout")},
+                             env_files=normpaths(working, env_files))
+
+    def reads(self, method, files):
+        """What compose reads for the service besides its files: the `env_file:` entries (list or
+        mapping form, `required: false` ones too: the agent reports them missing) and the
+        project's `.env` (interpolation of `${VAR}`; the `environment_file` label's files when
+        compose was given --env-file)."""
+        out: list[str] = []
+        for path in method.config_files:
+            text = files.get(path) and files[path].text
+            out += service_files(text or "", method.program or "", posixpath.dirname(path))[0]
+        out += method.env_files or ([posixpath.join(method.working_dir, ".env")] if method.working_dir else [])
+        return list(dict.fromkeys(out))
+
+    def more_globs(self, method, files):
+        """The files compose reads (reads) and the Dockerfile of the service's `build:` (its ENV, CMD)."""
+        dockerfiles = [d for path in method.config_files for d in service_files(
+            (files.get(path) and files[path].text) or "", method.program or "", posixpath.dirname(path))[1]]
+        return [p for p in dict.fromkeys(self.reads(method, files) + dockerfiles) if p not in files]
 
     def log_source(self, method, files):
         return {"kind": "docker", "container": method.container, "key": "app"}
@@ -96,7 +135,8 @@ class Compose(Manager):
         base = project_argv(method)
         if baked_change(method, changed):  # the image was rebuilt (apply) or retagged (rollback): recreate
             return [base + ["up", "-d", "--no-deps", "--no-build", method.program]]
-        if any(p in method.config_files for p in changed):  # `restart` does not apply compose-file changes
+        if any(p in method.config_files or p in method.manager_reads for p in changed):
+            # `restart` applies neither compose-file nor env_file:/.env changes: `up -d` recreates
             return [base + ["up", "-d", "--no-deps", method.program]]
         return [base + ["restart", method.program]]
 

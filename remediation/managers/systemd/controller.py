@@ -67,6 +67,12 @@ class Systemd(Manager):
     def log_source(self, method, files):
         return {"kind": "journal", "unit": method.program, "key": "app"} if method.program else None
 
+    def proof_log_source(self, method, files, pid):
+        """The journal lines the restarted master wrote (journald's _PID of each line): evidence
+        that needs no pid in the line's text (a custom format, syslog-style logging)."""
+        source = self.log_source(method, files)
+        return {**source, "pid": pid} if source else None
+
     def owns_file(self, method, path):
         return under(path, "/etc/systemd") or path in method.config_files
 

@@ -52,10 +52,17 @@ def probe_systemd(master, context):
         master["systemd"] = systemd_show(master["systemd_unit"])
 
 
+def journal_argv(item):
+    """journalctl for a unit's lines, or (with "pid") only those the unit's process PID wrote:
+    journald records the writer of each line (_PID), whatever the line's own format says."""
+    matches = ["_SYSTEMD_UNIT=%s" % item["unit"], "_PID=%d" % int(item["pid"])] if item.get("pid") else ["-u", item["unit"]]
+    return ["journalctl", "--no-pager", "-o", "cat"] + matches
+
+
 @log_kind("journal")
 def journal_log(item, req):
     """The unit's journal: its last lines, or what it logged since a time."""
-    argv = ["journalctl", "--no-pager", "-o", "cat", "-u", item["unit"]]
+    argv = journal_argv(item)
     if item.get("since"):
         argv += ["--since", "@%.3f" % item["since"]]
     else:

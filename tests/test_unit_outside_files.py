@@ -1,0 +1,49 @@
+"""Files outside the app directory the process really reads (#23, item 3): settings on PYTHONPATH
+(named by the app's own settings import) are read and may be written under remediation_app_dir,
+as a gunicorn config the command line names; any other file outside it is still refused."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from remediation.facts.gather import Gathered, loaded_settings
+from remediation.model import AppView, GunicornMaster, HostFacts, RestartMethod
+from remediation.plan.expectations import mismatches
+
+
+def inspection(patched: list[str], loaded: list[str]):
+    method = RestartMethod("supervisor", program="shop", config_files=["/etc/supervisor/supervisord.conf"])
+    master = GunicornMaster(7, ["/srv/shop/venv/bin/gunicorn", "-c", "/etc/gunicorn/shop.py", "shop.wsgi"], "shop",
+                            1000, "/srv/shop", None, {"PYTHONPATH": "/etc/shop"}, [], method)
+    view = AppView(extra={"settings_module": {"module": "shop_settings", "loaded": loaded}})
+    gathered = Gathered(HostFacts("web1", [master], {}, "python3"), master, {}, view)
+    return SimpleNamespace(gathered=gathered, audit=SimpleNamespace(patched={p.lstrip("/"): "" for p in patched}))
+
+
+def test_settings_the_app_loaded_from_pythonpath_may_be_written_outside_the_app_dir():
+    ins = inspection(["/etc/shop/shop_settings.py", "/etc/gunicorn/shop.py"], ["/etc/shop/shop_settings.py"])
+    assert loaded_settings(ins.gathered) == ["/etc/shop/shop_settings.py"]
+    assert mismatches({"remediation_app_dir": "/srv/shop"}, ins) == []
+
+
+def test_a_file_outside_the_app_dir_the_process_does_not_read_is_still_refused():
+    ins = inspection(["/etc/shop/shop_settings.py"], [])
+    (line,) = mismatches({"remediation_app_dir": "/srv/shop"}, ins)
+    assert "/etc/shop/shop_settings.py is outside remediation_app_dir /srv/shop" in line
+
+
+def test_the_plan_patches_settings_on_pythonpath_where_they_are():
+    from remediation.discovery import audit_files
+    from remediation.discovery.model import Hints
+    from remediation.model import Target
+
+    settings = ("DATABASES = {'default': {'ENGINE': 'django.db.backends.postgresql', 'NAME': 'shop',\n"
+                "                         'CONN_HEALTH_CHECKS': True}}\n")
+    files = {"etc/shop/shop_settings.py": settings, "srv/shop/shop/__init__.py": "",
+             "srv/shop/shop/wsgi.py": "from django.core.wsgi import get_wsgi_application\napplication = get_wsgi_application()\n",
+             "etc/gunicorn/shop.py": "worker_class = 'gthread'\nworkers = 2\nthreads = 8\n"}
+    hints = Hints(command="gunicorn -c /etc/gunicorn/shop.py shop.wsgi", cwd="srv/shop", config_path="etc/gunicorn/shop.py",
+                  settings_module="shop_settings", env={"DJANGO_SETTINGS_MODULE": "shop_settings", "PYTHONPATH": "/etc/shop"},
+                  loaded_settings=("etc/shop/shop_settings.py",))
+    result = audit_files(files, Target(), hints)
+    assert sorted(result.patched) == ["etc/shop/shop_settings.py"]
+    assert "'CONN_MAX_AGE': 600" in result.patched["etc/shop/shop_settings.py"]
