@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Callable
 
-from remediation.errors import HostUnreachable, NoSingleMaster
+from remediation.errors import HostUnreachable
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,8 @@ class GunicornMaster:
     build_map: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
     nspid: int | None = None  # its pid inside its own pid namespace (a container's), as its log names it
     started: float | None = None  # when it started (epoch seconds, the host's clock, /proc/PID/stat)
+    listen: list[str] = field(default_factory=list)  # TCP addresses its own sockets listen on (/proc)
+    published: dict[int, int] = field(default_factory=dict)  # a container's published ports: its port -> the host's
 
     @property
     def gunicorn_argv(self) -> list[str]:
@@ -165,13 +167,11 @@ class HostFacts:
     compose_clis: dict[str, str]
     python: str
 
-    def master(self) -> GunicornMaster:
-        if not self.masters:
-            raise NoSingleMaster("no gunicorn master process found in the process table")
-        if len(self.masters) > 1:
-            pids = ", ".join(str(m.pid) for m in self.masters)
-            raise NoSingleMaster(f"{len(self.masters)} gunicorn masters (pids {pids}); this tool handles one per host")
-        return self.masters[0]
+    def master(self, app: str | None = None) -> GunicornMaster:
+        """The master of one app (apps.py names them); None: the host's only one."""
+        from remediation.apps import master_of
+
+        return master_of(self, app)
 
 
 @dataclass
@@ -238,6 +238,10 @@ class HostRun:
     diff: str = ""
     restart_commands: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    app: str | None = None  # one app's run (apps.py); None: the host's
+    apps: dict[str, dict] = field(default_factory=dict)  # the host's: each chosen app's run (as_json)
+    skipped: dict[str, str] = field(default_factory=dict)  # the host's: apps left alone, and why
+    shared: list[dict] = field(default_factory=list)  # files a neighbour app also loads (see docs/apps.md)
 
     def as_json(self) -> dict:
         from remediation.redact import redact

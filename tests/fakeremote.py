@@ -617,6 +617,8 @@ class FakeRemote:
         if master.get("systemd") is not None:  # `systemctl show`: the unit as systemd has it loaded now
             master["systemd"]["main_pid"] = pid
             master["systemd"]["exec_start"] = fake.loaded_command
+        # the agent reads the master's listening sockets: where its loaded config binds (TCP only)
+        master["listen"] = [b for b in g.get("bind") or [] if not b.startswith(("unix:", "fd://"))]
         fake.clock += 0.01
         reply["time"] = fake.clock
         return reply

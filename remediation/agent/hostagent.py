@@ -224,6 +224,19 @@ def docker_summary(info):
     }
 
 
+def published_ports(info):
+    """{container port: host port} of a container's published TCP ports (`docker inspect`
+    NetworkSettings.Ports): where the host reaches an app listening in the container's own network."""
+    out = {}
+    for key, bindings in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for binding in bindings or []:
+            if proto == "tcp" and port.isdigit() and str(binding.get("HostPort") or "").isdigit():
+                out[port] = int(binding["HostPort"])
+                break
+    return out
+
+
 def supervisor_program_from_env(pids):
     """supervisord puts SUPERVISOR_PROCESS_NAME/GROUP_NAME in each program's environment."""
     for pid in pids:
@@ -402,6 +415,45 @@ def compose_clis():
     return found
 
 
+def listening_addresses(pid):
+    """The TCP addresses the process listens on ("ip:port", "[ip6]:port"), from its own socket
+    inodes (/proc/PID/fd) matched to LISTEN rows of its network namespace's /proc/PID/net/tcp{,6}:
+    where this app really serves, whatever its config says."""
+    import socket
+
+    inodes = set()
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return None
+    for name in names:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = []
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            lines = open("/proc/%d/net/%s" % (pid, table)).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) <= 9 or fields[3] != "0A" or fields[9] not in inodes:
+                continue
+            hexaddr, hexport = fields[1].split(":")
+            raw = bytes.fromhex(hexaddr)
+            # the kernel prints each 32-bit word in host (little-endian) order
+            packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            address = socket.inet_ntop(family, packed)
+            text = ("[%s]" % address if family == socket.AF_INET6 else address) + ":%d" % int(hexport, 16)
+            if text not in found:
+                found.append(text)
+    return found
+
+
 def op_probe(req):
     table = proc_table()
     by_pid = {row["pid"]: row for row in table}
@@ -430,12 +482,14 @@ def op_probe(req):
         master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
                   "nspid": row["nspid"], "user": row["user"], "uid": row["uid"], "cwd": cwd, "exe": exe, "env": env,
                   "env_names": env_names, "threads": row["threads"], "workers": workers, "started": start_time(pid),
-                  "ancestors": ancestors, "container": None, "systemd_unit": systemd_unit_of(pid)}
+                  "ancestors": ancestors, "container": None, "systemd_unit": systemd_unit_of(pid),
+                  "listen": listening_addresses(pid)}
         if mount_ns(pid) != mount_ns(1):  # in a container: ask the engine which one
             engine = engine_containers() if engine is None else engine
             master["container"], info = container_of(pid, [pid] + [a["pid"] for a in ancestors], engine)
             if info is not None:
                 master["docker"] = docker_summary(info)
+                master["docker"]["ports"] = published_ports(info)
         if master["systemd_unit"] and any(a["pid"] == 1 and "systemd" in a["name"] for a in ancestors):
             master["systemd"] = systemd_show(master["systemd_unit"])
         for index, anc in enumerate(ancestors):
