@@ -21,6 +21,7 @@ from remediation.facts.parse import parse_probe
 from remediation.journal import Journal
 from remediation.model import AppView, HostRun, Stage, Status
 from remediation.plan.decide import Verdict, decide, files_unread_until_restart, host_target, verify_path
+from remediation.plan import neighbours
 from remediation.plan.inspection import Inspection
 from remediation.redact import redact
 from remediation.restart import restart
@@ -44,6 +45,7 @@ class HostFlow:
         self.app, self.parent = app, parent  # one app's flow under its host's (parent) connection and lock
         self.only_app: str | None = None  # --app NAME (host level)
         self.children: list[HostFlow] = []
+        self.chosen: list[str] = []  # the apps this run works on, in order (host level)
         self.probe: dict | None = None  # a probe reply the app's inspection may reuse
         self.force, self.accept_new_host_key = force, accept_new_host_key
         self.progress = progress or (lambda host, stage: None)
@@ -120,7 +122,7 @@ class HostFlow:
             self.run.stage = Stage.INSPECT
             self._end(Status.REFUSED, f"{exc}; nothing was changed")
             return
-        self.run.skipped = choice.skipped
+        self.run.skipped, self.chosen = choice.skipped, choice.apps
         for name in choice.skipped:
             self.journal.record(self.host.name, "app-skipped", app=name, reason=choice.skipped[name])
         for name in choice.apps:
@@ -194,7 +196,7 @@ class HostFlow:
         self.run.before = metrics(ins.gunicorn, ins.databases(), None)
         self.run.diff = ins.audit.diff
         self.target = host_target(ins.gunicorn, ins.versions(), pb.target)
-        if not self._go(ins):
+        if not self._go(ins) or not self._neighbours(ins, gathered):
             return
         self._drain()
         baseline = self._baseline(ins, gathered)
@@ -227,6 +229,23 @@ class HostFlow:
             self._end(Status.REFUSED, decision.reason)
             return False
         self.restart_only = decision.restart_only
+        return True
+
+    def _neighbours(self, ins: Inspection, gathered: Gathered) -> bool:
+        """Files the fix shares with the host's other apps (plan/neighbours.py): refused before any
+        change when it would alter a neighbour, else reported; False when the run ends here."""
+        if len(gathered.facts.masters) < 2 or not ins.patched_paths():
+            return True
+        chosen = self.parent.chosen if self.parent is not None else []
+        later = set(chosen[chosen.index(self.app) + 1:]) if self.app in chosen else set()
+        shared, blockers = neighbours.check(ins, neighbours.read(self.remote, gathered.facts, gathered.app), later)
+        self.run.shared = shared
+        if blockers:
+            self._end(Status.REFUSED, "refused: " + "; ".join(blockers) + "; nothing was changed")
+            return False
+        self.run.warnings += [neighbours.describe(row) for row in shared]
+        if shared:
+            self.journal.record(self.host.name, "shared-files", shared=shared)
         return True
 
     def _drain(self) -> None:
