@@ -136,6 +136,13 @@ class HostFlow:
                 break  # a rollback that failed (or a failed drain) leaves the host to a person
         self._gather_children()
 
+    def unchanged_for(self, app: str) -> frozenset[str]:
+        """Files the apps fixed before `app` in this run wrote without changing what `app` loads
+        from them (plan/neighbours.py: its own part of a shared manager file left as it was, or
+        no setting it runs changed)."""
+        return frozenset(row["path"] for child in self.children for row in child.run.shared
+                         if row["neighbour"] == app and ("part" in row or not row.get("changes_for_neighbour")))
+
     def run_app(self) -> None:
         """This app's stages, its failures rolled back (its own files, its own restart)."""
         started = time.monotonic()
@@ -189,6 +196,8 @@ class HostFlow:
             self.run.stage = Stage.INSPECT
         gathered = gather(self.remote, app=self.app, probe=self.probe)
         ins = Inspection.build(self.host.name, gathered, pb.target)
+        if self.parent is not None:
+            ins.unchanged_for_me = self.parent.unchanged_for(gathered.app)
         self.url = app_url(gathered, self.host.vars, verify_path(gathered.app, self.host.vars, pb), pb.verify.port) or ""
         self.journal.record(self.host.name, "facts", restart=asdict(gathered.master.restart), url=self.url,
                             master_pid=gathered.master.pid, effective=ins.effective(),
@@ -238,7 +247,7 @@ class HostFlow:
             return True
         chosen = self.parent.chosen if self.parent is not None else []
         later = set(chosen[chosen.index(self.app) + 1:]) if self.app in chosen else set()
-        shared, blockers = neighbours.check(ins, neighbours.read(self.remote, gathered.facts, gathered.app), later)
+        shared, blockers = neighbours.check(ins, neighbours.read(self.remote, gathered.facts, gathered.app, gathered.files), later)
         self.run.shared = shared
         if blockers:
             self._end(Status.REFUSED, "refused: " + "; ".join(blockers) + "; nothing was changed")
@@ -252,6 +261,8 @@ class HostFlow:
         """The host out of its load balancer before the first change (hooks.py); a failing drain
         stops the host here, nothing changed."""
         if self.parent is not None:  # one drain for the host, before its first app's first change
+            if self.parent.hooks.drain and not self.parent.drained:
+                self.run.stage = Stage.DRAIN
             self.parent._drain()
             return
         if not self.hooks.drain or self.drained:

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Callable
 
-from remediation.errors import HostUnreachable
+from remediation.errors import HostUnreachable, NoSingleMaster
 
 
 @dataclass(frozen=True)
@@ -168,10 +168,66 @@ class HostFacts:
     python: str
 
     def master(self, app: str | None = None) -> GunicornMaster:
-        """The master of one app (apps.py names them); None: the host's only one."""
-        from remediation.apps import master_of
-
+        """The master of one app (named below; chosen in apps.py); None: the host's only one."""
         return master_of(self, app)
+
+
+# -- several apps on one host: each master is an app, named by its manager (apps.py chooses) --------
+
+def app_base_name(master: GunicornMaster) -> str:
+    """The name the app's manager gives it (before duplicates are told apart)."""
+    method = master.restart
+    if method.kind == "supervisor" and method.program:
+        return method.program
+    if method.kind == "systemd" and method.program:
+        return method.program
+    if method.kind == "docker-compose" and method.program:
+        return f"{method.project}/{method.program}" if method.project else method.program
+    if method.container:
+        return f"container:{method.container[:12]}"
+    if master.listen:
+        return master.listen[0]
+    return f"gunicorn-pid-{master.pid}"
+
+
+def app_names(masters: list[GunicornMaster]) -> dict[str, GunicornMaster]:
+    """Every master by its app name, in pid order; two masters under one name (a scaled compose
+    service) are told apart by their listening address, else their pid."""
+    out: dict[str, GunicornMaster] = {}
+    bases = [app_base_name(m) for m in masters]
+    for master, base in zip(masters, bases, strict=True):
+        name = base
+        if bases.count(base) > 1:
+            name = f"{base}@{master.listen[0]}" if master.listen else f"{base}@pid-{master.pid}"
+        out[name] = master
+    return out
+
+
+def matches(name: str, wanted: str) -> bool:
+    """A name as the inventory may spell it: exactly, a systemd unit without `.service`, or a
+    supervisor program without its group."""
+    return wanted in (name, name.removesuffix(".service"), name.split(":", 1)[-1])
+
+
+def master_of(facts: HostFacts, app: str | None) -> GunicornMaster:
+    """The master of one app (None: the host's only one)."""
+    if not facts.masters:
+        raise NoSingleMaster("no gunicorn master process found in the process table")
+    by_name = app_names(facts.masters)
+    if app is None:
+        if len(by_name) > 1:
+            raise NoSingleMaster(f"{len(by_name)} gunicorn apps run here ({', '.join(by_name)}): name one "
+                                 "(--app NAME, or the inventory var remediation_apps)")
+        return facts.masters[0]
+    found = [m for name, m in by_name.items() if matches(name, app)]
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise NoSingleMaster(f"{what} gunicorn app named {app!r} runs here (apps: {', '.join(by_name) or 'none'})")
+    return found[0]
+
+
+def name_of(facts: HostFacts, master: GunicornMaster) -> str:
+    return next(name for name, m in app_names(facts.masters).items() if m is master)
 
 
 @dataclass

@@ -163,7 +163,7 @@ class FakeAppsRemote(FakeRemote):
             traffic = self.host_fake.neighbour_traffic
             if traffic and argv[2] == REQUESTS_SCRIPT and target.fake is self.host_fake.apps[traffic["during"]]:
                 other = self.host_fake.apps[traffic["by"]]
-                other.serve(int(traffic["requests"]), 1)  # the neighbour's own clients, meanwhile
+                other.serve(int(traffic["requests"]), other.process.capacity)  # its own clients, meanwhile
             return target._start(argv)
         raise AssertionError(f"the fake host has no scripted answer for the started command {argv}")
 

@@ -27,7 +27,7 @@ from remediation.discovery.worker_classes import WorkerKind, classify
 from remediation.errors import RemediationError
 from remediation.facts.gather import introspect_op, parse_introspection
 from remediation.facts.parse import config_file
-from remediation.model import AppView, GunicornMaster, HostFacts
+from remediation.model import AppView, GunicornMaster, HostFacts, RemoteFile
 from remediation.plan.inspection import Inspection
 
 
@@ -40,11 +40,16 @@ class Neighbour:
     manager_files: set[str] = field(default_factory=set)  # of those, its manager's own
 
 
-def loaded_files(master: GunicornMaster, view: AppView | None) -> tuple[set[str], set[str]]:
+def loaded_files(master: GunicornMaster, view: AppView | None,
+                 read_files: dict[str, RemoteFile] | None = None) -> tuple[set[str], set[str]]:
     """Host paths a master loads (its manager's files, its gunicorn config, its settings), and
-    which of them are its manager's."""
+    which of them are its manager's; `read_files`: files read from the host, where a supervisor
+    program's own section is found (supervisord reads it from any file its config includes)."""
     method = master.restart
     owned = set(managers.of(method).files(method))
+    part = _section_of(method, "")
+    if part is not None and part[0] == "ini":
+        owned |= {path for path, f in (read_files or {}).items() if f"[{part[1]}]" in (f.text or "")}
     paths = set(owned)
     config, _how = config_file(master)
     if config:
@@ -54,7 +59,7 @@ def loaded_files(master: GunicornMaster, view: AppView | None) -> tuple[set[str]
     return paths, owned
 
 
-def read(remote, facts: HostFacts, me: str) -> list[Neighbour]:
+def read(remote, facts: HostFacts, me: str, read_files: dict[str, RemoteFile] | None = None) -> list[Neighbour]:
     """Every other app of the host with its own loader's view (one round trip, none without one)."""
     others = [(name, m) for name, m in apps.named(facts.masters).items() if name != me]
     if not others:
@@ -66,7 +71,7 @@ def read(remote, facts: HostFacts, me: str) -> list[Neighbour]:
             view: AppView | None = parse_introspection(reply)
         except RemediationError:
             view = None
-        files, owned = loaded_files(master, view)
+        files, owned = loaded_files(master, view, read_files)
         out.append(Neighbour(name, master, view, files, owned))
     return out
 
