@@ -127,12 +127,12 @@ class FakeAppsRemote(FakeRemote):
                 reply = getattr(self._by_pid(op["pid"]), "_op_" + kind)(op)
             elif kind == "tcp_watch":
                 target = (self._by_pid(op["master"]) if op["action"] == "start" else
-                          self._app(lambda f: op["id"] in f.watches, f"watch {op['id']}"))
+                          self._app(lambda f, op=op: op["id"] in f.watches, f"watch {op['id']}"))
                 reply = target._op_tcp_watch(op)
             elif kind == "logs":
                 source = op["sources"][0]
-                target = (self._app(lambda f: f.log_path == source["path"], source["path"]) if source["kind"] == "file"
-                          else self._app(lambda f: f.master.get("container") == source.get("container"), str(source)))
+                target = (self._app(lambda f, source=source: f.log_path == source["path"], source["path"]) if source["kind"] == "file"
+                          else self._app(lambda f, source=source: f.master.get("container") == source.get("container"), str(source)))
                 reply = target._op_logs(op)
             elif kind == "supervisor_restart":
                 reply = self._by_name(op["program"])._op_supervisor_restart(op)
