@@ -221,3 +221,24 @@ def test_new_connection_count_is_the_app_s_own_not_its_neighbour_s(tmp_path):
     assert shop["before"]["new_db_connections"] == requests  # gevent: one per request, its own
     assert shop["before"]["server_new_connections"] >= requests + 12  # the api's too (its first 12 connect)
     assert shop["after"]["new_db_connections"] <= 16
+
+
+def test_the_summaries_show_one_row_per_app(tmp_path):
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from remediation.cli.fleet import summary_table
+    from remediation.cli.host import _metrics_table
+
+    fake = FakeApps("supervisor_two")
+    run, journal = run_host(fake, tmp_path)
+    console = Console(width=400, record=True)
+    console.print(summary_table(SimpleNamespace(journal=journal, runs={"apps1": run}, skipped=[])))
+    console.print(_metrics_table("run", [run]))
+    text = console.export_text()
+    shop = [line for line in text.splitlines() if "apps1 shop" in line]
+    api = [line for line in text.splitlines() if "apps1 api" in line]
+    assert len(shop) == 2 and len(api) == 2
+    assert all("remediated" in line and "gevent → gthread" in line for line in shop)
+    assert all("unchanged" in line and "gthread → gthread" in line for line in api)
