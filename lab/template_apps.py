@@ -56,6 +56,11 @@ def app_files(app: str) -> list[str]:
 SHARED_FILES = [f"{systemd_host.UNIT_DIR}/schoolsite@.service", "srv/app/schoolsite/settings.py"]
 
 
+def part(s, app: str) -> None:
+    """The instances share the template unit whole (in SHARED_FILES): no part of a file is an app's."""
+    return None
+
+
 def write(s) -> None:
     variety_hosts.write_files(s, variety_hosts.password(s))
     settings = s.dir / "srv" / "app" / "schoolsite" / "settings.py"

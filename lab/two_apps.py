@@ -69,6 +69,15 @@ def app_files(app: str) -> list[str]:
 SHARED_FILES = ["srv/app/schoolsite/settings.py", PROGRAM_FILE]
 
 
+def part(s, app: str) -> dict:
+    """The app's own part of the shared program file: its [program:x] section."""
+    import configparser
+
+    parser = configparser.RawConfigParser()
+    parser.read_string((s.dir / PROGRAM_FILE).read_text())
+    return dict(parser.items(f"program:{app}"))
+
+
 def write(s) -> None:
     pw = variety_hosts.password(s)
     appfiles.write_host_files(s, pw, tree=tree(s, pw), program=program_file(s))

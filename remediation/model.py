@@ -204,9 +204,12 @@ def app_names(masters: list[GunicornMaster]) -> dict[str, GunicornMaster]:
 
 
 def matches(name: str, wanted: str) -> bool:
-    """A name as the inventory may spell it: exactly, a systemd unit without `.service`, or a
-    supervisor program without its group."""
-    return wanted in (name, name.removesuffix(".service"), name.split(":", 1)[-1])
+    """A name as the inventory may spell it: exactly, a systemd unit without `.service`, a
+    supervisor program without its group, a compose service without its project, or a template
+    unit's instance (`blue` of `app@blue.service`)."""
+    unit = name.removesuffix(".service")
+    instance = unit.split("@", 1)[1] if name.endswith(".service") and "@" in unit else None
+    return wanted in (name, unit, name.split(":", 1)[-1], name.split("/", 1)[-1], instance)
 
 
 def master_of(facts: HostFacts, app: str | None) -> GunicornMaster:

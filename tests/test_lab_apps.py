@@ -6,7 +6,6 @@ tool: each app's own DB connection ids (from its own port), the healthy app's fi
 and its master pid unchanged (from its manager), the fixed app's rollback byte-identical."""
 from __future__ import annotations
 
-import configparser
 import hashlib
 import json
 import urllib.request
@@ -14,7 +13,7 @@ import urllib.request
 import pytest
 from labtools import QUICK_REQUESTS, invoke, playbook_variant
 
-from lab import template_apps, two_apps, variety_hosts
+from lab import compose_apps, template_apps, two_apps, variety_hosts
 
 pytestmark = pytest.mark.lab
 REQUESTS = 30
@@ -35,13 +34,10 @@ def sums(kind, spec) -> dict[str, str]:
     return {rel: hashlib.sha256((spec.dir / rel).read_bytes()).hexdigest() for rel in rels}
 
 
-def program_section(spec, name: str) -> dict:
-    parser = configparser.RawConfigParser()
-    parser.read_string((spec.dir / two_apps.PROGRAM_FILE).read_text())
-    return dict(parser.items(f"program:{name}"))
 
 
-KINDS = {"supervisor-one-file": (two_apps, "shop", "api"), "systemd-template": (template_apps, "blue", "green")}
+KINDS = {"supervisor-one-file": (two_apps, "shop", "api"), "systemd-template": (template_apps, "blue", "green"),
+         "compose-one-file": (compose_apps, "shop", "api")}
 
 
 @pytest.fixture(scope="module", params=list(KINDS))
@@ -61,14 +57,14 @@ def host(request, fleet, tmp_path_factory):
 def test_the_gevent_app_is_fixed_and_its_threaded_neighbour_untouched(host):
     kind, broken, healthy, spec, inventory, playbook, runs = host
     before = sums(kind, spec)
-    healthy_section = program_section(spec, healthy) if kind is two_apps else None
+    healthy_part = kind.part(spec, healthy)  # its section / service of a file shared with the broken app
     healthy_pid = kind.master_pid(spec, healthy)
     assert len(set(connection_ids(kind, spec, broken))) == REQUESTS  # gevent: a new connection per request
     assert len(set(connection_ids(kind, spec, healthy))) <= 2 * 4  # gthread: its threads keep theirs
 
     rc, state, err = invoke("inspect", "--host", spec.name, "-i", inventory, "--json", "-", runs_dir=runs)
     assert rc == 0, err[-1500:]
-    names = {name.removeprefix("schoolsite@").removesuffix(".service"): name for name in state["apps"]}
+    names = {name.split("/")[-1].removeprefix("schoolsite@").removesuffix(".service"): name for name in state["apps"]}
     assert {short: state["apps"][name]["listen"] for short, name in names.items()} == {
         app: [f"0.0.0.0:{port}"] for app, port in kind.PORTS.items()}
     assert state["apps"][names[broken]]["effective"]["worker_class"] == "gevent"
@@ -93,8 +89,7 @@ def test_the_gevent_app_is_fixed_and_its_threaded_neighbour_untouched(host):
     after = sums(kind, spec)
     assert {rel for rel in before if before[rel] != after[rel]} <= set(kind.app_files(broken))
     assert all(before[rel] == after[rel] for rel in kind.app_files(healthy) + kind.SHARED_FILES)
-    if healthy_section is not None:
-        assert program_section(spec, healthy) == healthy_section
+    assert kind.part(spec, healthy) == healthy_part
 
     rc, _rolled, err = invoke("rollback", "--host", spec.name, "--app", broken, "--run", report["run_id"], "-i",
                               inventory, "--yes", "--json", "-", runs_dir=runs)

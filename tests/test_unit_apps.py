@@ -68,6 +68,9 @@ def test_each_master_is_an_app_named_by_its_manager_with_its_own_listening_addre
 
 
 def test_choose_by_inventory_vars_and_app_option():
+    assert apps.matches("store/web", "web") and apps.matches("app@blue.service", "app@blue")
+    assert apps.matches("app@blue.service", "blue") and not apps.matches("app@blue.service", "app")
+    assert not apps.matches("store/web", "store")
     names = ["shop", "api", "admin:backend", "web@blue.service"]
     assert apps.choose("h", names, {}).apps == names
     assert apps.choose("h", names, {"remediation_apps": ["shop"]}).apps == ["shop"]
