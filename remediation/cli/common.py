@@ -175,10 +175,7 @@ def guarded(fn):
     def wrapper(c, *args, **kwargs):
         configure_runs_dir((c.config.get("remediation") or {}).get("runs_dir"))
         try:
-            try:
-                return fn(c, *args, **kwargs)
-            finally:
-                _ssh_warnings()
+            return fn(c, *args, **kwargs)
         except InputError as exc:
             raise Exit(f"error: {exc}", code=EXIT_INPUT) from None
         except HostUnreachable as exc:
@@ -198,14 +195,6 @@ def internal_error(exc: BaseException) -> None:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     sys.stderr.write(redact(text))
     sys.stderr.flush()
-
-
-def _ssh_warnings() -> None:
-    """known_hosts warnings (e.g. @cert-authority lines skipped), once each, on stderr."""
-    from remediation.transport import ssh
-
-    while ssh.WARNINGS:
-        err_console.print(f"[yellow]warning[/]: {ssh.WARNINGS.pop(0)}", highlight=False)
 
 
 def open_run(run_id: str) -> Journal:

@@ -40,7 +40,6 @@ class KnownHosts:
     entries: list[Entry] = field(default_factory=list)
     revoked: list[Entry] = field(default_factory=list)
     authorities: list[Entry] = field(default_factory=list)  # @cert-authority lines
-    warnings: list[str] = field(default_factory=list)
 
 
 def _hashed_match(pattern: str, name: str) -> bool:
@@ -104,7 +103,6 @@ def parse(text: str, path: str) -> KnownHosts:
 
 _CACHE: dict[str, tuple[tuple[int, int], KnownHosts]] = {}
 _LOCK = threading.RLock()
-_WARNED: set[str] = set()
 
 
 def load(path: str) -> KnownHosts:
@@ -125,18 +123,6 @@ def load(path: str) -> KnownHosts:
                 return KnownHosts()
             _CACHE[full] = hit
         return hit[1]
-
-
-def take_warnings(files: list[str]) -> list[str]:
-    """Each file's warnings once per process."""
-    out = []
-    with _LOCK:
-        for path in files:
-            for w in load(path).warnings:
-                if w not in _WARNED:
-                    _WARNED.add(w)
-                    out.append(w)
-    return out
 
 
 def known_keys(files: list[str], name: str) -> list[Entry]:

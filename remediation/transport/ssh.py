@@ -75,9 +75,6 @@ class NoRoute(OSError):
 # failures whose own message names the hop and the fix: not wrapped again as "jump host X: ..."
 NAMED_FAILURES = (UnknownHostKey, ChangedHostKey, RevokedHostKey, KeyNeedsPassphrase, JumpHostError)
 
-WARNINGS: list[str] = []  # known_hosts warnings of this process, for the CLI to show once
-
-
 def hops_for(target: SshTarget, accept_new_host_key: bool = False) -> list[Hop]:
     """The target's hops as OpenSSH resolves them: the inventory's vars as Ansible passes them,
     then its ssh args, then ssh_config (`ssh -G`)."""
@@ -93,7 +90,6 @@ def check_host_key(hop: Hop, key: paramiko.PKey) -> None:
     """OpenSSH's verdict on one hop's key, under that hop's own settings: known, or refused;
     a new key is appended only where the hop's settings (or the operator) accept new keys."""
     files = list(hop.known_hosts)
-    WARNINGS.extend(knownhosts.take_warnings(files))
     revoked = knownhosts.is_revoked(files, key)
     if revoked:
         raise RevokedHostKey(f"host key of {hop.label} ({hop.host_key_name}) is REVOKED "
