@@ -245,3 +245,32 @@ def test_the_summaries_show_one_row_per_app(tmp_path):
     assert len(shop) == 2 and len(api) == 2
     assert all("remediated" in line and "gevent → gthread" in line for line in shop)
     assert all("unchanged" in line and "gthread → gthread" in line for line in api)
+
+
+def test_plan_shows_each_app_and_the_shared_file_refusal(tmp_path, monkeypatch):
+    """`plan` on a host of two apps: one plan per app, and the neighbour rule remediate applies."""
+    import json
+
+    import yaml
+    from invoke import Context
+
+    from remediation.cli import host as cli_host
+
+    base = Path(__file__).parent / "fixtures/flow/multi/supervisor_shared/files/srv/site"
+    files = {"/srv/site/shop.conf.py": (base / "api.conf.py").read_text().replace("8001", "8000"),
+             "/srv/site/api.conf.py": (base / "shop.conf.py").read_text().replace("8000", "8001"),
+             "/srv/site/portal/settings.py": (base / "portal/settings.py").read_text().replace(
+                 '"CONN_MAX_AGE": 600,', '"CONN_MAX_AGE": 0,')}
+    fake = FakeApps("supervisor_shared", files=files)
+    monkeypatch.setattr(cli_host, "Remote", lambda host, accept_new_host_key=False: FakeAppsRemote(fake, host))
+    inventory = tmp_path / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"apps1": {
+        "ansible_host": "10.0.0.9", "remediation_verify_path": "/", "remediation_skip_apps": ["api"]}}}}))
+    out = tmp_path / "plan.json"
+    cli_host.plan.body(Context(), "apps1", inventory=str(inventory), json=str(out))
+    data = json.loads(out.read_text())
+    assert data["schema_version"] == 2 and list(data["apps"]) == ["shop"]  # the api is left out
+    shop = data["apps"]["shop"]
+    assert shop["decision"] == "blocked" and "async worker" in shop["reason"]
+    assert shop["shared"][0]["neighbour"] == "api" and shop["files"] == ["/srv/site/portal/settings.py"]
+    assert changed(fake) == set()  # nothing written

@@ -20,6 +20,7 @@ from remediation.facts.gather import gather
 from remediation.verify.measure import app_url, measure
 from remediation import apps
 from remediation.facts.parse import parse_probe
+from remediation.plan import neighbours
 from remediation.plan.decide import verify_path
 
 def _inspect_table(data: dict) -> Table:
@@ -53,7 +54,12 @@ def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, acc
             names = apps.choose(host, names, inv.host(host).vars, app).apps if names else names
         each: list[str | None] = list(names) or [None]  # no master: the inspection says so
         found = [Inspection.build(host, gather(remote, app=name, probe=probe), pb.target) for name in each]
-        return inv, pb, found
+        # what remediate decides about files shared with the host's other apps (plan/neighbours.py)
+        shared = {ins.gathered.app: neighbours.check(ins, neighbours.read(remote, ins.gathered.facts, ins.gathered.app,
+                                                                          ins.gathered.files),
+                                                     set(names[names.index(ins.gathered.app) + 1:]))
+                  for ins in found if chosen and len(ins.gathered.facts.masters) > 1 and ins.patched_paths()}
+        return inv, pb, found, shared
 
 
 def _app_json(ins: Inspection) -> dict:
@@ -77,7 +83,7 @@ def inspect(c, host=None, inventory=None, json=None, playbook=None, accept_new_h
                               as_int(forks if forks is not None else 50, "forks", 1))
     if not host:
         raise InputError("give --host NAME, or --limit PATTERN for many hosts")
-    _inv, _pb, found = _inspect_host(c, host, inventory, playbook, accept_new_host_key, app)
+    _inv, _pb, found, _shared = _inspect_host(c, host, inventory, playbook, accept_new_host_key, app)
     views = {ins.gathered.app: _app_json(ins) for ins in found}
     # one app: its fields at the top, as before several apps were told apart; always each under `apps`
     data = report("inspect", {**(views[found[0].gathered.app] if len(found) == 1 else {"host": host}), "apps": views})
@@ -144,16 +150,17 @@ def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fas
 def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False, app=None):
     """Print the diff remediate would apply and what it would refuse; changes nothing."""
     check_json_target(json)
-    inv, pb, found = _inspect_host(c, host, inventory, playbook, accept_new_host_key, app, chosen=True)
-    plans = {ins.gathered.app: _plan_app(inv, pb, host, ins, json) for ins in found}
+    inv, pb, found, shared = _inspect_host(c, host, inventory, playbook, accept_new_host_key, app, chosen=True)
+    plans = {ins.gathered.app: _plan_app(inv, pb, host, ins, json, shared.get(ins.gathered.app)) for ins in found}
     if len(plans) == 1:
         emit_json(report("plan", {**next(iter(plans.values())), "apps": plans}), json)
     else:
         emit_json(report("plan", {"host": host, "playbook": pb.name, "apps": plans}), json)
 
 
-def _plan_app(inv, pb, host: str, ins: Inspection, json) -> dict:
-    """One app's plan, printed unless the JSON goes to stdout; its report fields."""
+def _plan_app(inv, pb, host: str, ins: Inspection, json, shared: tuple[list, list] | None = None) -> dict:
+    """One app's plan, printed unless the JSON goes to stdout; its report fields. `shared`: the
+    files it shares with the host's other apps and why they must not change (plan/neighbours.py)."""
     from remediation.plan.decide import Verdict, decide, host_target, hosts_sharing_db
     from remediation.plan.preflight import check
 
@@ -163,10 +170,15 @@ def _plan_app(inv, pb, host: str, ins: Inspection, json) -> dict:
     pre = check(ins, hosts_sharing_db(target_host, inv), target_host.vars,
                 target=host_target(ins.gunicorn, ins.versions(), pb.target))
     decision = decide(ins, target_host, inv, pb, force=False)  # the one go/no-go remediate makes
+    rows, blockers = shared or ([], [])
+    if blockers and decision.verdict not in (Verdict.BLOCKED, Verdict.UNCHANGED):  # as remediate refuses it
+        decision.verdict = Verdict.BLOCKED
+        decision.reason = "refused: " + "; ".join(blockers) + "; nothing was changed"
     findings = [f.as_json() for f in ins.audit.findings]
     data = {"host": host, "app": ins.gathered.app, "playbook": pb.name, "diff": redact(ins.audit.diff),
             "findings": findings, "decision": str(decision.verdict), "reason": redact(decision.reason) or None,
-            "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths()}
+            "refusals": pre.refusals, "warnings": pre.warnings + [neighbours.describe(r) for r in rows],
+            "files": ins.patched_paths(), "shared": rows}
     if json != "-":
         out = out_for(json)
         summary = {Verdict.UNCHANGED: f"{host}: nothing to change",
@@ -180,7 +192,7 @@ def _plan_app(inv, pb, host: str, ins: Inspection, json) -> dict:
             out.print(f"[red]would refuse[/]: {line}")
         if data["diff"] and decision.verdict not in (Verdict.GO, Verdict.UNCHANGED):
             out.print(f"[red]remediate would stop here[/]: {data['reason']}", soft_wrap=True)
-        for line in pre.warnings:
+        for line in data["warnings"]:
             out.print(f"[yellow]warning[/]: {line}")
     return data
 
