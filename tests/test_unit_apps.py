@@ -274,3 +274,28 @@ def test_plan_shows_each_app_and_the_shared_file_refusal(tmp_path, monkeypatch):
     assert shop["decision"] == "blocked" and "async worker" in shop["reason"]
     assert shop["shared"][0]["neighbour"] == "api" and shop["files"] == ["/srv/site/portal/settings.py"]
     assert changed(fake) == set()  # nothing written
+
+
+def test_a_program_file_change_in_a_group_of_several_is_refused():
+    """`supervisorctl update GROUP` restarts every program of the group: a change to the program's
+    own file would restart its neighbour in the group."""
+    from types import SimpleNamespace
+
+    from remediation.model import GunicornMaster, RestartMethod
+    from remediation.plan.neighbours import Neighbour, group_restart
+
+    def master(program: str) -> GunicornMaster:
+        return GunicornMaster(1, ["gunicorn"], "app", 1, "/srv", None, {}, [],
+                              RestartMethod("supervisor", program=program,
+                                            config_files=["/etc/supervisor/supervisord.conf"]))
+
+    def ins(program: str, patched: list[str]):
+        return SimpleNamespace(gathered=SimpleNamespace(master=master(program)), patched_paths=lambda: patched)
+
+    mate = Neighbour("web:api", master("web:api"), None)
+    other = Neighbour("admin", master("admin"), None)
+    program_file = "/etc/supervisor/conf.d/web.conf"
+    assert "(web:api too)" in group_restart(ins("web:shop", [program_file]), [mate, other])[0]
+    assert group_restart(ins("web:shop", ["/srv/shop/gunicorn.conf.py"]), [mate]) == []  # a plain restart NAME
+    assert group_restart(ins("web:shop", [program_file]), [other]) == []  # alone in its group
+    assert group_restart(ins("shop", [program_file]), [mate]) == []  # its own group

@@ -114,6 +114,7 @@ def _effects(ins: Inspection, path: str, view: AppView | None) -> tuple[list[str
 def check(ins: Inspection, neighbours: list[Neighbour], chosen_later: set[str]) -> tuple[list[dict], list[str]]:
     """(the shared files, one row per neighbour; why the change must not land) for the plan's files."""
     shared, blockers = [], []
+    blockers += group_restart(ins, neighbours)
     for path in ins.patched_paths():
         for nb in neighbours:
             if path not in nb.files:
@@ -143,6 +144,23 @@ def check(ins: Inspection, neighbours: list[Neighbour], chosen_later: set[str]) 
                 blockers.append(f"{path} is also loaded by {nb.name}, which runs an async worker: persistent "
                                 "connections there would leak at its next restart (fix it first, or split the file)")
     return shared, blockers
+
+
+def group_restart(ins: Inspection, neighbours: list[Neighbour]) -> list[str]:
+    """A supervisor program in a group of several whose own file changes is applied by
+    `supervisorctl update GROUP`, which restarts every program of the group: refused when
+    another app runs in that group."""
+    method = ins.gathered.master.restart
+    if method.kind != "supervisor" or not method.program or ":" not in method.program:
+        return []
+    group = method.program.split(":", 1)[0]
+    manager = managers.of(method)
+    if not any(manager.owns_file(method, path) for path in ins.patched_paths()):
+        return []
+    mates = [nb.name for nb in neighbours if nb.master.restart.kind == "supervisor"
+             and (nb.master.restart.program or "").startswith(group + ":")]
+    return [f"the change is to supervisor program {method.program}'s own file, and `supervisorctl update {group}` "
+            f"would restart every program of group {group} ({', '.join(mates)} too)"] if mates else []
 
 
 def describe(row: dict) -> str:
