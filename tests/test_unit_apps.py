@@ -299,3 +299,33 @@ def test_a_program_file_change_in_a_group_of_several_is_refused():
     assert group_restart(ins("web:shop", ["/srv/shop/gunicorn.conf.py"]), [mate]) == []  # a plain restart NAME
     assert group_restart(ins("web:shop", [program_file]), [other]) == []  # alone in its group
     assert group_restart(ins("shop", [program_file]), [mate]) == []  # its own group
+
+
+def test_a_fleet_rollout_and_rollback_over_hosts_of_several_apps(tmp_path, monkeypatch):
+    """rollout over two two-app hosts (a canary, then the rest): each broken app fixed, each healthy one
+    untouched; the fleet rollback puts every file back byte-identical, healthy masters never restarted."""
+    from remediation.fleet import rollback as fleet_rollback
+    from remediation.fleet import rollout as fleet_rollout
+
+    fakes = {"apps1": FakeApps("supervisor_two"), "apps2": FakeApps("supervisor_two")}
+    monkeypatch.setattr(fleet_rollout, "HostFlow", lambda host, *a, **kw: HostFlow(
+        host, *a, **{**kw, "remote_factory": FakeAppsRemote.factory(fakes[host.name])}))
+    monkeypatch.setattr(fleet_rollback, "Remote", lambda host, accept_new_host_key=False: FakeAppsRemote(
+        fakes[host.name], host))
+    hosts = [Host(name, {"remediation_verify_path": "/"}) for name in fakes]
+    inventory = Inventory(hosts={h.name: h for h in hosts})
+    before = {name: files_of(fake) for name, fake in fakes.items()}
+    api_pids = {name: fake.pid("api") for name, fake in fakes.items()}
+    journal = Journal.create("rollout", "gevent-to-gthread", list(fakes), tmp_path)
+    result = fleet_rollout.rollout(inventory, hosts, load_playbook(), journal, serial="1", max_fail_percentage=0,
+                                   forks=2)
+    assert {n: r.status for n, r in result.runs.items()} == {"apps1": Status.REMEDIATED, "apps2": Status.REMEDIATED}
+    for name, fake in fakes.items():
+        assert {a: r["status"] for a, r in result.runs[name].apps.items()} == {"shop": "remediated",
+                                                                              "api": "unchanged"}
+        assert changed(fake) == set(SHOP_FILES) and fake.pid("api") == api_pids[name]
+    outcome = fleet_rollback.rollback_fleet(inventory, list(fakes), journal, forks=2)
+    assert not outcome.failed
+    for name, fake in fakes.items():
+        assert files_of(fake) == before[name] and fake.pid("api") == api_pids[name]
+        assert fake.apps["api"].restarts == 0 and fake.apps["shop"].restarts == 2  # the fix, then the rollback
