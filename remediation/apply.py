@@ -23,6 +23,7 @@ from remediation.managers.compose import baked_change
 from remediation.model import AppView, GunicornMaster, HostRun, Target
 from remediation.plan.decide import target_reached
 from remediation.plan.inspection import Inspection, absolute, rel
+from remediation.transport.protocol import Write
 from remediation.transport.remote import Remote
 
 HOST_BACKUP_ROOT = "/var/backups/remediation"
@@ -34,7 +35,7 @@ def _refuse_stale(remote: Remote, ins: Inspection, patched: dict[str, str]) -> N
         problem = validate.check_patched(ins.audit, rel_path)
         if problem:
             raise StageError("apply", f"/{rel_path}: the patched text does not parse: {problem}")
-    current = remote.agent({"op": "read", "paths": ins.patched_paths(), "sha_only": True})[0]
+    current = remote.read(ins.patched_paths(), sha_only=True)
     for info in current["files"]:
         if info.get("sha256") != ins.file(rel(info["path"])).sha256:
             raise StageError("apply", f"{info['path']} changed on the host since it was planned; "
@@ -60,13 +61,12 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
                        backup=f"{backup_dir}{path}", controller_copy=str(copy),
                        mode=original.mode, uid=original.uid, gid=original.gid)
         written.append(path)
-        reply = remote.agent({
-            "op": "write", "path": path, "expected_sha256": original.sha256,
-            "content": base64.b64encode(patched[rel_path].encode()).decode(), "backup_dir": backup_dir,
-            "validate": validate.host_check_patched(ins.audit, rel_path), "python": python,
-        })[0]
-        if not reply.get("ok"):
-            raise StageError("apply", reply.get("error", f"{path}: write failed"))
+        written_reply = remote.write(Write(
+            path, base64.b64encode(patched[rel_path].encode()).decode(), original.sha256, backup_dir,
+            validate=validate.host_check_patched(ins.audit, rel_path), python=python))
+        if not written_reply.ok:
+            raise StageError("apply", written_reply.error or f"{path}: write failed")
+        reply = written_reply.data
         change = {"path": path, "sha256_before": reply["sha256_before"],
                   "sha256_after": reply["sha256_after"], "backup": reply["backup"]}
         journal.record(run.name, "change-done", **change)

@@ -23,14 +23,17 @@ from remediation.model import AppView, HostRun, Stage, Status
 from remediation.plan.decide import Verdict, decide, files_unread_until_restart, host_target, verify_path
 from remediation.plan import neighbours
 from remediation.plan.inspection import Inspection
+from remediation.plan.restart_kind import RestartChoice, RestartKind, choose, reload_facts, restart_plan
 from remediation.redact import redact
-from remediation.restart import restart
+from remediation.reload import Applied, apply_restart
 from remediation.rollback import rollback_host
 from remediation.transport import lock
+from remediation.transport.protocol import Logs, Probe, Request
 from remediation.transport.remote import Remote
 from remediation.verify.measure import Measurement, app_url, finish_measure, measure, start_measure
 from remediation.verify.verdict import baseline_unproving, judge, metrics
-from remediation.verify.worker_proof import ProcessEvidence, log_evidence
+from remediation.verify.reload_proof import since_reload
+from remediation.verify.worker_proof import LogEvidence, ProcessEvidence, log_evidence
 
 
 class HostFlow:
@@ -60,6 +63,8 @@ class HostFlow:
         self.rereads_files = True  # the running gunicorn may read changed files before a restart
         self.hooks = hooks.check(host.name, host.vars)  # drain/ready (checked when the inventory was read)
         self.drained = False
+        self.choice: RestartChoice | None = None  # the gentlest restart that applies the change
+        self.applied: Applied | None = None  # how it was applied (a HUP may fall back)
 
     def stage(self, name: Stage) -> None:
         self.run.stage = name
@@ -111,7 +116,7 @@ class HostFlow:
         """Every chosen gunicorn app of the host, one after the other, under this connection and
         lock (apps.py names and chooses them); the host's run sums theirs up."""
         self.stage(Stage.INSPECT)
-        self.probe = self.remote.agent({"op": "probe"})[0]
+        self.probe = dict(self.remote.probe())
         names = list(apps.named(parse_probe(self.probe).masters))
         if not names:
             self._flow()  # no master: the inspection says so, as on any host
@@ -207,17 +212,34 @@ class HostFlow:
         self.target = host_target(ins.gunicorn, ins.versions(), pb.target)
         if not self._go(ins) or not self._neighbours(ins, gathered):
             return
+        self._choose_restart(ins)
         self._drain()
         baseline = self._baseline(ins, gathered)
         if baseline is None:
             return
         self.stage(Stage.RESTART)
-        self.run.restart_commands = restart(self.remote, gathered.master.restart, ins.patched_paths(), self.url,
-                                            pb.restart_timeout_s)
+        view = self.config_view.gunicorn if self.config_view is not None else ins.gunicorn
+        assert self.choice is not None
+        self.applied = Applied(self.choice.kind)
+        try:
+            apply_restart(self.remote, self.journal, self.host.name, self.choice.kind, gathered.master,
+                          gathered.master.restart, ins.patched_paths(), self.url, pb.restart_timeout_s,
+                          want=int(view.get("workers") or 1), applied=self.applied)
+        finally:  # what ran, also when the manager's restart failed
+            self.run.restart_commands = self.applied.commands
+            self.run.restart_kind = {**(self.run.restart_kind or {}), "applied": str(self.applied.kind),
+                                     "fallback": self.applied.fallback}
         self.stage(Stage.VERIFY)
         self.run.after = self._verify(gathered, baseline)
         self._end(Status.REMEDIATED)
         self.journal.record(self.host.name, "remediated")
+
+    def _choose_restart(self, ins: Inspection) -> None:
+        """The gentlest restart that applies this change (plan/restart_kind.py), journalled: the
+        rollback makes the same choice in reverse."""
+        self.choice = choose(reload_facts(ins, self.target, self.restart_only, self.host.vars))
+        self.run.restart_kind = restart_plan(ins, self.choice)
+        self.journal.record(self.host.name, "restart-kind", **self.run.restart_kind)
 
     def _go(self, ins: Inspection) -> bool:
         """The go/no-go (plan/decide.py); False when the run ends here."""
@@ -349,9 +371,13 @@ class HostFlow:
 
     def _verify(self, gathered: Gathered, baseline: Measurement) -> dict:
         pb = self.playbook
-        probe = parse_probe(self.remote.agent({"op": "probe"})[0])
+        probe = parse_probe(dict(self.remote.probe()))
         master = probe.master(self.app)
-        if master.pid == gathered.master.pid:
+        reloaded = self.applied is not None and self.applied.kind == RestartKind.RELOAD_HUP
+        if reloaded and master.pid != gathered.master.pid:
+            raise StageError(Stage.VERIFY, f"gunicorn master pid {gathered.master.pid} was reloaded, but pid "
+                                           f"{master.pid} runs now")
+        if not reloaded and master.pid == gathered.master.pid:
             raise StageError(Stage.VERIFY, f"gunicorn master pid {master.pid} did not change: the restart did not happen")
         # a recreated container has a new id: the log is the restarted process's, from its manager
         log_source = managers.of(master.restart).log_source(master.restart, gathered.files) or gathered.log_source
@@ -361,9 +387,9 @@ class HostFlow:
                         request_timeout_s=pb.verify.timeout_s)
         # the proof, read from the restarted process in one round trip: its workers' threads, gunicorn's
         # own loader on its real argv, environment and files (unchanged since: the host lock), its log
-        ops = [{"op": "probe"}, introspect_op(master, want_db=False)]
-        ops += [{"op": "logs", "sources": [log_source], "bytes": 1 << 20, "lines": 2000}] if log_source else []
-        replies = self.remote.agent(*ops, parallel=True)
+        ops: list[Request] = [Probe(), introspect_op(master, want_db=False)]
+        ops += [Logs([log_source], bytes=1 << 20, lines=2000)] if log_source else []
+        replies = [envelope.data for envelope in self.remote.call(*ops, parallel=True)]
         after.worker_threads = [w.threads for w in parse_probe(replies[0]).master(self.app).workers]
         try:
             loaded_view = parse_introspection(replies[1])
@@ -374,6 +400,9 @@ class HostFlow:
         process = ProcessEvidence(tuple(sorted({master.pid, master.nspid or master.pid})), loaded, loaded_error,
                                   after.worker_threads)
         log = log_evidence(log_source, replies[2].get("app") if log_source else None)
+        if reloaded:  # a reload logs no `Using worker` line: only what the master logged since counts
+            log = LogEvidence(since_reload(log.text, process.master_pids), log.where,
+                              log.error or "no `Handling signal: hup` line of the master")
         # the files cannot change under the host lock: the restarted app's own view, else check-config's
         view = loaded_view if loaded_view is not None and loaded_view.gunicorn else self.config_view
         view = view or introspect(self.remote, master)

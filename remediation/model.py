@@ -75,6 +75,7 @@ class Stage(StrEnum):
 class Worker:
     pid: int
     threads: int
+    started: float | None = None  # when it started (/proc/PID/stat), None when not known
 
 
 @dataclass
@@ -97,6 +98,8 @@ class RestartMethod:
     log_files: dict | None = None
     # how systemd itself loads the unit (`systemctl show`: fragment, drop-ins, environment files)
     systemd: dict | None = None
+    # how the engine stops the container (`docker inspect` Config.StopSignal, StopTimeout); None: not asked
+    stop: dict | None = None
 
 
 @dataclass
@@ -127,6 +130,18 @@ class GunicornMaster:
     started: float | None = None  # when it started (epoch seconds, the host's clock, /proc/PID/stat)
     listen: list[str] = field(default_factory=list)  # TCP addresses its own sockets listen on (/proc)
     published: dict[int, int] = field(default_factory=dict)  # a container's published ports: its port -> the host's
+
+    def loaded_at(self, recycles: bool) -> float | None:
+        """When the running gunicorn last read its config and settings: its start, or a later
+        HUP, after which every worker is newer (gunicorn's Arbiter.reload spawns a new generation).
+        Workers recycled without a reload (`max_requests`) re-read the settings but not the config,
+        so with `recycles` only the master's start counts. None when its start time is unknown."""
+        if self.started is None:
+            return None
+        starts = [w.started for w in self.workers]
+        if recycles or not starts or any(s is None for s in starts):
+            return self.started
+        return max(self.started, min(s for s in starts if s is not None))
 
     @property
     def gunicorn_argv(self) -> list[str]:
@@ -296,6 +311,8 @@ class HostRun:
     refusals: list[str] = field(default_factory=list)
     diff: str = ""
     restart_commands: list[str] = field(default_factory=list)
+    # the gentlest restart chosen (plan/restart_kind.py: kind, reason) and the kind that applied it
+    restart_kind: dict | None = None
     seconds: float = 0.0
     app: str | None = None  # one app's run (apps.py); None: the host's
     apps: dict[str, dict] = field(default_factory=dict)  # the host's: each chosen app's run (as_json)

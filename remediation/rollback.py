@@ -9,7 +9,10 @@ from remediation.errors import RemediationError, RemoteError
 from remediation.journal import Journal
 from remediation import baked_image
 from remediation.model import RestartMethod
-from remediation.restart import restart, wait_serving
+from remediation.facts.parse import parse_probe
+from remediation.plan.restart_kind import RestartKind
+from remediation.reload import apply_restart
+from remediation.restart import wait_serving
 from remediation.transport.remote import Remote
 
 
@@ -18,6 +21,19 @@ def restart_from_journal(journal: Journal, host: str) -> tuple[RestartMethod, st
     if not facts:
         raise RemediationError(f"{host}: run {journal.run_id} recorded no facts to restart with")
     return RestartMethod(**facts[0]["restart"]), facts[0]["url"]
+
+
+def kind_from_journal(journal: Journal, host: str) -> tuple[RestartKind, int]:
+    """The restart kind the run chose, in reverse for the rollback: a HUP when the plan chose one
+    and it did not fall back (a master that gave no proof of a reload gets the manager's restart),
+    and the workers the old config asks for (the facts recorded before the change)."""
+    events = journal.events(host)
+    chosen = [e for e in events if e["event"] == "restart-kind"]
+    facts = [e for e in events if e["event"] == "facts"]
+    workers = int(((facts[0].get("effective") or {}).get("workers") or 1) if facts else 1)
+    if not chosen or any(e["event"] == "reload-fallback" for e in events):
+        return RestartKind.MANAGER_RESTART, workers
+    return RestartKind(chosen[-1]["kind"]), workers
 
 
 def _restore_items(journal: Journal, host: str) -> list[dict]:
@@ -48,7 +64,7 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     items = _restore_items(journal, host)
     if not items:
         return []
-    reply = remote.agent({"op": "restore", "files": items})[0]
+    reply = remote.restore(items)
     bad = [f for f in reply["files"] if not f.get("ok")]
     for f in reply["files"]:
         journal.record(host, "restored", path=f["path"], ok=f.get("ok"), source=f.get("source"), error=f.get("error"))
@@ -61,7 +77,13 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     # restart when files changed back, or when the app may run the patched config (restart was reached
     # and not already undone); a rollback of a rollback restarts nothing
     if process_read_changes and (restored or kept or (reached_restart and not journal.rolled_back_since_change(host))):
-        restart(remote, method, restored or [i["path"] for i in items], url, timeout_s)
+        kind, workers = kind_from_journal(journal, host)
+        app = getattr(journal, "app", None)  # one app's journal (Journal.for_app): that app's master
+        master = parse_probe(dict(remote.probe())).master(app) if kind == RestartKind.RELOAD_HUP else None
+        applied = apply_restart(remote, journal, host, kind, master, method, restored or [i["path"] for i in items],
+                                url, timeout_s, want=workers)
+        journal.record(host, "rollback-restart", kind=str(applied.kind), commands=applied.commands,
+                       fallback=applied.fallback)
     wait_serving(remote, url, timeout_s)
     if kept:
         baked_image.release(remote, journal, host, kept)

@@ -123,7 +123,7 @@ class FakeAppsRemote(FakeRemote):
                 reply["masters"] = [p["masters"][0] for p in parts]
             elif kind in ("lock", "unlock", "read", "write", "restore"):
                 reply = getattr(self, "_op_" + kind)(op)
-            elif kind in ("introspect", "counters"):
+            elif kind in ("introspect", "counters", "hup_reload"):
                 reply = getattr(self._by_pid(op["pid"]), "_op_" + kind)(op)
             elif kind == "tcp_watch":
                 target = (self._by_pid(op["master"]) if op["action"] == "start" else

@@ -53,6 +53,7 @@ from remediation.facts.gather import INTROSPECT_MARK
 from remediation.errors import HostUnreachable, RemoteError
 from remediation.managers.supervisor import SETTLE_SCRIPT
 from remediation.restart import WAIT_SCRIPT
+from remediation.transport.protocol import AgentCalls
 from remediation.transport.remote import CommandResult
 from remediation.verify.measure import REQUESTS_SCRIPT, WARMUP_SCRIPT
 
@@ -60,7 +61,7 @@ FIXTURES = Path(__file__).parent / "fixtures"
 FLOW = FIXTURES / "flow"
 
 GUNICORN_DEFAULTS = {"worker_class": "sync", "workers": 1, "threads": 1, "worker_connections": 1000,
-                     "preload_app": False, "reload": False, "max_requests": 0, "bind": ["127.0.0.1:8000"],
+                     "preload_app": False, "graceful_timeout": 30, "reload": False, "max_requests": 0, "bind": ["127.0.0.1:8000"],
                      "chdir": None}
 WORKER_CLASSES = {"sync": "gunicorn.workers.sync.SyncWorker", "gthread": "gunicorn.workers.gthread.ThreadWorker",
                   "gevent": "gunicorn.workers.ggevent.GeventWorker"}
@@ -204,6 +205,8 @@ class Process:
     started: float = 0.0  # when it started (the host's clock: /proc/PID/stat and the boot time)
     nspid: int = 0  # its pid inside its own pid namespace (a container's), as its log names it
     warm_threads: int = 0  # worker threads that hold a DB connection now
+    generation: int = 0  # how many HUPs it has reloaded: each gives the workers new pids
+    worker_started: float = 0.0  # when the current workers started
 
     @property
     def capacity(self) -> int:
@@ -265,6 +268,7 @@ class FakeHost:
         self.sessions: dict[str, bool] = {}  # counter sessions alive, by container id ("" on the host)
         self.watches: dict[str, dict] = {}
         self.restarts = 0
+        self.reloads = 0  # HUPs the master reloaded
         self.commands: list[list[str]] = []  # every command run (restart commands among them)
         self.ops: list[str] = []  # every agent op, in order
         self.started: list[FakeStarted] = []  # every command started (timed requests, warm-ups)
@@ -311,6 +315,7 @@ class FakeHost:
         container it is the container's init (its parent is containerd-shim): pid 1 inside."""
         nspid = 1 if self.master.get("container") else pid
         process = Process(pid, self.view(), started=self.clock if at is None else at, nspid=nspid)
+        process.worker_started = process.started
         if announce:  # gunicorn's default error log: the master's lines carry its own pid, as it sees it
             g = process.view.get("gunicorn") or {}
             self.log_gunicorn(nspid, f"Starting gunicorn {self.spec['versions'].get('gunicorn')}", process.started)
@@ -427,14 +432,14 @@ class FakeHost:
                     self.process.warm_threads = min(self.process.capacity, self.process.warm_threads + 1)
             if touches_db:
                 self._log(f"连接获取耗时: {3.1 if cold else 0.08}ms")
-            slow = self.faults.get("slow_after_restart_s", 0) if self.restarts and not self.faults.get("restart_noop") else 0
+            slow = self.faults.get("slow_after_restart_s", 0) if self.restarts + self.reloads and not self.faults.get("restart_noop") else 0
             rows.append((200, (0.025 if cold else 0.012) + slow))
         return rows
 
     def http_status(self) -> int:
         """What the app answers on the verify URL: 200, or the scripted `http_after_restart` status
         once a new master runs (it stays so after any later restart: the app is broken)."""
-        restarted = self.restarts > 0 and not self.faults.get("restart_noop")
+        restarted = self.restarts + self.reloads > 0 and not self.faults.get("restart_noop")
         return int(self.faults.get("http_after_restart", 200)) if restarted else 200
 
     def db_server(self) -> dict:
@@ -452,8 +457,10 @@ class FakeHost:
         return {p: f.content for p, f in self.files.items() if self.original.get(p) != f.content}
 
 
-class FakeRemote:
-    """What HostFlow uses of Remote, over a FakeHost. `FakeRemote.factory(host)` is the
+class FakeRemote(AgentCalls):
+    """What HostFlow uses of Remote, over a FakeHost: the wire-level `agent` answers recorded agent
+    replies, and the typed calls (transport.protocol.AgentCalls) are the real ones over it.
+    `FakeRemote.factory(host)` is the
     `remote_factory` HostFlow takes."""
 
     def __init__(self, fake: FakeHost, host, accept_new_host_key: bool = False):
@@ -621,7 +628,9 @@ class FakeRemote:
         master["nspid"], master["started"] = fake.process.nspid, fake.process.started  # /proc/PID/status, stat
         g = fake.process.view.get("gunicorn") or {}
         threads = int(g.get("threads") or 1) + 1 if "ThreadWorker" in (g.get("effective_worker_class") or "") else 1
-        master["workers"] = [{**w, "pid": pid + 1 + i, "threads": threads}
+        base = pid + 1 + 10 * fake.process.generation  # a HUP's new workers: new pids
+        master["workers"] = [{**w, "pid": base + i, "threads": threads,
+                              "started": fake.process.worker_started or fake.process.started}
                              for i, w in enumerate((master["workers"] * 8)[:int(g.get("workers") or 1)])]
         sup = master.get("supervisor")
         if sup and sup.get("status"):
@@ -806,6 +815,38 @@ class FakeRemote:
         new = fake.own_connects - watch["total"] - (len(fake.sessions) - watch["sessions"])
         return {"new": new, "samples": 25, "interval_ms": 20, "connections": [], "open_at_start": 0,
                 "active_opens": new}
+
+    def _op_hup_reload(self, op: dict) -> dict:
+        """hostagent.op_hup_reload: gunicorn's Arbiter.reload on SIGHUP: the same master re-runs its
+        config file (not a `python:` module, cached) and, unless preloaded, the new workers import
+        the settings anew; new workers spawn, the old ones stop. `hup_ignored`: a master that no
+        longer handles HUP (monkey-patched by its own config): the old workers stay."""
+        fake, process = self.fake, self.fake.process
+        if op["pid"] != process.pid or op.get("started") != process.started:
+            return {"signalled": False, "error": f"pid {op['pid']} is not the master probed"}
+        fake.commands.append(["kill", "-HUP", str(op["pid"])])
+        g = process.view.get("gunicorn") or {}
+        old = [process.pid + 1 + 10 * process.generation + i for i in range(int(g.get("workers") or 1))]
+        fake.clock += 0.05
+        sent = fake.clock
+        if not fake.faults.get("hup_ignored"):
+            fake.log_gunicorn(process.nspid, "Handling signal: hup")
+            fake.log_gunicorn(process.nspid, "Hang up: Master")
+            view = fake.view()
+            if g.get("preload_app"):  # the workers inherit the master's imported app: its settings stay
+                view["databases"] = process.view.get("databases")
+            process.view, process.generation, process.warm_threads = view, process.generation + 1, 0
+            fake.clock += 0.5
+            process.worker_started = fake.clock
+            fake.reloads += 1
+        g = process.view.get("gunicorn") or {}
+        base = process.pid + 1 + 10 * process.generation
+        threads = int(g.get("threads") or 1) + 1 if "ThreadWorker" in (g.get("effective_worker_class") or "") else 1
+        started = process.worker_started or process.started
+        workers = [{"pid": base + i, "started": started, "threads": threads} for i in range(int(g.get("workers") or 1))]
+        fake.clock += float(op.get("timeout", 60)) if fake.faults.get("hup_ignored") else 0.01
+        return {"signalled": True, "sent": sent, "now": fake.clock, "master_started": process.started, "old": old,
+                "workers": workers}
 
     def _op_supervisor_restart(self, op: dict) -> dict:
         fake = self.fake

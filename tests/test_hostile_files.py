@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from labtools import events, invoke, master_pid, tree_snapshot
 
-from remediation.agent.hostagent import MAX_FILE
+from remediation.agent.core import MAX_FILE
 from lab import lab
 from lab.inventory import INVENTORY_PATH
 from remediation.config.playbook import DEFAULT_PLAYBOOK

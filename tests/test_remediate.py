@@ -33,10 +33,10 @@ def test_remediate_then_unchanged_then_rollback(fleet, name, quick_playbook, run
         assert after["acquire_ms_p95_reused"] < 5  # every slow one is a new connection the server counted
         assert any(n > 1 for n in after["worker_threads"])
         assert {c["path"] for c in run["changes"]} >= {"/srv/app/gunicorn.conf.py"}
-        if spec.restart == "supervisor":  # supervisorctl's restart, done on supervisord's socket
-            assert len(run["restart_commands"]) == 1 and "XML-RPC" in run["restart_commands"][0], run
-        else:
-            assert run["restart_commands"][0].startswith("docker-compose "), run
+        # the config file and the settings change, the app is not preloaded: a HUP applies it
+        # (plan/restart_kind.py; tests/test_gentle_restart.py measures it under traffic)
+        assert (run["restart_kind"]["kind"], run["restart_kind"]["applied"]) == ("reload-hup", "reload-hup"), run
+        assert run["restart_commands"][0].startswith("kill -HUP "), run
         # the lab's gunicorn rereads nothing before a restart: patched while the baseline ran
         events = [json.loads(line) for line in (runs_dir / report["run_id"] / "events.jsonl").read_text().splitlines()]
         stages = [e["stage"] for e in events if e["event"] == "stage"]
@@ -98,6 +98,8 @@ def test_app_that_cannot_start_after_patch_rolls_back(fleet, quick_playbook, run
         run = report["hosts"]["lab2"]
         assert run["status"] == "rolled_back", run
         assert run["stage"] in ("restart", "verify")
+        # the HUP's new workers cannot boot (gunicorn's master halts): no proof, the manager's restart
+        assert run["restart_kind"]["kind"] == "reload-hup" and run["restart_kind"]["fallback"], run["restart_kind"]
         assert snapshot(spec) == planted
         assert lab.app_healthy(spec)
         fault_matrix.add("app cannot start after the patch (automatic rollback)", survived=True, lost=0)
@@ -112,6 +114,8 @@ def test_plan_changes_nothing(fleet, runs_dir):
     assert rc == 0, err
     assert "-worker_class = 'gevent'" in plan["diff"] and "+worker_class = 'gthread'" in plan["diff"]
     assert "/srv/app/gunicorn.conf.py" in plan["files"]
+    assert (plan["restart"]["kind"], plan["restart"]["reason"]) == ("reload-hup", "reloaded-files")
+    assert plan["restart"]["stop"]["stop_signal"] == "TERM"  # the fallback's graceful stop, from docker inspect
     assert "@" not in plan["diff"].split("postgres://")[-1].split("/")[0] or "********" in plan["diff"]
     assert snapshot(spec) == before
     assert not runs_dir.exists()

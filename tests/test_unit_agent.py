@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-AGENT = Path(__file__).resolve().parent.parent / "remediation" / "agent" / "hostagent.py"
+from agent_payload import AGENT, hostagent
+
 # the system interpreter, as `sudo -n python3` finds it on a host (not a pyenv shim: slow to start)
 PYTHON = next((p for p in ("/usr/bin/python3", "/usr/local/bin/python3") if os.access(p, os.X_OK)),
               shutil.which("python3") or sys.executable)
@@ -532,7 +533,6 @@ def test_the_environment_gives_names_of_all_and_values_of_few():
     """Read from a real process's /proc/PID/environ: a secret's name, never its value."""
     import subprocess
 
-    from remediation.agent import hostagent
 
     env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": "postgres://u:pw@h/db", "WEB_CONCURRENCY": "3"}
     proc = subprocess.Popen(["sleep", "30"], env=env)
@@ -560,7 +560,6 @@ def test_a_supervisor_restart_may_wait_longer_than_one_socket_read(tmp_path):
     import subprocess
     import time
 
-    from remediation.agent import hostagent
 
     if not shutil.which("supervisord"):
         pytest.skip("supervisord is not installed")

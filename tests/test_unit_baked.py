@@ -7,6 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 import pytest
+
+from agent_payload import hostagent
 import yaml
 
 from remediation.facts import compose_build, dockerfile
@@ -120,7 +122,6 @@ def test_baked_restart_recreates_without_building_and_tags_keep_the_repository()
 
 def test_the_new_image_is_checked_in_a_container_shaped_on_the_running_one():
     """From a recorded `docker inspect` (tests/fixtures/dockerfile/inspect_baked_container.json)."""
-    from remediation.agent import hostagent
 
     info = json.loads((FIXTURES / "inspect_baked_container.json").read_text())
     req = {"image_run": {"image": "app_web", "like": info["Id"]}, "python": "/opt/venv/bin/python", "cwd": "/app",
@@ -133,7 +134,6 @@ def test_the_new_image_is_checked_in_a_container_shaped_on_the_running_one():
 
 
 def test_the_agent_summary_carries_the_image_id_the_compose_manager_keeps():
-    from remediation.agent import hostagent
     from remediation.managers.compose import Compose
 
     info = json.loads((FIXTURES / "inspect_baked_container.json").read_text())

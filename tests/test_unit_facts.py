@@ -4,11 +4,12 @@ Variants are built by copying and editing the recorded dicts, not by new fixture
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from agent_payload import hostagent
 
 from remediation.facts.parse import config_file, parse_probe
 from remediation.model import GunicornMaster, RestartMethod
@@ -18,15 +19,7 @@ SUPERVISOR = json.loads((FIXTURES / "supervisor.json").read_text())
 COMPOSE = json.loads((FIXTURES / "compose.json").read_text())
 
 
-def _load_agent():
-    spec = importlib.util.spec_from_file_location("hostagent", AGENT_PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-AGENT_PATH = Path(__file__).resolve().parents[1] / "remediation" / "agent" / "hostagent.py"
-AGENT = _load_agent()  # the host agent's own functions, as a probe on a host runs them
+AGENT = hostagent  # the host agent's own functions, as a probe on a host runs them
 
 
 def probe(which: dict, **edits) -> dict:

@@ -1,5 +1,5 @@
 """The fake host (tests/fakeremote.py) answers as the real agent does: the same requests run through
-the real remediation/agent/hostagent.py (locally, on files in a tmp dir, as test_unit_agent.py
+the real host agent (the payload transport/payload.py assembles) (locally, on files in a tmp dir, as test_unit_agent.py
 runs it) and through the fake (the same files in memory), and the replies must agree in shape and
 in every value that does not depend on the machine (sha256, content, ok, source, errors' gist).
 
@@ -14,6 +14,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from agent_payload import hostagent
 
 from fakeremote import FakeFile, FakeHost, FakeRemote
 from remediation.config.inventory import Host
@@ -181,7 +183,7 @@ def test_file_log_replies_agree(tmp_path):
 # -- the fake's app loader against the real introspection snippet (gunicorn's and Django's own loaders)
 
 APP_PYTHON = Path("/var/cache/remediation-lab/appvenv/bin/python")  # the lab's app venv, where it exists
-SNIPPET = AGENT.parent / "introspect.py"
+SNIPPET = Path(__file__).resolve().parents[1] / "remediation" / "agent" / "introspect.py"
 COMPARED = ("worker_class", "effective_worker_class", "workers", "threads", "worker_connections", "preload_app",
             "reload", "max_requests", "bind", "app_uri")
 
@@ -235,16 +237,26 @@ PROBES = Path(__file__).parent / "fixtures" / "probe"
 OPTIONAL_MASTER_KEYS = {"docker", "supervisor", "systemd"}  # only when a container / supervisord / systemd runs it
 
 
+def wait_for_exec(pid: int) -> None:
+    """Until the forked child runs its own argv (before exec, /proc shows the parent's)."""
+    import time
+
+    for _ in range(500):
+        if b"gunicorn.conf.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"pid {pid} never ran its command")
+
+
 def probe_of_a_process(monkeypatch) -> dict:
     """op_probe's reply, by the agent's own code, for a local process that looks like gunicorn
     (the process table narrowed to it and its ancestors: other gunicorns here are not ours)."""
     import sys
 
-    from remediation.agent import hostagent
-
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "/srv/app/venv/bin/gunicorn",
                               "-c", "gunicorn.conf.py", "app.wsgi:application"])
     try:
+        wait_for_exec(child.pid)
         full = hostagent.proc_table()
         by_pid = {row["pid"]: row for row in full}
         keep, cursor = set(), child.pid

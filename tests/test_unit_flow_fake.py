@@ -119,6 +119,11 @@ def test_scenario(path, tmp_path):
         assert not any(e["event"] == "change-intent" for e in events)
 
     assert fake.restarts == want["restarts"]
+    assert fake.reloads == want.get("reloads", 0)  # HUPs the master reloaded (plan/restart_kind.py)
+    if "restart_kind" in want:  # the gentlest restart chosen, with its reason, and the kind that applied it
+        assert {k: (run.restart_kind or {}).get(k) for k in want["restart_kind"]} == want["restart_kind"]
+    if want.get("fallback_in_report"):  # why the HUP gave no proof, in the report and the commands run
+        assert run.restart_kind["fallback"] and run.restart_commands[0].startswith("kill -HUP ")
     if "running_worker" in want:
         assert fake.process.worker_name == want["running_worker"]
     for command in want.get("commands", []):

@@ -81,11 +81,19 @@ def test_no_function_in_the_flow_is_over_60_lines(module):
     assert not long
 
 
-def test_every_manager_module_is_registered_once():
+def test_every_manager_package_is_registered_with_its_probe():
+    """Each package under managers/ is one manager unit: registered, and its host-side probe.py is
+    what its managers name as PROBE (what the agent payload bundles)."""
     from remediation import managers
 
-    modules = {p.stem for p in (PACKAGE / "managers").glob("*.py")} - {"__init__", "base"}
-    registered = {type(m).__module__.rsplit(".", 1)[-1] for m in managers.REGISTRY}
-    assert modules <= registered | {"base"}
+    packages = {p.parent.name for p in (PACKAGE / "managers").glob("*/__init__.py")}
+    registered = {type(m).__module__.split(".")[2] for m in managers.REGISTRY if type(m).__module__ != "remediation.managers.base"}
+    assert packages and packages == registered
+    for manager in managers.REGISTRY:
+        package = type(manager).__module__.split(".")[2] if manager.PROBE else None
+        if package:
+            assert manager.PROBE == f"remediation.managers.{package}.probe"
+            assert (PACKAGE / "managers" / package / "probe.py").is_file()
+    assert {p.stem for p in (PACKAGE / "managers").glob("*.py")} == {"__init__", "base"}  # no loose manager module
     kinds = [m.KIND for m in managers.REGISTRY]
     assert len(kinds) == len(set(kinds)) and kinds[-1] == "unknown"  # the catch-all comes last

@@ -326,13 +326,17 @@ def test_restart_only_when_the_process_predates_the_files_it_would_run():
     whatever the log says; without the start time, the log's gevent line is what is left."""
     from types import SimpleNamespace
 
-    from remediation.model import RemoteFile, Target
+    from remediation.model import GunicornMaster, RemoteFile, RestartMethod, Target, Worker
     from remediation.plan.decide import process_predates_files
     from remediation.plan.inspection import Inspection
 
-    def ins(started, mtime, logs=""):
+    def ins(started, mtime, logs="", workers_started=None, max_requests=0):
         files = {"/srv/app/gunicorn.conf.py": RemoteFile("/srv/app/gunicorn.conf.py", b"", "x", mtime=mtime)}
-        gathered = SimpleNamespace(master=SimpleNamespace(started=started), files=files, logs=logs)
+        workers = [Worker(8, 1, workers_started), Worker(9, 1, workers_started)]
+        master = GunicornMaster(7, [], "app", 1000, "/srv/app", None, {}, workers, RestartMethod("supervisor"),
+                                started=started)
+        gathered = SimpleNamespace(master=master, files=files, logs=logs,
+                                   introspection=SimpleNamespace(gunicorn={"max_requests": max_requests}))
         audit = SimpleNamespace(findings=[SimpleNamespace(file="srv/app/gunicorn.conf.py")])
         return Inspection("h", gathered, audit, Target())
 
@@ -342,3 +346,7 @@ def test_restart_only_when_the_process_predates_the_files_it_would_run():
     assert process_predates_files(ins(1000.0, 1001.5), Target()) is False  # within the start time's margin
     assert process_predates_files(ins(None, 990.0, gevent_log), Target()) is True  # no process facts: the log
     assert process_predates_files(ins(None, 990.0), Target()) is False
+    # a HUP after the write: every worker newer than the file, so the reload read it
+    assert process_predates_files(ins(1000.0, 1010.0, workers_started=1020.0), Target()) is False
+    # unless workers are recycled (max_requests): a recycled worker is no sign of a reload
+    assert process_predates_files(ins(1000.0, 1010.0, workers_started=1020.0, max_requests=500), Target()) is True

@@ -2,7 +2,6 @@
 how the host's own view decides, read from fixtures and small trees."""
 from __future__ import annotations
 
-import importlib.util
 import socket
 import subprocess
 import sys
@@ -10,6 +9,8 @@ import threading
 from pathlib import Path
 
 import pytest
+
+from agent_payload import hostagent
 
 from remediation import managers
 from remediation.discovery import audit_files
@@ -19,14 +20,8 @@ from remediation.fleet.survey import static_values
 from remediation.model import Target
 from remediation.plan.decide import host_target, live_kind
 
-AGENT = Path(__file__).resolve().parents[1] / "remediation" / "agent" / "hostagent.py"
-
-
 def load_agent():
-    spec = importlib.util.spec_from_file_location("hostagent_under_test", AGENT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return hostagent  # the assembled payload, as a host runs it
 
 
 @pytest.mark.parametrize("argv,expected", [

@@ -1,5 +1,5 @@
 """The supervisor program's log: where supervisord itself says it writes (pure)."""
-from remediation.agent import hostagent
+from agent_payload import hostagent
 from remediation.managers.supervisor import Supervisor, gunicorn_log
 from remediation.model import RemoteFile, RestartMethod
 

@@ -196,6 +196,7 @@ if cfg is not None and view:
             "workers": cfg.workers, "threads": cfg.threads, "worker_connections": cfg.worker_connections,
             "preload_app": cfg.preload_app, "config": cfg.config, "bind": list(cfg.bind or []),
             "reload": bool(cfg.reload), "max_requests": cfg.max_requests, "app_uri": app_uri,
+            "graceful_timeout": cfg.graceful_timeout,
             "chdir": cfg.chdir,
         }
     except Exception as exc:

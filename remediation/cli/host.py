@@ -48,7 +48,7 @@ def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, acc
     inv = inventory_of(c, inventory)
     pb = load_playbook(playbook)
     with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
-        probe = remote.agent({"op": "probe"})[0]
+        probe = dict(remote.probe())
         names = list(apps.named(parse_probe(probe).masters))
         if app or chosen:
             names = apps.choose(host, names, inv.host(host).vars, app).apps if names else names
@@ -174,11 +174,16 @@ def _plan_app(inv, pb, host: str, ins: Inspection, json, shared: tuple[list, lis
     if blockers and decision.verdict not in (Verdict.BLOCKED, Verdict.UNCHANGED):  # as remediate refuses it
         decision.verdict = Verdict.BLOCKED
         decision.reason = "refused: " + "; ".join(blockers) + "; nothing was changed"
+    from remediation.plan.restart_kind import choose, reload_facts, restart_plan
+
+    target = host_target(ins.gunicorn, ins.versions(), pb.target)
+    restart_choice = restart_plan(ins, choose(reload_facts(ins, target, decision.restart_only, target_host.vars)))
     findings = [f.as_json() for f in ins.audit.findings]
     data = {"host": host, "app": ins.gathered.app, "playbook": pb.name, "diff": redact(ins.audit.diff),
             "findings": findings, "decision": str(decision.verdict), "reason": redact(decision.reason) or None,
             "refusals": pre.refusals, "warnings": pre.warnings + [neighbours.describe(r) for r in rows],
-            "files": ins.patched_paths(), "shared": rows}
+            "files": ins.patched_paths(), "shared": rows,
+            "restart": restart_choice if decision.verdict == Verdict.GO else None}
     if json != "-":
         out = out_for(json)
         summary = {Verdict.UNCHANGED: f"{host}: nothing to change",
@@ -194,7 +199,25 @@ def _plan_app(inv, pb, host: str, ins: Inspection, json, shared: tuple[list, lis
             out.print(f"[red]remediate would stop here[/]: {data['reason']}", soft_wrap=True)
         for line in data["warnings"]:
             out.print(f"[yellow]warning[/]: {line}")
+        if data["restart"]:
+            out.print(restart_line(data["restart"]), markup=False, highlight=False)
     return data
+
+
+def restart_line(choice: dict) -> str:
+    """`plan`'s line for the restart it chose: the kind, the reason code, what decided, and what
+    bounds the manager's graceful stop (where a HUP falls back, too)."""
+    stop = choice.get("stop") or {}
+    bound = stop.get("bound_s")
+    graceful = (f"graceful stop within {bound:g} s (gunicorn graceful_timeout {stop.get('graceful_timeout_s')}, "
+                f"{stop.get('setting')}: {stop.get('stop_signal')}, {stop.get('stop_timeout_s')} s)"
+                if stop.get("graceful") and bound is not None else
+                f"stop signal {stop.get('stop_signal')}: gunicorn stops at once, in-flight requests are cut"
+                if not stop.get("graceful") else "graceful stop, bound unknown")
+    head = f"restart: {choice['kind']} ({choice['reason']}{': ' + choice['detail'] if choice.get('detail') else ''})"
+    if choice["kind"] == "reload-hup":
+        return f"{head}; if the new workers give no proof: manager-restart, {graceful}"
+    return f"{head}; {graceful}"
 
 
 def _metrics_table(title: str, runs: list) -> Table:
@@ -287,7 +310,7 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
 
 
 def parse_probe_master(remote: Remote, app: str | None = None):
-    return parse_probe(remote.agent({"op": "probe"})[0]).master(app)
+    return parse_probe(dict(remote.probe())).master(app)
 
 
 @task(help={"host": "one host to roll back", "limit": "roll back every matching host (pattern as for rollout)",

@@ -54,6 +54,7 @@ REMEDIATION_VARS = {
     "remediation_hooks_run_on": "where the drain and ready commands run: controller (default) or host",
     "remediation_known_hosts_file": "an extra known_hosts file (new keys are appended here)",
     "remediation_ready_command": "a shell command putting the host back into its load balancer once it serves",
+    "remediation_restart": "how a change is applied: gentlest (default: HUP where a reload applies it) or manager",
     "remediation_supervisor_program": "the supervisor program running gunicorn",
     "remediation_verify_path": "the URL path verify requests on this host",
 }
@@ -76,6 +77,7 @@ ANSIBLE_REFUSED = {
     "ansible_sudo_pass": "the host agent runs under passwordless sudo (`sudo -n`); a sudo password is not supported",
 }
 CONNECTIONS = ("ssh", "paramiko", "paramiko_ssh", "smart")
+RESTART_CHOICES = ("gentlest", "manager")  # remediation_restart: plan/restart_kind.py
 
 
 def _is_jinja(value: Any) -> bool:
@@ -117,6 +119,9 @@ def check(host: str, values: dict, origins: dict) -> list[str]:
         elif key.startswith("ansible_") and key not in ANSIBLE_READ:
             near = difflib.get_close_matches(key, list(ANSIBLE_READ), 1, 0.85)
             warn(key, "not used by this tool" + (f" (did you mean {near[0]}?)" if near else ""))
+    restart = values.get("remediation_restart")
+    if restart is not None and restart not in RESTART_CHOICES:
+        fail("remediation_restart", f"must be one of {', '.join(RESTART_CHOICES)}, not {restart!r}")
     conn = values.get("ansible_connection")
     if conn is not None and conn not in CONNECTIONS:
         fail("ansible_connection", f"connection {conn!r} is not supported (this tool connects over SSH)")

@@ -79,7 +79,7 @@ def prepare(remote, master: GunicornMaster, files: dict) -> BakedCode | None:
     if covered_by_mount(master.mounts, master.cwd):
         method.code = MOUNTED
         return None
-    texts = _texts(remote.agent({"op": "read", "paths": method.config_files})[0])
+    texts = _texts(remote.read(list(method.config_files)))
     build = None
     for path in method.config_files:  # a later -f file overrides an earlier one's build section
         found = build_of(texts.get(path) or "", method.program or "", posixpath.dirname(path))
@@ -91,7 +91,7 @@ def prepare(remote, master: GunicornMaster, files: dict) -> BakedCode | None:
         return code
     method.code, method.build_context = BAKED_BUILD, build.context
     ignore_path = posixpath.join(build.context, ".dockerignore")
-    texts = _texts(remote.agent({"op": "read", "paths": [build.dockerfile, ignore_path]})[0])
+    texts = _texts(remote.read([build.dockerfile, ignore_path]))
     code.dockerfile, code.ignore = texts.get(build.dockerfile), texts.get(ignore_path) or ""
     master.build_map = code.map
     return code
@@ -111,7 +111,7 @@ def verify(remote, code: BakedCode, master: GunicornMaster, files: dict, python:
     if not pairs:
         return
     argv = ["docker", "exec", master.restart.container, python, "-c", SHA_SNIPPET, *pairs.values()]
-    reply = remote.agent({"op": "run", "argv": argv, "timeout": 60})[0]
+    reply = remote.run_command(argv, timeout=60)
     try:
         shas = json.loads(reply.get("stdout") or "")
     except ValueError:

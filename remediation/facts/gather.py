@@ -10,8 +10,8 @@ from __future__ import annotations
 import base64
 import json
 import posixpath
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
 
 from remediation.agent import INTROSPECT_SOURCE
 from remediation import managers
@@ -23,6 +23,7 @@ from remediation.facts.baked import BakedCode
 from remediation.facts.parse import config_file, parse_probe
 from remediation.model import AppView, GunicornMaster, HostFacts, RemoteFile
 from remediation.errors import RemoteError
+from remediation.transport.protocol import Counters, Introspect, Logs, Read, Request
 from remediation.transport.remote import Remote
 
 INTROSPECT_MARK = "@@INTROSPECT@@"
@@ -123,7 +124,7 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
     a 4th for a supervisor program's log). introspect=False skips the app's interpreter and
     the logs: a static view from processes and files alone (fleet surveys). `app`: which of the
     host's gunicorn apps (apps.py; None: the only one); `probe`: a probe reply just read."""
-    facts = parse_probe(probe if probe is not None else remote.agent({"op": "probe"})[0])
+    facts = parse_probe(dict(probe if probe is not None else remote.probe()))
     master = facts.master(app)
     result = Gathered(facts, master, app=name_of(facts, master))
     restart = master.restart
@@ -144,13 +145,13 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
         wanted.append(host_app_file)
     wanted += [p for p in manager.files(restart) if p not in wanted]
     early_log = manager.log_source(restart, {}) if introspect else None
-    ops: list[dict[str, Any]] = [{"op": "read", "paths": wanted, "list_dirs": list_dirs}]
+    ops: list[Request] = [Read(wanted, list_dirs=list_dirs)]
     if introspect:  # with the DB: the app's view and the server's budget and counters from one
         # session (later counter reads reuse it), one interpreter and one settings import
         ops.append(counters_op(master, view=True) if want_db else introspect_op(master, want_db=False))
     if early_log:
-        ops.append({"op": "logs", "sources": [early_log], "lines": 400})
-    replies = remote.agent(*ops, parallel=True)
+        ops.append(Logs([early_log], lines=400))
+    replies = [envelope.data for envelope in remote.call(*ops, parallel=True)]
     result.files.update(_parse_files(replies[0]))
     if introspect:
         result.introspection = parse_introspection(replies[1].get("view", replies[1]) if want_db else replies[1])
@@ -177,8 +178,8 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
     patterns = [p for p in globs if p not in plain]
     missing = sorted(set(plain) - set(result.files))
     if missing or patterns:
-        reply = remote.agent({"op": "read", "paths": missing, "globs": patterns})[0]
-        result.files.update({path: f for path, f in _parse_files(reply).items() if path not in result.files})
+        reply = remote.read(missing, globs=patterns)
+        result.files.update({path: f for path, f in _parse_files(dict(reply)).items() if path not in result.files})
     if result.baked is not None:
         result.baked_needed = [p for p in [config_path, app_file] if p] + [
             d for m in {master.env.get("DJANGO_SETTINGS_MODULE"), result.settings_module} if m
@@ -188,34 +189,34 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
         late_log = manager.log_source(restart, result.files)
         if late_log:
             result.log_source = late_log
-            logs = remote.agent({"op": "logs", "sources": [late_log], "bytes": 65536, "lines": 400})[0]
+            logs = remote.logs([late_log], bytes=65536, lines=400)
             result.logs = logs["app"] if isinstance(logs.get("app"), str) else ""
     return result
 
 
 def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = True,
-                  env: dict[str, str] | None = None, image_run: dict | None = None) -> dict:
+                  env: dict[str, str] | None = None, image_run: dict | None = None) -> Introspect:
     """The agent request that asks gunicorn and Django (as the app runs them) for their view;
     `env` overrides variables of the process's environment (what a restart will change);
     `image_run` ({"image", "like": container id}) runs it in a new container of a freshly built image."""
-    op = {"op": "introspect", "pid": master.pid, "uid": master.uid, "python": interpreter(master),
-          "cwd": master.cwd, "container": master.restart.container, "snippet": INTROSPECT_SOURCE,
-          "args": ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])], "env": env or {}}
-    return {**op, "image_run": image_run} if image_run else op
+    return Introspect(master.pid, master.uid, interpreter(master), master.cwd, master.restart.container,
+                      INTROSPECT_SOURCE, ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])],
+                      env or {}, image_run=image_run or None)
 
 
-def counters_op(master: GunicornMaster, *, view: bool = False) -> dict:
+def counters_op(master: GunicornMaster, *, view: bool = False) -> Counters:
     """The agent request that reads the DB server's counters through the app's settings, over a
     session (one kept connection per alias) the agent keeps for the whole SSH connection;
     `view`: the reply's "view" is also the app's own view, as introspect_op's reply."""
-    return {**introspect_op(master, want_db=True), "op": "counters", **({"view": True} if view else {})}
+    op = introspect_op(master, want_db=True)
+    return Counters(**{f.name: getattr(op, f.name) for f in dataclasses.fields(op)}, view=True if view else None)
 
 
 def introspect(remote: Remote, master: GunicornMaster, *, want_db: bool = False, gunicorn: bool = True,
                env: dict[str, str] | None = None, image_run: dict | None = None) -> AppView:
     """One round trip: the app's own view of its gunicorn settings, DATABASES and (optionally) DB server."""
-    return parse_introspection(remote.agent(introspect_op(master, want_db=want_db, gunicorn=gunicorn, env=env,
-                                                          image_run=image_run))[0])
+    return parse_introspection(dict(remote.introspect(introspect_op(master, want_db=want_db, gunicorn=gunicorn, env=env,
+                                                                    image_run=image_run))))
 
 
 def parse_introspection(reply: dict) -> AppView:

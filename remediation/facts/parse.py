@@ -40,7 +40,7 @@ def parse_probe(reply: dict) -> HostFacts:
         masters.append(GunicornMaster(
             pid=raw["pid"], argv=raw["argv"], user=raw["user"], uid=raw["uid"], cwd=raw.get("cwd"),
             exe=raw.get("exe"), env=raw.get("env", {}),
-            workers=[Worker(w["pid"], w["threads"]) for w in raw.get("workers", [])],
+            workers=[Worker(w["pid"], w["threads"], w.get("started")) for w in raw.get("workers", [])],
             restart=managers.detect(raw, clis), mounts=mounts, args_from=raw.get("gunicorn_args_from"),
             env_names=frozenset(raw["env_names"]) if raw.get("env_names") is not None else None,
             nspid=raw.get("nspid"), started=raw.get("started"), listen=list(raw.get("listen") or []),

@@ -1,7 +1,8 @@
 """Restart managers as units behind one interface (managers/base.py).
 
 REGISTRY is the detection order: the first manager that recognises the probed master runs it.
-A new manager is a module here plus one line in REGISTRY.
+A new manager is a package here (its controller side and its host-side `probe.py`) plus one
+line in REGISTRY: the agent payload bundles the probe of every manager registered here.
 """
 from __future__ import annotations
 

@@ -3,12 +3,15 @@
 A manager is a unit: it recognises the process it runs (detect), names its own files to read
 (files, more_globs), says where gunicorn's log is (log_source), what the inventory may state
 about it (check_inventory), and restarts the app so a change really applies (restart_argvs,
-restart). Adding one is a module here plus one line in managers/__init__.py.
+restart). Its host side is `PROBE`, a stdlib-only module the agent payload bundles
+(transport/payload.py). Adding one is a package here plus one line in managers/__init__.py.
 """
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
+from dataclasses import dataclass, field
 
 from remediation.errors import RestartError
 from remediation.model import RemoteFile, RestartMethod
@@ -19,10 +22,68 @@ def under(path: str, directory: str) -> bool:
     return path == directory or path.startswith(directory + "/")
 
 
+@dataclass
+class StopBounds:
+    """What bounds a manager's graceful stop of gunicorn: in-flight requests finish within
+    min(graceful_timeout, the manager's stop timeout) when the stop signal is TERM (gunicorn's
+    graceful shutdown); INT or QUIT stop at once."""
+
+    graceful_timeout_s: float | None  # gunicorn's graceful_timeout (default 30)
+    stop_signal: str | None  # what the manager sends first
+    stop_timeout_s: float | None  # how long the manager waits before SIGKILL
+    setting: str  # where the manager's values are set (their names)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def graceful(self) -> bool:
+        return (self.stop_signal or "TERM").upper().removeprefix("SIG") == "TERM"
+
+    @property
+    def bound_s(self) -> float | None:
+        known = [v for v in (self.graceful_timeout_s, self.stop_timeout_s) if v is not None]
+        return min(known) if known and self.graceful else (0.0 if not self.graceful else None)
+
+    def as_json(self) -> dict:
+        return {"graceful_timeout_s": self.graceful_timeout_s, "stop_signal": self.stop_signal,
+                "stop_timeout_s": self.stop_timeout_s, "setting": self.setting, "graceful": self.graceful,
+                "bound_s": self.bound_s, "notes": self.notes}
+
+
+SIGNALS = {"1": "HUP", "2": "INT", "3": "QUIT", "9": "KILL", "15": "TERM"}
+
+
+def signal_name(value: str | None) -> str | None:
+    """TERM for `SIGTERM`, `TERM`, `15` (systemctl show prints the number)."""
+    if not value:
+        return None
+    value = str(value).strip().upper().removeprefix("SIG")
+    return SIGNALS.get(value, value)
+
+
+DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>us|ms|min|m|h|s)?")
+
+
+def seconds(value: str | int | float | None) -> float | None:
+    """Seconds in a duration as managers write it: `10`, `10s`, `1m30s` (compose), `1min 30s`
+    (systemd), `infinity` (None: no bound)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if value.strip().lower() == "infinity":
+        return None
+    total = 0.0
+    for match in DURATION.finditer(value):
+        unit = match.group("unit") or "s"
+        total += float(match.group("n")) * {"us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "min": 60, "h": 3600}[unit]
+    return total
+
+
 class Manager:
     KIND = ""  # RestartMethod.kind of the processes this manager runs
     LABEL = ""  # how reports name it
     INVENTORY_VARS: tuple[str, ...] = ()  # host vars that state something about this manager
+    PROBE: str | None = None  # its host-side probe module (stdlib only), bundled into the agent
 
     def detect(self, master: dict, compose_clis: dict[str, str]) -> RestartMethod | None:
         """The restart method, when this manager runs the agent-probed master; else None."""
@@ -51,6 +112,10 @@ class Manager:
     def restart_argvs(self, method: RestartMethod, changed: list[str]) -> list[list[str]]:
         """The commands (run under sudo) that apply `changed` host paths to the running app."""
         raise NotImplementedError
+
+    def stop_bounds(self, method: RestartMethod, files: dict[str, RemoteFile], graceful_timeout: float | None) -> StopBounds:
+        """What bounds this manager's graceful stop of gunicorn (its stop signal and timeout)."""
+        return StopBounds(graceful_timeout, None, None, "unknown")
 
     def restart(self, remote, method: RestartMethod, changed: list[str], timeout_s: int) -> list[str]:
         """Run the restart; returns the commands as shown in reports. The caller waits for serving."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from remediation import managers
 from remediation.discovery import AuditResult, Hints, audit_files
 from remediation.discovery.model import GUNICORN_SETTINGS, FindingCode, SystemdUnit
 from remediation.discovery.sources.systemd import unit_specifiers
@@ -30,7 +31,7 @@ def absolute(rel_path: str) -> str:
 
 
 def systemd_unit(gathered: Gathered) -> SystemdUnit | None:
-    """The live unit as systemd loads it (managers/systemd.py), for the discovery code."""
+    """The live unit as systemd loads it (managers/systemd/), for the discovery code."""
     method = gathered.master.restart
     files = unit_files(method)
     if method.kind != "systemd" or not files or not method.program:
@@ -90,16 +91,22 @@ class Inspection:
         """Files that set the app's settings (the audit's sources) written after the running master
         started (/proc's start time, with a 2 s margin for its whole-second boot time): the running
         process cannot be running them. None when the start time or an mtime is unknown."""
-        started = self.gathered.master.started
-        if started is None:
+        master = self.gathered.master
+        # a HUP re-reads the config and settings (the last reload counts for them); the manager's
+        # own files (command line, environment) only a new master reads
+        started = master.started
+        reloaded = master.loaded_at(recycles=bool(self.gunicorn.get("max_requests", 1)))
+        if started is None or reloaded is None:
             return None
+        manager = managers.of(master.restart)
         paths = sorted({absolute(f.file) for f in self.audit.findings if not f.file.startswith("<")}
                        - self.unchanged_for_me)
         times = [(p, self.gathered.files[p].mtime) for p in paths if p in self.gathered.files]
         known = [(p, mtime) for p, mtime in times if mtime is not None]
         if len(known) < len(times):
             return None
-        return [p for p, mtime in known if mtime > started + 2]
+        return [p for p, mtime in known
+                if mtime > (started if manager.owns_file(master.restart, p) else reloaded) + 2]
 
     def running_worker(self) -> str | None:
         """The worker class the last gunicorn start logged (`Using worker: X`): shown, and decides

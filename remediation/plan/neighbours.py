@@ -64,7 +64,8 @@ def read(remote, facts: HostFacts, me: str, read_files: dict[str, RemoteFile] | 
     others = [(name, m) for name, m in apps.named(facts.masters).items() if name != me]
     if not others:
         return []
-    replies = remote.agent(*[introspect_op(m, want_db=False) for _name, m in others], parallel=True)
+    replies = [envelope.data for envelope in
+               remote.call(*[introspect_op(m, want_db=False) for _name, m in others], parallel=True)]
     out = []
     for (name, master), reply in zip(others, replies, strict=True):
         try:

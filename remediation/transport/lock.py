@@ -22,16 +22,16 @@ def describe(holder: dict) -> str:
 
 
 def acquire(remote: Remote, run_id: str) -> None:
-    reply = remote.agent({"op": "lock", "run_id": run_id, "controller": socket.gethostname(), "pid": os.getpid()})[0]
-    if not reply.get("ok"):
-        raise LockHeld(f"{remote.host.name}: locked by {describe(reply['holder'])}; if that run is dead, "
+    reply = remote.lock(run_id, controller=socket.gethostname(), pid=os.getpid())
+    if not reply.ok:
+        raise LockHeld(f"{remote.host.name}: locked by {describe(reply.data.get('holder') or {})}; if that run is dead, "
                        f"break the lock with `invoke unlock --host {remote.host.name}`")
 
 
 def release(remote: Remote, run_id: str) -> None:
-    remote.agent({"op": "unlock", "run_id": run_id})
+    remote.unlock(run_id)
 
 
 def break_lock(remote: Remote) -> dict | None:
-    reply = remote.agent({"op": "unlock", "break": True})[0]
+    reply = remote.unlock(break_=True)
     return reply.get("holder") if reply.get("held") else None

@@ -2,7 +2,7 @@
 
 Every shell command is built with shlex from an argument list; nothing from the
 inventory reaches a shell unquoted. Host-side work that needs root goes through the
-host agent (remediation/agent/hostagent.py) under `sudo -n`, batched per round trip.
+host agent (assembled by transport/payload.py) under `sudo -n`, batched per round trip.
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from typing import Any
 
 import paramiko
 
-from remediation.agent import AGENT_SOURCE
 from remediation.errors import HostUnreachable, RemoteError
 from remediation.config.inventory import Host
+from remediation.transport import payload
+from remediation.transport.protocol import AgentCalls
 from remediation.transport.ssh import NoRoute, connect
 
 AGENT_STUB = "import base64,sys;exec(compile(base64.b64decode(sys.argv[1]),'hostagent','exec'))"
@@ -48,7 +49,7 @@ class Started:
 
 
 @dataclass
-class Remote:
+class Remote(AgentCalls):
     host: Host
     accept_new_host_key: bool = False
     python: str = "python3"
@@ -225,7 +226,7 @@ class Remote:
         transport = self._conn.client.get_transport() if self._conn is not None else None
         if transport is None or not transport.is_active():
             raise EOFError("SSH transport is closed")
-        encoded = base64.b64encode(AGENT_SOURCE.encode()).decode()
+        encoded = base64.b64encode(payload.source().encode()).decode()
         chan = transport.open_session(timeout=timeout)
         chan.exec_command(shlex.join(["sudo", "-n", "--", self.python, "-I", "-S", "-c", AGENT_STUB, encoded, "--serve"]))
         self._agent, self._agent_buffer = chan, b""

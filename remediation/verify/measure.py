@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from remediation.facts.gather import Gathered, counters_op
 from remediation.plan.inspection import USING_WORKER
+from remediation.transport.protocol import TcpWatchStart
 from remediation.transport.remote import Remote, Started
 
 REQUESTS_SCRIPT = (
@@ -126,7 +127,7 @@ def app_url(gathered: Gathered, host_vars: dict, path: str | None, port: int | N
 def db_counters(remote: Remote, gathered: Gathered) -> tuple[dict[str, dict], bool]:
     """The DB server's cumulative connection counters, read through the app's own settings by a
     session the agent keeps (one connection per alias); True when this read opened it."""
-    reply = remote.agent(counters_op(gathered.master))[0]
+    reply = remote.counters(counters_op(gathered.master))
     if reply.get("errors"):
         return {}, bool(reply.get("fresh"))
     return reply.get("db_server", {}), bool(reply.get("fresh"))
@@ -178,8 +179,7 @@ def start_watch(remote: Remote, gathered: Gathered) -> str | None:
     if not endpoints:
         return None
     watch_id = f"{gathered.master.pid}-{time.monotonic_ns()}"
-    reply = remote.agent({"op": "tcp_watch", "action": "start", "id": watch_id, "master": gathered.master.pid,
-                          "endpoints": endpoints})[0]
+    reply = remote.tcp_watch_start(TcpWatchStart(watch_id, gathered.master.pid, endpoints))
     return watch_id if reply.get("ok") else None
 
 
@@ -214,7 +214,7 @@ def start_measure(remote: Remote, gathered: Gathered, url: str, requests: int, w
         remote.finish(warming)
     source = dict(gathered.log_source) if gathered.log_source else None
     if source and source["kind"] == "file":
-        offsets = remote.agent({"op": "logs", "sources": [source], "bytes": 0})[0]["_offsets"]
+        offsets = remote.logs([source], bytes=0)["_offsets"]
         source["offset"] = offsets.get("app")
     before, _fresh = db_counters(remote, gathered) if count_db else ({}, False)
     watch = start_watch(remote, gathered) if count_db else None
@@ -228,7 +228,7 @@ def finish_measure(pending: PendingMeasurement) -> Measurement:
     """Wait for the timed requests, then count the DB connections they opened and read the log."""
     remote, gathered, requests = pending.remote, pending.gathered, pending.requests
     started, rows, window_s = parse_requests(remote.finish(pending.started).stdout)
-    watched = remote.agent({"op": "tcp_watch", "action": "stop", "id": pending.watch})[0] if pending.watch else None
+    watched = remote.tcp_watch_stop(pending.watch) if pending.watch else None
     after, after_fresh = db_counters(remote, gathered) if pending.count_db else ({}, False)
     m = Measurement(requests=requests, window_s=window_s)
     m.request_ms = [ms for code, ms in rows if code == 200]
@@ -240,13 +240,13 @@ def finish_measure(pending: PendingMeasurement) -> Measurement:
         m.new_db_connections = max(0, a - b - (1 if after_fresh else 0))
         m.db_counter_scope = scope
     if watched is not None and "new" in watched:  # per host, other clients of the server cannot pollute it
-        m.server_new_connections, m.host_watch = m.new_db_connections, watched
+        m.server_new_connections, m.host_watch = m.new_db_connections, dict(watched)
         m.new_db_connections, m.db_counter_scope = watched["new"], "host"
     source = pending.source
     if source:
         if source["kind"] in ("docker", "journal"):  # these read "since a time", files from an offset
             source["since"] = started
-        logs = remote.agent({"op": "logs", "sources": [source], "bytes": 1 << 20})[0].get("app")
+        logs = remote.logs([source], bytes=1 << 20).get("app")
         text = logs if isinstance(logs, str) else ""
         if pending.log_pattern:
             pattern = re.compile(pending.log_pattern)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from remediation.errors import RestartError
 from remediation.facts.compose_build import BAKED_BUILD
-from remediation.managers.base import Manager, normpaths, under
+from remediation.managers.base import Manager, StopBounds, normpaths, seconds, signal_name, under
 from remediation.model import RestartMethod
 
 
@@ -49,6 +49,7 @@ def baked_change(method: RestartMethod, changed: list[str]) -> bool:
 
 
 class Compose(Manager):
+    PROBE = "remediation.managers.compose.probe"
     KIND = "docker-compose"
     LABEL = "docker-compose"
     INVENTORY_VARS = ("remediation_compose_service", "remediation_compose_file")
@@ -65,10 +66,20 @@ class Compose(Manager):
         return RestartMethod(self.KIND, program=labels.get("com.docker.compose.service"), config_files=files,
                              project=labels.get("com.docker.compose.project"), working_dir=working,
                              container=master["container"], cli=compose_cli(compose_clis),
-                             image=docker.get("image"), image_id=docker.get("image_id"))
+                             image=docker.get("image"), image_id=docker.get("image_id"),
+                             stop={"signal": docker.get("stop_signal"), "timeout": docker.get("stop_timeout")})
 
     def log_source(self, method, files):
         return {"kind": "docker", "container": method.container, "key": "app"}
+
+    def stop_bounds(self, method, files, graceful_timeout):
+        """The engine's stop of the container (compose's stop_grace_period and stop_signal become the
+        container's StopTimeout and StopSignal): SIGTERM and 10 s when unset (docker's defaults)."""
+        stop = method.stop or {}
+        notes = [] if method.stop is not None else ["the engine was not asked: docker's defaults"]
+        return StopBounds(graceful_timeout, signal_name(stop.get("signal")) or "TERM",
+                          seconds(stop.get("timeout")) if stop.get("timeout") is not None else 10.0,
+                          "compose stop_signal / stop_grace_period (docker inspect StopSignal, StopTimeout)", notes)
 
     def check_inventory(self, method, host_vars):
         out = []
@@ -93,6 +104,7 @@ class Compose(Manager):
 class PlainDocker(Manager):
     """A container no compose project started (`docker run`): its paths stay container paths."""
 
+    PROBE = "remediation.managers.compose.probe"
     KIND = "docker"
     LABEL = "docker"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from remediation.discovery.sources.systemd import UNIT_DIRS
 from remediation.errors import RestartError
-from remediation.managers.base import Manager, under
+from remediation.managers.base import Manager, StopBounds, seconds, signal_name, under
 from remediation.model import RestartMethod
 
 
@@ -25,6 +25,7 @@ def env_files(method: RestartMethod) -> list[str]:
 
 
 class Systemd(Manager):
+    PROBE = "remediation.managers.systemd.probe"
     KIND = "systemd"
     LABEL = "systemd"
 
@@ -50,6 +51,18 @@ class Systemd(Manager):
         if method.systemd is not None or not method.program:
             return []  # systemd named every drop-in it loads
         return [f"{d}/{method.program}.d/*.conf" for d in UNIT_DIRS]
+
+    def stop_bounds(self, method, files, graceful_timeout):
+        """systemd's stop of the unit, as `systemctl show` has it (KillSignal, TimeoutStopUSec,
+        KillMode); its defaults (SIGTERM, 90 s, control-group) when it was not asked."""
+        stop = (method.systemd or {}).get("stop") or {}
+        notes = [] if stop else ["systemctl show was not asked: systemd's defaults"]
+        mode = stop.get("KillMode") or "control-group"
+        if mode == "control-group":
+            notes.append("KillMode=control-group: the workers get the signal with the master")
+        timeout = seconds(stop["TimeoutStopUSec"]) if stop.get("TimeoutStopUSec") else 90.0
+        return StopBounds(graceful_timeout, signal_name(stop.get("KillSignal")) or "TERM", timeout,
+                          f"systemd KillSignal / TimeoutStopSec / KillMode={mode}", notes)
 
     def log_source(self, method, files):
         return {"kind": "journal", "unit": method.program, "key": "app"} if method.program else None

@@ -7,7 +7,7 @@ import re
 import shlex
 
 from remediation.errors import RestartError
-from remediation.managers.base import Manager, under
+from remediation.managers.base import Manager, StopBounds, seconds, signal_name, under
 from remediation.model import RemoteFile, RestartMethod
 
 STATUS_LINE = re.compile(r"^(?P<name>\S+)\s+(?P<state>[A-Z]+)\s+(?:pid (?P<pid>\d+),)?")
@@ -67,6 +67,25 @@ def program_log(files: dict[str, RemoteFile], program: str | None) -> str | None
     return None
 
 
+def program_option(files: dict[str, RemoteFile], program: str | None, option: str) -> str | None:
+    """An option of [program:NAME] in whichever read file defines it (None: unset or not found)."""
+    if not program:
+        return None
+    program = program.split(":")[-1]
+    for remote_file in files.values():
+        text = remote_file.text
+        if not text or f"[program:{program}]" not in text:
+            continue
+        parser = configparser.RawConfigParser(strict=False)
+        try:
+            parser.read_string(text)
+        except configparser.Error:
+            continue
+        if parser.has_option(f"program:{program}", option):
+            return parser.get(f"program:{program}", option).strip()
+    return None
+
+
 def gunicorn_log(log_files: dict) -> str | None:
     """The file gunicorn's own lines land in, from what supervisord says of the program: gunicorn
     logs to stderr by default, so its stderr file (an AUTO name included), else stdout's (where
@@ -75,6 +94,7 @@ def gunicorn_log(log_files: dict) -> str | None:
 
 
 class Supervisor(Manager):
+    PROBE = "remediation.managers.supervisor.probe"
     KIND = "supervisor"
     LABEL = "supervisor"
     INVENTORY_VARS = ("remediation_supervisor_program",)
@@ -100,6 +120,14 @@ class Supervisor(Manager):
     def log_source(self, method, files):
         path = gunicorn_log(method.log_files) if method.log_files is not None else program_log(files, method.program)
         return {"kind": "file", "path": path, "key": "app"} if path else None
+
+    def stop_bounds(self, method, files, graceful_timeout):
+        """supervisord's stop of the program: stopsignal (TERM) and stopwaitsecs (10) from the
+        program's section in the files supervisord loads, its defaults where unset."""
+        signal = program_option(files, method.program, "stopsignal")
+        wait = program_option(files, method.program, "stopwaitsecs")
+        return StopBounds(graceful_timeout, signal_name(signal) or "TERM", seconds(wait) if wait else 10.0,
+                          "supervisor stopsignal / stopwaitsecs")
 
     def owns_file(self, method, path):
         # programs live in files the main config includes, beside it
@@ -140,8 +168,8 @@ class Supervisor(Manager):
         cannot be used; raises when supervisord could not restart the program."""
         if not method.program or not method.config_files or [argv[-2:] for argv in argvs] != [["restart", method.program]]:
             return False  # reread + update (a changed program file) stays with supervisorctl
-        reply = remote.agent({"op": "supervisor_restart", "config": method.config_files[0], "program": method.program,
-                              "timeout": timeout_s}, timeout=3 * timeout_s + 30)[0]
+        reply = remote.supervisor_restart(method.config_files[0], method.program, timeout=timeout_s,
+                                          wait=3 * timeout_s + 30)
         if reply.get("unavailable"):
             return False
         if not reply.get("ok"):
