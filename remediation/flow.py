@@ -11,16 +11,17 @@ import time
 from dataclasses import asdict
 from typing import Callable
 
-from remediation import hooks, managers
+from remediation import apps, hooks, managers
 from remediation.apply import apply_changes, check_config
 from remediation.config.inventory import Host, Inventory
 from remediation.config.playbook import Playbook, set_path_hint
-from remediation.errors import HostUnreachable, LockHeld, RemediationError, StageError
+from remediation.errors import HostUnreachable, InputError, LockHeld, RemediationError, StageError
 from remediation.facts.gather import Gathered, gather, introspect, introspect_op, parse_introspection
 from remediation.facts.parse import parse_probe
 from remediation.journal import Journal
 from remediation.model import AppView, HostRun, Stage, Status
-from remediation.plan.decide import Verdict, decide, files_unread_until_restart, host_target
+from remediation.plan.decide import Verdict, decide, files_unread_until_restart, host_target, verify_path
+from remediation.plan import neighbours
 from remediation.plan.inspection import Inspection
 from remediation.plan.restart_kind import RestartChoice, RestartKind, choose, reload_facts, restart_plan
 from remediation.redact import redact
@@ -41,12 +42,18 @@ class HostFlow:
     def __init__(self, host: Host, inventory: Inventory, playbook: Playbook, journal: Journal, *,
                  force: bool = False, accept_new_host_key: bool = False,
                  progress: Callable[[str, str], None] | None = None,
-                 remote_factory: Callable[..., Remote] = Remote):
+                 remote_factory: Callable[..., Remote] = Remote, app: str | None = None,
+                 parent: "HostFlow | None" = None):
         self.host, self.inventory, self.playbook, self.journal = host, inventory, playbook, journal
+        self.app, self.parent = app, parent  # one app's flow under its host's (parent) connection and lock
+        self.only_app: str | None = None  # --app NAME (host level)
+        self.children: list[HostFlow] = []
+        self.chosen: list[str] = []  # the apps this run works on, in order (host level)
+        self.probe: dict | None = None  # a probe reply the app's inspection may reuse
         self.force, self.accept_new_host_key = force, accept_new_host_key
         self.progress = progress or (lambda host, stage: None)
         self.remote_factory = remote_factory  # Remote; tests pass a fake host (tests/fakeremote.py)
-        self.run = HostRun(host.name)
+        self.run = HostRun(host.name, app=app)
         self.remote: Remote = None  # type: ignore[assignment]  # execute() sets it before any stage runs
         self.url = ""
         self.written: list[str] = []
@@ -71,7 +78,7 @@ class HostFlow:
                 self.remote = remote
                 if self._lock():
                     try:
-                        self._flow()
+                        self._apps_flow()
                     except HostUnreachable:
                         raise
                     except RemediationError as exc:
@@ -79,6 +86,7 @@ class HostFlow:
                     self._ready()
                     lock.release(remote, self.journal.run_id)
         except HostUnreachable as exc:
+            self._gather_children()
             if self.written:
                 self._end(Status.FAILED, f"{self.run.stage}: {exc}; files were changed: run "
                                          f"`invoke rollback --host {self.host.name} --run {self.journal.run_id}`")
@@ -104,6 +112,82 @@ class HostFlow:
             self._end(Status.FAILED, f"lock: {exc}")
         return False
 
+    def _apps_flow(self) -> None:
+        """Every chosen gunicorn app of the host, one after the other, under this connection and
+        lock (apps.py names and chooses them); the host's run sums theirs up."""
+        self.stage(Stage.INSPECT)
+        self.probe = dict(self.remote.probe())
+        names = list(apps.named(parse_probe(self.probe).masters))
+        if not names:
+            self._flow()  # no master: the inspection says so, as on any host
+            return
+        try:
+            choice = apps.choose(self.host.name, names, self.host.vars, self.only_app)
+        except InputError as exc:
+            self.run.stage = Stage.INSPECT
+            self._end(Status.REFUSED, f"{exc}; nothing was changed")
+            return
+        self.run.skipped, self.chosen = choice.skipped, choice.apps
+        for name in choice.skipped:
+            self.journal.record(self.host.name, "app-skipped", app=name, reason=choice.skipped[name])
+        for name in choice.apps:
+            child = HostFlow(self.host, self.inventory, self.playbook, self.journal.for_app(name), force=self.force,
+                             progress=self.progress, app=name, parent=self)
+            child.remote, child.probe = self.remote, self.probe
+            self.probe = None  # later apps probe again: an app fixed before them changed the host
+            self.children.append(child)
+            child.run_app()
+            if child.run.status == Status.FAILED and (child.written or child.run.stage == Stage.DRAIN):
+                break  # a rollback that failed (or a failed drain) leaves the host to a person
+        self._gather_children()
+
+    def unchanged_for(self, app: str) -> frozenset[str]:
+        """Files the apps fixed before `app` in this run wrote without changing what `app` loads
+        from them (plan/neighbours.py: its own part of a shared manager file left as it was, or
+        no setting it runs changed)."""
+        return frozenset(row["path"] for child in self.children for row in child.run.shared
+                         if row["neighbour"] == app and ("part" in row or not row.get("changes_for_neighbour")))
+
+    def run_app(self) -> None:
+        """This app's stages, its failures rolled back (its own files, its own restart)."""
+        started = time.monotonic()
+        try:
+            self._flow()
+        except HostUnreachable:
+            raise
+        except RemediationError as exc:
+            self._failed(getattr(exc, "stage", self.run.stage), str(exc))
+        finally:
+            self.run.seconds = round(time.monotonic() - started, 2)
+            self.journal.record(self.host.name, "app-result", status=str(self.run.status), error=self.run.error)
+
+    def _gather_children(self) -> None:
+        """The host's run from its apps' runs: one app alone is the host's run (its fields as they
+        were before several apps were told apart); several: the worst status, each app's error and
+        changes named, the metrics per app in `apps`."""
+        if not self.children:
+            return
+        runs = [c.run for c in self.children]
+        self.written = [p for c in self.children for p in c.written]
+        self.run.apps = {r.app or "": r.as_json() for r in runs}
+        if len(runs) == 1 and not self.run.skipped:
+            keep = (self.run.name, self.run.apps, self.run.skipped, self.run.seconds)
+            self.run.__dict__.update({k: v for k, v in runs[0].__dict__.items()})
+            self.run.name, self.run.apps, self.run.skipped, self.run.seconds = keep
+            self.run.app = None
+            return
+        order = [Status.FAILED, Status.ROLLED_BACK, Status.REFUSED, Status.PENDING, Status.REMEDIATED, Status.UNCHANGED]
+        worst = min(runs, key=lambda r: order.index(r.status) if r.status in order else 0)
+        self.run.status, self.run.stage = worst.status, worst.stage
+        errors = [f"{r.app}: {r.error}" for r in runs if r.error]
+        self.run.error = redact("; ".join(errors)) if errors else None
+        self.run.changes = [{**c, "app": r.app} for r in runs for c in r.changes]
+        self.run.warnings = [f"{r.app}: {w}" for r in runs for w in r.warnings]
+        self.run.refusals = [f"{r.app}: {w}" for r in runs for w in r.refusals]
+        self.run.diff = "".join(r.diff for r in runs)
+        self.run.restart_commands = [c for r in runs for c in r.restart_commands]
+        self.run.shared = [{**s, "app": r.app} for r in runs for s in r.shared]
+
     def _end(self, status: Status, message: str | None = None) -> None:
         self.run.status = status
         if message is not None:
@@ -111,17 +195,22 @@ class HostFlow:
 
     def _flow(self) -> None:
         pb = self.playbook
-        self.stage(Stage.INSPECT)
-        gathered = gather(self.remote)
+        if self.probe is None:  # else the host's inspection has just begun with this probe
+            self.stage(Stage.INSPECT)
+        else:
+            self.run.stage = Stage.INSPECT
+        gathered = gather(self.remote, app=self.app, probe=self.probe)
         ins = Inspection.build(self.host.name, gathered, pb.target)
-        self.url = app_url(gathered, self.host.vars, pb.verify.path_for(self.host.vars), pb.verify.port) or ""
+        if self.parent is not None:
+            ins.unchanged_for_me = self.parent.unchanged_for(gathered.app)
+        self.url = app_url(gathered, self.host.vars, verify_path(gathered.app, self.host.vars, pb), pb.verify.port) or ""
         self.journal.record(self.host.name, "facts", restart=asdict(gathered.master.restart), url=self.url,
                             master_pid=gathered.master.pid, effective=ins.effective(),
                             running_worker=ins.running_worker())
         self.run.before = metrics(ins.gunicorn, ins.databases(), None)
         self.run.diff = ins.audit.diff
         self.target = host_target(ins.gunicorn, ins.versions(), pb.target)
-        if not self._go(ins):
+        if not self._go(ins) or not self._neighbours(ins, gathered):
             return
         self._choose_restart(ins)
         self._drain()
@@ -173,10 +262,32 @@ class HostFlow:
         self.restart_only = decision.restart_only
         return True
 
+    def _neighbours(self, ins: Inspection, gathered: Gathered) -> bool:
+        """Files the fix shares with the host's other apps (plan/neighbours.py): refused before any
+        change when it would alter a neighbour, else reported; False when the run ends here."""
+        if len(gathered.facts.masters) < 2 or not ins.patched_paths():
+            return True
+        chosen = self.parent.chosen if self.parent is not None else []
+        later = set(chosen[chosen.index(self.app) + 1:]) if self.app in chosen else set()
+        shared, blockers = neighbours.check(ins, neighbours.read(self.remote, gathered.facts, gathered.app, gathered.files), later)
+        self.run.shared = shared
+        if blockers:
+            self._end(Status.REFUSED, "refused: " + "; ".join(blockers) + "; nothing was changed")
+            return False
+        self.run.warnings += [neighbours.describe(row) for row in shared]
+        if shared:
+            self.journal.record(self.host.name, "shared-files", shared=shared)
+        return True
+
     def _drain(self) -> None:
         """The host out of its load balancer before the first change (hooks.py); a failing drain
         stops the host here, nothing changed."""
-        if not self.hooks.drain:
+        if self.parent is not None:  # one drain for the host, before its first app's first change
+            if self.parent.hooks.drain and not self.parent.drained:
+                self.run.stage = Stage.DRAIN
+            self.parent._drain()
+            return
+        if not self.hooks.drain or self.drained:
             return
         self.stage(Stage.DRAIN)
         try:
@@ -261,7 +372,7 @@ class HostFlow:
     def _verify(self, gathered: Gathered, baseline: Measurement) -> dict:
         pb = self.playbook
         probe = parse_probe(dict(self.remote.probe()))
-        master = probe.master()
+        master = probe.master(self.app)
         reloaded = self.applied is not None and self.applied.kind == RestartKind.RELOAD_HUP
         if reloaded and master.pid != gathered.master.pid:
             raise StageError(Stage.VERIFY, f"gunicorn master pid {gathered.master.pid} was reloaded, but pid "
@@ -280,7 +391,7 @@ class HostFlow:
         ops: list[Request] = [Probe(), introspect_op(master, want_db=False)]
         ops += [Logs([log_source], bytes=1 << 20, lines=2000)] if log_source else []
         replies = [envelope.data for envelope in self.remote.call(*ops, parallel=True)]
-        after.worker_threads = [w.threads for w in parse_probe(replies[0]).master().workers]
+        after.worker_threads = [w.threads for w in parse_probe(replies[0]).master(self.app).workers]
         try:
             loaded_view = parse_introspection(replies[1])
             loaded = (loaded_view.gunicorn or {}).get("worker_class")

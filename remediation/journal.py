@@ -123,6 +123,18 @@ class Journal:
         copy = self._copy_path(host, path)
         return copy.read_bytes() if copy.exists() else None
 
+    def for_app(self, app: str | None) -> "AppJournal":
+        """This journal as one app of a host sees it: its events carry `app`, and it reads back only
+        those (a run before several apps were told apart has none: app None reads them all)."""
+        return AppJournal(self.run_id, self.root, app)
+
+    def apps(self, host: str) -> list[str | None]:
+        """The apps a host's events name, in the order they first appear (None: events of no app)."""
+        seen: dict[str | None, None] = {}
+        for event in Journal.events(self, host):
+            seen.setdefault(event.get("app"), None)
+        return list(seen)
+
     def write_report(self, report: dict) -> None:
         self._write_atomic(self.root / "report.json", json.dumps(report, indent=1).encode())
 
@@ -144,6 +156,26 @@ class Journal:
             elif event["event"] == "rolled-back":
                 last_rollback = i
         return last_rollback > last_change
+
+
+@dataclass
+class AppJournal(Journal):
+    """One app's view of a run's journal (Journal.for_app): what it records is tagged with the app,
+    what it reads back is that app's alone, so a rollback restores and restarts that app only."""
+
+    app: str | None = None
+
+    def record(self, host: str, event: str, **fields) -> None:
+        if self.app is None:
+            super().record(host, event, **fields)
+        else:
+            super().record(host, event, app=self.app, **fields)
+
+    def events(self, host: str | None = None) -> list[dict]:
+        every = super().events(host)
+        if self.app is None and not any(e.get("app") for e in every):
+            return every
+        return [e for e in every if e.get("app") == self.app]
 
 
 def list_runs(runs_dir: Path | None = None) -> list[Journal]:

@@ -132,6 +132,8 @@ class GunicornMaster:
     build_map: Callable[[str], str | None] | None = field(default=None, repr=False, compare=False)
     nspid: int | None = None  # its pid inside its own pid namespace (a container's), as its log names it
     started: float | None = None  # when it started (epoch seconds, the host's clock, /proc/PID/stat)
+    listen: list[str] = field(default_factory=list)  # TCP addresses its own sockets listen on (/proc)
+    published: dict[int, int] = field(default_factory=dict)  # a container's published ports: its port -> the host's
 
     def loaded_at(self, recycles: bool) -> float | None:
         """When the running gunicorn last read its config and settings: its start, or a later
@@ -184,13 +186,70 @@ class HostFacts:
     compose_clis: dict[str, str]
     python: str
 
-    def master(self) -> GunicornMaster:
-        if not self.masters:
-            raise NoSingleMaster("no gunicorn master process found in the process table")
-        if len(self.masters) > 1:
-            pids = ", ".join(str(m.pid) for m in self.masters)
-            raise NoSingleMaster(f"{len(self.masters)} gunicorn masters (pids {pids}); this tool handles one per host")
-        return self.masters[0]
+    def master(self, app: str | None = None) -> GunicornMaster:
+        """The master of one app (named below; chosen in apps.py); None: the host's only one."""
+        return master_of(self, app)
+
+
+# -- several apps on one host: each master is an app, named by its manager (apps.py chooses) --------
+
+def app_base_name(master: GunicornMaster) -> str:
+    """The name the app's manager gives it (before duplicates are told apart)."""
+    method = master.restart
+    if method.kind == "supervisor" and method.program:
+        return method.program
+    if method.kind == "systemd" and method.program:
+        return method.program
+    if method.kind == "docker-compose" and method.program:
+        return f"{method.project}/{method.program}" if method.project else method.program
+    if method.container:
+        return f"container:{method.container[:12]}"
+    if master.listen:
+        return master.listen[0]
+    return f"gunicorn-pid-{master.pid}"
+
+
+def app_names(masters: list[GunicornMaster]) -> dict[str, GunicornMaster]:
+    """Every master by its app name, in pid order; two masters under one name (a scaled compose
+    service) are told apart by their listening address, else their pid."""
+    out: dict[str, GunicornMaster] = {}
+    bases = [app_base_name(m) for m in masters]
+    for master, base in zip(masters, bases, strict=True):
+        name = base
+        if bases.count(base) > 1:
+            name = f"{base}@{master.listen[0]}" if master.listen else f"{base}@pid-{master.pid}"
+        out[name] = master
+    return out
+
+
+def matches(name: str, wanted: str) -> bool:
+    """A name as the inventory may spell it: exactly, a systemd unit without `.service`, a
+    supervisor program without its group, a compose service without its project, or a template
+    unit's instance (`blue` of `app@blue.service`)."""
+    unit = name.removesuffix(".service")
+    instance = unit.split("@", 1)[1] if name.endswith(".service") and "@" in unit else None
+    return wanted in (name, unit, name.split(":", 1)[-1], name.split("/", 1)[-1], instance)
+
+
+def master_of(facts: HostFacts, app: str | None) -> GunicornMaster:
+    """The master of one app (None: the host's only one)."""
+    if not facts.masters:
+        raise NoSingleMaster("no gunicorn master process found in the process table")
+    by_name = app_names(facts.masters)
+    if app is None:
+        if len(by_name) > 1:
+            raise NoSingleMaster(f"{len(by_name)} gunicorn apps run here ({', '.join(by_name)}): name one "
+                                 "(--app NAME, or the inventory var remediation_apps)")
+        return facts.masters[0]
+    found = [m for name, m in by_name.items() if matches(name, app)]
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)}"
+        raise NoSingleMaster(f"{what} gunicorn app named {app!r} runs here (apps: {', '.join(by_name) or 'none'})")
+    return found[0]
+
+
+def name_of(facts: HostFacts, master: GunicornMaster) -> str:
+    return next(name for name, m in app_names(facts.masters).items() if m is master)
 
 
 @dataclass
@@ -259,6 +318,10 @@ class HostRun:
     # the gentlest restart chosen (plan/restart_kind.py: kind, reason) and the kind that applied it
     restart_kind: dict | None = None
     seconds: float = 0.0
+    app: str | None = None  # one app's run (apps.py); None: the host's
+    apps: dict[str, dict] = field(default_factory=dict)  # the host's: each chosen app's run (as_json)
+    skipped: dict[str, str] = field(default_factory=dict)  # the host's: apps left alone, and why
+    shared: list[dict] = field(default_factory=list)  # files a neighbour app also loads (see docs/apps.md)
 
     def as_json(self) -> dict:
         from remediation.redact import redact

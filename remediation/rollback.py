@@ -78,7 +78,8 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     # and not already undone); a rollback of a rollback restarts nothing
     if process_read_changes and (restored or kept or (reached_restart and not journal.rolled_back_since_change(host))):
         kind, workers = kind_from_journal(journal, host)
-        master = parse_probe(dict(remote.probe())).master() if kind == RestartKind.RELOAD_HUP else None
+        app = getattr(journal, "app", None)  # one app's journal (Journal.for_app): that app's master
+        master = parse_probe(dict(remote.probe())).master(app) if kind == RestartKind.RELOAD_HUP else None
         applied = apply_restart(remote, journal, host, kind, master, method, restored or [i["path"] for i in items],
                                 url, timeout_s, want=workers)
         journal.record(host, "rollback-restart", kind=str(applied.kind), commands=applied.commands,

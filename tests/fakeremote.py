@@ -234,12 +234,16 @@ class FakeHost:
     Built from tests/fixtures/flow/hosts/<name>/ and a scenario's overrides."""
 
     def __init__(self, name: str, faults: dict | None = None, files: dict[str, str] | None = None,
-                 spec: dict | None = None, running_files: dict[str, str] | None = None):
-        spec_dir = FLOW / "hosts" / name
+                 spec: dict | None = None, running_files: dict[str, str] | None = None,
+                 spec_dir: Path | None = None, master_index: int = 0, db: dict | None = None):
+        # spec_dir/master_index/db: one app of a host of several (tests/fakeapps.py): its master
+        # is that one of the probe's, and its DB server's counter may be shared with a neighbour's
+        spec_dir = spec_dir or FLOW / "hosts" / name
         self.spec = {**json.loads((spec_dir / "host.json").read_text()), **(spec or {})}
         self.faults = dict(faults or {})
         probe = json.loads((FIXTURES / self.spec["probe"]).read_text())
         probe.pop("ps", None)  # an older agent's `ps aux` text: no part of the reply any more
+        probe["masters"] = [probe["masters"][master_index]]
         self.probe_template = probe
         self.clock = 1_800_000_000.0
         # the host's files were written well before the running master started (a day before now),
@@ -260,7 +264,8 @@ class FakeHost:
         self.log: list[tuple[float, str, str | None, int | None]] = []
         self.host_name = self.spec["name"]  # as the inventory names it (set when a FakeRemote connects)
         self.lock: dict | None = self.faults.get("lock_holder")
-        self.db_total = 5000  # the DB server's cumulative connection counter
+        self.db = db if db is not None else {"total": 5000}  # the DB server's cumulative connection counter
+        self.own_connects = 0  # connections this app's processes opened (what its workers' sockets show)
         self.sessions: dict[str, bool] = {}  # counter sessions alive, by container id ("" on the host)
         self.watches: dict[str, dict] = {}
         self.restarts = 0
@@ -337,8 +342,8 @@ class FakeHost:
             return {}
         parser = configparser.RawConfigParser()
         parser.read_string(self.files[where["file"]].content.decode())
-        section = next((s for s in parser.sections() if s.startswith("program:")), None)
-        if section is None:
+        section = where.get("section") or next((s for s in parser.sections() if s.startswith("program:")), None)
+        if section is None or not parser.has_section(section):
             return {}
         auto = f"/var/log/supervisor/{section[len('program:'):]}-%s---supervisor-k2j8x1.log"
 
@@ -355,7 +360,12 @@ class FakeHost:
         where = self.spec.get("command")
         if not where or where["file"] not in self.files:
             return None
+        section = None
         for line in self.files[where["file"]].content.decode().splitlines():
+            if line.strip().startswith("[") and line.strip().endswith("]"):
+                section = line.strip()[1:-1]
+            if where.get("section") and section != where["section"]:
+                continue  # one program's command among several in the file
             if line.strip().startswith(where["prefix"]):
                 return line.strip()[len(where["prefix"]):].strip()
         return None
@@ -404,8 +414,13 @@ class FakeHost:
                 and (container is None or c == container) and (pid is None or writer == pid)]
         return "".join(line + "\n" for line in rows[-lines if lines else 0:])
 
+    @property
+    def db_total(self) -> int:
+        return self.db["total"]
+
     def _connect(self, n: int = 1) -> None:
-        self.db_total += n
+        self.db["total"] += n
+        self.own_connects += n
 
     def serve(self, n: int, width: int) -> list[tuple[int, float]]:
         """`n` requests, `width` at a time, against the running app: (status, seconds) each; DB
@@ -634,6 +649,8 @@ class FakeRemote(AgentCalls):
         if master.get("systemd") is not None:  # `systemctl show`: the unit as systemd has it loaded now
             master["systemd"]["main_pid"] = pid
             master["systemd"]["exec_start"] = fake.loaded_command
+        # the agent reads the master's listening sockets: where its loaded config binds (TCP only)
+        master["listen"] = [b for b in g.get("bind") or [] if not b.startswith(("unix:", "fd://"))]
         fake.clock += 0.01
         reply["time"] = fake.clock
         return reply
@@ -799,11 +816,11 @@ class FakeRemote(AgentCalls):
     def _op_tcp_watch(self, op: dict) -> dict:
         fake = self.fake
         if op["action"] == "start":
-            fake.watches[op["id"]] = {"total": fake.db_total, "sessions": len(fake.sessions)}
+            fake.watches[op["id"]] = {"total": fake.own_connects, "sessions": len(fake.sessions)}
             return {"ok": True, "endpoints": [], "open_at_start": fake.process.warm_threads}
         watch = fake.watches.pop(op["id"])
         # the workers' own connects: the counter's growth less any counter session started meanwhile
-        new = fake.db_total - watch["total"] - (len(fake.sessions) - watch["sessions"])
+        new = fake.own_connects - watch["total"] - (len(fake.sessions) - watch["sessions"])
         return {"new": new, "samples": 25, "interval_ms": 20, "connections": [], "open_at_start": 0,
                 "active_opens": new}
 

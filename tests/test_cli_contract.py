@@ -100,7 +100,7 @@ def test_survey_report_is_keyed_by_host(inv, tmp_path):
 
 def test_history_report(tmp_path):
     proc = cli("history", "--json", "-", tmp_path=tmp_path)
-    assert proc.returncode == 0 and json.loads(proc.stdout) == {"schema_version": 1, "kind": "history", "runs": []}
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {"schema_version": SCHEMA_VERSION, "kind": "history", "runs": []}
 
 
 def test_exit_code_rule():

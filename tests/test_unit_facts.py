@@ -82,7 +82,7 @@ def test_probe_parsing_does_not_mutate_the_reply():
 
 # --- masters --------------------------------------------------------------------------------------
 
-def test_two_masters_is_a_lookup_error_naming_both_pids():
+def test_two_masters_without_a_choice_is_a_lookup_error_naming_both_apps():
     reply = copy.deepcopy(SUPERVISOR)
     second = copy.deepcopy(reply["masters"][0])
     second["pid"] = 4242
@@ -91,8 +91,24 @@ def test_two_masters_is_a_lookup_error_naming_both_pids():
     with pytest.raises(LookupError) as info:
         facts.master()
     message = str(info.value)
-    assert "2 gunicorn masters" in message and "1321" in message and "4242" in message
-    assert "one per host" in message
+    # supervisord's status names pid 1321 only: the other has no manager name and no recorded socket
+    assert "2 gunicorn apps" in message and "schoolsite" in message and "gunicorn-pid-4242" in message
+    assert "--app NAME" in message
+    assert facts.master("gunicorn-pid-4242").pid == 4242 and facts.master("schoolsite").pid == 1321
+
+
+def test_two_masters_of_one_name_are_told_apart_by_their_listening_address():
+    from remediation.apps import named
+
+    reply = copy.deepcopy(SUPERVISOR)
+    reply["masters"][0]["listen"] = ["127.0.0.1:8000"]
+    second = copy.deepcopy(reply["masters"][0])
+    second["pid"], second["listen"] = 4242, ["127.0.0.1:8001"]
+    second["supervisor"]["status"] = second["supervisor"]["status"].replace("pid 1321,", "pid 4242,")
+    reply["masters"].append(second)
+    facts = parse_probe(reply)
+    assert {n: m.pid for n, m in named(facts.masters).items()} == {"schoolsite@127.0.0.1:8000": 1321,
+                                                                   "schoolsite@127.0.0.1:8001": 4242}
 
 
 def test_no_master_is_a_lookup_error():

@@ -87,6 +87,45 @@ def mount_ns(pid):
         return None
 
 
+def listening_addresses(pid):
+    """The TCP addresses the process listens on ("ip:port", "[ip6]:port"), from its own socket
+    inodes (/proc/PID/fd) matched to LISTEN rows of its network namespace's /proc/PID/net/tcp{,6}:
+    where this app really serves, whatever its config says."""
+    import socket
+
+    inodes = set()
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return None
+    for name in names:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = []
+    for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
+        try:
+            lines = open("/proc/%d/net/%s" % (pid, table)).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) <= 9 or fields[3] != "0A" or fields[9] not in inodes:
+                continue
+            hexaddr, hexport = fields[1].split(":")
+            raw = bytes.fromhex(hexaddr)
+            # the kernel prints each 32-bit word in host (little-endian) order
+            packed = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            address = socket.inet_ntop(family, packed)
+            text = ("[%s]" % address if family == socket.AF_INET6 else address) + ":%d" % int(hexport, 16)
+            if text not in found:
+                found.append(text)
+    return found
+
+
 @op("probe", parallel=True)
 def op_probe(req):
     """Each gunicorn master (a gunicorn process whose parent is not one): its argv, user, cwd,
@@ -119,7 +158,7 @@ def op_probe(req):
         master = {"pid": pid, "argv": row["argv"], "gunicorn_args_from": gunicorn_args_from(row["argv"]),
                   "nspid": row["nspid"], "user": row["user"], "uid": row["uid"], "cwd": cwd, "exe": exe, "env": env,
                   "env_names": env_names, "threads": row["threads"], "workers": workers, "started": start_time(pid),
-                  "ancestors": ancestors, "container": None}
+                  "ancestors": ancestors, "container": None, "listen": listening_addresses(pid)}
         for probe in MASTER_PROBES:
             probe(master, context)
         masters.append(master)

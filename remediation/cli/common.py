@@ -22,7 +22,7 @@ from remediation.redact import redact
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_UNREACHABLE = 0, 1, 2, 3
 REPORT_BUG = ("this is a bug in the tool, not a problem with your input: please report it with the "
               "traceback above and the command you ran")
-SCHEMA_VERSION = 1  # of every --json report (docs/json-reports.md); bump on an incompatible change
+SCHEMA_VERSION = 2  # of every --json report (docs/json-reports.md); bump on an incompatible change
 
 # Short flags: Ansible's where they mean the same, and no others (invoke's automatic ones collide:
 # -f was --fast, --force or --forks, -h was --host and hid --help).
@@ -54,6 +54,8 @@ COMMON_HELP = {
     "json": "write the JSON report to PATH (- = stdout, and nothing else goes to stdout)",
     "playbook": "playbook YAML (default: the packaged gevent-to-gthread.yml)",
     "accept_new_host_key": "trust and record an unknown SSH host key (refused by default)",
+    "app": "one gunicorn app of the host (its manager's name: supervisor program, systemd unit, compose "
+           "project/service, else its address; default: every app, as remediation_apps/remediation_skip_apps choose)",
 }
 
 

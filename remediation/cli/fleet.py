@@ -69,13 +69,17 @@ def summary_table(result) -> Table:
                 "new DB conns before → after", "files changed", "stage / cause"):
         table.add_column(col)
     for name, run in result.runs.items():
-        b, a = run.before or {}, run.after or {}
-        colour = "green" if run.status in DONE else "red"
-        cause = "" if run.status in DONE else f"{run.stage}: {redact(run.error or '')}"
-        table.add_row(name, f"[{colour}]{run.status}[/]", f"{b.get('worker_class')} → {a.get('worker_class')}",
-                      f"{b.get('request_ms_p50')} → {a.get('request_ms_p50')}",
-                      f"{b.get('new_db_connections')} → {a.get('new_db_connections')}",
-                      str(len(run.changes)), cause)
+        # a host of several apps: one row per app (apps.py), its own metrics, changes and cause
+        rows = [(f"{name} {app}", r["status"], r.get("stage"), r.get("error"), r.get("before") or {},
+                 r.get("after") or {}, len(r.get("changes") or [])) for app, r in run.apps.items()] \
+            if len(run.apps) > 1 else [(name, run.status, run.stage, run.error, run.before or {}, run.after or {},
+                                        len(run.changes))]
+        for label, status, stage, error, b, a, changed in rows:
+            colour = "green" if status in DONE else "red"
+            cause = "" if status in DONE else f"{stage}: {redact(error or '')}"
+            table.add_row(label, f"[{colour}]{status}[/]", f"{b.get('worker_class')} → {a.get('worker_class')}",
+                          f"{b.get('request_ms_p50')} → {a.get('request_ms_p50')}",
+                          f"{b.get('new_db_connections')} → {a.get('new_db_connections')}", str(changed), cause)
     for name in result.skipped:
         table.add_row(name, "[yellow]skipped[/]", "", "", "", "0", "rollout stopped before this host")
     return table

@@ -18,6 +18,10 @@ from remediation.flow import HostFlow
 from remediation.transport.remote import Remote
 from remediation.facts.gather import gather
 from remediation.verify.measure import app_url, measure
+from remediation import apps
+from remediation.facts.parse import parse_probe
+from remediation.plan import neighbours
+from remediation.plan.decide import verify_path
 
 def _inspect_table(data: dict) -> Table:
     detail = data.get("restart_detail") or {}
@@ -37,21 +41,38 @@ def _inspect_table(data: dict) -> Table:
     return table
 
 
-def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, accept_new_host_key: bool):
-    """Load inventory and playbook, then gather and resolve one host over one connection."""
+def _inspect_host(c, host: str, inventory: str | None, playbook: str | None, accept_new_host_key: bool,
+                  app: str | None = None, chosen: bool = False):
+    """Load inventory and playbook, then gather and resolve each app of one host over one
+    connection: `app` alone, else every app (`chosen`: as the selection vars choose them)."""
     inv = inventory_of(c, inventory)
     pb = load_playbook(playbook)
     with Remote(inv.host(host), accept_new_host_key=accept_new_host_key) as remote:
-        return inv, pb, Inspection.build(host, gather(remote), pb.target)
+        probe = dict(remote.probe())
+        names = list(apps.named(parse_probe(probe).masters))
+        if app or chosen:
+            names = apps.choose(host, names, inv.host(host).vars, app).apps if names else names
+        each: list[str | None] = list(names) or [None]  # no master: the inspection says so
+        found = [Inspection.build(host, gather(remote, app=name, probe=probe), pb.target) for name in each]
+        # what remediate decides about files shared with the host's other apps (plan/neighbours.py)
+        shared = {ins.gathered.app: neighbours.check(ins, neighbours.read(remote, ins.gathered.facts, ins.gathered.app,
+                                                                          ins.gathered.files),
+                                                     set(names[names.index(ins.gathered.app) + 1:]))
+                  for ins in found if chosen and len(ins.gathered.facts.masters) > 1 and ins.patched_paths()}
+        return inv, pb, found, shared
 
 
-@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
+def _app_json(ins: Inspection) -> dict:
+    return {**ins.as_json(), "app": ins.gathered.app, "listen": ins.gathered.master.listen}
+
+
+@task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key", "app")},
             "limit": "inspect many hosts (pattern as for rollout: names, groups, globs, a:b, a:&b, a:!b)",
             "fast": "with --limit: processes and files only, values resolved statically (no app interpreter)",
             "forks": "with --limit: hosts inspected in parallel (default 50)"})
 @guarded
 def inspect(c, host=None, inventory=None, json=None, playbook=None, accept_new_host_key=False, limit=None,
-            fast=False, forks=None):
+            fast=False, forks=None, app=None):
     """Show what a host really runs (gunicorn settings with their sources, DATABASES, versions),
     or with --limit, one line per host of a fleet."""
     check_json_target(json)
@@ -62,19 +83,24 @@ def inspect(c, host=None, inventory=None, json=None, playbook=None, accept_new_h
                               as_int(forks if forks is not None else 50, "forks", 1))
     if not host:
         raise InputError("give --host NAME, or --limit PATTERN for many hosts")
-    _inv, _pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
-    data = report("inspect", ins.as_json())
+    _inv, _pb, found, _shared = _inspect_host(c, host, inventory, playbook, accept_new_host_key, app)
+    views = {ins.gathered.app: _app_json(ins) for ins in found}
+    # one app: its fields at the top, as before several apps were told apart; always each under `apps`
+    data = report("inspect", {**(views[found[0].gathered.app] if len(found) == 1 else {"host": host}), "apps": views})
     emit_json(data, json)
     if json != "-":
         out = out_for(json)
-        out.print(_inspect_table(data))
-        m = ins.gathered.master
-        out.print(f"master pid {m.pid} ({m.user}), workers: "
-                  + ", ".join(f"{w.pid} ({w.threads} threads)" for w in m.workers))
-        out.print("versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()))
-        for alias, server in data["db_server"].items():
-            out.print(f"database {alias}: max_connections {server.get('max_connections')}, "
-                      f"open now {server.get('connections_now')}")
+        for ins in found:
+            view = views[ins.gathered.app]
+            m = ins.gathered.master
+            out.print(f"[bold]app {ins.gathered.app}[/] (listening on {', '.join(m.listen) or 'unknown'})")
+            out.print(_inspect_table(view))
+            out.print(f"master pid {m.pid} ({m.user}), workers: "
+                      + ", ".join(f"{w.pid} ({w.threads} threads)" for w in m.workers))
+            out.print("versions: " + ", ".join(f"{k} {v}" for k, v in view["versions"].items()))
+            for alias, server in view["db_server"].items():
+                out.print(f"database {alias}: max_connections {server.get('max_connections')}, "
+                          f"open now {server.get('connections_now')}")
 
 
 def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fast, forks):
@@ -119,29 +145,45 @@ def _inspect_fleet(c, limit, inventory, json, playbook, accept_new_host_key, fas
         raise Exit("; ".join(f"{r.host}: {redact(r.error or r.status)}" for r in bad), code=code)
 
 
-@task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")})
+@task(help={k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key", "app")})
 @guarded
-def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False):
+def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=False, app=None):
     """Print the diff remediate would apply and what it would refuse; changes nothing."""
     check_json_target(json)
-    inv, pb, ins = _inspect_host(c, host, inventory, playbook, accept_new_host_key)
+    inv, pb, found, shared = _inspect_host(c, host, inventory, playbook, accept_new_host_key, app, chosen=True)
+    plans = {ins.gathered.app: _plan_app(inv, pb, host, ins, json, shared.get(ins.gathered.app)) for ins in found}
+    if len(plans) == 1:
+        emit_json(report("plan", {**next(iter(plans.values())), "apps": plans}), json)
+    else:
+        emit_json(report("plan", {"host": host, "playbook": pb.name, "apps": plans}), json)
+
+
+def _plan_app(inv, pb, host: str, ins: Inspection, json, shared: tuple[list, list] | None = None) -> dict:
+    """One app's plan, printed unless the JSON goes to stdout; its report fields. `shared`: the
+    files it shares with the host's other apps and why they must not change (plan/neighbours.py)."""
     from remediation.plan.decide import Verdict, decide, host_target, hosts_sharing_db
     from remediation.plan.preflight import check
 
     target_host = inv.host(host)
+    if len(ins.gathered.facts.masters) > 1 and json != "-":
+        out_for(json).print(f"[bold]app {ins.gathered.app}[/]")
     pre = check(ins, hosts_sharing_db(target_host, inv), target_host.vars,
                 target=host_target(ins.gunicorn, ins.versions(), pb.target))
     decision = decide(ins, target_host, inv, pb, force=False)  # the one go/no-go remediate makes
+    rows, blockers = shared or ([], [])
+    if blockers and decision.verdict not in (Verdict.BLOCKED, Verdict.UNCHANGED):  # as remediate refuses it
+        decision.verdict = Verdict.BLOCKED
+        decision.reason = "refused: " + "; ".join(blockers) + "; nothing was changed"
     from remediation.plan.restart_kind import choose, reload_facts, restart_plan
 
     target = host_target(ins.gunicorn, ins.versions(), pb.target)
     restart_choice = restart_plan(ins, choose(reload_facts(ins, target, decision.restart_only, target_host.vars)))
     findings = [f.as_json() for f in ins.audit.findings]
-    data = report("plan", {"host": host, "playbook": pb.name, "diff": redact(ins.audit.diff), "findings": findings,
-                           "decision": str(decision.verdict), "reason": redact(decision.reason) or None,
-                           "refusals": pre.refusals, "warnings": pre.warnings, "files": ins.patched_paths(),
-                           "restart": restart_choice if decision.verdict == Verdict.GO else None})
-    emit_json(data, json)
+    data = {"host": host, "app": ins.gathered.app, "playbook": pb.name, "diff": redact(ins.audit.diff),
+            "findings": findings, "decision": str(decision.verdict), "reason": redact(decision.reason) or None,
+            "refusals": pre.refusals, "warnings": pre.warnings + [neighbours.describe(r) for r in rows],
+            "files": ins.patched_paths(), "shared": rows,
+            "restart": restart_choice if decision.verdict == Verdict.GO else None}
     if json != "-":
         out = out_for(json)
         summary = {Verdict.UNCHANGED: f"{host}: nothing to change",
@@ -155,10 +197,11 @@ def plan(c, host, inventory=None, json=None, playbook=None, accept_new_host_key=
             out.print(f"[red]would refuse[/]: {line}")
         if data["diff"] and decision.verdict not in (Verdict.GO, Verdict.UNCHANGED):
             out.print(f"[red]remediate would stop here[/]: {data['reason']}", soft_wrap=True)
-        for line in pre.warnings:
+        for line in data["warnings"]:
             out.print(f"[yellow]warning[/]: {line}")
         if data["restart"]:
             out.print(restart_line(data["restart"]), markup=False, highlight=False)
+    return data
 
 
 def restart_line(choice: dict) -> str:
@@ -188,16 +231,20 @@ def _metrics_table(title: str, runs: list) -> Table:
     for _, label in rows:
         table.add_column(label + "\nbefore → after", justify="right")
     for run in runs:
-        b, a = run.before or {}, run.after or {}
-        table.add_row(run.name, run.status, *(f"{b.get(k)} → {a.get(k)}" for k, _ in rows))
+        each = [(f"{run.name} {app}", r["status"], r.get("before") or {}, r.get("after") or {})
+                for app, r in run.apps.items()] if len(run.apps) > 1 else [(run.name, run.status, run.before or {},
+                                                                            run.after or {})]
+        for name, status, b, a in each:
+            table.add_row(name, str(status), *(f"{b.get(k)} → {a.get(k)}" for k, _ in rows))
     return table
 
 
 @task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
             "yes": "do not ask for confirmation (required when stdin is not a terminal)",
-            "force": "override pre-flight refusals"})
+            "force": "override pre-flight refusals", "app": COMMON_HELP["app"]})
 @guarded
-def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, force=False, accept_new_host_key=False):
+def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, force=False, accept_new_host_key=False,
+              app=None):
     """Fix one host: baseline, back up, patch, restart, verify; roll back automatically on failure."""
     check_json_target(json)
     inv = inventory_of(c, inventory)
@@ -208,6 +255,7 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
     journal = Journal.create("remediate", pb.path, [host])
     flow = HostFlow(target_host, inv, pb, journal, force=force, accept_new_host_key=accept_new_host_key,
                     progress=lambda h, stage: out.print(f"[dim]{h}: {stage}[/]"))
+    flow.only_app = app
     run = flow.execute()
     data = report("remediate", {"run_id": journal.run_id, "playbook": pb.name, "hosts": {host: run.as_json()}})
     journal.write_report(data)
@@ -215,6 +263,8 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
     out.print(_metrics_table(f"run {journal.run_id}", [run]))
     for line in run.warnings:
         out.print(f"[yellow]warning[/]: {redact(line)}")
+    for name, why in run.skipped.items():
+        out.print(f"app {name}: left alone, {why}")
     for change in run.changes:
         out.print(f"changed {change['path']} sha256 {change['sha256_before'][:12]} → {change['sha256_after'][:12]} "
                   f"(backup {change['backup']})")
@@ -225,9 +275,9 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
 
 
 @task(help={**{k: COMMON_HELP[k] for k in ("host", "inventory", "json", "playbook", "accept_new_host_key")},
-            "requests": "timed requests (default: the playbook's)"})
+            "requests": "timed requests (default: the playbook's)", "app": COMMON_HELP["app"]})
 @guarded
-def verify(c, host, inventory=None, json=None, playbook=None, requests=None, accept_new_host_key=False):
+def verify(c, host, inventory=None, json=None, playbook=None, requests=None, accept_new_host_key=False, app=None):
     """Measure a host now: worker class, request timings, new DB connections, acquisition times."""
     check_json_target(json)
     if requests is not None:
@@ -236,9 +286,9 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
     pb = load_playbook(playbook)
     h = inv.host(host)
     with Remote(h, accept_new_host_key=accept_new_host_key) as remote:
-        gathered = gather(remote, want_db=False)
+        gathered = gather(remote, want_db=False, app=app)
         ins = Inspection.build(host, gathered, pb.target)
-        url = app_url(gathered, h.vars, pb.verify.path_for(h.vars), pb.verify.port)
+        url = app_url(gathered, h.vars, verify_path(gathered.app, h.vars, pb), pb.verify.port)
         if url is None:
             raise InputError(missing_path_reason(host, pb.path))
         g = ins.gunicorn
@@ -246,10 +296,10 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
         warmup = width if warms_up(g.get("worker_class")) else 0
         m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern,
                     concurrency=width, request_timeout_s=pb.verify.timeout_s)
-        m.worker_threads = [w.threads for w in parse_probe_master(remote).workers]
+        m.worker_threads = [w.threads for w in parse_probe_master(remote, app).workers]
     from remediation.verify.verdict import metrics
 
-    data = report("verify", {"host": host, "url": url, "running_worker": ins.running_worker(),
+    data = report("verify", {"host": host, "app": gathered.app, "url": url, "running_worker": ins.running_worker(),
                              "metrics": metrics(g, ins.databases(), m), "warmup": warmup})
     emit_json(data, json)
     if json != "-":
@@ -259,20 +309,19 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
         out.print(f"{'running worker':>20}: {data['running_worker']}")
 
 
-def parse_probe_master(remote: Remote):
-    from remediation.facts.parse import parse_probe
-
-    return parse_probe(dict(remote.probe())).master()
+def parse_probe_master(remote: Remote, app: str | None = None):
+    return parse_probe(dict(remote.probe())).master(app)
 
 
 @task(help={"host": "one host to roll back", "limit": "roll back every matching host (pattern as for rollout)",
             "run": "the run to undo (default: for each host, the latest run that changed it); alone: every host "
                    "that run changed", "forks": "hosts rolled back in parallel (default 10)",
             "yes": "do not ask for confirmation (required when stdin is not a terminal)",
+            "app": "with --host: roll back only this app of the host (default: every app the run changed)",
             **{k: COMMON_HELP[k] for k in ("inventory", "json", "accept_new_host_key")}})
 @guarded
 def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, forks=None, accept_new_host_key=False,
-             yes=False):
+             yes=False, app=None):
     """Emergency rollback: restore pre-remediation files byte-identical from the journal, restart, check serving."""
     from remediation.fleet.rollback import rollback_fleet
     from remediation.model import FleetResult, Outcome
@@ -283,6 +332,8 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
     out = out_for(json)
     if host and limit:
         raise InputError("give --host or --limit, not both")
+    if app and not host:
+        raise InputError("--app needs --host (one host's app)")
     if host or limit:
         names = [host] if host else [h.name for h in inv.select(limit)]
         for name in names:
@@ -302,7 +353,8 @@ def rollback(c, host=None, limit=None, run=None, inventory=None, json=None, fork
         confirm(f"roll back {len(to_undo)} host(s): {', '.join(to_undo[:10])}?", yes)
     result, runs = FleetResult(), {}
     for run_id, names in groups.items():
-        part = rollback_fleet(inv, names, Journal.open(run_id), forks=int(forks), accept_new_host_key=accept_new_host_key)
+        part = rollback_fleet(inv, names, Journal.open(run_id), forks=int(forks), accept_new_host_key=accept_new_host_key,
+                              app=app)
         result.update(part)
         runs.update({name: run_id for name in part.outcomes})
     lines = {name: f"{o.line()} (run {runs[name]})" for name, o in sorted(result.outcomes.items())}

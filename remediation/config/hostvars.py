@@ -39,6 +39,9 @@ def check_verify_path(host_name: str, host_vars: dict, where: str) -> None:
                          key="remediation_verify_path")
 
 REMEDIATION_VARS = {
+    "remediation_apps": "the gunicorn apps of the host to work on (names as inspect shows them; default: every app)",
+    "remediation_skip_apps": "gunicorn apps of the host never to touch",
+    "remediation_verify_paths": "each app's own URL path to verify on ({app: /path}; wins over remediation_verify_path)",
     "remediation_app_dir": "the app's directory on the host (absolute)",
     "remediation_app_port": "the port gunicorn serves on (verify requests)",
     "remediation_app_url": "the URL verify requests (default http://127.0.0.1:PORT/)",

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from remediation import apps
 from remediation.config import ansible_bridge, ansible_cfg, hostvars, inventory_ini, inventory_yaml, patterns, varsfiles, yamlio
 from remediation.config.ansible_cfg import AnsibleSettings
 from remediation.config.invdata import InventoryData, VarsLayer, resolve
@@ -223,6 +224,7 @@ def load_inventory(paths: Path | str | Iterable[Path | str], ansible: AnsibleSet
             warnings = hostvars.check(name, values, origins)
             check_path_vars(name, values, where)
             check_verify_path(name, values, where)
+            apps.check_vars(name, values, where)
             hooks.check(name, values, origins)
         except InputError as exc:
             problem = exc

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from remediation.agent import INTROSPECT_SOURCE
 from remediation import managers
+from remediation.apps import name_of
 from remediation.discovery.cmdline import parse_args, plain_words
 from remediation.discovery.settings_select import settings_pointer
 from remediation.facts import baked
@@ -41,6 +42,7 @@ class Gathered:
     settings_module_source: str | None = None  # where that came from
     baked: BakedCode | None = None  # a compose container with no mount over its code (facts/baked.py)
     baked_needed: list[str] = field(default_factory=list)  # container paths the plan needs from the image
+    app: str = ""  # the app's name (apps.py): its manager's name for it
 
 
 def interpreter(master: GunicornMaster) -> str:
@@ -123,14 +125,15 @@ def _parse_files(reply: dict) -> dict[str, RemoteFile]:
     return files
 
 
-def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True) -> Gathered:
+def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app: str | None = None,
+           probe: dict | None = None) -> Gathered:
     """Probe, then read what the process names, then what those files name (3 round trips;
     a 4th for a supervisor program's log). introspect=False skips the app's interpreter and
-    the logs: a static view from processes and files alone (fleet surveys)."""
-    probe = remote.probe()
-    facts = parse_probe(dict(probe))
-    master = facts.master()
-    result = Gathered(facts, master)
+    the logs: a static view from processes and files alone (fleet surveys). `app`: which of the
+    host's gunicorn apps (apps.py; None: the only one); `probe`: a probe reply just read."""
+    facts = parse_probe(dict(probe if probe is not None else remote.probe()))
+    master = facts.master(app)
+    result = Gathered(facts, master, app=name_of(facts, master))
     restart = master.restart
     manager = managers.of(restart)
     result.baked = baked.prepare(remote, master, result.files)

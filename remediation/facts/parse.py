@@ -43,6 +43,7 @@ def parse_probe(reply: dict) -> HostFacts:
             workers=[Worker(w["pid"], w["threads"], w.get("started")) for w in raw.get("workers", [])],
             restart=managers.detect(raw, clis), mounts=mounts, args_from=raw.get("gunicorn_args_from"),
             env_names=frozenset(raw["env_names"]) if raw.get("env_names") is not None else None,
-            nspid=raw.get("nspid"), started=raw.get("started"),
+            nspid=raw.get("nspid"), started=raw.get("started"), listen=list(raw.get("listen") or []),
+            published={int(k): int(v) for k, v in ((raw.get("docker") or {}).get("ports") or {}).items()},
         ))
     return HostFacts(reply["hostname"], masters, clis, reply.get("python", ""))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from remediation import hooks
+from remediation import apps, hooks
 from remediation.config.inventory import Inventory
 from remediation.errors import HostUnreachable, RemediationError
 from remediation.fleet.progress import Progress
@@ -25,11 +25,23 @@ def _release_only(inventory: Inventory, name: str, journal: Journal, accept_new_
         return HostOutcome(name, Outcome.NOTHING, f"lock not checked: {redact(str(exc))}")
 
 
+def app_journals(journal: Journal, name: str, app: str | None = None) -> list[Journal]:
+    """The journal of each app of the host the run changed (one app: `app`), in the run's order;
+    a run from before apps were told apart is one (app None)."""
+    names = journal.apps(name)
+    if app is not None:
+        names = [a for a in names if a is not None and apps.matches(a, app)]
+    return [j for j in (journal.for_app(a) for a in names) if j.changed_files(name)]
+
+
 def rollback_one(inventory: Inventory, name: str, journal: Journal, *, accept_new_host_key: bool = False,
-                 progress: Progress | None = None) -> HostOutcome:
+                 progress: Progress | None = None, app: str | None = None) -> HostOutcome:
+    """One host back to before the run: each app it changed (or only `app`), its own files and
+    restart, under one connection and the host lock."""
     progress = progress or Progress()
     progress.update(name, "rollback")
-    if not journal.changed_files(name):
+    journals = app_journals(journal, name, app)
+    if not journals:
         return _release_only(inventory, name, journal, accept_new_host_key)
     try:
         host = inventory.host(name)
@@ -40,8 +52,10 @@ def rollback_one(inventory: Inventory, name: str, journal: Journal, *, accept_ne
             try:
                 if gentle.drain:  # as gentle as the run: out of the load balancer before the restart
                     hooks.run("drain", gentle.drain, gentle, env, remote)
-                journal.record(name, "rollback-start", reason="requested")
-                files = rollback_host(remote, journal, name)
+                files = []
+                for each in journals:
+                    each.record(name, "rollback-start", reason="requested")
+                    files += rollback_host(remote, each, name)
                 if gentle.drain and gentle.ready:
                     hooks.run("ready", gentle.ready, gentle, env, remote)
             finally:
@@ -58,12 +72,13 @@ def rollback_one(inventory: Inventory, name: str, journal: Journal, *, accept_ne
 
 
 def rollback_fleet(inventory: Inventory, host_names: list[str], journal: Journal, *, forks: int = 10,
-                   accept_new_host_key: bool = False, progress: Progress | None = None) -> FleetResult:
+                   accept_new_host_key: bool = False, progress: Progress | None = None,
+                   app: str | None = None) -> FleetResult:
     """Roll back every named host of one run in parallel: each host's outcome, failures named."""
     result = FleetResult()
     with ThreadPoolExecutor(max_workers=max(1, min(forks, len(host_names) or 1))) as pool:
         for outcome in pool.map(lambda name: rollback_one(inventory, name, journal,
                                                           accept_new_host_key=accept_new_host_key,
-                                                          progress=progress), host_names):
+                                                          progress=progress, app=app), host_names):
             result.add(outcome)
     return result

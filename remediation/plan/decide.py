@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+from remediation import apps
 from remediation.config.inventory import Host, Inventory
 from remediation.config.playbook import Playbook, missing_path_reason
 from remediation.discovery.worker_classes import KEPT, WorkerKind, classify, refused_as
@@ -112,6 +113,12 @@ def process_predates_files(ins: Inspection, target: Target) -> bool:
     return live_worker not in (None, target.worker_class) and live_kind({"worker_class": live_worker}) == WorkerKind.GEVENT
 
 
+def verify_path(app: str, host_vars: dict, playbook: Playbook) -> str | None:
+    """The page an app is verified on: its own (`remediation_verify_paths`), else the host's
+    (`remediation_verify_path`), else the playbook's."""
+    return apps.verify_path(app, host_vars) or playbook.verify.path_for(host_vars)
+
+
 def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook, *, force: bool) -> Decision:
     """The go/no-go, in the order the checks must run (cheapest and most certain first)."""
     target = host_target(ins.gunicorn, ins.versions(), playbook.target)
@@ -134,7 +141,7 @@ def decide(ins: Inspection, host: Host, inventory: Inventory, playbook: Playbook
                         "restart; run `invoke audit --path` on its tree and restart it yourself")
     if blockers:
         return Decision(Verdict.BLOCKED, "refused: " + "; ".join(blockers) + "; nothing was changed")
-    if not playbook.verify.path_for(host.vars):
+    if not verify_path(ins.gathered.app, host.vars, playbook):
         return Decision(Verdict.BLOCKED, f"refused: {missing_path_reason(host.name, playbook.path)}; "
                                          "nothing was changed")
     unprovable = playbook.verify.count_cannot_fail(target)

@@ -39,6 +39,9 @@ def mismatches(host_vars: dict, ins) -> list[str]:
                 continue
             if not under(path, app_dir) or not under(real, app_dir):
                 out.append(f"{path} is outside remediation_app_dir {app_dir}: not written")
+    facts = getattr(ins.gathered, "facts", None)
+    if facts is not None and len(facts.masters) > 1:  # the manager vars state a host's one app: not several
+        return out
     out += manager.check_inventory(method, host_vars)
     for other in managers.REGISTRY:  # vars that name another manager than the one running gunicorn
         if other is not manager and method.kind != "unknown" and any(host_vars.get(v) for v in other.INVENTORY_VARS):

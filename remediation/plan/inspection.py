@@ -92,6 +92,9 @@ class Inspection:
     gathered: Gathered
     audit: AuditResult
     target: Target
+    # files a neighbour app's fix wrote in this run without changing what this app loads from them
+    # (its own section of a shared manager file): their new mtimes say nothing about this app
+    unchanged_for_me: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls, host: str, gathered: Gathered, target: Target) -> "Inspection":
@@ -117,7 +120,8 @@ class Inspection:
         if started is None or reloaded is None:
             return None
         manager = managers.of(master.restart)
-        paths = sorted({absolute(f.file) for f in self.audit.findings if not f.file.startswith("<")})
+        paths = sorted({absolute(f.file) for f in self.audit.findings if not f.file.startswith("<")}
+                       - self.unchanged_for_me)
         times = [(p, self.gathered.files[p].mtime) for p in paths if p in self.gathered.files]
         known = [(p, mtime) for p, mtime in times if mtime is not None]
         if len(known) < len(times):

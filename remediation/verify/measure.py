@@ -97,20 +97,31 @@ def _r(value):
 
 def app_url(gathered: Gathered, host_vars: dict, path: str | None, port: int | None) -> str | None:
     """Where to send verification requests from the host itself: `path` is VerifySpec.path_for's
-    (None when the host has none, and then so is the URL)."""
+    (None when the host has none, and then so is the URL). The port: the playbook's, else the
+    inventory's (`remediation_app_port`, only where one app runs), else the app's own listening
+    socket (/proc), else its configured bind; on the host a socket bound to one address is
+    asked there (a container's socket is in its own namespace: its port, on 127.0.0.1)."""
     if not path:
         return None
-    if host_vars.get("remediation_app_url"):
+    single = len(gathered.facts.masters) <= 1
+    if host_vars.get("remediation_app_url") and single:
         return str(host_vars["remediation_app_url"]).rstrip("/") + path
-    if port is None:
+    address = "127.0.0.1"
+    if port is None and single:
         port = host_vars.get("remediation_app_port")
+    if port is None and gathered.master.listen:
+        address, _, text = gathered.master.listen[0].rpartition(":")
+        port = int(text)
+        if gathered.master.in_container or address in ("0.0.0.0", "[::]"):
+            address = "127.0.0.1"
+        port = gathered.master.published.get(port, port)  # a container's own network: the published port
     if port is None:
         for bind in gathered.introspection.gunicorn.get("bind") or []:
             # "host:port" or "[::1]:port"; a bare host or "[::1]" has no port here (gunicorn: 8000)
             if not bind.startswith(("unix:", "fd://")) and bind.rsplit(":", 1)[-1].isdigit() and ":" in bind:
                 port = int(bind.rsplit(":", 1)[1])
                 break
-    return f"http://127.0.0.1:{int(port or 8000)}{path}"
+    return f"http://{address}:{int(port or 8000)}{path}"
 
 
 def db_counters(remote: Remote, gathered: Gathered) -> tuple[dict[str, dict], bool]:

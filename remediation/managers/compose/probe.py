@@ -34,6 +34,19 @@ def container_of(pid, chain, engine):
     return "", None
 
 
+def published_ports(info):
+    """{container port: host port} of a container's published TCP ports (`docker inspect`
+    NetworkSettings.Ports): where the host reaches an app listening in the container's own network."""
+    out = {}
+    for key, bindings in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items():
+        port, _, proto = key.partition("/")
+        for binding in bindings or []:
+            if proto == "tcp" and port.isdigit() and str(binding.get("HostPort") or "").isdigit():
+                out[port] = int(binding["HostPort"])
+                break
+    return out
+
+
 def docker_summary(info):
     """What the tool needs of `docker inspect`: compose labels, mounts, and the container's config."""
     config = info.get("Config") or {}
@@ -87,6 +100,7 @@ def probe_container(master, context):
     master["container"], info = container_of(pid, [pid] + [a["pid"] for a in master["ancestors"]], cache["engine"])
     if info is not None:
         master["docker"] = docker_summary(info)
+        master["docker"]["ports"] = published_ports(info)
 
 
 @host_probe
