@@ -49,22 +49,7 @@ def program_log(files: dict[str, RemoteFile], program: str | None) -> str | None
     """The program's stdout_logfile, from whichever read file defines [program:NAME] (a program
     in a group is `group:NAME` to supervisorctl, its section is still [program:NAME]): only when
     supervisord's socket could not be asked (an AUTO name is known to supervisord alone)."""
-    if not program:
-        return None
-    program = program.split(":")[-1]
-    for remote_file in files.values():
-        text = remote_file.text
-        if not text or f"[program:{program}]" not in text:
-            continue
-        parser = configparser.RawConfigParser(strict=False)
-        try:
-            parser.read_string(text)
-        except configparser.Error:
-            continue
-        section = f"program:{program}"
-        if parser.has_option(section, "stdout_logfile"):
-            return parser.get(section, "stdout_logfile").strip()
-    return None
+    return program_option(files, program, "stdout_logfile")
 
 
 def program_option(files: dict[str, RemoteFile], program: str | None, option: str) -> str | None:
