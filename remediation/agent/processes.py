@@ -63,6 +63,19 @@ def start_time(pid):
         return None
 
 
+def boot_clock():
+    """Now on start_time's scale (the whole-second boot time plus the time since boot), so a
+    process started after this reads as later, which time.time() cannot promise: the boot time's
+    dropped fraction puts every start_time up to 1 s early. None unknown."""
+    try:
+        stat = read_proc_file("/proc/stat")
+        boot = next(int(line.split()[1]) for line in stat.splitlines() if line.startswith(b"btime "))
+        with open("/proc/uptime", "rb") as f:
+            return boot + float(f.read().split()[0])
+    except (AttributeError, IndexError, ValueError, StopIteration, OSError):
+        return None
+
+
 def filtered_env(pid):
     """The values of the few variables the tool reads (ENV_KEYS), and the names of all the
     others, never their values (which may be secrets): a setting read from $X with a default
@@ -191,7 +204,7 @@ def op_hup_reload(req):
 
     before = seen()  # the generation the signal replaces (and any the controller saw earlier)
     old = set(w["pid"] for w in before) | set(int(p) for p in req.get("old", []))
-    sent = time.time()
+    sent, signalled_at = time.time(), boot_clock()
     os.kill(pid, signal.SIGHUP)
     deadline = sent + float(req.get("timeout", 60))
     workers = seen()
@@ -204,5 +217,7 @@ def op_hup_reload(req):
             break
         time.sleep(0.2)
         workers = seen()
-    return {"signalled": True, "sent": sent, "now": time.time(), "master_started": start_time(pid),
+    if signalled_at is None:
+        signalled_at = sent
+    return {"signalled": True, "sent": signalled_at, "now": time.time(), "master_started": start_time(pid),
             "old": sorted(old), "workers": workers}
