@@ -402,8 +402,9 @@ class HostFlow:
                                   after.worker_threads)
         log = log_evidence(log_source, replies[2].get("app") if log_source else None)
         if reloaded:  # a reload logs no `Using worker` line: only what the master logged since counts
-            log = LogEvidence(since_reload(log.text, process.master_pids), log.where,
-                              log.error or "no `Handling signal: hup` line of the master")
+            text = since_reload(log.text, process.master_pids)
+            log = LogEvidence(text, log.where, log.error or "no `Handling signal: hup` line of the master",
+                              reloaded=text is not None)
         # the files cannot change under the host lock: the restarted app's own view, else check-config's
         view = loaded_view if loaded_view is not None and loaded_view.gunicorn else self.config_view
         view = view or introspect(self.remote, master)

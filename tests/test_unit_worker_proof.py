@@ -128,3 +128,14 @@ def test_the_agent_asks_journald_for_the_unit_and_pid():
     assert hostagent.journal_argv({"unit": "gunicorn@shop.service", "pid": 4242}) == [
         "journalctl", "--no-pager", "-o", "cat", "_SYSTEMD_UNIT=gunicorn@shop.service", "_PID=4242"]
     assert hostagent.journal_argv({"unit": "shop.service"})[-2:] == ["-u", "shop.service"]
+
+
+def test_after_a_hup_no_using_worker_line_is_expected_and_a_gevent_one_still_counts():
+    """gunicorn logs `Using worker` at start only: after a HUP the master's lines since its
+    `Handling signal: hup` hold none, which is no reason for a warning; a line there still counts."""
+    silent = LogEvidence("[4242] [INFO] Booting worker with pid: 4300\n", "log file /x", reloaded=True)
+    assert judge_worker(gthread_process(), silent, "gthread") == ([], [])
+    unreloaded = LogEvidence("[4242] [INFO] Booting worker with pid: 4300\n", "log file /x")
+    assert judge_worker(gthread_process(), unreloaded, "gthread")[1]  # a restart without the line: a warning
+    wrong = LogEvidence(BOOT.format(pid=4242, cls="gevent"), "log file /x", reloaded=True)
+    assert judge_worker(gthread_process(), wrong, "gthread")[0]

@@ -40,6 +40,7 @@ class LogEvidence:
     where: str = "the app log"
     error: str | None = None
     pid: int | None = None  # the source holds only this process's lines (the journal's _PID)
+    reloaded: bool = False  # the text is what the master logged since its `Handling signal: hup`
 
 
 def logged_workers(text: str) -> list[tuple[int | None, str]]:
@@ -87,6 +88,8 @@ def _log(process: ProcessEvidence, log: LogEvidence, want: str) -> tuple[list[st
         return [f"the restarted master (pid {pids}) logged `Using worker: {mine[-1]}` in {log.where}, "
                 f"want {want}"], []
     if not lines:
+        if log.reloaded:  # a reload logs no `Using worker` line: silence is what a good HUP leaves
+            return [], []
         return [], [f"no `Using worker` line in {log.where}: the worker class was judged from the process alone"]
     pid, cls = lines[-1]
     who = f"pid {pid}" if pid is not None else "no pid"
