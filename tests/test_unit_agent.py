@@ -646,3 +646,24 @@ def test_settings_on_pythonpath_outside_the_working_directory_are_among_the_load
     view = parse_introspection(reply)
     assert view.extra["settings_module"]["loaded"] == [f"{project}/noisy_settings.py"]
     assert not any("site-packages" in p for p in view.extra["settings_module"]["loaded"])
+
+
+def test_a_process_s_sockets_and_listening_address_come_from_the_kernel(tmp_path):
+    """A real child listening on a loopback port: the agent names its address from the kernel's
+    LISTEN rows matched to the child's own socket inodes, and maps those inodes to the child
+    as a master's worker (both read /proc/PID/fd through one helper)."""
+    import time
+
+    code = ("import socket, sys, time\ns = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+            "print(s.getsockname()[1], flush=True); time.sleep(30)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(child.stdout.readline())
+        assert f"127.0.0.1:{port}" in hostagent.listening_addresses(child.pid)
+        inodes = hostagent.socket_inodes(child.pid)
+        assert inodes and all(hostagent.worker_sockets(os.getpid()).get(i) == child.pid for i in inodes)
+    finally:
+        child.kill()
+        child.wait()
+    time.sleep(0.05)
+    assert hostagent.socket_inodes(child.pid) is None and hostagent.listening_addresses(child.pid) is None

@@ -74,6 +74,23 @@ LOG_KINDS = {}  # log source kind -> function(item, request) -> text or {"error"
 EXIT_HOOKS = []  # called when the agent ends
 
 
+def socket_inodes(pid):
+    """The inodes ("socket:[N]" links in /proc/PID/fd) of a process's sockets; None unreadable."""
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return None
+    inodes = set()
+    for name in names:
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    return inodes
+
+
 def op(name, parallel=False):
     """Register an operation (`parallel`: read-only, may run beside the others of a request)."""
     def register(fn):

@@ -1,10 +1,9 @@
 """The database, seen from the host: the server's connection counters through a session kept
 per connection, and the workers' new TCP connections to the DB endpoints through a window."""
 import json
-import os
 
 from remediation.agent.apps import app_command, op_introspect
-from remediation.agent.core import on_exit, op
+from remediation.agent.core import on_exit, op, socket_inodes
 
 
 SESSIONS = {}  # counter sessions of this agent, by app: one DB connection kept per alias
@@ -109,17 +108,8 @@ def worker_sockets(master):
         return {}
     out = {}
     for pid in map(int, children):
-        try:
-            names = os.listdir("/proc/%d/fd" % pid)
-        except OSError:
-            continue
-        for name in names:
-            try:
-                link = os.readlink("/proc/%d/fd/%s" % (pid, name))
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                out[link[8:-1]] = pid
+        for inode in socket_inodes(pid) or ():
+            out[inode] = pid
     return out
 
 

@@ -5,7 +5,7 @@ import pwd
 import sys
 import time
 
-from remediation.agent.core import ENV_KEYS, HOST_PROBES, MASTER_PROBES, MAX_ENV_NAMES, op, read_proc, read_proc_file
+from remediation.agent.core import ENV_KEYS, HOST_PROBES, MASTER_PROBES, MAX_ENV_NAMES, op, read_proc, read_proc_file, socket_inodes
 
 
 def proc_table():
@@ -106,18 +106,9 @@ def listening_addresses(pid):
     where this app really serves, whatever its config says."""
     import socket
 
-    inodes = set()
-    try:
-        names = os.listdir("/proc/%d/fd" % pid)
-    except OSError:
+    inodes = socket_inodes(pid)
+    if inodes is None:
         return None
-    for name in names:
-        try:
-            link = os.readlink("/proc/%d/fd/%s" % (pid, name))
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
     found = []
     for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         try:
