@@ -207,8 +207,10 @@ def fleet(profile: str) -> list[VarietySpec]:
     """`covering`, `switch` (three gevent hosts), an integer seed (a random draw of 6 hosts), joined
     by `+` (numbered on), e.g. `covering+SEED`;
     `shared:PROFILE` is that fleet with one database and role per engine for every host, as a
-    real fleet has."""
+    real fleet has; `PROFILE@var5,var7` keeps only those hosts of it (to reproduce one host of a
+    run without bringing up the rest)."""
     shared = profile.startswith("shared:")
+    profile, _, only = profile.partition("@")
     parts = profile.removeprefix("shared:").split("+")
     specs: list[VarietySpec] = []
     for part in parts:
@@ -224,6 +226,12 @@ def fleet(profile: str) -> list[VarietySpec]:
                                  f"optionally after 'shared:', not {profile!r}") from None
         specs += [replace(s, index=len(specs) + i, db_scope="shared" if shared else s.db_scope)
                   for i, s in enumerate(drawn, 1)]
+    if only:
+        wanted = set(only.split(","))
+        unknown = wanted - {s.name for s in specs}
+        if unknown:
+            raise ValueError(f"variety profile {profile!r} has no host {', '.join(sorted(unknown))}")
+        specs = [s for s in specs if s.name in wanted]
     if len(specs) > MAX_HOSTS:
         raise ValueError(f"{len(specs)} variety hosts > {MAX_HOSTS}")
     return specs

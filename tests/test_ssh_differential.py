@@ -13,6 +13,7 @@ A few cases are deliberate divergences, each with its reason: the tool is strict
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -513,8 +514,7 @@ def test_inspect_selects_and_reaches_the_hosts_ansible_pings(net, tmp_path):
         done = subprocess.run([sys.executable, "-m", "remediation", "inspect", "-i", str(tmp_path / "inv"),
                                "--limit", pattern, "--fast", "--json", "-"], capture_output=True, text=True,
                               cwd=Path(__file__).resolve().parents[1], env=env, stdin=subprocess.DEVNULL, timeout=180)
-        import json
-
+        assert done.stdout.strip(), f"{pattern}: inspect printed no report (exit {done.returncode}): {done.stderr[-1500:]}"
         report = json.loads(done.stdout)
         ours = sorted(name for name, row in report["hosts"].items() if row["status"] != "unreachable")
         assert theirs, f"{pattern}: ansible reached nothing: {pinged.stdout[-500:]} {pinged.stderr[-500:]}"
