@@ -94,6 +94,7 @@ class Introspect(Request):
     args: list[str]
     env: dict[str, str]
     image_run: dict[str, Any] | None = None
+    engine: str | None = None  # the container CLI for `container` (the manager's ENGINE); None: docker
 
 
 @dataclass(frozen=True)
