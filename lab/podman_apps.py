@@ -105,9 +105,10 @@ def destroy(s) -> None:
 
 
 def write_inventory(s, directory) -> str:
+    """This one host, applying changes by the manager's restart (the podman manager under test)."""
     known = directory / "known_hosts"
     known.write_text(lab.host_key_line(s))
-    host = {**variety_hosts.host_vars(s)}
+    host = {**variety_hosts.host_vars(s), "remediation_restart": "manager"}  # podman's restart, not a HUP
     data = {"all": {"vars": lab_inventory.fleet_vars(known), "hosts": {s.name: host}}}
     path = directory / "inventory.yml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
