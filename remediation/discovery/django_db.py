@@ -13,6 +13,7 @@ from typing import Any, Callable, Optional
 
 from remediation.model import Target
 from remediation.discovery.compose_interp import project_env_file, reference
+from remediation.discovery.env_override import vendor_unit_file
 from remediation.discovery.model import Edit, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
 from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
@@ -386,6 +387,9 @@ class SettingsPlanner:
         if same(key, text, want):
             self.add(env.file, offset, key, text, None, "ok", f"{reason}: already {text}")
             return
+        if env.kind == "systemd" and vendor_unit_file(env.file):
+            self.plan_over_vendor(env, offset, key, want, reason, blocked)
+            return
         span = env.value.span(0, len(text)) if text else None
         new = str(want)
         if blocked:
@@ -395,6 +399,18 @@ class SettingsPlanner:
         else:
             self.patch(env.file, offset, key, text, want, f"{reason}: {text} -> {new}",
                        [Edit(span[0], span[1], new)])
+
+    def plan_over_vendor(self, env: EnvSetting, offset, key, want, reason, blocked) -> None:
+        """A vendor unit's `Environment=` (a package upgrade overwrites the file): the unit's own
+        override under /etc/systemd, whose later `Environment=` wins, takes the target value."""
+        why = f"{reason}, a vendor unit (a package upgrade overwrites it): never edited"
+        found = None if blocked else self.ctx.override(env.name, literal_env(key, want))
+        if found is None:
+            self.report(env.file, offset, key, env.value.text, why + (f"; not raised: {blocked}" if blocked else ""),
+                        proposed=str(want))
+            return
+        where, edits = found
+        self.patch(where, edits[0].start, key, env.value.text, want, f"{why}; overridden in {where}", edits)
 
     def plan_interpolated(self, env: EnvSetting, key, want, label, blocked) -> bool:
         """A compose `environment:` value that is one `${VAR}` (compose_interp): planned where

@@ -117,6 +117,9 @@ class EnvOverride:
     kind: Literal["compose", "supervisor", "systemd"]
     name: str  # the compose service, the supervisor program (without its group), or the systemd unit
     files: tuple[str, ...]
+    # a file the tool may create when none of `files` can take it (tree key): a systemd drop-in
+    # of this unit alone under /etc/systemd/system, applied after every drop-in it has now
+    create: Optional[str] = None
 
 
 @dataclass
@@ -206,6 +209,7 @@ class AuditResult:
     templated: set[str] = field(default_factory=set)  # patched files that are templates
     restarted_command: Optional[str] = None  # the live command after the restart, when a patch changes it
     restarted_env: dict[str, str] = field(default_factory=dict)  # variables a patch gives new values
+    created: set[str] = field(default_factory=set)  # patched files that do not exist yet (their text was "")
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:

@@ -15,8 +15,9 @@ from typing import Mapping, Optional, Union
 from remediation.model import Target
 from remediation.discovery.compose_interp import project_env_file, resolved
 from remediation.discovery.deployments import Built, DeploymentBuilder
-from remediation.discovery.env_override import override_edit
+from remediation.discovery.env_override import override_edit, vendor_unit_file
 from remediation.discovery.django_db import DbContext, SettingsPlanner
+from remediation.discovery.classify import kind_of
 from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
                     unified_diff)
 from remediation.discovery.pairing import pair
@@ -377,29 +378,39 @@ def _refuse(proposal: Proposal, why: str) -> None:
     proposal.edits = []
 
 
-def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[str, str]]:
-    """Patched texts per file, and the files whose edits could not be applied (with why)."""
+def apply(tree: Tree, proposals: list[Proposal], creatable: frozenset[str] = frozenset()) -> tuple[dict[str, str], dict[str, str]]:
+    """Patched texts per file, and the files whose edits could not be applied (with why);
+    `creatable`: files not in the tree that a patch may create (their text is "")."""
     by_file: dict[str, list[Edit]] = defaultdict(list)
     for proposal in proposals:
         by_file[proposal.finding.file].extend(proposal.edits)
     patched, failed = {}, {}
     for path, edits in by_file.items():
-        original = tree.texts.get(path)
+        original = tree.texts.get(path, "" if path in creatable else None)
         if original is None:
             failed[path] = "not a file in the tree"
+            continue
+        if vendor_unit_file(path):
+            failed[path] = "a vendor unit (a package upgrade overwrites it): never edited"
             continue
         try:
             new = apply_edits(original, edits)
         except EditConflict as exc:
             failed[path] = str(exc)
             continue
-        problem = validate.check(path, tree.kinds.get(path), new, templated=tree.template(path) is not None)
+        templated = path in tree.texts and tree.template(path) is not None
+        problem = validate.check(path, kind_of_patched(tree, path, new), new, templated=templated)
         if problem:
             failed[path] = f"the patched file does not parse ({problem})"
             continue
         if new != original:
             patched[path] = new
     return patched, failed
+
+
+def kind_of_patched(tree: Tree, path: str, text: str) -> Optional[str]:
+    """The kind of a patched file: the tree's, or by name and text for one a patch creates."""
+    return tree.kinds[path] if path in tree.kinds else (None if path in tree.texts else kind_of(path, text))
 
 
 def plan(files: Union[Tree, Mapping[str, Union[str, bytes]]], target: Target,
@@ -538,9 +549,10 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
     patched: dict[str, str] = {}
     view: Optional[Restarted] = None
     _pair_halves(proposals, target, refused, bool(hints.command))
+    creatable = frozenset([hints.env_override.create] if hints.env_override and hints.env_override.create else [])
     for _ in range(MAX_VERIFY_ROUNDS):
         active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
-        patched, failed = apply(tree, active)
+        patched, failed = apply(tree, active, creatable)
         if not failed and patched:
             bad, view = verify(tree, built, patched, target, hints, proposals)
             failed = {path: "re-auditing the patched file did not show the target values"
@@ -561,9 +573,10 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
         proposals = [p for p in proposals if p.finding.code != FindingCode.GEVENT_CODE]
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
-    diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))
-    result = AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
-                         {path for path in patched if tree.template(path) is not None})
+    diff = "".join(unified_diff(path, tree.texts.get(path, ""), patched[path]) for path in sorted(patched))
+    result = AuditResult(findings, patched, diff, {path: kind_of_patched(tree, path, patched[path]) for path in patched},
+                         {path for path in patched if path in tree.texts and tree.template(path) is not None})
+    result.created = {path for path in patched if path not in tree.texts}
     result.skipped["binary"] = tree.skipped_binary
     if patched and view is not None:  # the last round's view is the patch that stands
         result.restarted_command = view.hints.command if view.hints.command != hints.command else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from remediation import managers
 from remediation.discovery import AuditResult, Hints, audit_files
+from remediation.discovery.env_override import new_dropin
 from remediation.discovery.model import GUNICORN_SETTINGS, EnvOverride, FindingCode, SystemdUnit
 from remediation.discovery.sources.supervisor import PROGRAM_PREFIXES
 from remediation.discovery.sources.systemd import unit_specifiers
@@ -38,7 +39,9 @@ def systemd_unit(gathered: Gathered) -> SystemdUnit | None:
     if method.kind != "systemd" or not files or not method.program:
         return None
     specifiers = unit_specifiers(method.program, gathered.facts.hostname)
-    return SystemdUnit(method.program, tuple(rel(p) for p in files), tuple(sorted(specifiers.items())))
+    loaded = tuple(rel(p) for p in files)
+    created = new_dropin(method.program, loaded)  # read with the unit once a patch creates it: applied last
+    return SystemdUnit(method.program, loaded + ((created,) if created else ()), tuple(sorted(specifiers.items())))
 
 
 def env_override(gathered: Gathered) -> EnvOverride | None:
@@ -57,7 +60,8 @@ def env_override(gathered: Gathered) -> EnvOverride | None:
         return EnvOverride("supervisor", name, files)
     unit = systemd_unit(gathered)
     if unit is not None:
-        return EnvOverride("systemd", unit.name, unit.files)
+        loaded = tuple(rel(p) for p in unit_files(method))  # as systemd loads it now
+        return EnvOverride("systemd", unit.name, loaded, create=new_dropin(unit.name, loaded))
     return None
 
 
