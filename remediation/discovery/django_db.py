@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.compose_interp import project_env_file, reference
+from remediation.discovery.compose_interp import dotenv_files, reference
 from remediation.discovery.env_override import vendor_unit_file
-from remediation.discovery.model import Edit, Finding, FindingCode, Rank
+from remediation.discovery.model import ComposeProject, Edit, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
 from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
 from remediation.discovery.pyeval import Absent, Const, DictObj, EnvGet, Evaluator, State, TooComplex, Unknown
@@ -40,6 +40,7 @@ class DbContext:
     pool_possible: bool = True  # some settings text names a native pool ("pool" in OPTIONS)
     # the manager's own environment for NAME=value (discovery/env_override.py): (file, edits) or None
     override: Callable[[str, str], Optional[tuple[str, list[Edit]]]] = lambda name, value: None
+    compose_project: Optional[ComposeProject] = None  # Hints.compose_project
 
 
 def literal_env(key: str, want: Any) -> str:
@@ -419,15 +420,17 @@ class SettingsPlanner:
         ref = reference(env.value.text)
         if ref is None:
             return False
-        dotenv = project_env_file(env.file)
-        sources = [e for e in self.ctx.env_by_name.get(ref.var, []) if e.file == dotenv]
+        files = dotenv_files(env.file, self.ctx.compose_project)
+        dotenv = ", ".join(files)
+        sources = sorted((e for e in self.ctx.env_by_name.get(ref.var, []) if e.file in files),
+                         key=lambda e: files.index(e.file))  # the last file that sets it wins
         if sources:
             self.plan_env_setting(sources[-1], key, want, f"{label} (via ${{{ref.var}}} in {env.file})", blocked)
             return True
         if ref.default is None or ref.default_start is None:
             self.report(env.file, env.offset, key, env.value.text,
-                        f"{label}: ${env.name} in {env.file} is ${{{ref.var}}}, which no .env beside it sets: "
-                        "compose takes it from the shell that runs it", proposed=str(want))
+                        f"{label}: ${env.name} in {env.file} is ${{{ref.var}}}, which the project's env file "
+                        f"({dotenv}) does not set: compose takes it from the shell that runs it", proposed=str(want))
             return True
         reason = (f"{label}: ${env.name} in {env.file} is {env.value.text}: its default applies "
                   f"({dotenv} does not set {ref.var}; a shell that runs compose with {ref.var} set would win)")

@@ -109,6 +109,19 @@ class SystemdUnit:
 
 
 @dataclass(frozen=True)
+class ComposeProject:
+    """The live compose project as its containers' labels name it: its directory, where compose
+    resolves the relative paths of its files (`env_file:`, `build:`) and finds `.env`
+    (`--project-directory`; by default the first compose file's directory), its compose files,
+    and the files it interpolates `${VAR}` from (a later one wins): that `.env`, or the
+    `--env-file` ones (tree keys)."""
+
+    directory: str
+    files: tuple[str, ...]
+    dotenv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EnvOverride:
     """Where the process's manager takes an environment of its own (discovery/env_override.py):
     a compose service's `environment:`, a supervisor program's `environment=` or a systemd unit's
@@ -136,6 +149,7 @@ class Hints:
     loaded_settings: Optional[tuple[str, ...]] = None  # settings files the app's settings import loaded
     systemd_unit: Optional[SystemdUnit] = None  # the live process's unit, as systemd says it loads it
     env_override: Optional[EnvOverride] = None  # the manager's own environment, for a variable nothing sets
+    compose_project: Optional[ComposeProject] = None  # the live compose project (None: each file on its own)
 
     def unread(self, var: str) -> bool:
         """The live process has $var, but only its name was read (its value may be a secret):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Mapping, Optional, Union
 
 from remediation.model import Target
-from remediation.discovery.compose_interp import project_env_file, resolved
+from remediation.discovery.compose_interp import dotenv_files, dotenv_values, resolved
 from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.env_override import override_edit, vendor_unit_file
 from remediation.discovery.django_db import DbContext, SettingsPlanner
@@ -177,7 +177,7 @@ class Plan:
                         versions.at_least("django", (4, 1)),
                         self.gevent_remains, self.tree.line, self.hints.unread,
                         pool_possible=_names_a_pool(self.tree, choice.settings_files + choice.roots),
-                        override=self._override)
+                        override=self._override, compose_project=self.hints.compose_project)
         for pointer in choice.unresolved:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
@@ -415,7 +415,7 @@ def kind_of_patched(tree: Tree, path: str, text: str) -> Optional[str]:
 
 def plan(files: Union[Tree, Mapping[str, Union[str, bytes]]], target: Target,
          hints: Hints) -> tuple[Tree, list[Proposal], Built]:
-    tree = files if isinstance(files, Tree) else Tree(files, hints.systemd_unit)
+    tree = files if isinstance(files, Tree) else Tree(files, hints.systemd_unit, hints.compose_project)
     planned = Plan(tree, target, hints).build()
     proposals = merge(planned.proposals)
     guard_templates(tree, proposals)
@@ -434,11 +434,14 @@ def restarted(before: Tree, built: Built, after: Tree, patched: dict[str, str], 
     changes (a supervisor `command=`, a compose `command:`), the restart runs the patched line, not
     the one `ps` shows now; a patched `environment=`/`environment:`/`Environment=` gives it new values."""
     def value(tree: Tree, e: EnvSetting) -> str:  # what compose passes for `KEY: ${VAR:-d}`
-        dotenv = {d.name: d.text for d in tree.located.env if d.file == project_env_file(e.file)}
-        return resolved(e.kind, e.file, e.text, dotenv)
+        by_file: dict[str, dict[str, str]] = defaultdict(dict)
+        for d in tree.located.env:
+            by_file[d.file][d.name] = d.text
+        return resolved(e.kind, e.file, e.text, dotenv_values(by_file, dotenv_files(e.file, hints.compose_project)))
 
-    def touched(e: EnvSetting) -> bool:  # its file, or the .env it interpolates from, is patched
-        return e.file in patched or (e.kind == "compose" and project_env_file(e.file) in patched)
+    def touched(e: EnvSetting) -> bool:  # its file, or an env file it interpolates from, is patched
+        return e.file in patched or (e.kind == "compose" and bool(set(dotenv_files(e.file, hints.compose_project))
+                                                                  & set(patched)))
 
     old_env = {(e.file, e.name): value(before, e) for e in before.located.env if touched(e)}
     # a value the patch changed, or added (the manager's own override of a variable nothing set)
@@ -470,7 +473,7 @@ def verify(tree: Tree, built: Built, patched: dict[str, str], target: Target, hi
     """Re-audit the patched tree as the restarted process will run it. A patched file that still
     needs a patch, or any new report, means the rewrite did not do what was planned: the patched
     files to revert, and the restarted view the re-audit used."""
-    after_tree = Tree({**tree.texts, **patched}, hints.systemd_unit)
+    after_tree = Tree({**tree.texts, **patched}, hints.systemd_unit, hints.compose_project)
     view = restarted(tree, built, after_tree, patched, hints)
     _, after, _ = plan(after_tree, target, view.hints)
     bad = {p.finding.file for p in after if p.finding.action == "patch"} & set(patched)

@@ -8,16 +8,17 @@ from dataclasses import dataclass
 from remediation import managers
 from remediation.discovery import AuditResult, Hints, audit_files
 from remediation.discovery.env_override import new_dropin
-from remediation.discovery.model import GUNICORN_SETTINGS, EnvOverride, FindingCode, SystemdUnit
+from remediation.discovery.model import GUNICORN_SETTINGS, ComposeProject, EnvOverride, FindingCode, SystemdUnit
 from remediation.discovery.sources.supervisor import PROGRAM_PREFIXES
 from remediation.discovery.sources.systemd import unit_specifiers
+from remediation.managers.compose.controller import project_env_files
 from remediation.managers.systemd import unit_files
 from remediation.discovery.tree import Tree
 from remediation.discovery.worker_classes import gevent_code
 from remediation.facts import baked
 from remediation.facts.gather import Gathered
 from remediation.facts.parse import config_file
-from remediation.model import RemoteFile
+from remediation.model import RemoteFile, RestartMethod
 from remediation.model import Target
 
 USING_WORKER = re.compile(r"Using worker: (\S+)")
@@ -65,6 +66,14 @@ def env_override(gathered: Gathered) -> EnvOverride | None:
     return None
 
 
+def compose_project(method: RestartMethod) -> ComposeProject | None:
+    """The live compose project as its labels name it (managers/compose/), for the discovery code."""
+    if method.kind != "docker-compose" or not method.working_dir:
+        return None
+    return ComposeProject(rel(method.working_dir), tuple(rel(p) for p in method.config_files),
+                          tuple(rel(p) for p in project_env_files(method)))
+
+
 def hints_for(gathered: Gathered) -> Hints:
     master = gathered.master
     cwd = master.host_path(master.cwd) if master.cwd else None
@@ -78,7 +87,8 @@ def hints_for(gathered: Gathered) -> Hints:
                  config_path=rel(host_config) if host_config else None,
                  settings_module=gathered.settings_module, env=dict(master.env), env_names=master.env_names,
                  versions={k: v for k, v in view.versions.items() if k in ("django", "dj_database_url")},
-                 loaded_settings=loaded or None, env_override=env_override(gathered))
+                 loaded_settings=loaded or None, env_override=env_override(gathered),
+                 compose_project=compose_project(master.restart))
 
 
 def discovery_files(gathered: Gathered) -> dict[str, str | bytes]:
