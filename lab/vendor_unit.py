@@ -36,7 +36,7 @@ def unit_text(s) -> str:
     env = {"PYTHONUNBUFFERED": "1", "PYTHONPATH": "/srv/site-config", "DJANGO_SETTINGS_MODULE": SETTINGS}
     return ("# schoolsite: gunicorn for the Django app, as its package installs it\n"
             "[Unit]\nDescription=schoolsite gunicorn daemon\nAfter=network.target\n\n"
-            f"[Service]\nType=simple\nUser=app\nGroup=app\nWorkingDirectory=/srv/app\n"
+            "[Service]\nType=simple\nUser=app\nGroup=app\nWorkingDirectory=/srv/app\n"
             + variety_hosts.environment_lines(env)
             + f"ExecStart={variety_hosts.exec_start(variety_hosts.command(s))}\n"
             "ExecReload=/bin/kill -s HUP $MAINPID\nKillMode=mixed\nTimeoutStopSec=10\nRestart=on-failure\n\n"
