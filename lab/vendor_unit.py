@@ -6,7 +6,8 @@
 - `DB_CONN_MAX_AGE=0` reaches the process from systemd's manager environment
   (`systemctl set-environment`, as a provisioning script leaves it): no file on the host sets it;
 - the settings module `schoolsite_local` lives outside the app dir, in /srv/site-config, on the
-  unit's PYTHONPATH; it reads CONN_MAX_AGE from $DB_CONN_MAX_AGE and sets no CONN_HEALTH_CHECKS;
+  unit's PYTHONPATH: the base settings, then the site's DATABASES, whose CONN_MAX_AGE comes from
+  $DB_CONN_MAX_AGE, with no CONN_HEALTH_CHECKS;
 - the worker class in the app's gunicorn config (-c /srv/app/conf/gunicorn_live.py); journal-only
   logging, the app's page logs nothing.
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 
-from lab import databases, hosts, lab, network, systemd_host, variety_hosts
+from lab import appfiles, databases, hosts, lab, network, systemd_host, variety_hosts
 from lab.variety import make
 
 INDEX = 46  # 10.77.0.245: beside lab/compose_apps.py's host (.244)
@@ -43,19 +44,19 @@ def unit_text(s) -> str:
             "[Install]\nWantedBy=multi-user.target\n")
 
 
-SITE_SETTINGS = '''"""This site's settings, kept outside the code (PYTHONPATH=/srv/site-config in the unit)."""
-import os
-
-from schoolsite.settings.base import *  # noqa: F401,F403
-
-DEBUG = False
-DATABASES["default"]["CONN_MAX_AGE"] = int(os.environ.get("DB_CONN_MAX_AGE", 0))
-'''
+def site_settings(s, password: str) -> str:
+    """The site's settings module: the code's base settings, then this site's database (its
+    credentials are why it lives outside the code), CONN_MAX_AGE from $DB_CONN_MAX_AGE."""
+    age = '"CONN_MAX_AGE": int(os.environ.get("DB_CONN_MAX_AGE", 0))'
+    return ('"""The settings of this site, kept outside the code (PYTHONPATH=/srv/site-config in the unit)."""\n'
+            "import os\n\nfrom schoolsite.settings.base import *  # noqa: F401,F403\n\nDEBUG = False\n\n"
+            + appfiles._db_dict(s, password, age))
 
 
 def files(s) -> dict[str, str]:
     """Host-dir relative path -> text of the files beyond the varied host's app tree."""
-    return {f"{VENDOR_DIR}/{UNIT}": unit_text(s), f"{SITE_DIR}/{SETTINGS}.py": SITE_SETTINGS}
+    return {f"{VENDOR_DIR}/{UNIT}": unit_text(s),
+            f"{SITE_DIR}/{SETTINGS}.py": site_settings(s, variety_hosts.password(s))}
 
 
 def write(s) -> None:
