@@ -220,3 +220,15 @@ def test_relative_paths_and_dotenv_resolve_in_the_project_directory_as_compose_c
     reads = Compose().reads(method, {compose_file: RemoteFile(compose_file, text.encode(), "x")})
     assert reads == [str(project / "web.env"), str(project / ".env")]
     assert env == {"CONN_MAX_AGE": "11", "FROM_ENV_FILE": "11"}  # both read where the controller reads them
+
+
+def test_a_dotenv_compose_does_not_read_is_no_source_of_the_containers_environment():
+    """The variable the settings read has the same name in the .env files: only the project
+    directory's .env reaches the container (through `${VAR}` in the compose file); a `.env`
+    beside the compose file is read by nothing and never patched."""
+    env_block = "    environment:\n      CONN_MAX_AGE: ${CONN_MAX_AGE:-0}\n"
+    files = {"srv/shop/deploy/docker-compose.yml": compose(env_block), "srv/shop/.env": "CONN_MAX_AGE=0\n",
+             "srv/shop/deploy/.env": "CONN_MAX_AGE=60\n"}
+    result, found = project_audit(files, ("srv/shop/.env",))
+    assert result.patched["srv/shop/.env"] == "CONN_MAX_AGE=600\n"
+    assert "srv/shop/deploy/.env" not in result.patched and ("srv/shop/deploy/.env", "CONN_MAX_AGE") not in found

@@ -41,6 +41,9 @@ class DbContext:
     # the manager's own environment for NAME=value (discovery/env_override.py): (file, edits) or None
     override: Callable[[str, str], Optional[tuple[str, list[Edit]]]] = lambda name, value: None
     compose_project: Optional[ComposeProject] = None  # Hints.compose_project
+    # whether a setting reaches the process's environment (a .env compose only interpolates from,
+    # or reads not at all, does not): the orchestrator's feeds_process
+    feeds: Callable[[EnvSetting], bool] = lambda env: True
 
 
 def literal_env(key: str, want: Any) -> str:
@@ -343,10 +346,11 @@ class SettingsPlanner:
             self.add(file, offset, key, f"${var}={shown_live}", None if action == "ok" else str(want), action,
                      f"{label}: the live environment sets ${var}, which wins over the default in the code")
             return
-        for env in self.ctx.env_by_name.get(var, []):
+        sources = [env for env in self.ctx.env_by_name.get(var, []) if self.ctx.feeds(env)]
+        for env in sources:
             self.plan_env_setting(env, key, want, label, blocked)
         if self.ctx.unread(var):  # the variable wins: patching the default would change nothing
-            if not self.ctx.env_by_name.get(var):
+            if not sources:
                 self.plan_manager_env(file, offset, key, var, want, label, blocked)
             return
         if value.default is None:

@@ -10,7 +10,7 @@ import re
 import shlex
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 from remediation.model import Target
 from remediation.discovery.compose_interp import dotenv_files, dotenv_values, resolved
@@ -18,8 +18,8 @@ from remediation.discovery.deployments import Built, DeploymentBuilder
 from remediation.discovery.env_override import override_edit, vendor_unit_file
 from remediation.discovery.django_db import DbContext, SettingsPlanner
 from remediation.discovery.classify import kind_of
-from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
-                    unified_diff)
+from remediation.discovery.model import (AuditResult, ComposeProject, Edit, EditConflict, Finding, FindingCode, Hints,
+                                         LIVE_COMMAND, Rank, apply_edits, unified_diff)
 from remediation.discovery.pairing import pair
 from remediation.discovery.places import Proposal
 from remediation.discovery.precedence import DeploymentPlanner
@@ -177,7 +177,8 @@ class Plan:
                         versions.at_least("django", (4, 1)),
                         self.gevent_remains, self.tree.line, self.hints.unread,
                         pool_possible=_names_a_pool(self.tree, choice.settings_files + choice.roots),
-                        override=self._override, compose_project=self.hints.compose_project)
+                        override=self._override, compose_project=self.hints.compose_project,
+                        feeds=feeds_process(self.tree, self.hints.compose_project))
         for pointer in choice.unresolved:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
@@ -519,6 +520,17 @@ def _pair_halves(proposals: list[Proposal], target: Target, refused: dict[int, s
     extra = Proposal(finding, [], finding.key())
     extra.rank = Rank.REPORT
     proposals.append(extra)
+
+
+def feeds_process(tree: Tree, project: Optional[ComposeProject]) -> Callable[[EnvSetting], bool]:
+    """Whether an env setting reaches the live process's environment. Under a live compose project
+    an env file does only when a service names it in `env_file:`: the project's `.env` only feeds
+    `${VAR}` in the compose files (planned through them), and any other `.env` is not read at all.
+    Without a project (a checkout, another manager) every env file counts."""
+    if project is None:
+        return lambda env: True
+    named = {tree.paths.match(ref, [""], [""]).path for refs in tree.located.env_files.values() for ref in refs}
+    return lambda env: env.kind != "env-file" or env.file in named
 
 
 def image_env_replaced(tree: Tree, env: EnvSetting) -> bool:
