@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import posixpath
 import shlex
 from dataclasses import replace
 
@@ -83,13 +84,23 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
         baked_image.rebuild(remote, journal, run.name, method)
 
 
+def missing_dirs(remote: Remote, path: str) -> list[str]:
+    """The directories above `path` that do not exist yet, outermost first (journalled before the
+    create, so a rollback after a crash mid-create still removes them, when empty)."""
+    above = [posixpath.dirname(path)]
+    while above[-1] not in ("/", ""):
+        above.append(posixpath.dirname(above[-1]))
+    listings = remote.read([], list_dirs=above[:-1])["listings"]
+    return [d for d in reversed(above[:-1]) if isinstance(listings.get(d), dict)]
+
+
 def create_file(remote: Remote, journal: Journal, run: HostRun, ins: Inspection, rel_path: str,
                 python: str | None, written: list[str]) -> None:
     """A file the plan creates (a systemd drop-in): journalled as absent before, so the rollback
     removes it, with the directories the create made."""
     path, content = absolute(rel_path), ins.audit.patched[rel_path].encode()
     journal.record(run.name, "change-intent", path=path, absent_before=True, sha256_before=None,
-                   sha256_intended=hashlib.sha256(content).hexdigest())
+                   sha256_intended=hashlib.sha256(content).hexdigest(), created_dirs=missing_dirs(remote, path))
     written.append(path)
     reply = remote.create(Create(path, base64.b64encode(content).decode(),
                                  validate=validate.host_check_patched(ins.audit, rel_path), python=python))

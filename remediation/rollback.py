@@ -48,7 +48,7 @@ def _restore_items(journal: Journal, host: str) -> list[dict]:
         intended = [e["sha256_intended"] for e in events
                     if e["event"] == "change-intent" and e["path"] == path and e.get("sha256_intended")]
         if event.get("absent_before"):  # the run created it: removed, with the directories it made
-            made = [d for e in events if e["event"] == "change-done" and e["path"] == path
+            made = [d for e in events if e["event"] in ("change-intent", "change-done") and e["path"] == path
                     for d in e.get("created_dirs") or []]
             items.append({"path": path, "absent": True, "ours": sorted(set(done + intended)),
                           "created_dirs": list(dict.fromkeys(made))})

@@ -371,3 +371,15 @@ def test_create_and_its_removal_agree_and_leave_the_tree_as_it_was(tmp_path):
     assert [f["ok"] for f in real["files"]] == [f["ok"] for f in fake["files"]] == [False]
     assert "another hand" in real["files"][0]["error"] and "another hand" in fake["files"][0]["error"]
     assert Path(path).read_bytes() == b"# someone's own drop-in\n"
+
+
+def test_the_directories_a_create_will_make_are_known_before_it(tmp_path):
+    """apply journals them with the intent (a rollback after a crash mid-create removes them)."""
+    from remediation.apply import missing_dirs
+
+    app, remote = both(tmp_path)
+    path = str(app / "unit.d" / "sub" / "50-remediation.conf")
+    assert missing_dirs(remote, path) == [str(app / "unit.d"), str(app / "unit.d" / "sub")]
+    listing = real_agent({"op": "read", "paths": [], "list_dirs": [str(app / "unit.d"), str(app)]})[0]["listings"]
+    assert isinstance(listing[str(app / "unit.d")], dict) and isinstance(listing[str(app)], list)
+    assert missing_dirs(remote, str(app / "site" / "new.py")) == []

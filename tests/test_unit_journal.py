@@ -157,8 +157,10 @@ def test_a_created_file_is_rolled_back_by_removal_even_when_the_run_died_mid_cre
     from remediation.rollback import _restore_items
 
     path = "/etc/systemd/system/web.service.d/50-remediation.conf"
-    journal.record("lab1", "change-intent", path=path, absent_before=True, sha256_before=None, sha256_intended="aa")
-    assert _restore_items(journal, "lab1") == [{"path": path, "absent": True, "ours": ["aa"], "created_dirs": []}]
+    journal.record("lab1", "change-intent", path=path, absent_before=True, sha256_before=None, sha256_intended="aa",
+                   created_dirs=["/etc/systemd/system/web.service.d"])  # missing when the plan asked
+    assert _restore_items(journal, "lab1") == [{"path": path, "absent": True, "ours": ["aa"],
+                                                "created_dirs": ["/etc/systemd/system/web.service.d"]}]
     journal.record("lab1", "change-done", path=path, sha256_before=None, sha256_after="aa", created=True,
                    created_dirs=["/etc/systemd/system/web.service.d"])
     assert _restore_items(journal, "lab1") == [{"path": path, "absent": True, "ours": ["aa"],
