@@ -33,6 +33,11 @@ def files(s) -> dict[str, str]:
                            "DB_CONN_MAX_AGE=60\n"}
 
 
+def host_vars(s) -> dict:
+    """The inventory's vars for the host: the compose file where this project has it."""
+    return {**variety_hosts.host_vars(s), "remediation_compose_file": f"/srv/app/{COMPOSE}"}
+
+
 def up(s) -> None:
     hosts.exec_in(s, ["docker-compose", "-f", f"/srv/app/{COMPOSE}", "--project-directory", "/srv/app", "up", "-d"],
                   timeout=180)

@@ -42,7 +42,8 @@ def hosts(fleet, tmp_path_factory):
         known = directory / "known_hosts"
         known.write_text("".join(lab.host_key_line(s) for s in (systemd, compose)))
         data = {"all": {"vars": lab_inventory.fleet_vars(known),
-                        "hosts": {s.name: variety_hosts.host_vars(s) for s in (systemd, compose)}}}
+                        "hosts": {systemd.name: variety_hosts.host_vars(systemd),
+                                  compose.name: compose_project_dir.host_vars(compose)}}}
         inventory = directory / "inventory.yml"
         inventory.write_text(yaml.safe_dump(data, sort_keys=False))
         playbook = str(playbook_variant(directory, "quick", QUICK_REQUESTS))
