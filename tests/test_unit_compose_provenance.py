@@ -232,3 +232,22 @@ def test_a_dotenv_compose_does_not_read_is_no_source_of_the_containers_environme
     result, found = project_audit(files, ("srv/shop/.env",))
     assert result.patched["srv/shop/.env"] == "CONN_MAX_AGE=600\n"
     assert "srv/shop/deploy/.env" not in result.patched and ("srv/shop/deploy/.env", "CONN_MAX_AGE") not in found
+
+
+def test_the_live_project_reaches_the_discovery_as_its_labels_name_it():
+    """The container's labels (working_dir, config_files, environment_file) become the discovery's
+    project: its directory, its compose files and the env files it interpolates from."""
+    from remediation.plan.inspection import compose_project
+
+    master = {"container": "c1", "docker": {"labels": {
+        "com.docker.compose.project": "shop", "com.docker.compose.service": "web",
+        "com.docker.compose.project.working_dir": "/srv/shop",
+        "com.docker.compose.project.config_files": "/srv/shop/deploy/docker-compose.yml"}}}
+    method = Compose().detect(master, {"docker-compose": "/usr/bin/docker-compose"})
+    assert compose_project(method) == ComposeProject("srv/shop", ("srv/shop/deploy/docker-compose.yml",),
+                                                     ("srv/shop/.env",))
+    assert project_argv(method)[-2:] == ["--project-directory", "/srv/shop"]
+    master["docker"]["labels"]["com.docker.compose.project.environment_file"] = "/srv/shop/a.env,/srv/shop/b.env"
+    method = Compose().detect(master, {"docker-compose": "/usr/bin/docker-compose"})
+    assert compose_project(method).dotenv == ("srv/shop/a.env", "srv/shop/b.env")
+    assert compose_project(RestartMethod("systemd", program="web.service")) is None
