@@ -41,7 +41,8 @@ def host(fleet, tmp_path_factory):
     try:
         podman_apps.create(spec)
         directory = tmp_path_factory.mktemp("podman")
-        yield spec, podman_apps.write_inventory(spec, directory), str(playbook_variant(directory, "quick", QUICK_REQUESTS)), directory / "runs"
+        playbook = str(playbook_variant(directory, "quick", QUICK_REQUESTS))
+        yield spec, podman_apps.write_inventory(spec, directory), playbook, directory / "runs"
     finally:
         podman_apps.destroy(spec)
 

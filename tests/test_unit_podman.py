@@ -109,3 +109,33 @@ def test_the_introspect_request_names_podman_and_docker_stays_unchanged():
     assert introspect_op(m, want_db=False).wire()["engine"] == "podman"
     (d,) = parse_probe({"hostname": "d1", "masters": [master(None)]}).masters
     assert "engine" not in introspect_op(d, want_db=False).wire()
+
+
+def test_the_agent_probe_recorded_on_the_lab_podman_host():
+    """tests/fixtures/probe/podman.json: the agent's probe on lab/podman_apps.py's host (two
+    containers run by `podman run --restart=always`, /srv/app mounted at /app); podman's first
+    process is the gunicorn master, under conmon."""
+    from remediation.facts.parse import config_file
+    from remediation.model import app_names
+
+    facts = parse_probe(json.loads((FIXTURES.parent / "probe" / "podman.json").read_text()))
+    names = app_names(facts.masters)
+    assert set(names) == {"shop", "api"}
+    shop = names["shop"]
+    assert shop.restart.kind == "podman" and shop.restart.stop == {"signal": 15, "timeout": 10}
+    path, how = config_file(shop)
+    assert (path, how) == ("/app/conf/shop.py", "-c /app/conf/shop.py")
+    assert shop.host_path(path) == "/srv/app/conf/shop.py"
+    assert Podman().restart_argvs(shop.restart, ["/srv/app/conf/shop.py"]) == [
+        ["podman", "restart", "--time", "10", shop.restart.container]]
+
+
+def test_the_podman_log_reply_recorded_is_evidence():
+    from remediation.verify.worker_proof import describe, log_evidence
+
+    source = {"kind": "podman", "container": "43337b1237389dcc151eb2208b2739d9c1bddac5bc07198fa6a79f77e3fb85c0",
+              "key": "app"}
+    reply = json.loads((FIXTURES / "logs-since.json").read_text())["app"]
+    evidence = log_evidence(source, reply)
+    assert "Using worker: gevent" in evidence.text and evidence.where == "podman logs of 43337b123738"
+    assert describe({"kind": "docker", "container": "abcdef0123456789"}) == "docker logs of abcdef012345"
