@@ -23,7 +23,7 @@ from lab.appfiles import write_host_files
 from lab.sh import run
 from lab.variety import make
 
-INDEX = 46  # 10.77.0.245: beside lab/compose_apps.py's host
+INDEX = 48  # 10.77.0.247: beside lab/compose_project_dir.py's host
 PORTS = dict(two_apps.PORTS)
 VALUES = {**two_apps.VALUES, "manager": "podman", "gunicorn_home": "image", "container_code": "mounted",
           "container_path": "/app"}
