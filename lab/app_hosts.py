@@ -70,13 +70,13 @@ def serving(s, port: int) -> bool:
         return False
 
 
-def create(s, write, start, mounts=(), python: bool = True) -> None:
-    """A host from scratch: its namespaces (with `mounts`), `write(s)`, the stack (`python`: on the
-    host), its database, sshd, then `start(s)`."""
+def create(s, write, start, mounts=lambda s: [], python: bool = True) -> None:
+    """A host from scratch: its namespaces (with the bind mounts `mounts(s)` prepares), `write(s)`,
+    the stack (`python`: on the host), its database, sshd, then `start(s)`."""
     destroy(s)
     s.dir.mkdir(parents=True)
     network.create_host_network(s)
-    hosts.start(s, list(mounts))
+    hosts.start(s, mounts(s))
     write(s)
     if python:
         variety_hosts.prepare_python(s)
@@ -232,7 +232,7 @@ class AppHost:
             lab.wait_for(lambda port=port: serving(s, port), timeout, f"{s.name}: {app}", interval=0.2)
 
     def create(self, s) -> None:
-        create(s, self.write, self.start, self.mounts(s), python=s.restart != "compose")
+        create(s, self.write, self.start, self.mounts, python=s.restart != "compose")
         self.wait_serving(s)
 
     def host_vars(self, s) -> dict:

@@ -45,7 +45,7 @@ def start(s) -> None:
 
 
 def create(s) -> None:
-    app_hosts.create(s, write, start, app_hosts.systemd_mounts(s))
+    app_hosts.create(s, write, start, app_hosts.systemd_mounts)
 
 
 def reset(s) -> None:
