@@ -415,6 +415,16 @@ class ComposeApps(AppHost):
         lab._start_app(s)
 
 
+def up(chosen: list[AppHost]) -> dict[str, Exception]:
+    """Bring these hosts up in parallel (the Python stacks they share built first, once): the ones
+    that failed, by name."""
+    specs = {host.spec().name: host for host in chosen}
+    for key in sorted({variety_hosts.stack_key(h.spec()) for h in chosen if h.spec().restart != "compose"}):
+        variety_hosts.shared_venv(key)
+    results = lab.parallel(lambda s: specs[s.name].create(s), [h.spec() for h in chosen])
+    return {name: exc for name, exc in results.items() if exc is not None}
+
+
 SHOP_API = {"shop": (8000, "gevent"), "api": (8001, "gthread")}
 HOSTS = {host.key: host for host in [
     SupervisorApps("supervisor-one-file", 43, SUPERVISOR, SHOP_API, layout="one-file"),

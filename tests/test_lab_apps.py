@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from labtools import QUICK_REQUESTS, invoke, invoke_text, playbook_variant
 
-from lab import app_hosts, lab, traffic, variety_hosts
+from lab import app_hosts, traffic, variety_hosts
 
 pytestmark = pytest.mark.lab
 REQUESTS = 20  # sequential requests per app: a gevent app opens one connection each, a gthread one at most 2 x 8
@@ -70,9 +70,7 @@ def multi(fleet, tmp_path_factory):
     started = time.monotonic()
     hosts = {key: (app_hosts.HOSTS[key], app_hosts.HOSTS[key].spec()) for key in ORDER}
     try:
-        by_name = {s.name: h for h, s in hosts.values()}
-        failures = {n: e for n, e in lab.parallel(lambda s: by_name[s.name].create(s),
-                                                  [s for _h, s in hosts.values()]).items() if e}
+        failures = app_hosts.up([h for h, _s in hosts.values()])
         assert not failures, failures
         up = time.monotonic() - started
         directory = tmp_path_factory.mktemp("multi-apps")
