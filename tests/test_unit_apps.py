@@ -20,7 +20,7 @@ from remediation.errors import InputError
 from remediation.flow import HostFlow
 from remediation.fleet.rollback import app_journals
 from remediation.journal import Journal
-from remediation.model import Status
+from remediation.model import Outcome, Status
 from remediation.rollback import rollback_host
 
 BACKUPS = "/var/backups/remediation/"
@@ -368,6 +368,9 @@ def test_a_fleet_rollout_and_rollback_over_hosts_of_several_apps(tmp_path, monke
     for name, fake in fakes.items():
         assert files_of(fake) == before[name] and fake.pid("api") == api_pids[name]
         assert applied(fake.apps["api"]) == 0 and applied(fake.apps["shop"]) == 2  # the fix, then the rollback
+    again = fleet_rollback.rollback_fleet(inventory, list(fakes), journal, forks=2)  # already rolled back
+    assert {o.outcome for o in again.outcomes.values()} == {Outcome.NOTHING}
+    assert all(applied(fake.apps["shop"]) == 2 for fake in fakes.values())  # nothing restarted again
 
 
 def test_verify_without_app_measures_every_app_of_the_host_each_on_its_own_port(tmp_path, monkeypatch):
