@@ -12,7 +12,7 @@ import shutil
 from lab import databases, hosts, lab, network, variety_hosts
 from lab.variety import make
 
-INDEX = 47  # 10.77.0.246: beside lab/vendor_unit.py's host
+INDEX = 50  # 10.77.0.249: beside lab/vendor_unit.py's host
 COMPOSE = "deploy/docker-compose.yml"
 VALUES = {"manager": "compose", "gunicorn_home": "image", "settings_from": "env", "worker_from": "config",
           "config_ref": "path", "container_path": "/srv/app", "container_code": "mounted", "cgroup": "engine-default",

@@ -17,17 +17,18 @@ import shutil
 
 import yaml
 
-from lab import config, databases, hosts, image, lab, network, two_apps, variety_hosts
+from lab import app_hosts, config, databases, hosts, image, lab, network, variety_hosts
 from lab import inventory as lab_inventory
 from lab.appfiles import write_host_files
 from lab.sh import run
 from lab.variety import make
 
-INDEX = 48  # 10.77.0.247: beside lab/compose_project_dir.py's host
-PORTS = dict(two_apps.PORTS)
-VALUES = {**two_apps.VALUES, "manager": "podman", "gunicorn_home": "image", "container_code": "mounted",
+INDEX = 51  # 10.77.0.250: beside lab/compose_project_dir.py's host
+VALUES = {**app_hosts.SUPERVISOR, "manager": "podman", "gunicorn_home": "image", "container_code": "mounted",
           "container_path": "/app"}
-SHARED_FILES = ["srv/app/schoolsite/settings.py"]
+HOST = app_hosts.AppHost("podman-two-containers", INDEX, VALUES, app_hosts.SHOP_API)  # its apps and tree
+PORTS = HOST.ports
+SHARED_FILES = HOST.shared_files
 STORAGE = config.CACHE_DIR / "podman"  # per-host container storage (the imported image survives the host)
 ULIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
 
@@ -54,7 +55,7 @@ def part(s, app: str) -> dict:
 
 
 def serving(s, app: str) -> bool:
-    return two_apps.serving(s, app)
+    return app_hosts.serving(s, PORTS[app])
 
 
 def master_pid(s, app: str) -> tuple:
@@ -86,7 +87,7 @@ def create(s) -> None:
     network.create_host_network(s)
     hosts.start(s, [storage_mount(s)])
     pw = variety_hosts.password(s)
-    write_host_files(s, pw, tree=two_apps.tree(s, pw))
+    write_host_files(s, pw, tree=HOST.tree(s))
     databases.ensure_host_database(s.database, s.db_name, s.db_user, pw)
     run([config.APP_VENV / "bin" / "python", "manage.py", "migrate", "--noinput", "-v", "0"],
         cwd=s.dir / "srv" / "app", env={**os.environ, "DJANGO_SETTINGS_MODULE": "schoolsite.settings"}, timeout=300)

@@ -18,7 +18,7 @@ import shutil
 from lab import appfiles, databases, hosts, lab, network, systemd_host, variety_hosts
 from lab.variety import make
 
-INDEX = 46  # 10.77.0.245: beside lab/compose_apps.py's host (.244)
+INDEX = 49  # 10.77.0.248: above lab/app_hosts.py's hosts (var43-var48)
 UNIT = "schoolsite.service"
 VENDOR_DIR = "usr-lib-systemd-system"  # host dir name, mounted at /usr/lib/systemd/system (/lib is /usr/lib)
 SITE_DIR = "srv/site-config"  # host-dir relative: /srv/site-config inside the host

@@ -216,13 +216,25 @@ def app_names(masters: list[GunicornMaster]) -> dict[str, GunicornMaster]:
             for m, base, name in zip(masters, bases, names, strict=True)}
 
 
+def supervisor_group(name: str) -> str | None:
+    """The group of a supervisor app name `group:program` (None for any other name: a listening
+    address `host:port` and a duplicate's `name@addr:port` also hold a colon)."""
+    group, sep, program = name.partition(":")
+    if not sep or "/" in name or "@" in name or program.isdigit() or not group:
+        return None
+    return group
+
+
 def matches(name: str, wanted: str) -> bool:
     """A name as the inventory may spell it: exactly, a systemd unit without `.service`, a
-    supervisor program without its group, a compose service without its project, or a template
-    unit's instance (`blue` of `app@blue.service`)."""
+    supervisor program without its group, a supervisor group for each of its programs (`web` or
+    supervisorctl's `web:*`), a compose service without its project, or a template unit's
+    instance (`blue` of `app@blue.service`)."""
     unit = name.removesuffix(".service")
     instance = unit.split("@", 1)[1] if name.endswith(".service") and "@" in unit else None
-    return wanted in (name, unit, name.split(":", 1)[-1], name.split("/", 1)[-1], instance)
+    group = supervisor_group(name)
+    groups = (group, f"{group}:*") if group else ()
+    return wanted in (name, unit, name.split(":", 1)[-1], name.split("/", 1)[-1], instance, *groups)
 
 
 def master_of(facts: HostFacts, app: str | None) -> GunicornMaster:
@@ -235,7 +247,7 @@ def master_of(facts: HostFacts, app: str | None) -> GunicornMaster:
             raise NoSingleMaster(f"{len(by_name)} gunicorn apps run here ({', '.join(by_name)}): name one "
                                  "(--app NAME, or the inventory var remediation_apps)")
         return facts.masters[0]
-    found = [m for name, m in by_name.items() if matches(name, app)]
+    found = [by_name[app]] if app in by_name else [m for name, m in by_name.items() if matches(name, app)]
     if len(found) != 1:
         what = "no" if not found else f"{len(found)}"
         raise NoSingleMaster(f"{what} gunicorn app named {app!r} runs here (apps: {', '.join(by_name) or 'none'})")

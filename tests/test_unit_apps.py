@@ -20,7 +20,7 @@ from remediation.errors import InputError
 from remediation.flow import HostFlow
 from remediation.fleet.rollback import app_journals
 from remediation.journal import Journal
-from remediation.model import Status
+from remediation.model import Outcome, Status
 from remediation.rollback import rollback_host
 
 BACKUPS = "/var/backups/remediation/"
@@ -105,6 +105,23 @@ def test_choose_by_inventory_vars_and_app_option():
         apps.choose("h", names, {"remediation_skip_apps": ["nope"]})
     with pytest.raises(InputError, match="list of app names"):
         apps.choose("h", names, {"remediation_apps": {"shop": 1}})
+
+
+def test_a_supervisor_group_selects_each_of_its_programs_and_a_program_itself():
+    """supervisor names a grouped program `group:program`: the inventory may name the program, or
+    the group (`web`, or supervisorctl's `web:*`) for each program in it; never an address's host part."""
+    from remediation.model import supervisor_group
+
+    names = ["web:shop", "web:api", "admin", "127.0.0.1:8002", "store/web@0.0.0.0:8003"]
+    assert [supervisor_group(n) for n in names] == ["web", "web", None, None, None]
+    assert apps.choose("h", names, {"remediation_apps": ["web"]}).apps == ["web:shop", "web:api"]
+    assert apps.choose("h", names, {"remediation_apps": ["web:*"]}).apps == ["web:shop", "web:api"]
+    assert apps.choose("h", names, {}, only="shop").apps == ["web:shop"]
+    assert apps.choose("h", names, {}, only="web:api").apps == ["web:api"]
+    choice = apps.choose("h", names, {"remediation_skip_apps": ["web"]})
+    assert choice.apps == ["admin", "127.0.0.1:8002", "store/web@0.0.0.0:8003"]
+    assert set(choice.skipped) == {"web:shop", "web:api"}
+    assert not apps.matches("127.0.0.1:8002", "127.0.0.1") and not apps.matches("store/web@0.0.0.0:8003", "store")
 
 
 def test_per_app_verify_path_wins_over_the_host_s():
@@ -351,3 +368,43 @@ def test_a_fleet_rollout_and_rollback_over_hosts_of_several_apps(tmp_path, monke
     for name, fake in fakes.items():
         assert files_of(fake) == before[name] and fake.pid("api") == api_pids[name]
         assert applied(fake.apps["api"]) == 0 and applied(fake.apps["shop"]) == 2  # the fix, then the rollback
+    again = fleet_rollback.rollback_fleet(inventory, list(fakes), journal, forks=2)  # already rolled back
+    assert {o.outcome for o in again.outcomes.values()} == {Outcome.NOTHING}
+    assert all(applied(fake.apps["shop"]) == 2 for fake in fakes.values())  # nothing restarted again
+
+
+def test_verify_without_app_measures_every_app_of_the_host_each_on_its_own_port(tmp_path, monkeypatch):
+    """`verify --host H` on a host of two apps measures each (one after the other, each on its own
+    port and page); `--app` one; `remediation_skip_apps` leaves one out, named as skipped."""
+    import json
+
+    import yaml
+    from invoke import Context
+
+    from remediation.cli import host as cli_host
+
+    fake = FakeApps("supervisor_two")
+    monkeypatch.setattr(cli_host, "Remote", lambda host, accept_new_host_key=False: FakeAppsRemote(fake, host))
+    before = files_of(fake)
+
+    def verify(host_vars: dict | None = None, app: str | None = None) -> dict:
+        inventory = tmp_path / "inventory.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": {"apps1": {
+            "ansible_host": "10.0.0.9", "remediation_verify_path": "/",
+            "remediation_verify_paths": {"api": "/api/items/"}, **(host_vars or {})}}}}))
+        out = tmp_path / "verify.json"
+        cli_host.verify.body(Context(), "apps1", inventory=str(inventory), json=str(out), app=app)
+        return json.loads(out.read_text())
+
+    data = verify()
+    assert data["schema_version"] == 2 and data["host"] == "apps1" and list(data["apps"]) == ["shop", "api"]
+    shop, api = data["apps"]["shop"], data["apps"]["api"]
+    assert shop["url"].endswith(":8000/") and api["url"].endswith(":8001/api/items/")
+    assert shop["metrics"]["worker_class"] == "gevent" and api["metrics"]["worker_class"] == "gthread"
+    assert shop["metrics"]["new_db_connections"] == load_playbook().verify.requests  # gevent: one per request
+    assert api["metrics"]["new_db_connections"] < shop["metrics"]["new_db_connections"]
+    one = verify(app="api")
+    assert list(one["apps"]) == ["api"] and one["app"] == "api" and one["skipped"] == {"shop": "not chosen (--app)"}
+    skipped = verify({"remediation_skip_apps": ["shop"]})
+    assert list(skipped["apps"]) == ["api"] and skipped["skipped"] == {"shop": "excluded (remediation_skip_apps)"}
+    assert files_of(fake) == before and applied(fake.apps["shop"]) == applied(fake.apps["api"]) == 0

@@ -88,7 +88,7 @@ def test_the_verify_task_takes_its_warm_up_rule_from_the_classification():
 
     from remediation.cli import host
 
-    assert "warms_up(" in pyinspect.getsource(host.verify.body)
+    assert "warms_up(" in pyinspect.getsource(host._verify_app)  # each app verify measures
 
 
 ASGI_AND_CUSTOM = [("hypercorn.workers.HypercornWorker", "an ASGI worker class"),

@@ -49,7 +49,7 @@ def test_the_playbook_value_is_what_the_flow_and_the_verify_task_pass():
     from remediation.cli import host
 
     assert pyinspect.getsource(flow).count("request_timeout_s=pb.verify.timeout_s") == 2
-    assert "request_timeout_s=pb.verify.timeout_s" in pyinspect.getsource(host.verify.body)
+    assert "request_timeout_s=pb.verify.timeout_s" in pyinspect.getsource(host._verify_app)  # each app verify measures
 
 
 def test_the_script_gives_up_on_a_silent_app_after_the_timeout():

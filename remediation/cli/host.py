@@ -282,7 +282,8 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
             "requests": "timed requests (default: the playbook's)", "app": COMMON_HELP["app"]})
 @guarded
 def verify(c, host, inventory=None, json=None, playbook=None, requests=None, accept_new_host_key=False, app=None):
-    """Measure a host now: worker class, request timings, new DB connections, acquisition times."""
+    """Measure a host now: worker class, request timings, new DB connections, acquisition times
+    (each app of the host the selection chooses, one after the other, each on its own port)."""
     check_json_target(json)
     if requests is not None:
         requests = as_int(requests, "requests", 1)
@@ -290,27 +291,49 @@ def verify(c, host, inventory=None, json=None, playbook=None, requests=None, acc
     pb = load_playbook(playbook)
     h = inv.host(host)
     with Remote(h, accept_new_host_key=accept_new_host_key) as remote:
-        gathered = gather(remote, want_db=False, app=app)
-        ins = Inspection.build(host, gathered, pb.target)
-        url = app_url(gathered, h.vars, verify_path(gathered.app, h.vars, pb), pb.verify.port)
-        if url is None:
-            raise InputError(missing_path_reason(host, pb.path))
-        g = ins.gunicorn
-        width = (g.get("workers") or 1) * max(1, g.get("threads") or 1)  # what the live app serves at once
-        warmup = width if warms_up(g.get("worker_class")) else 0
-        m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern,
-                    concurrency=width, request_timeout_s=pb.verify.timeout_s)
-        m.worker_threads = [w.threads for w in parse_probe_master(remote, app).workers]
-    from remediation.verify.verdict import metrics
-
-    data = report("verify", {"host": host, "app": gathered.app, "url": url, "running_worker": ins.running_worker(),
-                             "metrics": metrics(g, ins.databases(), m), "warmup": warmup})
+        probe = dict(remote.probe())
+        names = list(apps.named(parse_probe(probe).masters))
+        choice = apps.choose(host, names, h.vars, app) if names else apps.Choice([], {})
+        each: list[str | None] = list(choice.apps) or [None]  # no master: gather says so
+        views = {}
+        for name in each:
+            view = _verify_app(remote, host, h.vars, pb, requests, name, probe)
+            views[view["app"]] = view
+            probe = dict(remote.probe())
+    # one app: its fields at the top, as before several apps were told apart; always each under `apps`
+    top = next(iter(views.values())) if len(views) == 1 else {"host": host}
+    data = report("verify", {**top, "apps": views, "skipped": choice.skipped})
     emit_json(data, json)
     if json != "-":
         out = out_for(json)
-        for key, value in data["metrics"].items():
-            out.print(f"{key:>20}: {value}")
-        out.print(f"{'running worker':>20}: {data['running_worker']}")
+        for name, view in views.items():
+            if len(views) > 1:
+                out.print(f"[bold]app {name}[/] ({view['url']})")
+            for key, value in view["metrics"].items():
+                out.print(f"{key:>20}: {value}")
+            out.print(f"{'running worker':>20}: {view['running_worker']}")
+        for name, why in choice.skipped.items():
+            out.print(f"app {name}: not measured, {why}")
+
+
+def _verify_app(remote: Remote, host: str, host_vars: dict, pb, requests: int | None, app: str | None,
+                probe: dict) -> dict:
+    """One app measured on its own port and page: its report fields."""
+    from remediation.verify.verdict import metrics
+
+    gathered = gather(remote, want_db=False, app=app, probe=probe)
+    ins = Inspection.build(host, gathered, pb.target)
+    url = app_url(gathered, host_vars, verify_path(gathered.app, host_vars, pb), pb.verify.port)
+    if url is None:
+        raise InputError(missing_path_reason(host, pb.path))
+    g = ins.gunicorn
+    width = (g.get("workers") or 1) * max(1, g.get("threads") or 1)  # what the live app serves at once
+    warmup = width if warms_up(g.get("worker_class")) else 0
+    m = measure(remote, gathered, url, int(requests or pb.verify.requests), warmup, pb.verify.log_pattern,
+                concurrency=width, request_timeout_s=pb.verify.timeout_s)
+    m.worker_threads = [w.threads for w in parse_probe_master(remote, gathered.app).workers]
+    return {"host": host, "app": gathered.app, "url": url, "running_worker": ins.running_worker(),
+            "metrics": metrics(g, ins.databases(), m), "warmup": warmup}
 
 
 def parse_probe_master(remote: Remote, app: str | None = None):

@@ -26,12 +26,13 @@ def _release_only(inventory: Inventory, name: str, journal: Journal, accept_new_
 
 
 def app_journals(journal: Journal, name: str, app: str | None = None) -> list[Journal]:
-    """The journal of each app of the host the run changed (one app: `app`), in the run's order;
-    a run from before apps were told apart is one (app None)."""
+    """The journal of each app of the host the run changed and nothing rolled back since (one app:
+    `app`), in the run's order; a run from before apps were told apart is one (app None)."""
     names = journal.apps(name)
     if app is not None:
         names = [a for a in names if a is not None and apps.matches(a, app)]
-    return [j for j in (journal.for_app(a) for a in names) if j.changed_files(name)]
+    return [j for j in (journal.for_app(a) for a in names)
+            if j.changed_files(name) and not j.rolled_back_since_change(name)]
 
 
 def rollback_one(inventory: Inventory, name: str, journal: Journal, *, accept_new_host_key: bool = False,
