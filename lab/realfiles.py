@@ -44,7 +44,7 @@ MOUNTED = {"etc-default": "/etc/default", "etc-gunicorn": "/etc/gunicorn", "etc-
 REMEDIATED = "remediated"  # gevent/eventlet: switched to gthread, connections reused after
 KEPT = "kept"  # sync/gthread: worker settings kept; remediated (connection settings) or unchanged
 REFUSED_ASGI = "refused:asgi"  # a uvicorn-style worker class is never switched
-REFUSED_PULLED = "refused:pulled"  # the code only in a pulled image: no file on the host to patch
+REFUSED_PULLED = "refused:pulled"  # the code only in a pulled image: its settings (no CONN_MAX_AGE) cannot be patched
 EXPECTATIONS = (REMEDIATED, KEPT, REFUSED_ASGI, REFUSED_PULLED)
 
 
@@ -72,6 +72,7 @@ class Files:
     program: str = ""  # the supervisor program ("group:name" when grouped)
     service: str = "web"  # the compose service
     env: dict[str, str] = field(default_factory=dict)  # what the app's settings need that only its manager gives
+    pulled: tuple[str, str] = ("", "")  # a pulled image's tag and the app-relative recipe the lab builds it from
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,7 @@ def check(host: RealHost) -> list[str]:
         out.append(f"{host.key}: unknown expectation {host.expect!r}")
     start = host.values["start"]
     decided = (REFUSED_ASGI if start == "asgi" else REFUSED_PULLED if host.values["container_code"] == "pulled"
-               and start in ("gevent", "eventlet") else REMEDIATED if start in ("gevent", "eventlet") else KEPT)
+               else REMEDIATED if start in ("gevent", "eventlet") else KEPT)
     if host.expect != decided:
         out.append(f"{host.key}: expects {host.expect} where the domain facts decide {decided} ({start})")
     if not host.source.url.startswith("https://github.com/") or "/blob/" not in host.source.url:

@@ -283,8 +283,12 @@ def build_image(spec: VarietySpec) -> None:
     registry to pull from), a baked-build host's service image from this host's Dockerfile (the
     engine's data outlives a recreated host, and `up` alone would run its predecessor's image)."""
     if spec.container_code == "pulled":
-        hosts.exec_in(spec, ["docker", "build", "-q", "-t", PULLED_IMAGE, "-f", "/srv/app/docker/Dockerfile",
-                             "/srv/app"], timeout=300)
+        tag, recipe = PULLED_IMAGE, "docker/Dockerfile"
+        if getattr(spec, "real", ""):
+            from lab import realfiles_hosts
+
+            tag, recipe = realfiles_hosts.files_of(spec).pulled
+        hosts.exec_in(spec, ["docker", "build", "-q", "-t", tag, "-f", f"/srv/app/{recipe}", "/srv/app"], timeout=300)
     elif spec.container_code == "baked-build":
         hosts.exec_in(spec, ["docker-compose", "-f", "/srv/app/docker-compose.yml", "build", "-q"], timeout=300)
 
