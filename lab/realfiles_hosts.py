@@ -311,7 +311,8 @@ def _openedx(spec: RealSpec, password: str) -> Files:
                f"source {app}/edxapp_env\n# We exec so that gunicorn is the child of supervisor and can be managed properly\n"
                f"exec {gunicorn(spec)} -c {app}/lms_gunicorn.py {WSGI.split(':')[0]}\n")
     conf = ('"""\ngunicorn configuration file: http://docs.gunicorn.org/en/develop/configure.html\n\n'
-            + src.header("") + '"""\nimport multiprocessing  # noqa: F401\n\n# preload_app = True: left out in the lab (see the docstring)\ntimeout = 300\n'
+            + src.header("") + '"""\nimport multiprocessing  # noqa: F401\n\n'
+            "# preload_app = True: left out (see the docstring)\ntimeout = 300\n"
             f'bind = "{BIND}"\npythonpath = "{APP_DIR}"\n\nworkers = 2\nworker_class = "gevent"\n\n\n'
             "def close_all_caches():\n    from django.core.cache import caches\n\n    for cache in caches.all():\n"
             "        if hasattr(cache, 'close'):\n            cache.close()\n\n\n"
