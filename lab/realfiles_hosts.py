@@ -150,7 +150,8 @@ def _commcare(spec: RealSpec, password: str) -> Files:
     and a trailing comma, commented-out stop settings, --log-file beside supervisor's own log.
     preload_app = True left out: with gevent, Django's connection handler made before the patch is
     one real thread-local shared by the greenlets, and the lab's stack fails Django's thread-sharing
-    check on the second request (domain facts: --preload with gevent)."""
+    check on the second request (domain facts: --preload with gevent); so its post_fork warm-up
+    (resolve('/'), which needs the preloaded app) is a log line."""
     src = HOSTS["commcare-cloud"].source
     log = "/srv/www/production/log"
     program = (src.header(";") + "[program:commcare-hq-production-django]\n"
@@ -165,8 +166,9 @@ def _commcare(spec: RealSpec, password: str) -> Files:
     conf = (src.header() + "# preload_app = True: left out in the lab (see the docstring)\n"
             "worker_class = 'gevent'\nkeepalive = 60\ntimeout = 900\n"
             "max_requests = 240\nmax_requests_jitter = int(max_requests * 0.5)\ngraceful_timeout = 5 * 60\n\n\n"
-            "def post_fork(server, worker):\n    # hit the url resolver once in the worker, as the source does\n"
-            "    from django.urls import resolve\n    resolve('/')\n")
+            "def post_fork(server, worker):\n    # the source resolves '/' here to warm the preloaded app; without\n"
+            "    # preload the app is not loaded yet in post_fork (AppRegistryNotReady)\n"
+            "    server.log.info('Worker spawned (pid: %s)', worker.pid)\n")
     return Files(app={"conf/__init__.py": "", "conf/gunicorn_conf.py": conf},
                  host={"/etc/supervisor/conf.d/commcare-hq-production-django.conf": program,
                        f"{log}/.keep": "", "/srv/services/.keep": ""},
@@ -216,6 +218,7 @@ def _mayan_direct(spec: RealSpec, password: str) -> Files:
     text = (src.header(";") + "[supervisord]\nenvironment=\n    PYTHONPATH=\"/srv/mayan/user_settings\",\n"
             f"    DJANGO_SETTINGS_MODULE={dsm(spec)},\n    MAYAN_ALLOWED_HOSTS='[\"*\"]',\n"
             "    MAYAN_MEDIA_ROOT=\"/srv/mayan\"\n\n[program:mayan-edms-gunicorn]\nautorestart = true\n"
+            f"; lab: the code is a checkout at {APP_DIR}, not a package installed in the venv\ndirectory = {APP_DIR}\n"
             f"autostart = true\ncommand = {gunicorn(spec)} --workers 2 {WSGI.split(':')[0]} --max-requests 500 "
             f"--max-requests-jitter 50 --worker-class gevent --bind {BIND} --timeout 120 --limit-request-line 8190\n"
             f"user = {config.APP_USER}\n")
@@ -237,6 +240,7 @@ def _mayan_docker(spec: RealSpec, password: str) -> Files:
     variables are the program's environment= here (no container on this host)."""
     src = HOSTS["mayan-supervisord-docker"].source
     text = (src.header(";") + "[program:mayan-gunicorn]\nautorestart = false\nautostart = true\n"
+            f"; lab: the image's WORKDIR (the code, not an installed package)\ndirectory = {APP_DIR}\n"
             'command = /bin/bash -c "${MAYAN_GUNICORN_BIN} -w ${MAYAN_GUNICORN_WORKERS} '
             f"{WSGI.split(':')[0]} --max-requests 500 --max-requests-jitter 50 --worker-class gevent --bind {BIND} "
             '--env DJANGO_SETTINGS_MODULE=${MAYAN_SETTINGS_MODULE}" --timeout ${MAYAN_GUNICORN_TIMEOUT}\n'
@@ -382,19 +386,20 @@ def _netbox_template(spec: RealSpec, password: str) -> Files:
          "start": "gevent"},
         REMEDIATED, "the api instance's config says worker_class = 'gevent': switch it (the template's other "
         "instances are not this host's)", (1, 1),
-        provenance={"worker_class": "/srv/erigones/core/gunicorn-api.py"}, needs="PYTHONPATH outside the app dir")
+        provenance={"worker_class": "/srv/app/core/gunicorn-api.py"})
 def _esdc(spec: RealSpec, password: str) -> Files:
     """A template unit run as root with gunicorn dropping to a user (-u/-g), its config chosen by the
-    instance (-c /opt/erigones/core/%i.py, adapted to /srv/erigones), two quoted assignments on one
-    Environment= line (a literal `{PYTHONPATH}` left in), PIDFile and --pid by %i, ExecReload HUP,
+    instance (-c /opt/erigones/core/%i.py: the code dir, adapted to /srv/app), two quoted assignments
+    on one Environment= line (PYTHONPATH with a literal `{PYTHONPATH}` left in, then the code dir),
+    PIDFile and --pid by %i under var/ (adapted to /srv/erigones/var), ExecReload HUP,
     logs to files the config names. The config's post_fork psycogreen patch is left out (the lab's
     stacks have no psycogreen)."""
     src = HOSTS["esdc-template"].source
     unit = (src.header() + "# /etc/systemd/system/esdc@.service\n[Unit]\nDescription=Danube Cloud %I Application Server\n"
             "After=network.target\n\n[Service]\n"
-            f'Environment="DJANGO_SETTINGS_MODULE={dsm(spec)}" "PYTHONPATH={{PYTHONPATH}}:/srv/erigones"\n'
+            f'Environment="DJANGO_SETTINGS_MODULE={dsm(spec)}" "PYTHONPATH={{PYTHONPATH}}:{APP_DIR}"\n'
             "PIDFile=/srv/erigones/var/run/%i.pid\nUser=root\n"
-            f"ExecStart={gunicorn(spec)} {WSGI} -u {config.APP_USER} -g {config.APP_USER} -c /srv/erigones/core/%i.py "
+            f"ExecStart={gunicorn(spec)} {WSGI} -u {config.APP_USER} -g {config.APP_USER} -c {APP_DIR}/core/%i.py "
             "--pid /srv/erigones/var/run/%i.pid\nExecReload=/bin/kill -s HUP $MAINPID\nExecStop=/bin/kill -s TERM $MAINPID\n"
             "Restart=on-failure\nRestartPreventExitStatus=2\nRestartSec=30\nPrivateTmp=true\n\n"
             "[Install]\nWantedBy=multi-user.target\n")
@@ -403,7 +408,8 @@ def _esdc(spec: RealSpec, password: str) -> Files:
             "graceful_timeout = 10\nproc_name = 'esdc-api'\n"
             "accesslog = '/srv/erigones/var/log/gunicorn-api.access_log'\n"
             "errorlog = '/srv/erigones/var/log/gunicorn-api.error_log'\nloglevel = 'info'\n")
-    return Files(host={"/etc/systemd/system/esdc@.service": unit, "/srv/erigones/core/gunicorn-api.py": conf,
+    return Files(app={"core/__init__.py": "", "core/gunicorn-api.py": conf},
+                 host={"/etc/systemd/system/esdc@.service": unit,
                        "/srv/erigones/var/run/.keep": "", "/srv/erigones/var/log/.keep": ""},
                  unit="esdc@gunicorn-api.service")
 
@@ -444,6 +450,9 @@ DEBOPS_CONF_COMMENTS = """\
 
 
 def _debops_files(spec: RealSpec, src: Source, worker_class: str, opts: str) -> Files:
+    # the drop-in's `app_module` variant keeps ${GUNICORN_OPTS} (one argument, even when empty: so
+    # only with the env file); its `args` variant joins the role's args instead
+    app_args = f"${{GUNICORN_OPTS}} {WSGI}" if opts else WSGI
     """debops' gunicorn role: gunicorn@.service (EnvironmentFile=-/etc/default/gunicorn-%i, ExecStart
     with ${GUNICORN_OPTS} and no app module), a per-instance drop-in that resets ExecStart and adds
     the app module, PYTHONPATH and the settings module, /etc/gunicorn/%i.conf.py (a long comment
@@ -466,7 +475,7 @@ def _debops_files(spec: RealSpec, src: Source, worker_class: str, opts: str) -> 
               "RuntimeDirectory=gunicorn-schoolsite\nRuntimeDirectoryMode=0755\n"
               f'Environment="PYTHONPATH={APP_DIR}"\nEnvironment="DJANGO_SETTINGS_MODULE={dsm(spec)}"\n'
               "PIDFile=/run/gunicorn-schoolsite/%i.pid\nTimeoutStopSec=90\nExecStart=\n"
-              f"ExecStart={gunicorn(spec)} --config=/etc/gunicorn/%i.conf.py ${{GUNICORN_OPTS}} {WSGI}\n")
+              f"ExecStart={gunicorn(spec)} --config=/etc/gunicorn/%i.conf.py {app_args}\n")
     conf = (src.header() + "# Sample Gunicorn configuration file.\n\n" + DEBOPS_CONF_COMMENTS + "\n"
             f"bind = '{BIND}'\nworkers = 3\nworker_class = '{worker_class}'\nworker_connections = 1000\n"
             "timeout = 30\nkeepalive = 2\n\npidfile = '/run/gunicorn-schoolsite/schoolsite.pid'\n"
