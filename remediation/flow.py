@@ -61,7 +61,7 @@ class HostFlow:
         self.target = playbook.target  # the playbook's target as it applies to this host (after inspect)
         self.config_view: AppView | None = None  # the app's view of the patched files (check-config)
         self.rereads_files = True  # the running gunicorn may read changed files before a restart
-        self.hooks = hooks.check(host.name, host.vars)  # drain/ready (checked when the inventory was read)
+        self.hooks = host.hooks or hooks.check(host.name, host.vars)  # drain/ready
         self.drained = False
         self.choice: RestartChoice | None = None  # the gentlest restart that applies the change
         self.applied: Applied | None = None  # how it was applied (a HUP may fall back)
@@ -291,7 +291,7 @@ class HostFlow:
             return
         self.stage(Stage.DRAIN)
         try:
-            hooks.run("drain", self.hooks.drain, self.hooks, hooks.environment(self.host.name, self.host.vars),
+            hooks.run("drain", self.hooks.drain, self.hooks, hooks.environment(self.host.name, self.host.address, self.host.vars),
                       self.remote)
         except hooks.HookFailed as exc:
             raise StageError(Stage.DRAIN, f"{exc}; nothing was changed, and the ready command was not run") from None
@@ -308,7 +308,7 @@ class HostFlow:
             return
         self.progress(self.host.name, str(Stage.READY))
         try:
-            hooks.run("ready", self.hooks.ready, self.hooks, hooks.environment(self.host.name, self.host.vars),
+            hooks.run("ready", self.hooks.ready, self.hooks, hooks.environment(self.host.name, self.host.address, self.host.vars),
                       self.remote)
         except (hooks.HookFailed, RemediationError) as exc:
             outcome = f"{self.run.status}{': ' + self.run.error if self.run.error else ''}"

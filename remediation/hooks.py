@@ -67,9 +67,10 @@ def check(host: str, values: dict, origins: dict | None = None) -> Hooks:
                  drain_wait_s=number("remediation_drain_wait_s", 0, 3600))
 
 
-def environment(host_name: str, values: dict) -> dict[str, str]:
-    env = {"REMEDIATION_HOST": host_name,
-           "REMEDIATION_ADDRESS": str(values.get("ansible_host", values.get("ansible_ssh_host", host_name)))}
+def environment(host_name: str, address: str, values: dict) -> dict[str, str]:
+    """What a hook is told: the inventory name, the address the tool connects to (Host.address) and
+    the app's port when the inventory gives one."""
+    env = {"REMEDIATION_HOST": host_name, "REMEDIATION_ADDRESS": address}
     if values.get("remediation_app_port") is not None:
         env["REMEDIATION_PORT"] = str(values["remediation_app_port"])
     return env

@@ -211,15 +211,13 @@ def app_base_name(master: GunicornMaster) -> str:
 
 def app_names(masters: list[GunicornMaster]) -> dict[str, GunicornMaster]:
     """Every master by its app name, in pid order; two masters under one name (a scaled compose
-    service) are told apart by their listening address, else their pid."""
-    out: dict[str, GunicornMaster] = {}
+    service) are told apart by their listening address, else (no address, or the same one in two
+    network namespaces) by their pid. Every master gets a name of its own."""
     bases = [app_base_name(m) for m in masters]
-    for master, base in zip(masters, bases, strict=True):
-        name = base
-        if bases.count(base) > 1:
-            name = f"{base}@{master.listen[0]}" if master.listen else f"{base}@pid-{master.pid}"
-        out[name] = master
-    return out
+    names = [base if bases.count(base) == 1 else f"{base}@{m.listen[0]}" if m.listen else f"{base}@pid-{m.pid}"
+             for m, base in zip(masters, bases, strict=True)]
+    return {(f"{base}@pid-{m.pid}" if names.count(name) > 1 else name): m
+            for m, base, name in zip(masters, bases, names, strict=True)}
 
 
 def matches(name: str, wanted: str) -> bool:

@@ -133,3 +133,22 @@ def pytest_sessionfinish(session, exitstatus):
 
     path = write_measured(_MATRIX.markdown())
     print(f"\nfault matrix written to {path}; `invoke lab.fault-matrix` puts it in the README")
+
+
+_FILE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    """Time spent per test file (setup, call and teardown: module fixtures bring labs up there)."""
+    path = report.nodeid.split("::", 1)[0]
+    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The slowest test files, so the suite's time budget (under 60 min) can be watched run by run."""
+    slow = sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:15]
+    if sum(_FILE_SECONDS.values()) < 120:
+        return
+    terminalreporter.section("slowest test files (s)")
+    for path, seconds in slow:
+        terminalreporter.write_line(f"{seconds:8.1f}  {path}")

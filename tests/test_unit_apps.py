@@ -73,6 +73,22 @@ def test_each_master_is_an_app_named_by_its_manager_with_its_own_listening_addre
     assert facts.master("api").pid == fake.pid("api")
 
 
+def test_masters_of_one_name_on_one_address_in_two_network_namespaces_each_keep_a_name():
+    """Seen on a host whose process table shows other namespaces' gunicorns (the same program and
+    0.0.0.0:8000 in each): no master may be lost from the names, else naming it crashes."""
+    from remediation.model import GunicornMaster, RestartMethod, app_names
+
+    def master(pid: int, listen: list[str]) -> GunicornMaster:
+        return GunicornMaster(pid, ["gunicorn"], "app", 1, "/srv", None, {}, [],
+                              RestartMethod("supervisor", program="app"), listen=listen)
+
+    masters = [master(10, ["0.0.0.0:8000"]), master(20, ["0.0.0.0:8000"]), master(30, ["0.0.0.0:8001"]),
+               master(40, [])]
+    named = app_names(masters)
+    assert list(named) == ["app@pid-10", "app@pid-20", "app@0.0.0.0:8001", "app@pid-40"]
+    assert [m.pid for m in named.values()] == [10, 20, 30, 40]
+
+
 def test_choose_by_inventory_vars_and_app_option():
     assert apps.matches("store/web", "web") and apps.matches("app@blue.service", "app@blue")
     assert apps.matches("app@blue.service", "blue") and not apps.matches("app@blue.service", "app")

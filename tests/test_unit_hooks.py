@@ -35,9 +35,9 @@ def test_hooks_come_from_the_inventory_per_group(tmp_path):
             db1:
         """)
     web1 = inv.host("web1")
-    assert hooks.check("web1", web1.vars) == hooks.Hooks("echo drain $REMEDIATION_HOST", "echo ready", "controller",
+    assert web1.hooks == hooks.check("web1", web1.vars) == hooks.Hooks("echo drain $REMEDIATION_HOST", "echo ready", "controller",
                                                          120, 2.0)
-    assert hooks.environment("web1", web1.vars) == {"REMEDIATION_HOST": "web1", "REMEDIATION_ADDRESS": "10.0.0.1",
+    assert hooks.environment("web1", web1.address, web1.vars) == {"REMEDIATION_HOST": "web1", "REMEDIATION_ADDRESS": "10.0.0.1",
                                                     "REMEDIATION_PORT": "8001"}
     assert not hooks.check("db1", inv.host("db1").vars).any
 

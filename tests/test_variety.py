@@ -4,7 +4,9 @@ every dimension on some host) plus one seeded random draw per run, remediated as
 Every outcome is judged from outside the tool: the app's own view of its DB connection (the
 server-side id each request was served on, over 30 requests), the files on disk (byte-identical
 where nothing may change), and gunicorn's own effective settings before and after.
-REMEDIATION_VARIETY_SEED=N reproduces a run's random draw.
+REMEDIATION_VARIETY_SEED=N reproduces a run's random draw; REMEDIATION_VARIETY_PROFILE runs another
+profile through the same judgments (e.g. `covering+101+202+303`: three draws at once, or
+`covering+42@var5` to reproduce one host of a run).
 """
 from __future__ import annotations
 
@@ -77,7 +79,8 @@ def bring_up(profile: str, note: str = "") -> list:
 
 @pytest.fixture(scope="module")
 def varied(fleet, tmp_path_factory):
-    return bring_up(PROFILE, f" (REMEDIATION_VARIETY_SEED={SEED} reproduces the draw)")
+    return bring_up(PROFILE, "" if "REMEDIATION_VARIETY_PROFILE" in os.environ
+                    else f" (REMEDIATION_VARIETY_SEED={SEED} reproduces the draw)")
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +134,7 @@ def test_gevent_style_hosts_are_remediated_and_reuse_connections(outcome):
     connections serve 30 requests, and gunicorn's own view shows gthread."""
     for spec in specs_where(outcome, lambda s: s.start in SWITCH and s.container_code != "pulled"):
         run = outcome["rollout"]["hosts"][spec.name]
-        assert run["status"] == "remediated", (spec.name, spec.draw, run.get("error"))
+        assert run["status"] == "remediated", f"{spec.name} {run['status']}: {run.get('error')} ({spec.draw})"
         assert len(set(outcome["before"]["ids"][spec.name])) == ORACLE_REQUESTS, spec.name
         assert len(set(outcome["after"]["ids"][spec.name])) <= 2 * 8, (spec.name, outcome["after"]["ids"][spec.name])
         assert workers_of(outcome["after"]["inspect"], spec.name) == ("gthread", "2", "8"), spec.name
@@ -142,7 +145,7 @@ def test_healthy_hosts_keep_their_worker_settings(outcome):
     and afterwards its own threads reuse connections."""
     for spec in specs_where(outcome, lambda s: s.healthy and s.container_code != "pulled"):
         run = outcome["rollout"]["hosts"][spec.name]
-        assert run["status"] in ("remediated", "unchanged"), (spec.name, spec.draw, run.get("error"))
+        assert run["status"] in ("remediated", "unchanged"), f"{spec.name} {run['status']}: {run.get('error')} ({spec.draw})"
         assert workers_of(outcome["after"]["inspect"], spec.name) == workers_of(outcome["before"]["inspect"],
                                                                                  spec.name), spec.name
         workers, threads = variety_hosts.sizing(spec)

@@ -37,6 +37,7 @@ class Host:
     origins: dict[str, tuple] = field(default_factory=dict, repr=False)
     problem: InputError | None = field(default=None, repr=False)  # why the tool cannot use it, said if selected
     ansible: AnsibleSettings = field(default_factory=AnsibleSettings, repr=False)  # ansible.cfg / ANSIBLE_*
+    hooks: hooks.Hooks | None = field(default=None, repr=False)  # drain/ready, checked when the inventory was read
 
     @property
     def address(self) -> str:
@@ -213,7 +214,7 @@ def load_inventory(paths: Path | str | Iterable[Path | str], ansible: AnsibleSet
     where = " ".join(inv.sources)
     for name, (values, origins) in resolve(data, layer).items():
         groups = [g for g in data.host_groups(name) if g != "all"]
-        problem, warnings = None, []
+        problem, warnings, checked_hooks = None, [], None
         try:
             unreadable = values.pop(varsfiles.UNREADABLE, None)
             if unreadable:
@@ -225,11 +226,12 @@ def load_inventory(paths: Path | str | Iterable[Path | str], ansible: AnsibleSet
             check_path_vars(name, values, where)
             check_verify_path(name, values, where)
             apps.check_vars(name, values, where)
-            hooks.check(name, values, origins)
+            checked_hooks = hooks.check(name, values, origins)
         except InputError as exc:
             problem = exc
         inv.warnings += [w for w in warnings if w not in inv.warnings]
-        inv.hosts[name] = Host(name, values, groups, origins, problem, ansible)
+        inv.hosts[name] = Host(name, values, groups, origins, problem, ansible,
+                               hooks=checked_hooks if problem is None else None)
     if not why:
         for source, _found in per_source:
             inv.warnings += varsfiles.unknown_entries(source, set(data.groups), set(data.hosts))

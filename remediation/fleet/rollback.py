@@ -45,8 +45,8 @@ def rollback_one(inventory: Inventory, name: str, journal: Journal, *, accept_ne
         return _release_only(inventory, name, journal, accept_new_host_key)
     try:
         host = inventory.host(name)
-        gentle = hooks.check(name, host.vars)
-        env = hooks.environment(name, host.vars)
+        gentle = host.hooks or hooks.check(name, host.vars)
+        env = hooks.environment(name, host.address, host.vars)
         with Remote(host, accept_new_host_key=accept_new_host_key) as remote:
             lock.acquire(remote, journal.run_id)
             try:
