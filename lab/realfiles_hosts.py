@@ -841,7 +841,7 @@ def migrate_env(spec: RealSpec, password: str) -> dict[str, str]:
 def inventory_vars(spec: RealSpec) -> dict:
     """What a user states for such a host: the program or the compose service by the source's name."""
     names = files_of(spec)
-    out: dict = {"remediation_source": HOSTS[spec.real].source.url}
+    out: dict = {"real_file_source": HOSTS[spec.real].source.url}  # not the tool's: a note for people
     if spec.restart == "supervisor":
         out["remediation_supervisor_program"] = names.program.split(":")[-1]
     elif spec.restart == "compose":
