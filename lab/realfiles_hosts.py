@@ -14,6 +14,7 @@ import shlex
 import shutil
 from functools import cache
 from pathlib import Path
+from urllib.parse import quote
 
 from lab import appfiles, config, systemd_host, variety_hosts
 from lab.realfiles import (APP_DIR, BIND, KEPT, MOUNTED, REFUSED_ASGI, REFUSED_PULLED, REMEDIATED, Files, RealHost, RealSpec,
@@ -24,7 +25,7 @@ WSGI = "schoolsite.wsgi:application"
 
 
 def gh(repo: str, commit: str, path: str) -> Source:
-    return Source(repo, path, f"https://github.com/{repo}/blob/{commit}/{path}")
+    return Source(repo, path, f"https://github.com/{repo}/blob/{commit}/{quote(path, safe='/@')}")
 
 
 def define(key: str, source: Source, values: dict[str, str], expect: str, why: str, sizing: tuple[int, int],
