@@ -180,12 +180,15 @@ def test_baked_images_are_rebuilt_and_rolled_back_to_the_same_image_id(outcome):
 
 def test_fast_inspect_agrees_with_the_full_one_or_says_unknown(outcome):
     """Never a confident wrong value: the static reading of files gives gunicorn's own worker class,
-    workers and threads, or marks the value unknown."""
+    workers and threads, or marks the value unknown (null: nothing sets it, gunicorn's default, as the
+    JSON report documents; real-file hosts that set no threads or workers)."""
+    from remediation.fleet.survey import DEFAULTS
+
     for name in outcome["specs"]:
         full = workers_of(outcome["before"]["inspect"], name)
         fast = workers_of(outcome["before"]["fast"], name)
         for setting, app_value, static in zip(("worker_class", "workers", "threads"), full, fast):
-            static = (static or "").strip("'\"")
+            static = (DEFAULTS[setting] if static is None else static).strip("'\"")
             assert static.startswith("unknown") or static == app_value, (name, setting, static, app_value)
 
 
