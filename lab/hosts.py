@@ -38,7 +38,7 @@ def init_script(spec: HostSpec, extra_mounts: list[tuple[str, str]] = ()) -> str
         lines.append(f"mount --bind {q(source)} {q(target)}")
     lines.append(f"mount --bind {q(str(spec.dir / 'hosts'))} /etc/hosts")
     lines.append("mount -t tmpfs -o mode=1777 tmpfs /tmp")
-    if spec.restart == "compose":
+    if spec.restart in ("compose", "podman"):  # the container engine's own cgroups (v1, as the machine's)
         lines.append("mount -t tmpfs cgroup /sys/fs/cgroup")
         for ctl in CGROUP_V1_CONTROLLERS:
             lines.append(f"mkdir -p /sys/fs/cgroup/{ctl} && mount -t cgroup -o {ctl} cgroup /sys/fs/cgroup/{ctl}")

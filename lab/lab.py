@@ -231,7 +231,9 @@ def migrate(spec: HostSpec) -> None:
         cwd=spec.dir / "srv" / "app", env=env, timeout=180)
 
 
-def _start_app(spec: HostSpec, before_up=None) -> None:
+def _start_app(spec: HostSpec, before_up=None, up=None) -> None:
+    """Start the host's manager and app; a compose host's engine, then `up` (by default
+    compose_up: the app dir's docker-compose.yml)."""
     if spec.restart == "supervisor":
         hosts.exec_in(spec, ["supervisord", "-c", "/etc/supervisor/supervisord.conf"])
         return
@@ -249,7 +251,7 @@ def _start_app(spec: HostSpec, before_up=None) -> None:
                              str(config.ROOTFS_TAR), config.APP_IMAGE], timeout=300)
     if before_up is not None:
         before_up(spec)
-    compose_up(spec)
+    (up or compose_up)(spec)
 
 
 def compose_up(spec: HostSpec, *extra: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import posixpath
 import shlex
 from dataclasses import replace
 
@@ -23,7 +24,7 @@ from remediation.managers.compose import baked_change
 from remediation.model import AppView, GunicornMaster, HostRun, Target
 from remediation.plan.decide import target_reached
 from remediation.plan.inspection import Inspection, absolute, rel
-from remediation.transport.protocol import Write
+from remediation.transport.protocol import Create, Write
 from remediation.transport.remote import Remote
 
 HOST_BACKUP_ROOT = "/var/backups/remediation"
@@ -37,7 +38,11 @@ def _refuse_stale(remote: Remote, ins: Inspection, patched: dict[str, str]) -> N
             raise StageError("apply", f"/{rel_path}: the patched text does not parse: {problem}")
     current = remote.read(ins.patched_paths(), sha_only=True)
     for info in current["files"]:
-        if info.get("sha256") != ins.file(rel(info["path"])).sha256:
+        if rel(info["path"]) in ins.audit.created:
+            if info.get("exists"):
+                raise StageError("apply", f"{info['path']} exists on the host, where the plan saw no file; "
+                                          "nothing was written (run plan again)")
+        elif info.get("sha256") != ins.file(rel(info["path"])).sha256:
             raise StageError("apply", f"{info['path']} changed on the host since it was planned; "
                                       "nothing was written (run plan again)")
 
@@ -50,6 +55,9 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
     _refuse_stale(remote, ins, patched)
     for rel_path in sorted(patched):
         path = absolute(rel_path)
+        if rel_path in ins.audit.created:
+            create_file(remote, journal, run, ins, rel_path, python, written)
+            continue
         original = ins.file(rel_path)
         if original.content is None or original.sha256 is None:
             raise StageError("apply", f"{path}: original content unknown, refusing to write")
@@ -74,6 +82,34 @@ def apply_changes(remote: Remote, journal: Journal, run: HostRun, ins: Inspectio
     method = ins.gathered.master.restart
     if baked_change(method, [c["path"] for c in run.changes]):  # only a new image carries the patched files
         baked_image.rebuild(remote, journal, run.name, method)
+
+
+def missing_dirs(remote: Remote, path: str) -> list[str]:
+    """The directories above `path` that do not exist yet, outermost first (journalled before the
+    create, so a rollback after a crash mid-create still removes them, when empty)."""
+    above = [posixpath.dirname(path)]
+    while above[-1] not in ("/", ""):
+        above.append(posixpath.dirname(above[-1]))
+    listings = remote.read([], list_dirs=above[:-1])["listings"]
+    return [d for d in reversed(above[:-1]) if isinstance(listings.get(d), dict)]
+
+
+def create_file(remote: Remote, journal: Journal, run: HostRun, ins: Inspection, rel_path: str,
+                python: str | None, written: list[str]) -> None:
+    """A file the plan creates (a systemd drop-in): journalled as absent before, so the rollback
+    removes it, with the directories the create made."""
+    path, content = absolute(rel_path), ins.audit.patched[rel_path].encode()
+    journal.record(run.name, "change-intent", path=path, absent_before=True, sha256_before=None,
+                   sha256_intended=hashlib.sha256(content).hexdigest(), created_dirs=missing_dirs(remote, path))
+    written.append(path)
+    reply = remote.create(Create(path, base64.b64encode(content).decode(),
+                                 validate=validate.host_check_patched(ins.audit, rel_path), python=python))
+    if not reply.ok:
+        raise StageError("apply", reply.error or f"{path}: create failed")
+    change = {"path": path, "sha256_before": None, "sha256_after": reply.data["sha256_after"],
+              "created": True, "created_dirs": reply.data.get("created_dirs") or []}
+    journal.record(run.name, "change-done", **change)
+    run.changes.append(change)
 
 
 def restarted_master(ins: Inspection) -> GunicornMaster:

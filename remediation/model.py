@@ -196,12 +196,8 @@ class HostFacts:
 def app_base_name(master: GunicornMaster) -> str:
     """The name the app's manager gives it (before duplicates are told apart)."""
     method = master.restart
-    if method.kind == "supervisor" and method.program:
-        return method.program
-    if method.kind == "systemd" and method.program:
-        return method.program
-    if method.kind == "docker-compose" and method.program:
-        return f"{method.project}/{method.program}" if method.project else method.program
+    if method.program:  # the manager's name for it: program, unit, compose project/service, podman container
+        return f"{method.project}/{method.program}" if method.kind == "docker-compose" and method.project else method.program
     if method.container:
         return f"container:{method.container[:12]}"
     if master.listen:

@@ -47,6 +47,12 @@ def _restore_items(journal: Journal, host: str) -> list[dict]:
         done = [e["sha256_after"] for e in events if e["event"] == "change-done" and e["path"] == path]
         intended = [e["sha256_intended"] for e in events
                     if e["event"] == "change-intent" and e["path"] == path and e.get("sha256_intended")]
+        if event.get("absent_before"):  # the run created it: removed, with the directories it made
+            made = [d for e in events if e["event"] in ("change-intent", "change-done") and e["path"] == path
+                    for d in e.get("created_dirs") or []]
+            items.append({"path": path, "absent": True, "ours": sorted(set(done + intended)),
+                          "created_dirs": list(dict.fromkeys(made))})
+            continue
         item = {"path": path, "sha256": event["sha256_before"], "backup": event.get("backup"),
                 "mode": event.get("mode"), "uid": event.get("uid"), "gid": event.get("gid"),
                 "ours": sorted(set(done + intended)) if intended else None, "written": bool(done)}

@@ -706,10 +706,46 @@ class FakeRemote(AgentCalls):
         fake.files[path] = FakeFile(data, f.mode, f.uid, f.gid, fake.clock)  # renamed into place: written now
         return {"ok": True, "backup": backup, "sha256_before": sha256(before), "sha256_after": sha256(data)}
 
+    def _dir_exists(self, directory: str) -> bool:
+        return directory == "/" or any(p.startswith(directory.rstrip("/") + "/") for p in self.fake.files)
+
+    def _op_create(self, op: dict) -> dict:
+        """hostagent.op_create: refused when a file is there, its missing directories listed."""
+        fake, path = self.fake, op["path"]
+        if path in fake.files:
+            return {"ok": False, "error": f"{path} exists: the plan saw no file there (run plan again)"}
+        made, directory = [], posixpath.dirname(path)
+        while not self._dir_exists(directory):
+            made.insert(0, directory)
+            directory = posixpath.dirname(directory)
+        data = base64.b64decode(op["content"])
+        problem = fake.faults.get("write_invalid", {}).get(path)
+        if problem:
+            return {"ok": False, "error": f"{path}: new content failed validation: {problem}"}
+        if op.get("dry_run"):
+            return {"ok": True, "dry_run": True, "created_dirs": made}
+        fake.clock += 0.01
+        fake.files[path] = FakeFile(data, 0o644, 0, 0, fake.clock)
+        return {"ok": True, "created_dirs": made, "sha256_after": sha256(data)}
+
+    def _remove_created(self, item: dict) -> dict:
+        """hostagent.remove_created: this run's bytes removed, another hand's file left."""
+        path, current = item["path"], self.fake.files.get(item["path"])
+        if current is None:
+            return {"path": path, "ok": True, "source": "already"}
+        if sha256(current.content) not in (item.get("ours") or []):
+            return {"path": path, "ok": False, "error": f"{path}: changed by another hand since the tool "
+                                                        "created it: not removed"}
+        del self.fake.files[path]
+        return {"path": path, "ok": True, "source": "removed", "error": None}
+
     def _op_restore(self, op: dict) -> dict:
         """hostagent.op_restore: the host backup if it verifies, else the controller's copy."""
         fake, results = self.fake, []
         for item in op["files"]:
+            if item.get("absent"):
+                results.append(self._remove_created(item))
+                continue
             path, want = item["path"], item["sha256"]
             current = fake.files.get(path)
             if current is not None and sha256(current.content) == want:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from remediation.discovery import audit_files
 from remediation.discovery.compose_interp import reference
-from remediation.discovery.model import Hints
+from remediation.discovery.model import ComposeProject, Hints
 from remediation.managers.compose import Compose, project_argv, service_files
 from remediation.model import RemoteFile, RestartMethod, Target
 
@@ -154,3 +154,100 @@ def test_an_env_file_given_to_compose_is_read_and_given_again_on_restart():
     assert method.env_files == ["/srv/shop/prod.env"]
     assert Compose().more_globs(method, {}) == ["/srv/shop/prod.env"]
     assert project_argv(method)[-2:] == ["--env-file", "/srv/shop/prod.env"]
+
+
+def project_audit(files: dict, dotenv: tuple[str, ...]):
+    compose_files = tuple(p for p in files if p.endswith("docker-compose.yml"))
+    hints = Hints(command=COMMAND, cwd="srv/shop/src", settings_module="shop.settings.production",
+                  env={"DJANGO_SETTINGS_MODULE": "shop.settings.production"},
+                  env_names=frozenset(("CONN_MAX_AGE", "PATH")), loaded_settings=LOADED,
+                  compose_project=ComposeProject("srv/shop", compose_files, dotenv))
+    result = audit_files({**APP, **files}, Target(), hints)
+    return result, {(f.file, f.setting): f for f in result.findings}
+
+
+def test_the_dotenv_of_the_project_directory_is_patched_not_one_beside_the_compose_file():
+    """`docker compose -f deploy/docker-compose.yml --project-directory /srv/shop`: compose reads
+    /srv/shop/.env (the `working_dir` label), never deploy/.env beside the file."""
+    env_block = "    environment:\n      CONN_MAX_AGE: ${DB_CONN_MAX_AGE:-0}\n"
+    files = {"srv/shop/deploy/docker-compose.yml": compose(env_block), "srv/shop/.env": "DB_CONN_MAX_AGE=60\n",
+             "srv/shop/deploy/.env": "DB_CONN_MAX_AGE=5\n"}
+    result, found = project_audit(files, ("srv/shop/.env",))
+    assert result.patched["srv/shop/.env"] == "DB_CONN_MAX_AGE=600\n"
+    assert "srv/shop/deploy/.env" not in result.patched  # not read by compose for this project
+    assert "via ${DB_CONN_MAX_AGE}" in found[("srv/shop/.env", "CONN_MAX_AGE")].reason
+    # build: context . is the project directory: its Dockerfile's ENV is replaced by the service's
+    assert "srv/shop/Dockerfile" not in result.patched
+    assert result.restarted_env.get("CONN_MAX_AGE") == "600"
+
+
+def test_of_several_env_files_given_to_compose_the_last_that_sets_the_variable_is_patched():
+    env_block = "    environment:\n      CONN_MAX_AGE: ${DB_CONN_MAX_AGE:-0}\n"
+    files = {"srv/shop/docker-compose.yml": compose(env_block), "srv/shop/base.env": "DB_CONN_MAX_AGE=60\n",
+             "srv/shop/prod.env": "DB_CONN_MAX_AGE=0\nLANG=C.UTF-8\n", "srv/shop/.env": "DB_CONN_MAX_AGE=1\n"}
+    result, _found = project_audit(files, ("srv/shop/base.env", "srv/shop/prod.env"))
+    assert "srv/shop/.env" not in result.patched and "srv/shop/base.env" not in result.patched  # .env: not read
+    assert result.patched["srv/shop/prod.env"] == "DB_CONN_MAX_AGE=600\nLANG=C.UTF-8\n"
+    assert result.restarted_env.get("CONN_MAX_AGE") == "600"
+
+
+def test_relative_paths_and_dotenv_resolve_in_the_project_directory_as_compose_config_says(tmp_path):
+    """The oracle: docker-compose's own `config` on a project whose directory is not the compose
+    file's. Each candidate file gives a different value; the files the controller names must be
+    the ones whose values compose shows."""
+    import shutil
+    import subprocess
+
+    cli = shutil.which("docker-compose")
+    if cli is None:
+        import pytest
+        pytest.skip("docker-compose is not installed")
+    project = tmp_path / "shop"
+    (project / "deploy").mkdir(parents=True)
+    text = ("version: \"2.4\"\nservices:\n  web:\n    image: busybox\n    env_file:\n      - ./web.env\n"
+            "    environment:\n      CONN_MAX_AGE: ${DB_AGE:-0}\n")
+    (project / "deploy" / "docker-compose.yml").write_text(text)
+    for where, value in ((project, "11"), (project / "deploy", "22")):
+        (where / ".env").write_text(f"DB_AGE={value}\n")
+        (where / "web.env").write_text(f"FROM_ENV_FILE={value}\n")
+    compose_file = str(project / "deploy" / "docker-compose.yml")
+    shown = subprocess.run([cli, "-f", compose_file, "--project-directory", str(project), "config"],
+                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    import yaml
+    env = yaml.safe_load(shown.stdout)["services"]["web"]["environment"]
+    method = RestartMethod("docker-compose", program="web", config_files=[compose_file], working_dir=str(project))
+    reads = Compose().reads(method, {compose_file: RemoteFile(compose_file, text.encode(), "x")})
+    assert reads == [str(project / "web.env"), str(project / ".env")]
+    assert env == {"CONN_MAX_AGE": "11", "FROM_ENV_FILE": "11"}  # both read where the controller reads them
+
+
+def test_a_dotenv_compose_does_not_read_is_no_source_of_the_containers_environment():
+    """The variable the settings read has the same name in the .env files: only the project
+    directory's .env reaches the container (through `${VAR}` in the compose file); a `.env`
+    beside the compose file is read by nothing and never patched."""
+    env_block = "    environment:\n      CONN_MAX_AGE: ${CONN_MAX_AGE:-0}\n"
+    files = {"srv/shop/deploy/docker-compose.yml": compose(env_block), "srv/shop/.env": "CONN_MAX_AGE=0\n",
+             "srv/shop/deploy/.env": "CONN_MAX_AGE=60\n"}
+    result, found = project_audit(files, ("srv/shop/.env",))
+    assert result.patched["srv/shop/.env"] == "CONN_MAX_AGE=600\n"
+    assert "srv/shop/deploy/.env" not in result.patched and ("srv/shop/deploy/.env", "CONN_MAX_AGE") not in found
+
+
+def test_the_live_project_reaches_the_discovery_as_its_labels_name_it():
+    """The container's labels (working_dir, config_files, environment_file) become the discovery's
+    project: its directory, its compose files and the env files it interpolates from."""
+    from remediation.plan.inspection import compose_project
+
+    master = {"container": "c1", "docker": {"labels": {
+        "com.docker.compose.project": "shop", "com.docker.compose.service": "web",
+        "com.docker.compose.project.working_dir": "/srv/shop",
+        "com.docker.compose.project.config_files": "/srv/shop/deploy/docker-compose.yml"}}}
+    method = Compose().detect(master, {"docker-compose": "/usr/bin/docker-compose"})
+    assert compose_project(method) == ComposeProject("srv/shop", ("srv/shop/deploy/docker-compose.yml",),
+                                                     ("srv/shop/.env",))
+    assert project_argv(method)[-2:] == ["--project-directory", "/srv/shop"]
+    master["docker"]["labels"]["com.docker.compose.project.environment_file"] = "/srv/shop/a.env,/srv/shop/b.env"
+    method = Compose().detect(master, {"docker-compose": "/usr/bin/docker-compose"})
+    assert compose_project(method).dotenv == ("srv/shop/a.env", "srv/shop/b.env")
+    assert compose_project(RestartMethod("systemd", program="web.service")) is None

@@ -5,8 +5,8 @@ environment (a compose service's `environment:`, a supervisor program's `environ
 from __future__ import annotations
 
 from remediation.discovery import audit_files
-from remediation.discovery.env_override import override_edit
-from remediation.discovery.model import EnvOverride, Hints, apply_edits
+from remediation.discovery.env_override import CREATED_HEADER, new_dropin, override_edit
+from remediation.discovery.model import EnvOverride, Hints, SystemdUnit, apply_edits
 from remediation.model import Target
 
 # settings as django-environ users write them: CONN_MAX_AGE only from the environment
@@ -88,37 +88,94 @@ UNIT = ("[Unit]\nDescription=gunicorn daemon for %i\nAfter=network.target\n\n[Se
         "Restart=on-failure\n\n[Install]\nWantedBy=multi-user.target\n")
 
 
-def systemd_hints(files: tuple[str, ...]) -> EnvOverride:
-    return EnvOverride("systemd", "gunicorn@shop.service", files)
+def systemd_hints(files: tuple[str, ...], unit: str = "gunicorn@shop.service") -> EnvOverride:
+    return EnvOverride("systemd", unit, files)
 
 
-def test_systemd_unit_under_etc_gets_an_environment_line_in_its_service_section():
-    from remediation.discovery.model import SystemdUnit
-
+def systemd_audit(files: dict[str, str], unit: str, loaded: tuple[str, ...], live_names=("CONN_MAX_AGE",)):
+    """An audit as inspect gives it for a live systemd unit: its files as `systemctl show` lists
+    them, plus the drop-in the tool would create (plan/inspection.py)."""
     command = "/srv/shop/venv/bin/gunicorn -c /srv/shop/gunicorn.conf.py shop.wsgi"
-    files = {"etc/systemd/system/gunicorn@.service": UNIT}
+    created = new_dropin(unit, loaded)
     hints = Hints(command=command, cwd="srv/shop", settings_module="shop.settings",
-                  env={"DJANGO_SETTINGS_MODULE": "shop.settings"}, env_names=frozenset({"CONN_MAX_AGE"}),
-                  systemd_unit=SystemdUnit("gunicorn@shop.service", ("etc/systemd/system/gunicorn@.service",),
-                                           (("i", "shop"),)),
-                  env_override=systemd_hints(("etc/systemd/system/gunicorn@.service",)))
+                  env={"DJANGO_SETTINGS_MODULE": "shop.settings"}, env_names=frozenset(live_names),
+                  systemd_unit=SystemdUnit(unit, loaded + ((created,) if created else ()), (("i", "shop"),)),
+                  env_override=EnvOverride("systemd", unit, loaded, create=created))
     base = {"srv/shop/shop/__init__.py": "", "srv/shop/shop/settings.py": SETTINGS, "srv/shop/gunicorn.conf.py": CONF}
     result = audit_files({**base, **files}, Target(), hints)
-    assert result.patched["etc/systemd/system/gunicorn@.service"] == UNIT.replace(
-        "Restart=on-failure\n", "Restart=on-failure\nEnvironment=CONN_MAX_AGE=600\n")
-    assert result.restarted_env.get("CONN_MAX_AGE") == "600"
+    return result, {(f.file, f.setting): f for f in result.findings}
+
+
+DROPIN = "[Service]\nEnvironment=CONN_MAX_AGE=600\n"
+
+
+def test_a_template_instance_gets_a_dropin_of_its_own_and_the_template_is_left_alone():
+    """systemd reads `gunicorn@shop.service.d/` for this instance only (and `gunicorn@.service.d/`
+    for every instance): the override goes to the instance's own directory, so gunicorn@blog
+    keeps its environment."""
+    files = {"etc/systemd/system/gunicorn@.service": UNIT,
+             "etc/systemd/system/gunicorn@.service.d/10-env.conf": "[Service]\nEnvironment=LANG=C.UTF-8\n"}
+    result, found = systemd_audit(files, "gunicorn@shop.service", tuple(files))
+    path = "etc/systemd/system/gunicorn@shop.service.d/50-remediation.conf"
+    assert set(result.patched) == {path} and result.created == {path}
+    assert result.patched[path] == CREATED_HEADER + DROPIN
+    assert found[(path, "CONN_MAX_AGE")].action == "patch"
+    assert result.restarted_env.get("CONN_MAX_AGE") == "600"  # the re-audit read it as the unit's, applied last
+    assert "+Environment=CONN_MAX_AGE=600" in result.diff
+
+
+def test_a_vendor_unit_with_nothing_under_etc_gets_a_new_dropin():
+    result, _found = systemd_audit({"lib/systemd/system/gunicorn.service": UNIT}, "gunicorn.service",
+                                   ("lib/systemd/system/gunicorn.service",))
+    assert result.created == {"etc/systemd/system/gunicorn.service.d/50-remediation.conf"}
+    assert "lib/systemd/system/gunicorn.service" not in result.patched
+
+
+def test_a_vendor_units_environment_is_overridden_never_edited():
+    """The package's unit sets CONN_MAX_AGE=0: a drop-in's later Environment= wins (the vendor
+    file would be overwritten by the next upgrade)."""
+    vendor = UNIT.replace("Restart=on-failure\n", "Restart=on-failure\nEnvironment=CONN_MAX_AGE=0\n")
+    result, found = systemd_audit({"usr/lib/systemd/system/gunicorn.service": vendor}, "gunicorn.service",
+                                  ("usr/lib/systemd/system/gunicorn.service",))
+    path = "etc/systemd/system/gunicorn.service.d/50-remediation.conf"
+    assert set(result.patched) == {path} and result.patched[path] == CREATED_HEADER + DROPIN
+    assert "vendor unit" in found[(path, "CONN_MAX_AGE")].reason
+    # without a place of its own (no hint): reported, the vendor file still untouched
+    result = audit_files({"usr/lib/systemd/system/gunicorn.service": vendor, "srv/shop/shop/__init__.py": "",
+                          "srv/shop/shop/settings.py": SETTINGS, "srv/shop/gunicorn.conf.py": CONF}, Target(),
+                         Hints(settings_module="shop.settings"))
+    assert "usr/lib/systemd/system/gunicorn.service" not in result.patched
+    assert any("vendor unit" in f.reason and f.action == "report" for f in result.findings)
+
+
+def test_the_instances_own_dropin_under_etc_takes_the_line():
+    own = "etc/systemd/system/gunicorn@shop.service.d/override.conf"
+    files = {"etc/systemd/system/gunicorn@.service": UNIT, own: "[Service]\nEnvironment=LANG=C.UTF-8\n"}
+    result, _found = systemd_audit(files, "gunicorn@shop.service", tuple(files))
+    assert set(result.patched) == {own} and not result.created
+    assert result.patched[own] == "[Service]\nEnvironment=LANG=C.UTF-8\nEnvironment=CONN_MAX_AGE=600\n"
+
+
+def test_the_new_dropin_sorts_after_every_dropin_the_unit_loads():
+    unit = "gunicorn@shop.service"
+    assert new_dropin(unit, ("lib/systemd/system/gunicorn@.service",)) == \
+        "etc/systemd/system/gunicorn@shop.service.d/50-remediation.conf"
+    assert new_dropin(unit, ("lib/systemd/system/gunicorn@.service",
+                             "etc/systemd/system/gunicorn@.service.d/override.conf")) == \
+        "etc/systemd/system/gunicorn@shop.service.d/zz-remediation.conf"  # `systemctl edit`'s name sorts later
+    assert new_dropin(unit, ("lib/systemd/system/gunicorn@.service", "run/systemd/system/gunicorn@.service.d/zzz.conf")) is None
 
 
 def test_a_vendor_unit_is_never_edited_for_an_override():
     texts = {"lib/systemd/system/gunicorn.service": UNIT, "etc/systemd/system/gunicorn.service.d/override.conf":
              "[Service]\nEnvironment=LANG=C.UTF-8\n"}
-    path, edits = override_edit(texts, systemd_hints(("lib/systemd/system/gunicorn.service",
-                                                      "etc/systemd/system/gunicorn.service.d/override.conf")),
-                                "CONN_MAX_AGE", "600")
+    loaded = ("lib/systemd/system/gunicorn.service", "etc/systemd/system/gunicorn.service.d/override.conf")
+    path, edits = override_edit(texts, systemd_hints(loaded, "gunicorn.service"), "CONN_MAX_AGE", "600")
     assert path == "etc/systemd/system/gunicorn.service.d/override.conf"
     assert apply_edits(texts[path], edits) == "[Service]\nEnvironment=LANG=C.UTF-8\nEnvironment=CONN_MAX_AGE=600\n"
     assert override_edit({"lib/systemd/system/gunicorn.service": UNIT},
-                         systemd_hints(("lib/systemd/system/gunicorn.service",)), "CONN_MAX_AGE", "600") is None
+                         systemd_hints(("lib/systemd/system/gunicorn.service",), "gunicorn.service"),
+                         "CONN_MAX_AGE", "600") is None  # no place of its own, and none to create
 
 
 def test_gunicorn_cmd_args_from_nowhere_is_overridden_on_the_managers_command_line():

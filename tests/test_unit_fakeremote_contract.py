@@ -336,3 +336,50 @@ def test_each_probe_is_recognised_by_its_manager(name, kind, program):
 
     master = parse_probe(json.loads((PROBES / f"{name}.json").read_text())).master()
     assert (master.restart.kind, master.restart.program) == (kind, program)
+
+
+def test_create_and_its_removal_agree_and_leave_the_tree_as_it_was(tmp_path):
+    """A file the run creates (a systemd drop-in) in a directory that did not exist: the create
+    names the directories it made; the restore of an `absent` item removes the file and them, so
+    the tree is as before; a file already there is refused; another hand's bytes are not removed."""
+    app, remote = both(tmp_path)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    path = str(app / "unit.d" / "sub" / "50-remediation.conf")
+    create = {"op": "create", "path": path, "content": b64(b"[Service]\nEnvironment=A=1\n")}
+    real, fake = real_agent(create)[0], remote.agent(create)[0]
+    same_shape(real, fake, ("ok", "created_dirs", "sha256_after"))
+    assert real["created_dirs"] == [str(app / "unit.d"), str(app / "unit.d" / "sub")]
+    assert Path(path).read_bytes() == remote.fake.files[path].content == b"[Service]\nEnvironment=A=1\n"
+    assert oct(Path(path).stat().st_mode & 0o777) == "0o644"
+    again = real_agent(create)[0], remote.agent(create)[0]
+    assert [r["ok"] for r in again] == [False, False] and all("exists" in r["error"] for r in again)
+
+    item = {"path": path, "absent": True, "ours": [real["sha256_after"]], "created_dirs": real["created_dirs"]}
+    restore = {"op": "restore", "files": [item]}
+    real, fake = real_agent(restore)[0], remote.agent(restore)[0]
+    assert [(f["ok"], f["source"]) for f in real["files"]] == [(f["ok"], f["source"]) for f in fake["files"]] \
+        == [(True, "removed")]
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before and path not in remote.fake.files
+    real, fake = real_agent(restore)[0], remote.agent(restore)[0]  # a second rollback: nothing to do
+    assert [(f["ok"], f["source"]) for f in real["files"]] == [(f["ok"], f["source"]) for f in fake["files"]] \
+        == [(True, "already")]
+
+    Path(path).parent.mkdir(parents=True)
+    Path(path).write_bytes(b"# someone's own drop-in\n")
+    remote.fake.files[path] = FakeFile(b"# someone's own drop-in\n")
+    real, fake = real_agent(restore)[0], remote.agent(restore)[0]
+    assert [f["ok"] for f in real["files"]] == [f["ok"] for f in fake["files"]] == [False]
+    assert "another hand" in real["files"][0]["error"] and "another hand" in fake["files"][0]["error"]
+    assert Path(path).read_bytes() == b"# someone's own drop-in\n"
+
+
+def test_the_directories_a_create_will_make_are_known_before_it(tmp_path):
+    """apply journals them with the intent (a rollback after a crash mid-create removes them)."""
+    from remediation.apply import missing_dirs
+
+    app, remote = both(tmp_path)
+    path = str(app / "unit.d" / "sub" / "50-remediation.conf")
+    assert missing_dirs(remote, path) == [str(app / "unit.d"), str(app / "unit.d" / "sub")]
+    listing = real_agent({"op": "read", "paths": [], "list_dirs": [str(app / "unit.d"), str(app)]})[0]["listings"]
+    assert isinstance(listing[str(app / "unit.d")], dict) and isinstance(listing[str(app)], list)
+    assert missing_dirs(remote, str(app / "site" / "new.py")) == []

@@ -148,3 +148,21 @@ def test_new_run_ids_sort_by_time_and_differ(runs):
     assert first.run_id != second.run_id
     assert first.run_id[:15] <= second.run_id[:15]
     assert {j.run_id for j in list_runs(runs)} == {first.run_id, second.run_id}
+
+
+def test_a_created_file_is_rolled_back_by_removal_even_when_the_run_died_mid_create(journal):
+    """A file the run created is journalled `absent_before`: its rollback item removes it (only
+    while it holds this run's bytes) with the directories the create made; a run that died after
+    the intent still names the intended bytes, so a finished create is removed too."""
+    from remediation.rollback import _restore_items
+
+    path = "/etc/systemd/system/web.service.d/50-remediation.conf"
+    journal.record("lab1", "change-intent", path=path, absent_before=True, sha256_before=None, sha256_intended="aa",
+                   created_dirs=["/etc/systemd/system/web.service.d"])  # missing when the plan asked
+    assert _restore_items(journal, "lab1") == [{"path": path, "absent": True, "ours": ["aa"],
+                                                "created_dirs": ["/etc/systemd/system/web.service.d"]}]
+    journal.record("lab1", "change-done", path=path, sha256_before=None, sha256_after="aa", created=True,
+                   created_dirs=["/etc/systemd/system/web.service.d"])
+    assert _restore_items(journal, "lab1") == [{"path": path, "absent": True, "ours": ["aa"],
+                                                "created_dirs": ["/etc/systemd/system/web.service.d"]}]
+    assert _restore_items(journal, "lab2") == []

@@ -24,12 +24,13 @@ def test_every_registered_managers_probe_is_in_it_once():
     text = payload.source()
     probes = [m.PROBE for m in managers.REGISTRY if m.PROBE]
     assert {"remediation.managers.compose.probe", "remediation.managers.supervisor.probe",
-            "remediation.managers.systemd.probe"} <= set(probes)
+            "remediation.managers.systemd.probe", "remediation.managers.podman.probe"} <= set(probes)
     for probe in set(probes):
         assert text.count(f"# ---- {probe}\n") == 1
     agent = payload.load()  # and each probe registered what it adds
-    assert {f.__name__ for f in agent.MASTER_PROBES} == {"probe_container", "probe_supervisor", "probe_systemd"}
-    assert set(agent.LOG_KINDS) == {"docker", "journal"}
+    assert {f.__name__ for f in agent.MASTER_PROBES} == {"probe_container", "probe_supervisor", "probe_systemd",
+                                                          "probe_podman"}
+    assert set(agent.LOG_KINDS) == {"docker", "journal", "podman"}
     assert "supervisor_restart" in agent.OPS
 
 

@@ -12,7 +12,8 @@ def app_command(req, args):
     """argv, env, cwd and privilege drop that run the snippet as the app runs (or in its container)."""
     overrides = req.get("env") or {}  # what the restart will change (a patched manager file)
     if req.get("container"):
-        argv = ["docker", "exec", "-i"] + (["-w", req["cwd"]] if req.get("cwd") else [])
+        engine = req.get("engine") or "docker"  # the manager's container CLI (docker, podman)
+        argv = [engine, "exec", "-i"] + (["-w", req["cwd"]] if req.get("cwd") else [])
         for key, value in sorted(overrides.items()):
             argv += ["-e", "%s=%s" % (key, value)]
         return argv + [req["container"], req["python"], "-c", req["snippet"]] + args, None, None, {}

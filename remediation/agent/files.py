@@ -1,5 +1,6 @@
 """Files: read (with globs and directory listings), write (backed up, atomic, validated, sha256
-before and after) and restore byte-identical originals."""
+before and after), create a file that did not exist (and its missing directories), and restore
+byte-identical originals (a created file removed, with the directories it needed)."""
 import base64
 import os
 import sys
@@ -150,11 +151,96 @@ def op_write(req):
     return {"ok": True, "backup": backup, "sha256_before": sha256(original), "sha256_after": current_sha(path)}
 
 
+def missing_dirs(directory):
+    """The directories from `directory` up that do not exist yet, the outermost first."""
+    out = []
+    while directory and directory != "/" and not os.path.lexists(directory):
+        out.insert(0, directory)
+        directory = os.path.dirname(directory)
+    return out
+
+
+@op("create")
+def op_create(req):
+    """A file that does not exist: its missing directories made (0755), the content written to a
+    temp file beside it, validated, renamed into place (0644); owned as the nearest existing
+    directory is (root's /etc/systemd/system: root). Refused when anything is at the path
+    already: the plan saw none."""
+    path = req["path"]
+    if not os.path.isabs(path) or os.path.normpath(path) != path:
+        return {"ok": False, "error": "%s: not a normalised absolute path" % path}
+    if os.path.lexists(path):
+        return {"ok": False, "error": "%s exists: the plan saw no file there (run plan again)" % path}
+    data = base64.b64decode(req["content"])
+    made = missing_dirs(os.path.dirname(path))
+    try:
+        owner = os.stat(os.path.dirname(made[0]) if made else os.path.dirname(path))  # who owns the place
+        for directory in made:
+            os.mkdir(directory, 0o755)
+            os.chmod(directory, 0o755)  # whatever the umask
+            os.chown(directory, owner.st_uid, owner.st_gid)
+            fsync_dir(os.path.dirname(directory))
+        tmp = atomic_write(path, data, 0o644, owner.st_uid, owner.st_gid)
+    except OSError as exc:
+        remove_dirs(made)
+        return {"ok": False, "error": "%s: %s" % (exc.filename or path, exc.strerror), "stage": "create"}
+    problem = validate(tmp, req.get("validate"), req.get("python"))
+    if problem or req.get("dry_run"):
+        os.unlink(tmp)
+        remove_dirs(made)
+        if problem:
+            return {"ok": False, "error": "%s: new content failed validation: %s" % (path, problem)}
+        return {"ok": True, "dry_run": True, "created_dirs": made}
+    try:
+        os.rename(tmp, path)
+        fsync_dir(os.path.dirname(path))
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        remove_dirs(made)
+        return {"ok": False, "error": "%s: %s" % (path, exc.strerror), "stage": "rename"}
+    return {"ok": True, "created_dirs": made, "sha256_after": current_sha(path)}
+
+
+def remove_dirs(made):
+    """Remove the directories a create made, innermost first, each only when empty."""
+    for directory in reversed(made):
+        try:
+            os.rmdir(directory)
+            fsync_dir(os.path.dirname(directory))
+        except OSError:
+            return
+
+
+def remove_created(item):
+    """Rollback of a create: the file removed when it still holds this run's bytes (another
+    hand's file is left alone), then the directories the create made, when empty."""
+    path = item["path"]
+    if not os.path.lexists(path):
+        remove_dirs(item.get("created_dirs") or [])
+        return {"path": path, "ok": True, "source": "already"}
+    if os.path.islink(path) or current_sha(path) not in (item.get("ours") or []):
+        return {"path": path, "ok": False, "error": "%s: changed by another hand since the tool created it: "
+                "not removed" % path}
+    try:
+        os.unlink(path)
+        fsync_dir(os.path.dirname(path))
+    except OSError as exc:
+        return {"path": path, "ok": False, "error": "%s: %s" % (path, exc.strerror)}
+    remove_dirs(item.get("created_dirs") or [])
+    ok = not os.path.lexists(path)
+    return {"path": path, "ok": ok, "source": "removed", "error": None if ok else "still there after removal"}
+
+
 @op("restore")
 def op_restore(req):
-    """Put original bytes back atomically, from the host backup or the controller's copy."""
+    """Put original bytes back atomically, from the host backup or the controller's copy; a file
+    the run created (`absent`) is removed."""
     results = []
     for item in req["files"]:
+        if item.get("absent"):
+            results.append(remove_created(item))
+            continue
         path, want = item["path"], item["sha256"]
         if current_sha(path) == want:
             results.append({"path": path, "ok": True, "source": "already"})

@@ -266,6 +266,10 @@ def remediate(c, host, inventory=None, json=None, playbook=None, yes=False, forc
     for name, why in run.skipped.items():
         out.print(f"app {name}: left alone, {why}")
     for change in run.changes:
+        if change.get("created"):
+            out.print(f"created {change['path']} sha256 {change['sha256_after'][:12]} (absent before: the "
+                      "rollback removes it)")
+            continue
         out.print(f"changed {change['path']} sha256 {change['sha256_before'][:12]} → {change['sha256_after'][:12]} "
                   f"(backup {change['backup']})")
     if run.status not in ("remediated", "unchanged"):

@@ -47,6 +47,7 @@ REMEDIATION_VARS = {
     "remediation_app_url": "the URL verify requests (default http://127.0.0.1:PORT/)",
     "remediation_compose_file": "the docker-compose file of the app (absolute)",
     "remediation_compose_service": "the compose service running gunicorn",
+    "remediation_podman_container": "the podman container running gunicorn (its name or id)",
     "remediation_db_group": "the inventory group of hosts sharing one database server",
     "remediation_drain_command": "a shell command taking the host out of its load balancer before any change",
     "remediation_drain_wait_s": "seconds to wait after the drain command (in-flight requests finishing)",

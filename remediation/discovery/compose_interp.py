@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
+from remediation.discovery.model import ComposeProject
+
 WHOLE = re.compile(r"^\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?-)(?P<default>[^}$]*))?\}"
                    r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))$")
 
@@ -35,8 +37,34 @@ def reference(value: str) -> Optional[Reference]:
 
 
 def project_env_file(compose_file: str) -> str:
-    """The `.env` compose reads for interpolation when run with this compose file (its directory)."""
+    """The `.env` compose reads for interpolation when run with this compose file alone (its
+    directory is then the project directory)."""
     return posixpath.join(posixpath.dirname(compose_file), ".env")
+
+
+def dotenv_files(compose_file: str, project: Optional[ComposeProject]) -> tuple[str, ...]:
+    """The files compose interpolates `${VAR}` from, a later one winning: those the live project
+    names for its own compose files (its directory's .env, or the --env-file ones), else the .env
+    beside the compose file (a checkout: no project was asked)."""
+    if project is not None and compose_file in project.files:
+        return project.dotenv
+    return (project_env_file(compose_file),)
+
+
+def compose_base(compose_file: str, project: Optional[ComposeProject]) -> str:
+    """The directory compose resolves a compose file's relative paths against: the live project's
+    directory for its own files, else the file's directory."""
+    if project is not None and compose_file in project.files:
+        return project.directory
+    return posixpath.dirname(compose_file)
+
+
+def dotenv_values(texts_by_file: dict[str, dict[str, str]], files: tuple[str, ...]) -> dict[str, str]:
+    """NAME -> value as compose reads `files` in order (a later file's value wins)."""
+    out: dict[str, str] = {}
+    for path in files:
+        out.update(texts_by_file.get(path, {}))
+    return out
 
 
 def resolved(kind: str, file: str, text: str, dotenv: dict[str, str]) -> str:

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
 from remediation.model import Target
-from remediation.discovery.compose_interp import project_env_file, reference
-from remediation.discovery.model import Edit, Finding, FindingCode, Rank
+from remediation.discovery.compose_interp import dotenv_files, reference
+from remediation.discovery.env_override import vendor_unit_file
+from remediation.discovery.model import ComposeProject, Edit, Finding, FindingCode, Rank
 from remediation.discovery.places import Proposal
 from remediation.discovery.pyedit import append_dict_entry, append_keyword, insert_after_statement, replace_literal
 from remediation.discovery.pyeval import Absent, Const, DictObj, EnvGet, Evaluator, State, TooComplex, Unknown
@@ -39,6 +40,10 @@ class DbContext:
     pool_possible: bool = True  # some settings text names a native pool ("pool" in OPTIONS)
     # the manager's own environment for NAME=value (discovery/env_override.py): (file, edits) or None
     override: Callable[[str, str], Optional[tuple[str, list[Edit]]]] = lambda name, value: None
+    compose_project: Optional[ComposeProject] = None  # Hints.compose_project
+    # whether a setting reaches the process's environment (a .env compose only interpolates from,
+    # or reads not at all, does not): the orchestrator's feeds_process
+    feeds: Callable[[EnvSetting], bool] = lambda env: True
 
 
 def literal_env(key: str, want: Any) -> str:
@@ -341,10 +346,11 @@ class SettingsPlanner:
             self.add(file, offset, key, f"${var}={shown_live}", None if action == "ok" else str(want), action,
                      f"{label}: the live environment sets ${var}, which wins over the default in the code")
             return
-        for env in self.ctx.env_by_name.get(var, []):
+        sources = [env for env in self.ctx.env_by_name.get(var, []) if self.ctx.feeds(env)]
+        for env in sources:
             self.plan_env_setting(env, key, want, label, blocked)
         if self.ctx.unread(var):  # the variable wins: patching the default would change nothing
-            if not self.ctx.env_by_name.get(var):
+            if not sources:
                 self.plan_manager_env(file, offset, key, var, want, label, blocked)
             return
         if value.default is None:
@@ -386,6 +392,9 @@ class SettingsPlanner:
         if same(key, text, want):
             self.add(env.file, offset, key, text, None, "ok", f"{reason}: already {text}")
             return
+        if env.kind == "systemd" and vendor_unit_file(env.file):
+            self.plan_over_vendor(env, offset, key, want, reason, blocked)
+            return
         span = env.value.span(0, len(text)) if text else None
         new = str(want)
         if blocked:
@@ -396,6 +405,18 @@ class SettingsPlanner:
             self.patch(env.file, offset, key, text, want, f"{reason}: {text} -> {new}",
                        [Edit(span[0], span[1], new)])
 
+    def plan_over_vendor(self, env: EnvSetting, offset, key, want, reason, blocked) -> None:
+        """A vendor unit's `Environment=` (a package upgrade overwrites the file): the unit's own
+        override under /etc/systemd, whose later `Environment=` wins, takes the target value."""
+        why = f"{reason}, a vendor unit (a package upgrade overwrites it): never edited"
+        found = None if blocked else self.ctx.override(env.name, literal_env(key, want))
+        if found is None:
+            self.report(env.file, offset, key, env.value.text, why + (f"; not raised: {blocked}" if blocked else ""),
+                        proposed=str(want))
+            return
+        where, edits = found
+        self.patch(where, edits[0].start, key, env.value.text, want, f"{why}; overridden in {where}", edits)
+
     def plan_interpolated(self, env: EnvSetting, key, want, label, blocked) -> bool:
         """A compose `environment:` value that is one `${VAR}` (compose_interp): planned where
         compose takes VAR from, the project's `.env`, else the reference's default. False when
@@ -403,15 +424,17 @@ class SettingsPlanner:
         ref = reference(env.value.text)
         if ref is None:
             return False
-        dotenv = project_env_file(env.file)
-        sources = [e for e in self.ctx.env_by_name.get(ref.var, []) if e.file == dotenv]
+        files = dotenv_files(env.file, self.ctx.compose_project)
+        dotenv = ", ".join(files)
+        sources = sorted((e for e in self.ctx.env_by_name.get(ref.var, []) if e.file in files),
+                         key=lambda e: files.index(e.file))  # the last file that sets it wins
         if sources:
             self.plan_env_setting(sources[-1], key, want, f"{label} (via ${{{ref.var}}} in {env.file})", blocked)
             return True
         if ref.default is None or ref.default_start is None:
             self.report(env.file, env.offset, key, env.value.text,
-                        f"{label}: ${env.name} in {env.file} is ${{{ref.var}}}, which no .env beside it sets: "
-                        "compose takes it from the shell that runs it", proposed=str(want))
+                        f"{label}: ${env.name} in {env.file} is ${{{ref.var}}}, which the project's env file "
+                        f"({dotenv}) does not set: compose takes it from the shell that runs it", proposed=str(want))
             return True
         reason = (f"{label}: ${env.name} in {env.file} is {env.value.text}: its default applies "
                   f"({dotenv} does not set {ref.var}; a shell that runs compose with {ref.var} set would win)")

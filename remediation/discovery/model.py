@@ -109,6 +109,19 @@ class SystemdUnit:
 
 
 @dataclass(frozen=True)
+class ComposeProject:
+    """The live compose project as its containers' labels name it: its directory, where compose
+    resolves the relative paths of its files (`env_file:`, `build:`) and finds `.env`
+    (`--project-directory`; by default the first compose file's directory), its compose files,
+    and the files it interpolates `${VAR}` from (a later one wins): that `.env`, or the
+    `--env-file` ones (tree keys)."""
+
+    directory: str
+    files: tuple[str, ...]
+    dotenv: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EnvOverride:
     """Where the process's manager takes an environment of its own (discovery/env_override.py):
     a compose service's `environment:`, a supervisor program's `environment=` or a systemd unit's
@@ -117,6 +130,9 @@ class EnvOverride:
     kind: Literal["compose", "supervisor", "systemd"]
     name: str  # the compose service, the supervisor program (without its group), or the systemd unit
     files: tuple[str, ...]
+    # a file the tool may create when none of `files` can take it (tree key): a systemd drop-in
+    # of this unit alone under /etc/systemd/system, applied after every drop-in it has now
+    create: Optional[str] = None
 
 
 @dataclass
@@ -133,6 +149,7 @@ class Hints:
     loaded_settings: Optional[tuple[str, ...]] = None  # settings files the app's settings import loaded
     systemd_unit: Optional[SystemdUnit] = None  # the live process's unit, as systemd says it loads it
     env_override: Optional[EnvOverride] = None  # the manager's own environment, for a variable nothing sets
+    compose_project: Optional[ComposeProject] = None  # the live compose project (None: each file on its own)
 
     def unread(self, var: str) -> bool:
         """The live process has $var, but only its name was read (its value may be a secret):
@@ -206,6 +223,7 @@ class AuditResult:
     templated: set[str] = field(default_factory=set)  # patched files that are templates
     restarted_command: Optional[str] = None  # the live command after the restart, when a patch changes it
     restarted_env: dict[str, str] = field(default_factory=dict)  # variables a patch gives new values
+    created: set[str] = field(default_factory=set)  # patched files that do not exist yet (their text was "")
     skipped: dict[str, int] = field(default_factory=dict)  # binary / large data files, counted
 
     def half_fix(self) -> bool:

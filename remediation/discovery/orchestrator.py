@@ -10,15 +10,16 @@ import re
 import shlex
 from collections import defaultdict
 from dataclasses import dataclass, replace
-from typing import Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 from remediation.model import Target
-from remediation.discovery.compose_interp import project_env_file, resolved
+from remediation.discovery.compose_interp import dotenv_files, dotenv_values, resolved
 from remediation.discovery.deployments import Built, DeploymentBuilder
-from remediation.discovery.env_override import override_edit
+from remediation.discovery.env_override import override_edit, vendor_unit_file
 from remediation.discovery.django_db import DbContext, SettingsPlanner
-from remediation.discovery.model import (AuditResult, Edit, EditConflict, Finding, FindingCode, Hints, LIVE_COMMAND, Rank, apply_edits,
-                    unified_diff)
+from remediation.discovery.classify import kind_of
+from remediation.discovery.model import (AuditResult, ComposeProject, Edit, EditConflict, Finding, FindingCode, Hints,
+                                         LIVE_COMMAND, Rank, apply_edits, unified_diff)
 from remediation.discovery.pairing import pair
 from remediation.discovery.places import Proposal
 from remediation.discovery.precedence import DeploymentPlanner
@@ -176,7 +177,8 @@ class Plan:
                         versions.at_least("django", (4, 1)),
                         self.gevent_remains, self.tree.line, self.hints.unread,
                         pool_possible=_names_a_pool(self.tree, choice.settings_files + choice.roots),
-                        override=self._override)
+                        override=self._override, compose_project=self.hints.compose_project,
+                        feeds=feeds_process(self.tree, self.hints.compose_project))
         for pointer in choice.unresolved:
             self.add(Finding(pointer.file or "<hint>", self.tree.line(pointer.file, pointer.offset),
                              "CONN_MAX_AGE", None, None, "report",
@@ -377,23 +379,28 @@ def _refuse(proposal: Proposal, why: str) -> None:
     proposal.edits = []
 
 
-def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[str, str]]:
-    """Patched texts per file, and the files whose edits could not be applied (with why)."""
+def apply(tree: Tree, proposals: list[Proposal], creatable: frozenset[str] = frozenset()) -> tuple[dict[str, str], dict[str, str]]:
+    """Patched texts per file, and the files whose edits could not be applied (with why);
+    `creatable`: files not in the tree that a patch may create (their text is "")."""
     by_file: dict[str, list[Edit]] = defaultdict(list)
     for proposal in proposals:
         by_file[proposal.finding.file].extend(proposal.edits)
     patched, failed = {}, {}
     for path, edits in by_file.items():
-        original = tree.texts.get(path)
+        original = tree.texts.get(path, "" if path in creatable else None)
         if original is None:
             failed[path] = "not a file in the tree"
+            continue
+        if vendor_unit_file(path):
+            failed[path] = "a vendor unit (a package upgrade overwrites it): never edited"
             continue
         try:
             new = apply_edits(original, edits)
         except EditConflict as exc:
             failed[path] = str(exc)
             continue
-        problem = validate.check(path, tree.kinds.get(path), new, templated=tree.template(path) is not None)
+        templated = path in tree.texts and tree.template(path) is not None
+        problem = validate.check(path, kind_of_patched(tree, path, new), new, templated=templated)
         if problem:
             failed[path] = f"the patched file does not parse ({problem})"
             continue
@@ -402,9 +409,14 @@ def apply(tree: Tree, proposals: list[Proposal]) -> tuple[dict[str, str], dict[s
     return patched, failed
 
 
+def kind_of_patched(tree: Tree, path: str, text: str) -> Optional[str]:
+    """The kind of a patched file: the tree's, or by name and text for one a patch creates."""
+    return tree.kinds[path] if path in tree.kinds else (None if path in tree.texts else kind_of(path, text))
+
+
 def plan(files: Union[Tree, Mapping[str, Union[str, bytes]]], target: Target,
          hints: Hints) -> tuple[Tree, list[Proposal], Built]:
-    tree = files if isinstance(files, Tree) else Tree(files, hints.systemd_unit)
+    tree = files if isinstance(files, Tree) else Tree(files, hints.systemd_unit, hints.compose_project)
     planned = Plan(tree, target, hints).build()
     proposals = merge(planned.proposals)
     guard_templates(tree, proposals)
@@ -423,11 +435,14 @@ def restarted(before: Tree, built: Built, after: Tree, patched: dict[str, str], 
     changes (a supervisor `command=`, a compose `command:`), the restart runs the patched line, not
     the one `ps` shows now; a patched `environment=`/`environment:`/`Environment=` gives it new values."""
     def value(tree: Tree, e: EnvSetting) -> str:  # what compose passes for `KEY: ${VAR:-d}`
-        dotenv = {d.name: d.text for d in tree.located.env if d.file == project_env_file(e.file)}
-        return resolved(e.kind, e.file, e.text, dotenv)
+        by_file: dict[str, dict[str, str]] = defaultdict(dict)
+        for d in tree.located.env:
+            by_file[d.file][d.name] = d.text
+        return resolved(e.kind, e.file, e.text, dotenv_values(by_file, dotenv_files(e.file, hints.compose_project)))
 
-    def touched(e: EnvSetting) -> bool:  # its file, or the .env it interpolates from, is patched
-        return e.file in patched or (e.kind == "compose" and project_env_file(e.file) in patched)
+    def touched(e: EnvSetting) -> bool:  # its file, or an env file it interpolates from, is patched
+        return e.file in patched or (e.kind == "compose" and bool(set(dotenv_files(e.file, hints.compose_project))
+                                                                  & set(patched)))
 
     old_env = {(e.file, e.name): value(before, e) for e in before.located.env if touched(e)}
     # a value the patch changed, or added (the manager's own override of a variable nothing set)
@@ -459,7 +474,7 @@ def verify(tree: Tree, built: Built, patched: dict[str, str], target: Target, hi
     """Re-audit the patched tree as the restarted process will run it. A patched file that still
     needs a patch, or any new report, means the rewrite did not do what was planned: the patched
     files to revert, and the restarted view the re-audit used."""
-    after_tree = Tree({**tree.texts, **patched}, hints.systemd_unit)
+    after_tree = Tree({**tree.texts, **patched}, hints.systemd_unit, hints.compose_project)
     view = restarted(tree, built, after_tree, patched, hints)
     _, after, _ = plan(after_tree, target, view.hints)
     bad = {p.finding.file for p in after if p.finding.action == "patch"} & set(patched)
@@ -507,6 +522,17 @@ def _pair_halves(proposals: list[Proposal], target: Target, refused: dict[int, s
     proposals.append(extra)
 
 
+def feeds_process(tree: Tree, project: Optional[ComposeProject]) -> Callable[[EnvSetting], bool]:
+    """Whether an env setting reaches the live process's environment. Under a live compose project
+    an env file does only when a service names it in `env_file:`: the project's `.env` only feeds
+    `${VAR}` in the compose files (planned through them), and any other `.env` is not read at all.
+    Without a project (a checkout, another manager) every env file counts."""
+    if project is None:
+        return lambda env: True
+    named = {tree.paths.match(ref, [""], [""]).path for refs in tree.located.env_files.values() for ref in refs}
+    return lambda env: env.kind != "env-file" or env.file in named
+
+
 def image_env_replaced(tree: Tree, env: EnvSetting) -> bool:
     """A Dockerfile ENV that a compose service built from that Dockerfile sets again (its
     `environment:` or `env_file:`): the container runs the service's value, the image's is dead."""
@@ -538,9 +564,10 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
     patched: dict[str, str] = {}
     view: Optional[Restarted] = None
     _pair_halves(proposals, target, refused, bool(hints.command))
+    creatable = frozenset([hints.env_override.create] if hints.env_override and hints.env_override.create else [])
     for _ in range(MAX_VERIFY_ROUNDS):
         active = [p for p in proposals if p.finding.action == "patch" and id(p) not in refused]
-        patched, failed = apply(tree, active)
+        patched, failed = apply(tree, active, creatable)
         if not failed and patched:
             bad, view = verify(tree, built, patched, target, hints, proposals)
             failed = {path: "re-auditing the patched file did not show the target values"
@@ -561,9 +588,10 @@ def _audit_files(files: Mapping[str, str], target: Target, hints: Optional[Hints
         proposals = [p for p in proposals if p.finding.code != FindingCode.GEVENT_CODE]
     findings = [p.finding for p in proposals]
     findings.sort(key=lambda f: (f.file == LIVE_COMMAND, f.file, f.line or 0, f.setting))
-    diff = "".join(unified_diff(path, tree.texts[path], patched[path]) for path in sorted(patched))
-    result = AuditResult(findings, patched, diff, {path: tree.kinds.get(path) for path in patched},
-                         {path for path in patched if tree.template(path) is not None})
+    diff = "".join(unified_diff(path, tree.texts.get(path, ""), patched[path]) for path in sorted(patched))
+    result = AuditResult(findings, patched, diff, {path: kind_of_patched(tree, path, patched[path]) for path in patched},
+                         {path for path in patched if path in tree.texts and tree.template(path) is not None})
+    result.created = {path for path in patched if path not in tree.texts}
     result.skipped["binary"] = tree.skipped_binary
     if patched and view is not None:  # the last round's view is the patch that stands
         result.restarted_command = view.hints.command if view.hints.command != hints.command else None

@@ -8,7 +8,8 @@ from typing import Mapping, Optional, Union
 import libcst as cst
 
 from remediation.discovery.classify import interesting, kind_of
-from remediation.discovery.model import LIVE_COMMAND, LIVE_ENV, FindingCode, SystemdUnit
+from remediation.discovery.compose_interp import compose_base
+from remediation.discovery.model import LIVE_COMMAND, LIVE_ENV, ComposeProject, FindingCode, SystemdUnit
 from remediation.discovery.paths import PathIndex
 from remediation.discovery.pyparse import ModuleIndex, ParsedPy, parse_python
 from remediation.discovery.sources.base import Issue, LineIndex, Located, Lookalike
@@ -56,10 +57,14 @@ def decode(content: Union[str, bytes]) -> tuple[Optional[str], Optional[str]]:
 class Tree:
     """Everything the planners need to know about the files."""
 
-    def __init__(self, files: Mapping[str, Union[str, bytes]], unit: Optional[SystemdUnit] = None) -> None:
+    def __init__(self, files: Mapping[str, Union[str, bytes]], unit: Optional[SystemdUnit] = None,
+                 project: Optional[ComposeProject] = None) -> None:
         """`unit`: the live process's systemd unit as systemd loads it (its files, its specifiers):
-        those files are read as that one unit, whatever their names (a template's instance)."""
+        those files are read as that one unit, whatever their names (a template's instance).
+        `project`: the live compose project, whose files' relative paths compose resolves in its
+        directory."""
         self.unit = unit
+        self.project = project
         self.texts: dict[str, str] = {}
         self.kinds: dict[str, str] = {}
         self.templates: dict[str, Template] = {}
@@ -189,6 +194,8 @@ class Tree:
                 live = self.unit is not None and unit[0] == self.unit.name
                 found = locate_unit([(p, self.analysable(p)) for p in unit[1]], unit[0],
                                     dict(self.unit.specifiers) if live else None)
+            elif kind == "yaml":
+                found = locate_yaml(path, text, compose_base(path, self.project))
             else:
                 found = LOCATORS[kind](path, text)
         except RecursionError:

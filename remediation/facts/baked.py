@@ -87,7 +87,8 @@ def prepare(remote, master: GunicornMaster, files: dict) -> BakedCode | None:
     texts = _texts(remote.read(list(method.config_files)))
     build = None
     for path in method.config_files:  # a later -f file overrides an earlier one's build section
-        found = build_of(texts.get(path) or "", method.program or "", posixpath.dirname(path))
+        # relative to the project directory (--project-directory), as compose resolves them
+        found = build_of(texts.get(path) or "", method.program or "", method.working_dir or posixpath.dirname(path))
         build = found or build
     code = BakedCode(build)
     if build is None:

@@ -208,9 +208,10 @@ def introspect_op(master: GunicornMaster, *, want_db: bool, gunicorn: bool = Tru
     """The agent request that asks gunicorn and Django (as the app runs them) for their view;
     `env` overrides variables of the process's environment (what a restart will change);
     `image_run` ({"image", "like": container id}) runs it in a new container of a freshly built image."""
+    engine = managers.of(master.restart).ENGINE if master.restart.container else None
     return Introspect(master.pid, master.uid, interpreter(master), master.cwd, master.restart.container,
                       INTROSPECT_SOURCE, ["1" if want_db else "0", *(master.gunicorn_argv if gunicorn else [])],
-                      env or {}, image_run=image_run or None)
+                      env or {}, image_run=image_run or None, engine=None if engine == "docker" else engine)
 
 
 def counters_op(master: GunicornMaster, *, view: bool = False) -> Counters:

@@ -35,15 +35,17 @@ def parse_probe(reply: dict) -> HostFacts:
     masters = []
     clis = reply.get("compose_clis", {})
     for raw in reply["masters"]:
+        restart = managers.detect(raw, clis)
+        engine = managers.of(restart).engine_facts(raw)
         mounts = [Mount(m["source"], m["destination"], bool(m.get("rw", True)))
-                  for m in (raw.get("docker") or {}).get("mounts", []) if m.get("source") and m.get("destination")]
+                  for m in engine.get("mounts", []) if m.get("source") and m.get("destination")]
         masters.append(GunicornMaster(
             pid=raw["pid"], argv=raw["argv"], user=raw["user"], uid=raw["uid"], cwd=raw.get("cwd"),
             exe=raw.get("exe"), env=raw.get("env", {}),
             workers=[Worker(w["pid"], w["threads"], w.get("started")) for w in raw.get("workers", [])],
-            restart=managers.detect(raw, clis), mounts=mounts, args_from=raw.get("gunicorn_args_from"),
+            restart=restart, mounts=mounts, args_from=raw.get("gunicorn_args_from"),
             env_names=frozenset(raw["env_names"]) if raw.get("env_names") is not None else None,
             nspid=raw.get("nspid"), started=raw.get("started"), listen=list(raw.get("listen") or []),
-            published={int(k): int(v) for k, v in ((raw.get("docker") or {}).get("ports") or {}).items()},
+            published={int(k): int(v) for k, v in (engine.get("ports") or {}).items()},
         ))
     return HostFacts(reply["hostname"], masters, clis, reply.get("python", ""))

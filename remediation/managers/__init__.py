@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from remediation.managers.base import Manager, Unmanaged
 from remediation.managers.compose import Compose, PlainDocker
+from remediation.managers.podman import Podman
 from remediation.managers.supervisor import Supervisor
 from remediation.managers.systemd import Systemd
 from remediation.model import RestartMethod
 
 REGISTRY: tuple[Manager, ...] = (
+    Podman(),
     Compose(),
     PlainDocker(),
     Supervisor(),

@@ -84,10 +84,16 @@ class Manager:
     LABEL = ""  # how reports name it
     INVENTORY_VARS: tuple[str, ...] = ()  # host vars that state something about this manager
     PROBE: str | None = None  # its host-side probe module (stdlib only), bundled into the agent
+    ENGINE = "docker"  # the container CLI that runs a command in its container (`ENGINE exec`)
 
     def detect(self, master: dict, compose_clis: dict[str, str]) -> RestartMethod | None:
         """The restart method, when this manager runs the agent-probed master; else None."""
         raise NotImplementedError
+
+    def engine_facts(self, master: dict) -> dict:
+        """What the container engine says of the probed master's container (its mounts map
+        container paths to host paths, its published ports): the `docker` key its probe added."""
+        return master.get("docker") or {}
 
     def files(self, method: RestartMethod) -> list[str]:
         """Host paths of the manager's own files to read with the app's files."""

@@ -7,16 +7,18 @@ from dataclasses import dataclass
 
 from remediation import managers
 from remediation.discovery import AuditResult, Hints, audit_files
-from remediation.discovery.model import GUNICORN_SETTINGS, EnvOverride, FindingCode, SystemdUnit
+from remediation.discovery.env_override import new_dropin
+from remediation.discovery.model import GUNICORN_SETTINGS, ComposeProject, EnvOverride, FindingCode, SystemdUnit
 from remediation.discovery.sources.supervisor import PROGRAM_PREFIXES
 from remediation.discovery.sources.systemd import unit_specifiers
+from remediation.managers.compose.controller import project_env_files
 from remediation.managers.systemd import unit_files
 from remediation.discovery.tree import Tree
 from remediation.discovery.worker_classes import gevent_code
 from remediation.facts import baked
 from remediation.facts.gather import Gathered
 from remediation.facts.parse import config_file
-from remediation.model import RemoteFile
+from remediation.model import RemoteFile, RestartMethod
 from remediation.model import Target
 
 USING_WORKER = re.compile(r"Using worker: (\S+)")
@@ -38,7 +40,9 @@ def systemd_unit(gathered: Gathered) -> SystemdUnit | None:
     if method.kind != "systemd" or not files or not method.program:
         return None
     specifiers = unit_specifiers(method.program, gathered.facts.hostname)
-    return SystemdUnit(method.program, tuple(rel(p) for p in files), tuple(sorted(specifiers.items())))
+    loaded = tuple(rel(p) for p in files)
+    created = new_dropin(method.program, loaded)  # read with the unit once a patch creates it: applied last
+    return SystemdUnit(method.program, loaded + ((created,) if created else ()), tuple(sorted(specifiers.items())))
 
 
 def env_override(gathered: Gathered) -> EnvOverride | None:
@@ -57,8 +61,17 @@ def env_override(gathered: Gathered) -> EnvOverride | None:
         return EnvOverride("supervisor", name, files)
     unit = systemd_unit(gathered)
     if unit is not None:
-        return EnvOverride("systemd", unit.name, unit.files)
+        loaded = tuple(rel(p) for p in unit_files(method))  # as systemd loads it now
+        return EnvOverride("systemd", unit.name, loaded, create=new_dropin(unit.name, loaded))
     return None
+
+
+def compose_project(method: RestartMethod) -> ComposeProject | None:
+    """The live compose project as its labels name it (managers/compose/), for the discovery code."""
+    if method.kind != "docker-compose" or not method.working_dir:
+        return None
+    return ComposeProject(rel(method.working_dir), tuple(rel(p) for p in method.config_files),
+                          tuple(rel(p) for p in project_env_files(method)))
 
 
 def hints_for(gathered: Gathered) -> Hints:
@@ -77,7 +90,8 @@ def hints_for(gathered: Gathered) -> Hints:
                  config_path=rel(host_config) if host_config else None,
                  settings_module=gathered.settings_module, env=dict(master.env), env_names=master.env_names,
                  versions={k: v for k, v in view.versions.items() if k in ("django", "dj_database_url")},
-                 loaded_settings=loaded or None, env_override=env_override(gathered))
+                 loaded_settings=loaded or None, env_override=env_override(gathered),
+                 compose_project=compose_project(master.restart))
 
 
 def discovery_files(gathered: Gathered) -> dict[str, str | bytes]:

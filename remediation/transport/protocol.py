@@ -65,6 +65,18 @@ class Write(Request):
 
 
 @dataclass(frozen=True)
+class Create(Request):
+    """A file that did not exist (and its missing directories): written beside, validated, renamed
+    into place; refused if anything is at the path."""
+    OP = "create"
+    path: str
+    content: str  # base64
+    validate: str | None = None
+    python: str | None = None
+    dry_run: bool | None = None
+
+
+@dataclass(frozen=True)
 class Restore(Request):
     """Put originals back byte-identical (host backup, else the controller's copy)."""
     OP = "restore"
@@ -94,6 +106,7 @@ class Introspect(Request):
     args: list[str]
     env: dict[str, str]
     image_run: dict[str, Any] | None = None
+    engine: str | None = None  # the container CLI for `container` (the manager's ENGINE); None: docker
 
 
 @dataclass(frozen=True)
@@ -195,6 +208,15 @@ class WriteReply(TypedDict, total=False):
     sha256_after: str
 
 
+class CreateReply(TypedDict, total=False):
+    ok: bool
+    error: str
+    stage: str
+    dry_run: bool
+    created_dirs: list[str]  # the directories the create made, outermost first
+    sha256_after: str
+
+
 class RestoreReply(TypedDict):
     files: list[dict[str, Any]]
 
@@ -254,7 +276,7 @@ class HupReloadReply(TypedDict, total=False):
 
 
 REPLY_TYPES: dict[type[Request], Any] = {
-    Probe: ProbeReply, Read: ReadReply, Write: WriteReply, Restore: RestoreReply, Logs: LogsReply,
+    Probe: ProbeReply, Read: ReadReply, Write: WriteReply, Create: CreateReply, Restore: RestoreReply, Logs: LogsReply,
     Introspect: CommandReply, Counters: CountersReply, RunCommand: CommandReply, Lock: LockReply,
     Unlock: LockReply, SupervisorRestart: SupervisorRestartReply, TcpWatchStart: TcpWatchReply,
     TcpWatchStop: TcpWatchReply, HupReload: HupReloadReply,
@@ -314,6 +336,9 @@ class AgentCalls:
         return cast(ReadReply, self._one(Read(paths, globs=globs, list_dirs=list_dirs, sha_only=sha_only)))
 
     def write(self, request: Write) -> Envelope[WriteReply]:
+        return self.call(request)[0]
+
+    def create(self, request: Create) -> Envelope[CreateReply]:
         return self.call(request)[0]
 
     def restore(self, files: list[dict[str, Any]]) -> RestoreReply:

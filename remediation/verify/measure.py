@@ -244,7 +244,7 @@ def finish_measure(pending: PendingMeasurement) -> Measurement:
         m.new_db_connections, m.db_counter_scope = watched["new"], "host"
     source = pending.source
     if source:
-        if source["kind"] in ("docker", "journal"):  # these read "since a time", files from an offset
+        if source["kind"] != "file":  # files read from an offset, the managers' sources (docker, journal) since a time
             source["since"] = started
         logs = remote.logs([source], bytes=1 << 20).get("app")
         text = logs if isinstance(logs, str) else ""

@@ -107,8 +107,8 @@ def describe(source: dict | None) -> str:
         return f"log file {source.get('path')}"
     if source.get("kind") == "journal":
         return f"the journal of {source.get('unit')}" + (f" (pid {source['pid']})" if source.get("pid") else "")
-    if source.get("kind") == "docker":
-        return f"docker logs of {str(source.get('container'))[:12]}"
+    if source.get("container"):  # a container engine's own log (docker logs, podman logs)
+        return f"{source.get('kind')} logs of {str(source.get('container'))[:12]}"
     return "the app log"
 
 

@@ -111,8 +111,10 @@ class YamlWords:
         return word
 
 
-def locate_yaml(path: str, text: str) -> Located:
-    """Compose services, Kubernetes containers and config maps, Ansible/Helm worker variables."""
+def locate_yaml(path: str, text: str, base: Optional[str] = None) -> Located:
+    """Compose services, Kubernetes containers and config maps, Ansible/Helm worker variables;
+    `base`: where compose resolves the file's relative paths (its project directory; by default
+    the file's own directory)."""
     located = Located()
     try:
         documents = compose_nodes(text)
@@ -129,7 +131,7 @@ def locate_yaml(path: str, text: str) -> Located:
     for index, doc in enumerate(documents):
         top = items(doc)
         if "services" in top and isinstance(top["services"], MappingNode):
-            located.extend(_compose(path, top["services"], words))
+            located.extend(_compose(path, top["services"], words, base))
         for unit, container in _containers(doc, f"{path}#doc{index}"):
             located.extend(_container(path, unit, container, words))
         if top.get("kind") is not None and getattr(top["kind"], "value", "") == "ConfigMap":
@@ -145,9 +147,9 @@ def locate_yaml(path: str, text: str) -> Located:
     return located
 
 
-def _compose(path: str, services: MappingNode, words: YamlWords) -> Located:
+def _compose(path: str, services: MappingNode, words: YamlWords, base: Optional[str] = None) -> Located:
     located = Located()
-    base = posixpath.dirname(path)
+    base = posixpath.dirname(path) if base is None else base
     for name, service in items(services).items():
         svc = items(service)
         unit = f"{path}#{name}"

@@ -46,9 +46,24 @@ def project_argv(method: RestartMethod) -> list[str]:
     return base
 
 
+def project_env_files(method: RestartMethod) -> list[str]:
+    """The files compose interpolates `${VAR}` from (host paths, a later one wins): those given to
+    `--env-file` at the first `up` (the `environment_file` label), else the `.env` of the project
+    directory (the `working_dir` label: `--project-directory`, by default the first compose
+    file's directory); docker-compose 1.29's `config` reads them there."""
+    return list(method.env_files) or ([posixpath.join(method.working_dir, ".env")] if method.working_dir else [])
+
+
+def project_dir(method: RestartMethod, compose_file: str) -> str:
+    """The directory compose resolves a compose file's relative paths against: the project
+    directory (`--project-directory`, docker-compose 1.29's `config` shows env_file: and build
+    contexts there), else the file's own directory."""
+    return method.working_dir or posixpath.dirname(compose_file)
+
+
 def service_files(compose_text: str, name: str, compose_dir: str) -> tuple[list[str], list[str]]:
     """Host paths of a service's `env_file:` entries, and of its build's Dockerfile, resolved as
-    compose does (relative to the compose file's directory)."""
+    compose does (relative to `compose_dir`, the project directory)."""
     svc = service(compose_text, name)
     if not svc:
         return [], []
@@ -98,14 +113,14 @@ class Compose(Manager):
         out: list[str] = []
         for path in method.config_files:
             text = files.get(path) and files[path].text
-            out += service_files(text or "", method.program or "", posixpath.dirname(path))[0]
-        out += method.env_files or ([posixpath.join(method.working_dir, ".env")] if method.working_dir else [])
+            out += service_files(text or "", method.program or "", project_dir(method, path))[0]
+        out += project_env_files(method)
         return list(dict.fromkeys(out))
 
     def more_globs(self, method, files):
         """The files compose reads (reads) and the Dockerfile of the service's `build:` (its ENV, CMD)."""
         dockerfiles = [d for path in method.config_files for d in service_files(
-            (files.get(path) and files[path].text) or "", method.program or "", posixpath.dirname(path))[1]]
+            (files.get(path) and files[path].text) or "", method.program or "", project_dir(method, path))[1]]
         return [p for p in dict.fromkeys(self.reads(method, files) + dockerfiles) if p not in files]
 
     def log_source(self, method, files):
