@@ -204,8 +204,9 @@ def switch_hosts(seed: int = 0) -> list[VarietySpec]:
 
 
 def fleet(profile: str) -> list[VarietySpec]:
-    """`covering`, `switch` (three gevent hosts), an integer seed (a random draw of 6 hosts), joined
-    by `+` (numbered on), e.g. `covering+SEED`;
+    """`covering`, `switch` (three gevent hosts), `realfiles` (hosts made from public projects'
+    deployment files, lab/realfiles_hosts.py: real1, ...), an integer seed (a random draw of 6
+    hosts), joined by `+` (var hosts numbered on), e.g. `covering+realfiles+SEED`;
     `shared:PROFILE` is that fleet with one database and role per engine for every host, as a
     real fleet has; `PROFILE@var5,var7` keeps only those hosts of it (to reproduce one host of a
     run without bringing up the rest)."""
@@ -214,6 +215,11 @@ def fleet(profile: str) -> list[VarietySpec]:
     parts = profile.removeprefix("shared:").split("+")
     specs: list[VarietySpec] = []
     for part in parts:
+        if part == "realfiles":  # numbered on their own (real1, ...): the var hosts keep their names
+            from lab.realfiles_hosts import specs as real_specs
+
+            specs += [replace(s, db_scope="shared") if shared else s for s in real_specs()]
+            continue
         if part == "covering":
             drawn = covering()
         elif part == "switch":
@@ -222,9 +228,10 @@ def fleet(profile: str) -> list[VarietySpec]:
             try:
                 drawn = draw(int(part))
             except ValueError:
-                raise ValueError(f"variety profile: 'covering', an integer seed or 'covering+SEED', "
-                                 f"optionally after 'shared:', not {profile!r}") from None
-        specs += [replace(s, index=len(specs) + i, db_scope="shared" if shared else s.db_scope)
+                raise ValueError(f"variety profile: 'covering', 'switch', 'realfiles', an integer seed or "
+                                 f"'covering+realfiles+SEED', optionally after 'shared:', not {profile!r}") from None
+        numbered = sum(not getattr(s, "real", "") for s in specs)
+        specs += [replace(s, index=numbered + i, db_scope="shared" if shared else s.db_scope)
                   for i, s in enumerate(drawn, 1)]
     if only:
         wanted = set(only.split(","))
@@ -247,8 +254,13 @@ def as_json(spec: VarietySpec) -> dict:
 
 
 def from_json(data: dict) -> VarietySpec:
-    known = {f.name for f in fields(VarietySpec)}
-    return VarietySpec(**{k: v for k, v in data.items() if k in known})
+    cls: type[VarietySpec] = VarietySpec
+    if data.get("real"):
+        from lab.realfiles import RealSpec
+
+        cls = RealSpec
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})
 
 
 __all__ = ["DIMENSIONS", "VarietySpec", "covering", "draw", "fleet", "describe", "violations", "replace", "asdict"]

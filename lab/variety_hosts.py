@@ -283,8 +283,12 @@ def build_image(spec: VarietySpec) -> None:
     registry to pull from), a baked-build host's service image from this host's Dockerfile (the
     engine's data outlives a recreated host, and `up` alone would run its predecessor's image)."""
     if spec.container_code == "pulled":
-        hosts.exec_in(spec, ["docker", "build", "-q", "-t", PULLED_IMAGE, "-f", "/srv/app/docker/Dockerfile",
-                             "/srv/app"], timeout=300)
+        tag, recipe = PULLED_IMAGE, "docker/Dockerfile"
+        if getattr(spec, "real", ""):
+            from lab import realfiles_hosts
+
+            tag, recipe = realfiles_hosts.files_of(spec).pulled
+        hosts.exec_in(spec, ["docker", "build", "-q", "-t", tag, "-f", f"/srv/app/{recipe}", "/srv/app"], timeout=300)
     elif spec.container_code == "baked-build":
         hosts.exec_in(spec, ["docker-compose", "-f", "/srv/app/docker-compose.yml", "build", "-q"], timeout=300)
 
@@ -352,6 +356,11 @@ def write_units(spec: VarietySpec) -> None:
 
 def write_files(spec: VarietySpec, password: str) -> None:
     """The broken (or healthy) state of the host's files; an app-dir venv is kept."""
+    if getattr(spec, "real", ""):
+        from lab import realfiles_hosts
+
+        realfiles_hosts.write(spec, password)
+        return
     appfiles.write_host_files(spec, password, tree=app_tree(spec, password),
                               program=supervisor_conf(spec) if spec.restart == "supervisor" else None,
                               keep=(".venv",))
@@ -382,6 +391,10 @@ def _lock_for(key: str) -> threading.Lock:
 def migrate(spec: VarietySpec) -> None:
     """Tables and seed rows, with the host's own stack (a shared database once at a time)."""
     env = {"DJANGO_SETTINGS_MODULE": settings_module(spec), "DJANGO_ENV": "production", "PYTHONDONTWRITEBYTECODE": "1"}
+    if getattr(spec, "real", ""):
+        from lab import realfiles_hosts
+
+        env.update(realfiles_hosts.migrate_env(spec, password(spec)))
     with _lock_for(f"{spec.database}/{spec.db_name}"):
         if spec.restart == "compose":
             run([config.APP_VENV / "bin" / "python", "manage.py", "migrate", "--noinput", "-v", "0"],
@@ -405,6 +418,10 @@ def extra_mounts(spec: VarietySpec) -> list[tuple[str, str]]:
     """Bind mounts beyond the lab's private dirs: the system's packages for a `system` host, the
     unit dir and console of a systemd host."""
     mounts = systemd_host.prepare(spec) if spec.restart == "systemd" else []
+    if getattr(spec, "real", ""):
+        from lab import realfiles_hosts
+
+        mounts += realfiles_hosts.mounts_of(spec)
     if spec.gunicorn_home == "system":
         Path(SYSTEM_SITE).mkdir(parents=True, exist_ok=True)
         mounts.append((str(SITES / stack_key(spec)), SYSTEM_SITE))
@@ -417,7 +434,34 @@ def start_app(spec: VarietySpec) -> None:
         return
     systemd_host.wait_booted(spec, hosts.nsenter(spec))
     hosts.exec_in(spec, ["systemctl", "daemon-reload"])
-    hosts.exec_in(spec, ["systemctl", "restart", "schoolsite.service"], timeout=60)
+    hosts.exec_in(spec, ["systemctl", "restart", unit_of(spec)], timeout=60)
+
+
+def unit_of(spec: VarietySpec) -> str:
+    """The systemd unit (instance) that runs the host's gunicorn."""
+    if getattr(spec, "real", ""):
+        from lab import realfiles_hosts
+
+        return realfiles_hosts.files_of(spec).unit
+    return "schoolsite.service"
+
+
+def program_of(spec: VarietySpec) -> str:
+    """The supervisor program that runs the host's gunicorn."""
+    if getattr(spec, "real", ""):
+        from lab import realfiles_hosts
+
+        return realfiles_hosts.files_of(spec).program
+    return "web:schoolsite" if spec.manager == "supervisor-group" else "schoolsite"
+
+
+def sizing(spec: VarietySpec) -> tuple[int, int]:
+    """Workers and threads the host's app runs with (its reuse bound is their product)."""
+    if getattr(spec, "real", ""):
+        from lab import realfiles_hosts
+
+        return realfiles_hosts.HOSTS[spec.real].sizing  # type: ignore[attr-defined]
+    return SIZING[spec.start]
 
 
 def restart_app(spec: VarietySpec) -> None:
@@ -425,7 +469,7 @@ def restart_app(spec: VarietySpec) -> None:
         start_app(spec)
         wait_serving(spec, 60)
         return
-    lab.restart_app(spec, program="web:schoolsite" if spec.manager == "supervisor-group" else "schoolsite",
+    lab.restart_app(spec, program=program_of(spec),
                     serving=serving, compose_extra=("--build",) if spec.container_code == "baked-build" else ())
 
 
@@ -479,8 +523,13 @@ def destroy_host(netns: str) -> None:
 # -- the varied fleet ------------------------------------------------------------------------
 
 def host_vars(spec: VarietySpec) -> dict:
-    return {**lab_inventory.host_vars(spec),
-            "remediation_verify_path": SILENT_PATH if spec.app == "own-url-silent" else LOGGED_PATH}
+    out = {**lab_inventory.host_vars(spec),
+           "remediation_verify_path": SILENT_PATH if spec.app == "own-url-silent" else LOGGED_PATH}
+    if getattr(spec, "real", ""):
+        from lab import realfiles_hosts
+
+        out.update(realfiles_hosts.inventory_vars(spec))
+    return out
 
 
 def inventory(specs: list[VarietySpec]) -> dict:

@@ -667,3 +667,68 @@ def test_a_process_s_sockets_and_listening_address_come_from_the_kernel(tmp_path
         child.wait()
     time.sleep(0.05)
     assert hostagent.socket_inodes(child.pid) is None and hostagent.listening_addresses(child.pid) is None
+
+
+def test_supervisor_xmlrpc_over_tcp_only_reports_auto_log_names(tmp_path):
+    """A whole supervisord.conf that serves XML-RPC on an [inet_http_server] port and has no unix
+    socket (InvenTree's contrib/deploy/supervisord.conf; real-file host real6), its program without
+    log settings: supervisord itself is asked, over TCP, where the AUTO output files are."""
+    import configparser
+    import shutil
+    import socket
+    import time
+
+    def address(text, url=""):
+        parser = configparser.RawConfigParser()
+        parser.read_string(text)
+        return hostagent.supervisor_tcp_address(parser, url)
+
+    assert address("[inet_http_server]\nport = 127.0.0.1:9001\n") == "127.0.0.1:9001"
+    assert address("[inet_http_server]\nport = *:9001\n") == "127.0.0.1:9001"
+    assert address("[inet_http_server]\nport = :9001\n") == "127.0.0.1:9001"
+    assert address("[inet_http_server]\nport=9001\n[unix_http_server]\nfile=/run/s.sock\n") == ""  # the socket
+    assert address("[unix_http_server]\nfile=/run/s.sock\n", "http://127.0.0.1:9002") == "127.0.0.1:9002"
+    assert address("[inet_http_server]\nport = 127.0.0.1:9001\n", "unix:///run/s.sock") == ""
+    if not shutil.which("supervisord"):
+        pytest.skip("supervisord is not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(f"""; a whole config, as InvenTree ships it
+[supervisord]
+logfile={tmp_path / "supervisord.log"}
+pidfile={tmp_path / "supervisord.pid"}
+childlogdir={tmp_path}
+nodaemon=true
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[inet_http_server]
+port = 127.0.0.1:{port}
+
+[supervisorctl]
+serverurl=http://127.0.0.1:{port}
+
+[program:inventree-server]
+command=sh -c 'echo serving; exec sleep 600'
+startsecs=1
+""")
+    daemon = subprocess.Popen(["supervisord", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, logs = time.time() + 20, None
+        while time.time() < deadline and not (logs and logs["pid"]):
+            logs = hostagent.supervisor_rpc_logs(str(conf), "inventree-server")
+            time.sleep(0.2)
+        assert logs and logs["via"] == "xmlrpc", logs
+        assert logs["stdout_logfile"].startswith(str(tmp_path / "inventree-server-stdout---supervisor-")), logs
+        status, infos = hostagent.supervisor_rpc_status(str(conf))
+        assert "inventree-server" in status and infos[0]["pid"] == logs["pid"]
+    finally:
+        proxy = hostagent.supervisor_rpc(str(conf))
+        pid = proxy.supervisor.getProcessInfo("inventree-server")["pid"] if proxy else 0
+        if pid:
+            os.kill(pid, 9)
+        daemon.terminate()
+        daemon.wait(timeout=30)

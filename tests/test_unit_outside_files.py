@@ -47,3 +47,25 @@ def test_the_plan_patches_settings_on_pythonpath_where_they_are():
     result = audit_files(files, Target(), hints)
     assert sorted(result.patched) == ["etc/shop/shop_settings.py"]
     assert "'CONN_MAX_AGE': 600" in result.patched["etc/shop/shop_settings.py"]
+
+
+def test_a_default_config_file_that_does_not_exist_is_no_config_file():
+    """No -c anywhere and no ./gunicorn.conf.py in the working directory (videofront's supervisor
+    program, paperless' unit, django-on-docker's compose command: real-file hosts real8, real14,
+    real15): gunicorn runs its defaults (sync), so the worker class is known, not "a config file
+    that is not in the tree" (which left CONN_MAX_AGE at 0: "it may be gevent"). A default file
+    that exists, or one the host could not read, is still the config."""
+    from remediation.model import RemoteFile
+    from remediation.plan.inspection import hints_for
+
+    def hints(files):
+        method = RestartMethod("supervisor", program="gunicorn", config_files=["/etc/supervisor/conf.d/v.conf"])
+        master = GunicornMaster(7, ["/srv/venv/bin/gunicorn", "--workers", "12", "v.wsgi:application"], "app",
+                                1000, "/srv/app", None, {}, [], method)
+        return hints_for(Gathered(HostFacts("web1", [master], {}, "python3"), master, files, AppView()))
+
+    default = "/srv/app/gunicorn.conf.py"
+    assert hints({default: RemoteFile(default, None, None, error="missing")}).config_path is None
+    assert hints({default: RemoteFile(default, b"workers = 2\n", "x")}).config_path == "srv/app/gunicorn.conf.py"
+    assert hints({default: RemoteFile(default, None, None, error="Permission denied")}).config_path == \
+        "srv/app/gunicorn.conf.py"

@@ -19,12 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from labtools import QUICK_REQUESTS, invoke, playbook_variant, tree_snapshot
 
-from lab import variety, variety_hosts
+from lab import realfiles, realfiles_hosts, variety, variety_hosts
 
 pytestmark = pytest.mark.lab
 
 SEED = int(os.environ.get("REMEDIATION_VARIETY_SEED") or random.SystemRandom().randrange(1, 1_000_000))
-PROFILE = os.environ.get("REMEDIATION_VARIETY_PROFILE") or f"covering+{SEED}"
+# the covering set, the real-file family (lab/realfiles_hosts.py) and one seeded draw;
+# REMEDIATION_VARIETY_PROFILE narrows a run (e.g. `covering+realfiles+42@real3,var5`) to reproduce a host
+PROFILE = os.environ.get("REMEDIATION_VARIETY_PROFILE") or f"covering+realfiles+{SEED}"
 SWITCH = ("gevent", "eventlet")  # the worker classes that defeat persistent connections
 ORACLE_REQUESTS = 30
 
@@ -41,8 +43,12 @@ def connection_ids(spec, requests: int = ORACLE_REQUESTS) -> list:
 
 
 def files_of(spec) -> dict:
-    """Every file the tool could touch on the host (the app dir without its venv, the manager's config)."""
-    snap = tree_snapshot(spec.dir / "srv" / "app", spec.dir / "etc-supervisor", spec.dir / "etc-systemd-system")
+    """Every file the tool could touch on the host (the app dir without its venv, the manager's config,
+    and a real-file host's files outside them: env files, wrappers, configs in /etc or /srv)."""
+    roots = [spec.dir / "srv" / "app", spec.dir / "etc-supervisor", spec.dir / "etc-systemd-system"]
+    if getattr(spec, "real", ""):
+        roots += [realfiles.host_path(spec.dir, path) for path in realfiles_hosts.files_of(spec).host]
+    snap = tree_snapshot(*roots)
     return {path: entry for path, entry in snap.items() if "/.venv" not in path}
 
 
@@ -87,6 +93,9 @@ def outcome(varied, tmp_path_factory):
               "image": in_parallel(image_of, varied)}
     _rc, before["inspect"], _err = invoke("inspect", "-l", "all", "-i", inv, "--json", "-", runs_dir=runs)
     _rc, before["fast"], _err = invoke("inspect", "-l", "all", "-i", inv, "--fast", "--json", "-", runs_dir=runs)
+    real = [s for s in varied if getattr(s, "real", "")]
+    before["host"] = in_parallel(lambda s: invoke("inspect", "--host", s.name, "-i", inv, "--json", "-",
+                                                  runs_dir=runs)[1:], real)
     rc, rollout, err = invoke("rollout", "-l", "all", "-i", inv, "--playbook", str(playbook), "--serial", "100%",
                               "-f", "12", "--max-fail-percentage", "100", "--yes", "--json", "-", runs_dir=runs)
     assert rollout is not None, err[-2000:]
@@ -139,7 +148,7 @@ def test_healthy_hosts_keep_their_worker_settings(outcome):
         assert run["status"] in ("remediated", "unchanged"), f"{spec.name} {run['status']}: {run.get('error')} ({spec.draw})"
         assert workers_of(outcome["after"]["inspect"], spec.name) == workers_of(outcome["before"]["inspect"],
                                                                                  spec.name), spec.name
-        workers, threads = variety_hosts.SIZING[spec.start]
+        workers, threads = variety_hosts.sizing(spec)
         assert len(set(outcome["after"]["ids"][spec.name])) <= workers * threads, spec.name
 
 
@@ -171,12 +180,15 @@ def test_baked_images_are_rebuilt_and_rolled_back_to_the_same_image_id(outcome):
 
 def test_fast_inspect_agrees_with_the_full_one_or_says_unknown(outcome):
     """Never a confident wrong value: the static reading of files gives gunicorn's own worker class,
-    workers and threads, or marks the value unknown."""
+    workers and threads, or marks the value unknown (null: nothing sets it, gunicorn's default, as the
+    JSON report documents; real-file hosts that set no threads or workers)."""
+    from remediation.fleet.survey import DEFAULTS
+
     for name in outcome["specs"]:
         full = workers_of(outcome["before"]["inspect"], name)
         fast = workers_of(outcome["before"]["fast"], name)
         for setting, app_value, static in zip(("worker_class", "workers", "threads"), full, fast):
-            static = (static or "").strip("'\"")
+            static = (DEFAULTS[setting] if static is None else static).strip("'\"")
             assert static.startswith("unknown") or static == app_value, (name, setting, static, app_value)
 
 
@@ -194,3 +206,28 @@ def test_the_fleet_run_exit_code_says_a_host_was_refused(outcome):
     refused = [n for n, run in outcome["rollout"]["hosts"].items() if run["status"] != "remediated"
                and run["status"] != "unchanged"]
     assert (outcome["rollout_rc"] != 0) == bool(refused)
+
+
+def test_real_file_hosts_end_as_their_sources_decide(outcome):
+    """remediated (gevent/eventlet), kept (sync/gthread: remediated or unchanged, worker settings
+    kept), or refused before any write with the host's reason."""
+    for spec in specs_where(outcome, lambda s: getattr(s, "real", "")):
+        run, host = outcome["rollout"]["hosts"][spec.name], spec.definition
+        why = (spec.name, host.source.url, run["status"], run.get("error"))
+        if host.expect == realfiles.REMEDIATED:
+            assert run["status"] == "remediated", why
+        elif host.expect == realfiles.KEPT:
+            assert run["status"] in ("remediated", "unchanged"), why
+        else:
+            assert run["status"] == "refused" and run["changes"] == [], why
+            assert outcome["after"]["files"][spec.name] == outcome["before"]["files"][spec.name], why
+
+
+def test_inspect_names_the_file_each_real_value_comes_from(outcome):
+    """The file a real-file host's value is set in, as the definition says (its env file, the
+    config outside the app dir, the program's command line)."""
+    for spec in specs_where(outcome, lambda s: getattr(s, "real", "")):
+        report = outcome["before"]["host"][spec.name][0] or {}
+        for setting, path in spec.definition.provenance.items():
+            files = [s["file"] for s in report.get("sources", []) if s["setting"] == setting]
+            assert path in files, (spec.name, setting, path, files, report.get("errors"))

@@ -77,8 +77,11 @@ def compose_project(method: RestartMethod) -> ComposeProject | None:
 def hints_for(gathered: Gathered) -> Hints:
     master = gathered.master
     cwd = master.host_path(master.cwd) if master.cwd else None
-    config, _how = config_file(master)
+    config, how = config_file(master)
     host_config = master.host_path(config) if config else None
+    read = gathered.files.get(host_config) if host_config else None
+    if how.startswith("default") and read is not None and read.error == "missing":
+        host_config = None  # gunicorn loads ./gunicorn.conf.py only when it exists: its defaults rule
     view = gathered.introspection
     loaded = (view.extra.get("settings_module") or {}).get("loaded")
     if loaded is not None:  # as the process sees them: container paths map to the host's

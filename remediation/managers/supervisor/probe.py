@@ -48,7 +48,7 @@ def supervisor_info(supervisord, chain=()):
 
 
 def supervisor_rpc(conf, timeout=10):
-    """A proxy to supervisord's XML-RPC interface on the unix socket `conf` names (a
+    """A proxy to supervisord's XML-RPC interface on the unix socket or TCP port `conf` names (a
     supervisorctl start costs ~0.3 s of CPU); None when the socket cannot be used. `timeout`
     bounds each call: a stop or start that waits must be allowed the whole restart's time."""
     import configparser  # imported here: they cost ~50 ms, and only supervisor hosts need them
@@ -71,24 +71,53 @@ def supervisor_rpc(conf, timeout=10):
         def make_connection(self, host):
             return UnixHTTPConnection(path)
 
+    class TimedTransport(xmlrpc.client.Transport):
+        def make_connection(self, host):
+            conn = xmlrpc.client.Transport.make_connection(self, host)
+            conn.timeout = timeout
+            return conn
+
     parser = configparser.RawConfigParser()
     try:
         parser.read(conf)
         here = os.path.dirname(os.path.abspath(conf))
-        url = parser.get("supervisorctl", "serverurl", fallback="")
+        url = parser.get("supervisorctl", "serverurl", fallback="").strip()
+        user = parser.get("supervisorctl", "username", fallback=None)
+        password = parser.get("supervisorctl", "password", fallback=None)
+        tcp = supervisor_tcp_address(parser, url)
+        if tcp:  # supervisord serves XML-RPC on TCP only ([inet_http_server], an http:// serverurl)
+            user = user or parser.get("inet_http_server", "username", fallback=None)
+            password = password or parser.get("inet_http_server", "password", fallback=None)
+            creds = "%s:%s@" % (user, password) if user and password and "%(" not in user + password else ""
+            proxy = xmlrpc.client.ServerProxy("http://%s%s/RPC2" % (creds, tcp), transport=TimedTransport())
+            proxy.supervisor.getState()
+            return proxy
         path = url[len("unix://"):] if url.startswith("unix://") else parser.get("unix_http_server", "file",
                                                                                   fallback="")
         path = path.replace("%(here)s", here).strip()
         if not path or "%(" in path:
             return None
-        user = parser.get("supervisorctl", "username", fallback=None)
-        password = parser.get("supervisorctl", "password", fallback=None)
         host = "%s:%s@localhost" % (user, password) if user and password and "%(" not in user + password else "localhost"
         proxy = xmlrpc.client.ServerProxy("http://%s/RPC2" % host, transport=UnixTransport())
         proxy.supervisor.getState()
     except Exception:  # any failure: fall back to supervisorctl, which reports its own error
         return None
     return proxy
+
+
+def supervisor_tcp_address(parser, url):
+    """host:port of supervisord's TCP XML-RPC server, when that is how supervisorctl reaches it: an
+    http:// serverurl, or no serverurl and no unix socket but an [inet_http_server] (a port alone,
+    `:9001` or `*:9001`, is served on every address: asked on the loopback); "" otherwise."""
+    if url.startswith("http://"):
+        return url[len("http://"):].split("/", 1)[0]
+    if url or parser.has_section("unix_http_server") or not parser.has_section("inet_http_server"):
+        return ""
+    port = parser.get("inet_http_server", "port", fallback="").strip()
+    host, _, number = port.rpartition(":")
+    if not number.isdigit():
+        return ""
+    return "%s:%s" % (host if host and host != "*" else "127.0.0.1", number)
 
 
 def supervisor_rpc_status(conf):
