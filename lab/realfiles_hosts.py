@@ -24,6 +24,28 @@ HOSTS: dict[str, RealHost] = {}
 WSGI = "schoolsite.wsgi:application"
 
 
+# What the tool cannot do yet on a real-file host (issue 23, open), by definition key. Such a host is
+# judged by safety alone (refused or failed before any write, or rolled back byte-identical) and
+# strictly: the test fails once the host ends as its source decides, so the mark goes with the fix.
+GAPS = {
+    "mayan-supervisord-docker": "the worker class inside a supervisor `bash -c \"...\"` string whose program is "
+                                "${MAYAN_GUNICORN_BIN} from environment=: the program file is not traced as what "
+                                "produces the live command",
+    "netbox-template": "--config ${ConfigPath} from an EnvironmentFile and the settings found through "
+                       "--pythonpath ${WorkingDirectory}: neither file is read into the tree",
+    "esdc-template": "no WorkingDirectory (the process runs in /), the code on PYTHONPATH and -c /srv/app/core/%i.py: "
+                     "the config and the settings are not read into the tree",
+    "debops-gunicorn-opts": "the worker class from ${GUNICORN_OPTS} of EnvironmentFile=-/etc/default/gunicorn-%i, "
+                            "expanded into ExecStart: that file is not patched, check-config sees gevent, rolled back",
+    "cookiecutter-django": "COPY . ${APP_HOME} with ARG APP_HOME=/app: the ARG's default (which compose build.args may "
+                           "override) is not resolved, so the host is refused",
+}
+# Where the fast (static) inspect is confidently wrong, by definition key; strict as GAPS.
+FAST_GAPS = {
+    "ansible-django-stack": "a wrapper script's NUM_WORKERS=3: the static reading says gunicorn's default",
+}
+
+
 def gh(repo: str, commit: str, path: str) -> Source:
     return Source(repo, path, f"https://github.com/{repo}/blob/{commit}/{quote(path, safe='/@')}")
 

@@ -31,3 +31,9 @@ def test_the_family_joins_the_varied_profiles_without_renaming_the_var_hosts():
     assert [s.name for s in variety.fleet("covering+realfiles+42@real2,var3")] == ["var3", "real2"] or \
         [s.name for s in variety.fleet("covering+realfiles+42@real2,var3")] == ["real2", "var3"]
     assert variety.from_json(variety.as_json(real[0])) == real[0]
+
+
+def test_every_known_gap_names_a_defined_host():
+    from lab import realfiles_hosts
+
+    assert set(realfiles_hosts.GAPS) | set(realfiles_hosts.FAST_GAPS) <= set(realfiles_hosts.HOSTS)
