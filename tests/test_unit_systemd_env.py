@@ -212,3 +212,21 @@ def test_the_config_path_a_variable_gives_is_the_config_read():
     threads = [f for f in result.findings if f.setting == "threads"]
     assert [(f.file, f.current, f.action) for f in threads] == [("srv/netbox/gunicorn.conf", "3", "ok")]
     assert not result.patched  # gthread (sync with threads 3) already: its sizing kept, nothing to change
+
+
+# -- a sandboxed service is no container (NetBox's unit has PrivateTmp=true) ------------------------
+
+def test_a_service_with_a_mount_namespace_over_the_hosts_root_is_no_container(monkeypatch):
+    """PrivateTmp= (ProtectSystem=...) gives the service a mount namespace of its own over the
+    host's root: its paths are the host's, so its files are read and systemd manages it; a
+    process under another root that no engine knows is still an unknown container ("")."""
+    import os
+
+    from agent_payload import hostagent
+
+    assert hostagent.shares_root(os.getpid())  # this very process: the host's root
+    monkeypatch.setattr(hostagent, "mount_ns", lambda pid: "mnt:[2]" if pid != 1 else "mnt:[1]")
+    assert hostagent.container_of(7, [7, 1], {}, same_root=True) == (None, None)
+    assert hostagent.container_of(7, [7, 1], {}, same_root=False) == ("", None)
+    known = {"Id": "abc", "State": {"Pid": 7}}
+    assert hostagent.container_of(7, [7, 1], {7: known}, same_root=True) == ("abc", known)  # the engine's word wins

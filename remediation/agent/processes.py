@@ -100,6 +100,23 @@ def mount_ns(pid):
         return None
 
 
+def shares_root(pid):
+    """The process sees the host's own root directory (the same filesystem object as pid 1's):
+    a mount namespace of its own over it is a sandboxed service (systemd's PrivateTmp=,
+    ProtectSystem=), whose paths are the host's, not a container's root. False when unknown."""
+    try:
+        mine = os.stat("/proc/%d/root" % pid)
+    except OSError:
+        return False
+    for host_root in ("/proc/1/root", "/"):  # the agent's own root is the host's, when pid 1's is hidden
+        try:
+            host = os.stat(host_root)
+        except OSError:
+            continue
+        return (mine.st_dev, mine.st_ino) == (host.st_dev, host.st_ino)
+    return False
+
+
 def listening_addresses(pid):
     """The TCP addresses the process listens on ("ip:port", "[ip6]:port"), from its own socket
     inodes (/proc/PID/fd) matched to LISTEN rows of its network namespace's /proc/PID/net/tcp{,6}:

@@ -4,7 +4,7 @@ and `docker logs` as a log source."""
 import json
 
 from remediation.agent.core import ENV_KEYS, host_probe, log_kind, master_probe, run
-from remediation.agent.processes import mount_ns
+from remediation.agent.processes import mount_ns, shares_root
 
 
 def engine_containers():
@@ -20,10 +20,11 @@ def engine_containers():
     return {(info.get("State") or {}).get("Pid"): info for info in json.loads(res["stdout"])}
 
 
-def container_of(pid, chain, engine):
+def container_of(pid, chain, engine, same_root=False):
     """The container a process runs in: None on the host (same mount namespace as pid 1), else
-    the id of the container whose first process is it or an ancestor, else "" (a container the
-    engine does not know: its paths are not host paths, and nothing maps them)."""
+    the id of the container whose first process is it or an ancestor, else None when it sees the
+    host's root (`same_root`: a sandboxed service, systemd's PrivateTmp=), else "" (a container
+    the engine does not know: its paths are not host paths, and nothing maps them)."""
     mine, host = mount_ns(pid), mount_ns(1)
     if mine is None or mine == host:
         return None, None
@@ -31,7 +32,7 @@ def container_of(pid, chain, engine):
         info = engine.get(candidate)
         if info is not None:
             return info.get("Id"), info
-    return "", None
+    return (None if same_root else ""), None
 
 
 def published_ports(info):
@@ -97,7 +98,8 @@ def probe_container(master, context):
     cache = context["cache"]
     if "engine" not in cache:
         cache["engine"] = engine_containers()
-    master["container"], info = container_of(pid, [pid] + [a["pid"] for a in master["ancestors"]], cache["engine"])
+    master["container"], info = container_of(pid, [pid] + [a["pid"] for a in master["ancestors"]], cache["engine"],
+                                             shares_root(pid))
     if info is not None:
         master["docker"] = docker_summary(info)
         master["docker"]["ports"] = published_ports(info)
