@@ -171,15 +171,16 @@ def test_an_env_file_not_read_leaves_the_words_unknown():
     assert not any(f.action == "patch" and f.setting == "worker_class" for f in result.findings)
 
 
-def test_an_optional_env_file_the_host_lacks_sets_nothing():
-    """`${GUNICORN_OPTS}` with no file: systemd passes one empty argument; the live command has it
-    too (as '' in /proc/PID/cmdline): the rest of the line is traced, the config decides."""
+def test_an_optional_env_file_the_host_lacks_sets_nothing_yet_the_variable_stays_unknown():
+    """`EnvironmentFile=-/etc/default/gunicorn-%i` the host lacks: no file of the unit sets
+    GUNICORN_OPTS, but systemd's manager environment still may: the word stays as written."""
     tree = {k: v for k, v in TREE.items() if k != "etc/default/gunicorn-shop"}
     env = unit_environment({}, [EnvFileRef("/etc/default/gunicorn-shop", True)], None,
                            absent=frozenset({"/etc/default/gunicorn-shop"}))
-    assert "no file" in env.lookup("GUNICORN_OPTS")[1]  # unknown: the manager's environment may set it
-    result = audit_files(tree, Target(), _hints([*LIVE[:2], "", LIVE[3]], absent=["/etc/default/gunicorn-shop"]))
-    assert not any(f.file == "etc/default/gunicorn-shop" for f in result.findings)
+    setting, why = env.lookup("GUNICORN_OPTS")
+    assert setting is None and "no file" in why and not env.unread
+    [inv] = Tree(tree, _hints(absent=["/etc/default/gunicorn-shop"]).systemd_unit).located.invocations
+    assert inv.raw_args is None and any(w.expands and w.value == "${GUNICORN_OPTS}" for w in inv.args.words)
 
 
 # -- NetBox's shape: the config path and the code dir from a non-optional env file -----------------
@@ -230,3 +231,36 @@ def test_a_service_with_a_mount_namespace_over_the_hosts_root_is_no_container(mo
     assert hostagent.container_of(7, [7, 1], {}, same_root=False) == ("", None)
     known = {"Id": "abc", "State": {"Pid": 7}}
     assert hostagent.container_of(7, [7, 1], {7: known}, same_root=True) == ("abc", known)  # the engine's word wins
+
+
+def test_the_live_unit_names_the_env_files_the_host_lacks():
+    """systemctl show names the unit's EnvironmentFile= paths (optional ones too); the read says
+    which the host does not have: those set nothing (not "not read")."""
+    from remediation.facts.gather import Gathered
+    from remediation.model import AppView, GunicornMaster, HostFacts, RemoteFile, RestartMethod
+    from remediation.plan.inspection import systemd_unit
+
+    shown = {"id": UNIT, "fragment": "/" + LOADED[0], "dropins": ["/" + LOADED[1]],
+             "env_files": [{"path": "/etc/default/gunicorn-shop", "optional": True},
+                           {"path": "/etc/default/other", "optional": True}]}
+    method = RestartMethod("systemd", program=UNIT, systemd=shown)
+    master = GunicornMaster(7, LIVE, "app", 1000, "/srv/app", None, {}, [], method)
+    files = {"/etc/default/gunicorn-shop": RemoteFile("/etc/default/gunicorn-shop", None, None, error="missing"),
+             "/etc/default/other": RemoteFile("/etc/default/other", b"X=1\n", "x")}
+    unit = systemd_unit(Gathered(HostFacts("web1", [master], {}, "python3"), master, files, AppView()))
+    assert unit.absent == ("/etc/default/gunicorn-shop",) and unit.files[:2] == LOADED
+
+
+def test_settings_are_looked_for_on_the_live_pythonpath_too():
+    """NetBox's `--pythonpath ${WorkingDirectory}`: the expanded path is on the live command line,
+    and the settings module is looked for under it as well as under the working directory."""
+    from remediation.facts.gather import settings_dirs
+    from remediation.model import GunicornMaster, RestartMethod
+
+    argv = [VENV, "--config", "/srv/netbox/gunicorn.conf", "--pythonpath", "/opt/netbox/netbox,lib", "netbox.wsgi"]
+    master = GunicornMaster(7, argv, "app", 1000, "/srv/app", None, {}, [], RestartMethod("systemd", program="n.service"))
+    assert settings_dirs(master, "netbox.settings") == [
+        "/srv/app/netbox", "/srv/app/netbox/settings", "/opt/netbox/netbox/netbox", "/opt/netbox/netbox/netbox/settings",
+        "/srv/app/lib/netbox", "/srv/app/lib/netbox/settings"]
+    master.argv[3:5] = ["--pythonpath", "/srv/app/"]  # the same dir as the working directory: listed once
+    assert settings_dirs(master, "netbox.settings") == ["/srv/app/netbox", "/srv/app/netbox/settings"]

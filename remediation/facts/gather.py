@@ -63,13 +63,24 @@ def settings_dir(master: GunicornMaster, module: str | None = None) -> str | Non
 
 def settings_dirs(master: GunicornMaster, module: str | None = None) -> list[str]:
     """Host paths of the directories whose .py files may make up the settings: the module's
-    directory, and the module itself when it is a package (`config.settings` -> settings/)."""
+    directory, and the module itself when it is a package (`config.settings` -> settings/),
+    under the working directory, then under each `--pythonpath` entry of the live command line
+    (gunicorn puts them on sys.path: NetBox's unit passes its code dir so)."""
     module = module or master.env.get("DJANGO_SETTINGS_MODULE")
     sdir = settings_dir(master, module)
     if sdir is None or not module:
         return []
-    dirs = [sdir, posixpath.join(sdir, module.split(".")[-1])]
+    parts = module.split(".")
+    roots = [sdir] + [posixpath.join(master.cwd or "/", entry, *parts[:-1]) for entry in pythonpath(master)]
+    dirs = [d for root in dict.fromkeys(posixpath.normpath(r) for r in roots)
+            for d in (root, posixpath.join(root, parts[-1]))]
     return [d for d in (master.host_path(p) for p in dirs) if d]
+
+
+def pythonpath(master: GunicornMaster) -> list[str]:
+    """The `--pythonpath` entries of the live command line (comma-separated, the last flag wins)."""
+    occurrences = parse_args(plain_words(master.gunicorn_argv[1:])).occurrences.get("pythonpath") or []
+    return [entry for entry in occurrences[-1].value.split(",") if entry] if occurrences else []
 
 
 def app_module_file(master: GunicornMaster) -> str | None:
