@@ -131,8 +131,13 @@ def expand(text: str, lookup) -> tuple[str, tuple[str, ...]]:
     return out, tuple(dict.fromkeys(unknown))
 
 
-def _known(value) -> bool:
-    return isinstance(value, str) and "$" not in value
+def _given(value):
+    """A compose build arg's value as the builder gets it, or None when not known here: compose
+    takes a null from its own environment and interpolates `$` itself; a YAML float may have lost
+    the digits its text had (`3.10`)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return value if isinstance(value, str) and "$" not in value else None
 
 
 def _env_pairs(rest: str) -> list[tuple[str, str]]:
@@ -148,7 +153,7 @@ def parse(text: str, build_args: dict | None = None) -> list[Stage]:
     """The build stages of a Dockerfile, each with its COPY/ADD and RUN steps and final WORKDIR,
     ARG/ENV references resolved with `build_args` (compose's `build.args`; a None value: compose
     takes it from the environment it runs in, unknown here)."""
-    given = {k: (v if _known(v) else None) for k, v in (build_args or {}).items()}
+    given = {str(k): _given(v) for k, v in (build_args or {}).items()}
     meta: dict = {}  # ARGs declared before the first FROM
     stages: list[Stage] = []
 
