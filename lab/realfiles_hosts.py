@@ -39,9 +39,7 @@ GAPS = {
                             "expanded into ExecStart: that file is not patched, check-config sees gevent, rolled back",
 }
 # Where the fast (static) inspect is confidently wrong, by definition key; strict as GAPS.
-FAST_GAPS = {
-    "ansible-django-stack": "a wrapper script's NUM_WORKERS=3: the static reading says gunicorn's default",
-}
+FAST_GAPS: dict[str, str] = {}  # (real1's wrapper NUM_WORKERS=3 was one; the fast inspect now reads it)
 
 
 def gh(repo: str, commit: str, path: str) -> Source:

@@ -54,7 +54,9 @@ def test_sync_with_threads_runs_as_gthread():
 
 
 def finding(setting, current, action, reason, code=None):
-    return Finding("f.py", 1, setting, current, None, action, reason, code=code)
+    """A literal place carries its value; one read from a variable has none (as places.py builds them)."""
+    value = None if current.startswith("$") else current.strip("'\"")
+    return Finding("f.py", 1, setting, current, None, action, reason, value=value, code=code)
 
 
 def test_a_static_view_never_shows_a_confident_wrong_value():

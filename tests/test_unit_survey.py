@@ -63,3 +63,13 @@ def test_a_place_that_sets_nothing_does_not_override_one_that_does():
     assert static_values(audit)["worker_class"].startswith("unknown")
     alone = AuditResult(findings=[audit.findings[1]])
     assert static_values(alone)["worker_class"] == "sync"  # nothing else sets it: the default is the value
+
+
+def test_a_value_computed_where_it_runs_is_unknown_not_its_expression():
+    """Models real-file host real6 (InvenTree's gunicorn.conf.py: `workers =
+    multiprocessing.cpu_count() * 2 + 1`): the files fix no number, so the fast reading says
+    unknown, never the expression as if it were the value."""
+    conf = b"import multiprocessing\nworker_class = 'gthread'\nworkers = multiprocessing.cpu_count() * 2 + 1\n"
+    values = static_values(AuditCache().audit(gathered(gunicorn=conf), Target()))
+    assert values["workers"].startswith("unknown (") and "cpu_count" in values["workers"]
+    assert values["worker_class"].strip("'\"") == "gthread"  # a literal stays read for certain

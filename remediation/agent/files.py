@@ -141,14 +141,23 @@ def op_write(req):
     if req.get("dry_run"):
         os.unlink(tmp)
         return {"ok": True, "backup": backup, "dry_run": True}
+    failed = rename_into_place(tmp, path)
+    if failed is not None:
+        return {"ok": False, "error": "%s: %s" % (path, failed.strerror), "stage": "rename", "backup": backup}
+    return {"ok": True, "backup": backup, "sha256_before": sha256(original), "sha256_after": current_sha(path)}
+
+
+def rename_into_place(tmp, path):
+    """The validated temp file renamed over `path`, its directory synced; on failure the temp file
+    is removed and the OSError returned (None when done)."""
     try:
         os.rename(tmp, path)
         fsync_dir(os.path.dirname(path))
     except OSError as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        return {"ok": False, "error": "%s: %s" % (path, exc.strerror), "stage": "rename", "backup": backup}
-    return {"ok": True, "backup": backup, "sha256_before": sha256(original), "sha256_after": current_sha(path)}
+        return exc
+    return None
 
 
 def missing_dirs(directory):
@@ -191,14 +200,10 @@ def op_create(req):
         if problem:
             return {"ok": False, "error": "%s: new content failed validation: %s" % (path, problem)}
         return {"ok": True, "dry_run": True, "created_dirs": made}
-    try:
-        os.rename(tmp, path)
-        fsync_dir(os.path.dirname(path))
-    except OSError as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    failed = rename_into_place(tmp, path)
+    if failed is not None:
         remove_dirs(made)
-        return {"ok": False, "error": "%s: %s" % (path, exc.strerror), "stage": "rename"}
+        return {"ok": False, "error": "%s: %s" % (path, failed.strerror), "stage": "rename"}
     return {"ok": True, "created_dirs": made, "sha256_after": current_sha(path)}
 
 

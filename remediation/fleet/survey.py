@@ -59,8 +59,9 @@ def shown_value(finding) -> str | None:
 def static_values(audit: AuditResult) -> dict[str, str | None]:
     """The value each setting has where it is decided (the last live place wins: the command line
     sorts last), from the discovery findings; None when nothing sets it (the default applies).
-    Never a confident wrong value: a setting only reported (not read for certain), or one that
-    depends on a variable the files do not fix, is marked "unknown (...)"."""
+    Never a confident wrong value: a setting only reported (not read for certain), one computed
+    where it runs (`multiprocessing.cpu_count() * 2 + 1`), or one that depends on a variable the
+    files do not fix, is marked "unknown (...)"."""
     values: dict[str, str | None] = {name: None for name in SETTINGS}
     reported: dict[str, str] = {}
     for finding in audit.findings:
@@ -71,6 +72,9 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
         if finding.action in ("patch", "ok"):
             if finding.default and values[finding.setting] is not None:
                 continue  # "nothing set here" is gunicorn's default only where no other place sets it
+            if finding.value is None and finding.current and not finding.default:
+                values[finding.setting] = f"{UNKNOWN} ({finding.current})"  # computed where it runs
+                continue
             values[finding.setting] = shown_value(finding)
         elif finding.action == "report" and finding.code == FindingCode.KEPT_CLASS and finding.current:
             values[finding.setting] = shown_value(finding)  # an ASGI or custom class: certain, only not patched
