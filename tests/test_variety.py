@@ -58,7 +58,8 @@ def image_of(spec) -> str | None:
         return None
     from lab import hosts
 
-    ids = hosts.exec_in(spec, ["docker", "ps", "-q", "--filter", "label=com.docker.compose.service=web"]).stdout.split()
+    service = variety_hosts.service_of(spec)
+    ids = hosts.exec_in(spec, ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.service={service}"]).stdout.split()
     return hosts.exec_in(spec, ["docker", "inspect", "--format", "{{.Image}}", ids[0]]).stdout.strip() if ids else None
 
 
