@@ -31,12 +31,8 @@ GAPS = {
     "mayan-supervisord-docker": "the worker class inside a supervisor `bash -c \"...\"` string whose program is "
                                 "${MAYAN_GUNICORN_BIN} from environment=: the program file is not traced as what "
                                 "produces the live command",
-    "netbox-template": "--config ${ConfigPath} from an EnvironmentFile and the settings found through "
-                       "--pythonpath ${WorkingDirectory}: neither file is read into the tree",
     "esdc-template": "no WorkingDirectory (the process runs in /), the code on PYTHONPATH and -c /srv/app/core/%i.py: "
                      "the config and the settings are not read into the tree",
-    "debops-gunicorn-opts": "the worker class from ${GUNICORN_OPTS} of EnvironmentFile=-/etc/default/gunicorn-%i, "
-                            "expanded into ExecStart: that file is not patched, check-config sees gevent, rolled back",
 }
 # Where the fast (static) inspect is confidently wrong, by definition key; strict as GAPS.
 FAST_GAPS: dict[str, str] = {}  # (real1's wrapper NUM_WORKERS=3 was one; the fast inspect now reads it)
