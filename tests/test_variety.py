@@ -65,7 +65,8 @@ def image_of(spec) -> str | None:
 
 
 def in_parallel(fn, specs) -> dict:
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    """fn over the hosts, 16 at a time (the oracle mostly waits on the hosts' DB connects)."""
+    with ThreadPoolExecutor(max_workers=16) as pool:
         return dict(zip((s.name for s in specs), pool.map(fn, specs)))
 
 
