@@ -100,6 +100,20 @@ def mount_ns(pid):
         return None
 
 
+def host_filesystem(pid, host_pid=1):
+    """The process sees the host's files (the host: pid 1's): its mount namespace is the host's,
+    or one of its own over the same root (a systemd unit's PrivateTmp=, ProtectSystem=...: a mount
+    or two differ, the paths it names are the host's). A container's root is another filesystem."""
+    mine = mount_ns(pid)
+    if mine is None or mine == mount_ns(host_pid):
+        return True
+    try:
+        ours, host = os.stat("/proc/%d/root/" % pid), os.stat("/proc/%d/root/" % host_pid)
+    except OSError:
+        return False
+    return (ours.st_dev, ours.st_ino) == (host.st_dev, host.st_ino)
+
+
 def listening_addresses(pid):
     """The TCP addresses the process listens on ("ip:port", "[ip6]:port"), from its own socket
     inodes (/proc/PID/fd) matched to LISTEN rows of its network namespace's /proc/PID/net/tcp{,6}:

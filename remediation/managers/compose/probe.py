@@ -4,7 +4,7 @@ and `docker logs` as a log source."""
 import json
 
 from remediation.agent.core import ENV_KEYS, host_probe, log_kind, master_probe, run
-from remediation.agent.processes import mount_ns
+from remediation.agent.processes import host_filesystem
 
 
 def engine_containers():
@@ -21,11 +21,11 @@ def engine_containers():
 
 
 def container_of(pid, chain, engine):
-    """The container a process runs in: None on the host (same mount namespace as pid 1), else
-    the id of the container whose first process is it or an ancestor, else "" (a container the
-    engine does not know: its paths are not host paths, and nothing maps them)."""
-    mine, host = mount_ns(pid), mount_ns(1)
-    if mine is None or mine == host:
+    """The container a process runs in: None on the host (host_filesystem: pid 1's mount namespace,
+    or a systemd unit's own over the same root), else the id of the container whose first process
+    is it or an ancestor, else "" (a container the engine does not know: its paths are not host
+    paths, and nothing maps them)."""
+    if host_filesystem(pid):
         return None, None
     for candidate in chain:
         info = engine.get(candidate)
@@ -92,7 +92,7 @@ def probe_container(master, context):
     """The container a master runs in, when its mount namespace is not the host's (the engine is
     asked once per probe)."""
     pid = master["pid"]
-    if mount_ns(pid) == mount_ns(1):
+    if host_filesystem(pid):
         return
     cache = context["cache"]
     if "engine" not in cache:

@@ -5,7 +5,7 @@ Podman has no daemon: the CLI reads the engine's state itself, so no socket is a
 import json
 
 from remediation.agent.core import ENV_KEYS, log_kind, master_probe, run
-from remediation.agent.processes import mount_ns
+from remediation.agent.processes import host_filesystem
 
 LABELS = ("PODMAN_SYSTEMD_UNIT", "io.podman.compose.", "com.docker.compose.", "io.containers.autoupdate")
 
@@ -66,9 +66,10 @@ def podman_summary(info):
 @master_probe
 def probe_podman(master, context):
     """The podman container a master runs in (the master or an ancestor is a container's first
-    process), when its mount namespace is not the host's; podman is asked once per probe."""
+    process), when it does not see the host's filesystem (host_filesystem); podman is asked once
+    per probe."""
     pid = master["pid"]
-    if mount_ns(pid) == mount_ns(1):
+    if host_filesystem(pid):
         return
     cache = context["cache"]
     if "podman" not in cache:
