@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import partial
 from typing import Optional
 
 from remediation.discovery.words import Mapped, Word, split_words
@@ -89,7 +90,7 @@ def locate_supervisor(path: str, text: str, check: bool = True,
             words = mark_interpolations(split_words(entry.value), env)
             located.extend(invocations_in([words], path, "supervisor", unit, cwd=cwd,
                                           label=f"supervisor [{section}]",
-                                          expand=lambda commands, v=variables: substitute(commands, v)))
+                                          expand=partial(substitute, variables=variables)))
     return located
 
 
