@@ -37,8 +37,6 @@ GAPS = {
                      "the config and the settings are not read into the tree",
     "debops-gunicorn-opts": "the worker class from ${GUNICORN_OPTS} of EnvironmentFile=-/etc/default/gunicorn-%i, "
                             "expanded into ExecStart: that file is not patched, check-config sees gevent, rolled back",
-    "cookiecutter-django": "COPY . ${APP_HOME} with ARG APP_HOME=/app: the ARG's default (which compose build.args may "
-                           "override) is not resolved, so the host is refused",
 }
 # Where the fast (static) inspect is confidently wrong, by definition key; strict as GAPS.
 FAST_GAPS: dict[str, str] = {}  # (real1's wrapper NUM_WORKERS=3 was one; the fast inspect now reads it)

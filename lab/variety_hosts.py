@@ -455,6 +455,15 @@ def program_of(spec: VarietySpec) -> str:
     return "web:schoolsite" if spec.manager == "supervisor-group" else "schoolsite"
 
 
+def service_of(spec: VarietySpec) -> str:
+    """The compose service that runs the host's gunicorn."""
+    if getattr(spec, "real", ""):
+        from lab import realfiles_hosts
+
+        return realfiles_hosts.files_of(spec).service
+    return "web"
+
+
 def sizing(spec: VarietySpec) -> tuple[int, int]:
     """Workers and threads the host's app runs with (its reuse bound is their product)."""
     if getattr(spec, "real", ""):

@@ -135,20 +135,23 @@ def pytest_sessionfinish(session, exitstatus):
     print(f"\nfault matrix written to {path}; `invoke lab.fault-matrix` puts it in the README")
 
 
-_FILE_SECONDS: dict[str, float] = {}
+_FILE_SECONDS: dict[str, dict[str, float]] = {}
 
 
 def pytest_runtest_logreport(report):
-    """Time spent per test file (setup, call and teardown: module fixtures bring labs up there)."""
+    """Time spent per test file and phase (module fixtures bring labs up in setup)."""
     path = report.nodeid.split("::", 1)[0]
-    _FILE_SECONDS[path] = _FILE_SECONDS.get(path, 0.0) + report.duration
+    phases = _FILE_SECONDS.setdefault(path, {"setup": 0.0, "call": 0.0, "teardown": 0.0})
+    phases[report.when] += report.duration
 
 
 def pytest_terminal_summary(terminalreporter):
     """The slowest test files, so the suite's time budget (under 60 min) can be watched run by run."""
-    slow = sorted(_FILE_SECONDS.items(), key=lambda kv: -kv[1])[:15]
-    if sum(_FILE_SECONDS.values()) < 120:
+    total = {path: sum(phases.values()) for path, phases in _FILE_SECONDS.items()}
+    if sum(total.values()) < 120:
         return
-    terminalreporter.section("slowest test files (s)")
-    for path, seconds in slow:
-        terminalreporter.write_line(f"{seconds:8.1f}  {path}")
+    terminalreporter.section("slowest test files (s): total = setup + call + teardown")
+    for path in sorted(total, key=lambda p: -total[p])[:15]:
+        p = _FILE_SECONDS[path]
+        terminalreporter.write_line(f"{total[path]:8.1f} = {p['setup']:7.1f} + {p['call']:7.1f} + "
+                                    f"{p['teardown']:6.1f}  {path}")

@@ -35,7 +35,8 @@ def test_lab_down_leaves_nothing(fleet):
     assert network.stale_veths() == [] and network.stale_veths(light.VETH_PREFIX) == []
     assert subprocess.run(["ip", "link", "show", light.BRIDGE], capture_output=True).returncode != 0
     assert subprocess.run(["ip", "link", "show", config.BRIDGE], capture_output=True).returncode != 0
-    assert lab_processes() == []
+    left = lab_processes()
+    assert left == [], "lab processes left:\n" + "\n".join(line[:600] for line in left)
     from lab import systemd_host  # the varied lab's systemd hosts: their cgroup subtrees go too
 
     assert sorted(p.name for p in systemd_host.cgroup_root().glob(systemd_host.CGROUP_PREFIX + "*")) == []

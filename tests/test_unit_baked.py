@@ -29,7 +29,7 @@ MAPPING = [(f.name, i) for f in sorted(FIXTURES.glob("*.yaml")) for i, _ in
 def test_map_path(name, index):
     data = load(name)
     case = data["cases"][index]
-    found = dockerfile.map_path(data["dockerfile"], case["path"], case.get("target"))
+    found = dockerfile.map_path(data["dockerfile"], case["path"], case.get("target"), build_args=case.get("build_args"))
     if "rel" in case:
         assert found.reason is None, found.reason
         assert list(found.rel) == case["rel"]
@@ -42,6 +42,35 @@ def test_map_path(name, index):
 def test_workdir(name):
     data = load(name)
     assert dockerfile.workdir(data["dockerfile"]) == data["workdir"]
+
+
+@pytest.mark.parametrize("text,values,want,unknown", [
+    ("${A}/x", {"A": "/app"}, "/app/x", ()),
+    ("$A/x", {"A": "/app"}, "/app/x", ()),
+    ("${A:-/d}", {"A": dockerfile.UNSET}, "/d", ()),
+    ("${A:-/d}", {"A": ""}, "/d", ()),
+    ("${A:-/d}", {"A": "/a"}, "/a", ()),
+    ("${A:+-$B}", {"A": "1", "B": "b"}, "-b", ()),
+    ("${A:+x}", {"A": dockerfile.UNSET}, "", ()),
+    ("${A}", {"A": dockerfile.UNSET}, "${A}", ("A",)),
+    ("${A}/$B", {"A": "/a"}, "/a/$B", ("B",)),
+    ("${A:-/d}", {}, "${A:-/d}", ("A",)),  # not declared: the base image may set it
+    ("${A#/}", {"A": "/a"}, "${A#/}", ("${A#/}",)),  # a form this reading does not resolve
+])
+def test_expand_follows_the_builders_rules(text, values, want, unknown):
+    assert dockerfile.expand(text, values.get) == (want, unknown)
+
+
+def test_compose_build_args_reach_the_mapping_in_list_and_mapping_form():
+    text = "FROM x\nARG APP_HOME=/app\nCOPY . ${APP_HOME}\n"
+    compose = ("services:\n  a:\n    build:\n      context: .\n      args:\n        - APP_HOME=/srv/a\n"
+               "  b:\n    build:\n      context: .\n      args:\n        APP_HOME: /srv/b\n"
+               "  c:\n    build:\n      context: .\n      args:\n        - APP_HOME\n")
+    for name, where in (("a", "/srv/a/x.py"), ("b", "/srv/b/x.py")):
+        build = compose_build.build_of(compose, name, "/srv/app")
+        assert dockerfile.map_path(text, where, build_args=build.args).rel == ("x.py",)
+    from_env = compose_build.build_of(compose, "c", "/srv/app")  # compose takes it from its own environment
+    assert "leave unknown (APP_HOME)" in dockerfile.map_path(text, "/app/x.py", build_args=from_env.args).reason
 
 
 def test_is_dir_settles_a_name_without_a_dot():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -58,7 +59,8 @@ def image_of(spec) -> str | None:
         return None
     from lab import hosts
 
-    ids = hosts.exec_in(spec, ["docker", "ps", "-q", "--filter", "label=com.docker.compose.service=web"]).stdout.split()
+    service = variety_hosts.service_of(spec)
+    ids = hosts.exec_in(spec, ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.service={service}"]).stdout.split()
     return hosts.exec_in(spec, ["docker", "inspect", "--format", "{{.Image}}", ids[0]]).stdout.strip() if ids else None
 
 
@@ -89,27 +91,48 @@ def outcome(varied, tmp_path_factory):
     runs = tmp_path_factory.mktemp("variety-runs")
     playbook = playbook_variant(tmp_path_factory.mktemp("variety-playbooks"), "quick", QUICK_REQUESTS)
     inv = str(variety_hosts.INVENTORY_PATH)
+    clock = PhaseClock()
     before = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied),
               "image": in_parallel(image_of, varied)}
+    clock.mark("oracle before")
     _rc, before["inspect"], _err = invoke("inspect", "-l", "all", "-i", inv, "--json", "-", runs_dir=runs)
     _rc, before["fast"], _err = invoke("inspect", "-l", "all", "-i", inv, "--fast", "--json", "-", runs_dir=runs)
     real = [s for s in varied if getattr(s, "real", "")]
     before["host"] = in_parallel(lambda s: invoke("inspect", "--host", s.name, "-i", inv, "--json", "-",
                                                   runs_dir=runs)[1:], real)
+    clock.mark("inspect (full, fast, per host)")
     rc, rollout, err = invoke("rollout", "-l", "all", "-i", inv, "--playbook", str(playbook), "--serial", "100%",
                               "-f", "12", "--max-fail-percentage", "100", "--yes", "--json", "-", runs_dir=runs)
     assert rollout is not None, err[-2000:]
+    clock.mark("rollout")
     after = {"ids": in_parallel(connection_ids, varied), "image": in_parallel(image_of, varied)}
     _rc, after["inspect"], _err = invoke("inspect", "-l", "all", "-i", inv, "--json", "-", runs_dir=runs)
     after["files"] = in_parallel(files_of, varied)
+    clock.mark("oracle and inspect after")
     rb_rc, rollback, rb_err = invoke("rollback", "-l", "all", "-i", inv, "--yes", "--json", "-", runs_dir=runs)
+    clock.mark("rollback")
     restored = {"files": in_parallel(files_of, varied), "ids": in_parallel(connection_ids, varied),
                 "image": in_parallel(image_of, varied)}
+    clock.mark("oracle restored")
+    print("  phases (s): " + ", ".join(f"{name} {seconds:.0f}" for name, seconds in clock.phases))
     for spec in varied:
         hosts = rollout["hosts"]
         print(f"  {spec.name} {spec.start:8} {hosts[spec.name]['status']:12} {hosts[spec.name].get('error') or ''}")
     return {"specs": {s.name: s for s in varied}, "before": before, "rollout": rollout, "rollout_rc": rc,
             "after": after, "rollback": rollback, "rollback_rc": rb_rc, "rollback_err": rb_err, "restored": restored}
+
+
+class PhaseClock:
+    """Wall time per phase of the varied run, printed so the suite's budget can be followed."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, float]] = []
+        self.last = time.monotonic()
+
+    def mark(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases.append((name, now - self.last))
+        self.last = now
 
 
 def workers_of(view: dict, name: str) -> tuple:

@@ -50,7 +50,7 @@ class BakedCode:
         if self.dockerfile is None:
             self.unmapped[path] = f"no Dockerfile at {self.build.dockerfile}"
             return None
-        found = map_path(self.dockerfile, path, self.build.target, is_dir=self.is_dir)
+        found = map_path(self.dockerfile, path, self.build.target, is_dir=self.is_dir, build_args=self.build.args)
         if found.reason:
             self.unmapped[path] = f"{self.build.dockerfile}: {found.reason}"
             return None
@@ -99,7 +99,7 @@ def prepare(remote, master: GunicornMaster, files: dict) -> BakedCode | None:
     ignore_path = posixpath.join(build.context, ".dockerignore")
     texts = _texts(remote.read([build.dockerfile, ignore_path]))
     code.dockerfile, code.ignore = texts.get(build.dockerfile), texts.get(ignore_path) or ""
-    code.dirs = source_kinds(remote, build.context, undecided_sources(code.dockerfile or "", build.target))
+    code.dirs = source_kinds(remote, build.context, undecided_sources(code.dockerfile or "", build.target, build.args))
     master.build_map = code.map
     return code
 

@@ -20,7 +20,8 @@ from remediation import managers
 
 # the agent's own parts, in the order they run (core first: every part registers with it)
 CORE = ("remediation.agent.core", "remediation.agent.processes", "remediation.agent.files",
-        "remediation.agent.logs", "remediation.agent.apps", "remediation.agent.database", "remediation.agent.lock")
+        "remediation.agent.logs", "remediation.agent.containers", "remediation.agent.apps",
+        "remediation.agent.database", "remediation.agent.lock")
 BUNDLED_IMPORT = re.compile(r"^from (remediation\.[\w.]+) import ")
 TRAILER = '\n\nif __name__ == "__main__":\n    main()\n'
 

@@ -1,23 +1,15 @@
 """The container engine's host side (stdlib only, bundled into the host agent): the container a
 master runs in (`docker inspect`), what compose labels it with, which compose CLIs the host has,
 and `docker logs` as a log source."""
-import json
-
-from remediation.agent.core import ENV_KEYS, host_probe, log_kind, master_probe, run
+from remediation.agent.containers import container_summary, inspected_containers
+from remediation.agent.core import host_probe, log_kind, master_probe, run
 from remediation.agent.processes import host_filesystem
 
 
 def engine_containers():
-    """Running containers as the engine sees them, by the host pid of each one's first process
-    (`docker inspect` State.Pid); {} without a docker CLI or engine."""
-    res = run(["docker", "ps", "-q", "--no-trunc"], timeout=30)
-    ids = res["stdout"].split() if res["rc"] == 0 else []
-    if not ids:
-        return {}
-    res = run(["docker", "inspect"] + ids, timeout=30)
-    if res["rc"] != 0:
-        return {}
-    return {(info.get("State") or {}).get("Pid"): info for info in json.loads(res["stdout"])}
+    """Running containers as the docker engine sees them, by the host pid of each one's first
+    process; {} without a docker CLI or engine."""
+    return inspected_containers("docker")
 
 
 def container_of(pid, chain, engine):
@@ -34,37 +26,9 @@ def container_of(pid, chain, engine):
     return "", None
 
 
-def published_ports(info):
-    """{container port: host port} of a container's published TCP ports (`docker inspect`
-    NetworkSettings.Ports): where the host reaches an app listening in the container's own network."""
-    out = {}
-    for key, bindings in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items():
-        port, _, proto = key.partition("/")
-        for binding in bindings or []:
-            if proto == "tcp" and port.isdigit() and str(binding.get("HostPort") or "").isdigit():
-                out[port] = int(binding["HostPort"])
-                break
-    return out
-
-
 def docker_summary(info):
-    """What the tool needs of `docker inspect`: compose labels, mounts, and the container's config."""
-    config = info.get("Config") or {}
-    env = {}
-    for item in config.get("Env") or []:
-        key, _, value = item.partition("=")
-        if key in ENV_KEYS:
-            env[key] = value
-    return {
-        "id": info.get("Id"), "name": info.get("Name", "").lstrip("/"),
-        "labels": {k: v for k, v in (config.get("Labels") or {}).items() if k.startswith("com.docker.compose.")},
-        "mounts": [{"source": m.get("Source"), "destination": m.get("Destination"), "type": m.get("Type"),
-                    "rw": m.get("RW")} for m in info.get("Mounts") or []],
-        "working_dir": config.get("WorkingDir"), "cmd": config.get("Cmd"),
-        "entrypoint": config.get("Entrypoint"), "env": env, "image": config.get("Image"), "image_id": info.get("Image"),
-        "stop_signal": config.get("StopSignal"), "stop_timeout": config.get("StopTimeout"),
-        "started_at": (info.get("State") or {}).get("StartedAt"), "pid": (info.get("State") or {}).get("Pid"),
-    }
+    """What the tool needs of `docker inspect`: compose labels, mounts, the container's config, its ports."""
+    return container_summary(info, ("com.docker.compose.",))
 
 
 COMPOSE_CLIS = []  # this agent's answer, kept for its later probes
@@ -100,7 +64,6 @@ def probe_container(master, context):
     master["container"], info = container_of(pid, [pid] + [a["pid"] for a in master["ancestors"]], cache["engine"])
     if info is not None:
         master["docker"] = docker_summary(info)
-        master["docker"]["ports"] = published_ports(info)
 
 
 @host_probe

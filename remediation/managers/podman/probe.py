@@ -2,9 +2,8 @@
 as podman itself reports it (`podman ps`, `podman inspect`: its mounts, command, environment,
 labels such as PODMAN_SYSTEMD_UNIT, stop signal and timeout), and `podman logs` as a log source.
 Podman has no daemon: the CLI reads the engine's state itself, so no socket is asked."""
-import json
-
-from remediation.agent.core import ENV_KEYS, log_kind, master_probe, run
+from remediation.agent.containers import container_summary, inspected_containers
+from remediation.agent.core import log_kind, master_probe, run
 from remediation.agent.processes import host_filesystem
 
 LABELS = ("PODMAN_SYSTEMD_UNIT", "io.podman.compose.", "com.docker.compose.", "io.containers.autoupdate")
@@ -15,52 +14,18 @@ def podman_containers():
     State.Pid); {} without a podman CLI or container."""
     import shutil
 
-    if not shutil.which("podman"):
-        return {}
-    res = run(["podman", "ps", "-q", "--no-trunc"], timeout=30)
-    ids = res["stdout"].split() if res["rc"] == 0 else []
-    if not ids:
-        return {}
-    res = run(["podman", "inspect", "--type", "container"] + ids, timeout=30)
-    if res["rc"] != 0:
-        return {}
-    return {(info.get("State") or {}).get("Pid"): info for info in json.loads(res["stdout"])}
-
-
-def podman_ports(info):
-    """{container port: host port} of the published TCP ports (NetworkSettings.Ports, as docker's)."""
-    out = {}
-    for key, bindings in ((info.get("NetworkSettings") or {}).get("Ports") or {}).items():
-        port, _, proto = key.partition("/")
-        for binding in bindings or []:
-            if proto == "tcp" and port.isdigit() and str(binding.get("HostPort") or "").isdigit():
-                out[port] = int(binding["HostPort"])
-                break
-    return out
+    return inspected_containers("podman", ("--type", "container")) if shutil.which("podman") else {}
 
 
 def podman_summary(info):
-    """What the tool needs of `podman inspect`: mounts, the container's config, its labels and how
-    it is restarted (restart policy, the systemd unit that runs it) and stopped."""
+    """What the tool needs of `podman inspect`: the engines' common summary, plus how podman
+    restarts it (restart policy, the systemd unit that runs it, its create command and pod)."""
     config, host = info.get("Config") or {}, info.get("HostConfig") or {}
-    env = {}
-    for item in config.get("Env") or []:
-        key, _, value = item.partition("=")
-        if key in ENV_KEYS:
-            env[key] = value
-    return {
-        "id": info.get("Id"), "name": (info.get("Name") or "").lstrip("/"),
-        "labels": {k: v for k, v in (config.get("Labels") or {}).items() if k.startswith(LABELS)},
-        "mounts": [{"source": m.get("Source"), "destination": m.get("Destination"), "type": m.get("Type"),
-                    "rw": m.get("RW")} for m in info.get("Mounts") or []],
-        "working_dir": config.get("WorkingDir"), "cmd": config.get("Cmd"), "entrypoint": config.get("Entrypoint"),
-        "env": env, "image": config.get("Image") or info.get("ImageName"), "image_id": info.get("Image"),
-        "stop_signal": config.get("StopSignal"), "stop_timeout": config.get("StopTimeout"),
-        "restart_policy": (host.get("RestartPolicy") or {}).get("Name") or None,
-        "create_command": config.get("CreateCommand"), "pod": info.get("Pod") or None,
-        "started_at": (info.get("State") or {}).get("StartedAt"), "pid": (info.get("State") or {}).get("Pid"),
-        "ports": podman_ports(info),
-    }
+    summary = container_summary(info, LABELS)
+    summary["image"] = summary["image"] or info.get("ImageName")
+    summary.update({"restart_policy": (host.get("RestartPolicy") or {}).get("Name") or None,
+                    "create_command": config.get("CreateCommand"), "pod": info.get("Pod") or None})
+    return summary
 
 
 @master_probe
