@@ -232,7 +232,7 @@ def test_a_static_gather_reads_the_code_where_the_process_imports_it():
     fake = FakeHost(spec["host"], files=spec["files"], spec=spec["spec"])
     with FakeRemote.factory(fake)(Host("web1", dict(HOST_VARS))) as remote:
         gathered = gather(remote, introspect=False)
-    assert gathered.settings_dir == "/srv/app/schoolsite"
+    assert gathered.settings_dir == "/srv/app/schoolsite" and gathered.code_root == "/srv/app"
     assert {"/srv/app/schoolsite/settings.py", "/srv/app/schoolsite/wsgi.py", "/srv/app/core/gunicorn-api.py"} \
         <= set(gathered.files)
     assert not [p for p in gathered.files if p.startswith("/schoolsite")]

@@ -44,6 +44,7 @@ class Gathered:
     baked: BakedCode | None = None  # a compose container with no mount over its code (facts/baked.py)
     baked_needed: list[str] = field(default_factory=list)  # container paths the plan needs from the image
     app: str = ""  # the app's name (apps.py): its manager's name for it
+    code_root: str | None = None  # host path of the import root its WSGI module was found under
 
 
 def interpreter(master: GunicornMaster) -> str:
@@ -215,6 +216,9 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
         if path not in (host_app_file, host_config) and other is not None and other.error == "missing":
             del result.files[path]
     app_file = next((c for c in app_files if master.host_path(c) == host_app_file), app_files[0] if app_files else None)
+    found = result.files.get(host_app_file) if host_app_file else None
+    if found is not None and found.error != "missing":
+        result.code_root = master.host_path(import_roots(master)[app_files.index(app_file)]) if app_file else None
     if introspect:
         result.introspection = parse_introspection(replies[1].get("view", replies[1]) if want_db else replies[1])
         if want_db:
