@@ -33,8 +33,6 @@ GAPS = {
                                 "produces the live command",
     "netbox-template": "--config ${ConfigPath} from an EnvironmentFile and the settings found through "
                        "--pythonpath ${WorkingDirectory}: neither file is read into the tree",
-    "esdc-template": "no WorkingDirectory (the process runs in /), the code on PYTHONPATH and -c /srv/app/core/%i.py: "
-                     "the config and the settings are not read into the tree",
     "debops-gunicorn-opts": "the worker class from ${GUNICORN_OPTS} of EnvironmentFile=-/etc/default/gunicorn-%i, "
                             "expanded into ExecStart: that file is not patched, check-config sees gevent, rolled back",
 }
