@@ -28,9 +28,6 @@ WSGI = "schoolsite.wsgi:application"
 # judged by safety alone (refused or failed before any write, or rolled back byte-identical) and
 # strictly: the test fails once the host ends as its source decides, so the mark goes with the fix.
 GAPS = {
-    "mayan-supervisord-docker": "the worker class inside a supervisor `bash -c \"...\"` string whose program is "
-                                "${MAYAN_GUNICORN_BIN} from environment=: the program file is not traced as what "
-                                "produces the live command",
     "netbox-template": "--config ${ConfigPath} from an EnvironmentFile and the settings found through "
                        "--pythonpath ${WorkingDirectory}: neither file is read into the tree",
     "debops-gunicorn-opts": "the worker class from ${GUNICORN_OPTS} of EnvironmentFile=-/etc/default/gunicorn-%i, "
