@@ -39,12 +39,24 @@ def test_sudo_denied_changes_nothing(fleet, quick_playbook, runs_dir, tmp_path, 
 def test_file_changed_between_plan_and_apply_is_refused(fleet, quick_playbook, runs_dir, fault_matrix):
     spec = fleet.host("lab3")
     settings = spec.dir / "srv" / "app" / "schoolsite" / "settings.py"
+    # The lab's gunicorn rereads no file before a restart, so the run patches as soon as its baseline
+    # has started (its DB counters' connect through the proxy is the whole window): the run is held
+    # (SIGSTOP) once its baseline stage begins and the colleague's edit lands while it is stopped,
+    # before any write; the incident's delay makes that window about a second wide again.
+    delay = lab.current_delay()
+    lab.set_delay(config.DEFAULT_DELAY_MS)
     proc = start_invoke(runs_dir, "remediate", "--yes", "--host", "lab3", "--json", "-", "--playbook", str(quick_playbook))
     try:
         wait_for(lambda: any(e["event"] == "stage" and e["stage"] == "baseline" for e in events(runs_dir)[1]),
-                 120, "the baseline stage")
-        settings.write_text(settings.read_text() + "# edited by a colleague during the run\n")
-        edited = snapshot(spec)
+                 120, "the baseline stage", every=0.01)
+        os.killpg(proc.pid, signal.SIGSTOP)
+        try:
+            stages = [e["stage"] for e in events(runs_dir)[1] if e["event"] == "stage"]
+            assert "apply" not in stages, f"the run was not held before its writes: {stages}"
+            settings.write_text(settings.read_text() + "# edited by a colleague during the run\n")
+            edited = snapshot(spec)
+        finally:
+            os.killpg(proc.pid, signal.SIGCONT)
         stdout, stderr = proc.communicate(timeout=300)
         assert proc.returncode == 1
         assert "changed on the host since it was planned" in stderr
@@ -54,6 +66,7 @@ def test_file_changed_between_plan_and_apply_is_refused(fleet, quick_playbook, r
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+        lab.set_delay(delay)
         lab.reset([spec])
 
 

@@ -12,18 +12,12 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from labtools import QUICK_REQUESTS, invoke, playbook_variant, tree_snapshot
-from test_variety import connection_ids
+from labtools import QUICK_REQUESTS, invoke, playbook_variant
+from test_baked_image import REQUESTS, state  # the same judges as the baked-image hosts
 
 from lab import baked, src_layout
 
 pytestmark = pytest.mark.lab
-REQUESTS = 30
-
-
-def state(spec) -> dict:
-    return {"files": tree_snapshot(spec.dir / "srv" / "app"), "image": baked.image_id(spec),
-            "ids": connection_ids(spec, REQUESTS), "ps": baked.worker_processes(spec)}
 
 
 @pytest.fixture(scope="module")
