@@ -28,8 +28,6 @@ WSGI = "schoolsite.wsgi:application"
 # judged by safety alone (refused or failed before any write, or rolled back byte-identical) and
 # strictly: the test fails once the host ends as its source decides, so the mark goes with the fix.
 GAPS = {
-    "netbox-template": "--config ${ConfigPath} from an EnvironmentFile and the settings found through "
-                       "--pythonpath ${WorkingDirectory}: neither file is read into the tree",
     "debops-gunicorn-opts": "the worker class from ${GUNICORN_OPTS} of EnvironmentFile=-/etc/default/gunicorn-%i, "
                             "expanded into ExecStart: that file is not patched, check-config sees gevent, rolled back",
 }
