@@ -27,10 +27,7 @@ WSGI = "schoolsite.wsgi:application"
 # What the tool cannot do yet on a real-file host (issue 23, open), by definition key. Such a host is
 # judged by safety alone (refused or failed before any write, or rolled back byte-identical) and
 # strictly: the test fails once the host ends as its source decides, so the mark goes with the fix.
-GAPS = {
-    "debops-gunicorn-opts": "the worker class from ${GUNICORN_OPTS} of EnvironmentFile=-/etc/default/gunicorn-%i, "
-                            "expanded into ExecStart: that file is not patched, check-config sees gevent, rolled back",
-}
+GAPS: dict[str, str] = {}
 # Where the fast (static) inspect is confidently wrong, by definition key; strict as GAPS.
 FAST_GAPS: dict[str, str] = {}  # (real1's wrapper NUM_WORKERS=3 was one; the fast inspect now reads it)
 

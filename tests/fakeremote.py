@@ -281,7 +281,7 @@ class FakeHost:
         self.loaded_command = self.manager_command()  # what the manager has loaded of its own file
         master = probe["masters"][0]
         if self.loaded_command:  # the manager started the master with the command its file says
-            master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.loaded_command)[1:]
+            master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.expanded_command())[1:]
             for worker in master["workers"]:
                 worker["argv"] = master["argv"]
         # `running_files`: what the files said when the running master started (changed since,
@@ -373,6 +373,26 @@ class FakeHost:
                 return line.strip()[len(where["prefix"]):].strip()
         return None
 
+    def expanded_command(self) -> str:
+        """The loaded command line with the variables of the unit's env file (host.json "command"
+        "env_file") expanded as systemd does at each start (no daemon-reload needed): `${NAME}` one
+        word, `$NAME` alone split at whitespace; the file as it is now."""
+        env_file = (self.spec.get("command") or {}).get("env_file")
+        if not env_file or env_file not in self.files:
+            return self.loaded_command or ""
+        values = {}
+        for line in self.files[env_file].content.decode().splitlines():
+            name, eq, value = line.partition("=")
+            if eq and not line.lstrip().startswith(("#", ";")):
+                values[name.strip()] = value.strip().strip("'\"")
+        words = []
+        for word in shlex.split(self.loaded_command or ""):
+            if word.startswith("$") and not word.startswith("${") and word[1:] in values:
+                words += shlex.split(values[word[1:]])
+            else:
+                words.append(re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), ""), word))
+        return shlex.join(words)
+
     def reload_manager(self) -> None:
         """The manager rereads its own files (daemon-reload, supervisorctl reread, compose up)."""
         self.loaded_command = self.manager_command()
@@ -388,7 +408,7 @@ class FakeHost:
             return  # the manager said it restarted; the same master still runs
         if self.loaded_command:
             master = self.master
-            master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.loaded_command)[1:]
+            master["argv"] = master["argv"][:master["gunicorn_args_from"]] + shlex.split(self.expanded_command())[1:]
             for worker in master["workers"]:
                 worker["argv"] = master["argv"]
         self.log_gunicorn(self.process.nspid, "Handling signal: term")
@@ -652,6 +672,9 @@ class FakeRemote(AgentCalls):
         if master.get("systemd") is not None:  # `systemctl show`: the unit as systemd has it loaded now
             master["systemd"]["main_pid"] = pid
             master["systemd"]["exec_start"] = fake.loaded_command
+            env_file = (fake.spec.get("command") or {}).get("env_file")
+            if env_file:  # EnvironmentFile= as systemctl show names it
+                master["systemd"]["env_files"] = [{"path": env_file, "optional": False}]
         # the agent reads the master's listening sockets: where its loaded config binds (TCP only)
         master["listen"] = [b for b in g.get("bind") or [] if not b.startswith(("unix:", "fd://"))]
         fake.clock += 0.01

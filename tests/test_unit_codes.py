@@ -206,3 +206,15 @@ def test_an_outcome_is_unreachable_by_its_exception_type(error, detail, unreacha
     outcome = HostOutcome("web1", Outcome.FAILED, detail, error=error)
     assert outcome.unreachable is unreachable
     assert outcome.line() == "FAILED" + (f": {detail}" if detail else "")  # the words are unchanged
+
+
+def test_sync_with_threads_reads_as_the_gthread_worker_gunicorn_runs():
+    """NetBox's config sets threads = 3 and no class (real9): gunicorn runs gthread, and the static
+    view says so; sync with one thread, or another class, stays as read."""
+    def values(klass, threads):
+        return static_values(AuditResult([f("worker_class", klass, "ok", "kept", default=klass == "sync", value=klass),
+                                           f("threads", threads, "ok", "kept", value=threads)]))["worker_class"]
+
+    assert values("sync", "3") == "gthread"
+    assert values("'sync'", "1") == "'sync'"
+    assert values("gevent", "3") == "gevent"

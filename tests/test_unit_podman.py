@@ -53,12 +53,12 @@ def test_the_probe_finds_the_container_by_its_first_pid(monkeypatch):
     info = inspect("inspect-run-restart-always.json")
     raw = master(None)
     raw["ancestors"] = [{"pid": info["State"]["Pid"], "name": "python3", "argv": []}]
-    monkeypatch.setattr(hostagent, "host_filesystem", lambda pid: pid == 1)
+    monkeypatch.setattr(hostagent, "mount_ns", lambda pid: "mnt:[2]" if pid != 1 else "mnt:[1]")
     monkeypatch.setattr(hostagent, "podman_containers", lambda: {info["State"]["Pid"]: info})
     hostagent.probe_podman(raw, {"cache": {}})
     assert raw["podman"]["name"] == "shop"
     on_host = master(None)
-    monkeypatch.setattr(hostagent, "host_filesystem", lambda pid: True)
+    monkeypatch.setattr(hostagent, "mount_ns", lambda pid: "mnt:[1]")
     hostagent.probe_podman(on_host, {"cache": {}})
     assert "podman" not in on_host
 

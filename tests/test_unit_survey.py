@@ -78,11 +78,8 @@ def test_a_value_computed_where_it_runs_is_unknown_not_its_expression():
 def test_sync_with_threads_reads_as_the_gthread_gunicorn_runs():
     """Models real-file host real9 (NetBox's gunicorn.conf: `threads=3` and no worker_class):
     gunicorn runs (and reports) gthread for sync with threads > 1, so the fast reading does too."""
-    from remediation.discovery.worker_classes import runs_as
-
     values = static_values(AuditCache().audit(gathered(gunicorn=b"bind = '127.0.0.1:8000'\nworkers = 3\nthreads = 3\n"),
                                               Target()))
     assert values["worker_class"] == "gthread" and values["threads"] == "3"
     one = static_values(AuditCache().audit(gathered(gunicorn=b"workers = 3\nthreads = 1\n"), Target()))
     assert one["worker_class"] in (None, "sync")
-    assert runs_as("'sync'", "4") == "gthread" and runs_as("gevent", "4") == "gevent" and runs_as(None, None) is None

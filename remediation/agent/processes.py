@@ -100,18 +100,21 @@ def mount_ns(pid):
         return None
 
 
-def host_filesystem(pid, host_pid=1):
-    """The process sees the host's files (the host: pid 1's): its mount namespace is the host's,
-    or one of its own over the same root (a systemd unit's PrivateTmp=, ProtectSystem=...: a mount
-    or two differ, the paths it names are the host's). A container's root is another filesystem."""
-    mine = mount_ns(pid)
-    if mine is None or mine == mount_ns(host_pid):
-        return True
+def shares_root(pid):
+    """The process sees the host's own root directory (the same filesystem object as pid 1's):
+    a mount namespace of its own over it is a sandboxed service (systemd's PrivateTmp=,
+    ProtectSystem=), whose paths are the host's, not a container's root. False when unknown."""
     try:
-        ours, host = os.stat("/proc/%d/root/" % pid), os.stat("/proc/%d/root/" % host_pid)
+        mine = os.stat("/proc/%d/root" % pid)
     except OSError:
         return False
-    return (ours.st_dev, ours.st_ino) == (host.st_dev, host.st_ino)
+    for host_root in ("/proc/1/root", "/"):  # the agent's own root is the host's, when pid 1's is hidden
+        try:
+            host = os.stat(host_root)
+        except OSError:
+            continue
+        return (mine.st_dev, mine.st_ino) == (host.st_dev, host.st_ino)
+    return False
 
 
 def listening_addresses(pid):

@@ -49,7 +49,7 @@ SHORT_TO_LONG = {"-c": "--config", "-w": "--workers", "-k": "--worker-class", "-
 FLAG_SETTING = {flag: s for s, flags in SETTING_FLAGS.items() for flag in flags}
 FLAG_SETTING["--config"] = FLAG_SETTING["-c"] = "config"
 FLAG_SETTING["--env"] = FLAG_SETTING["-e"] = "env"
-FLAG_SETTING["--pythonpath"] = "pythonpath"  # where the app is imported from (facts/gather.py)
+FLAG_SETTING["--pythonpath"] = "pythonpath"
 LONG_OPTIONS = sorted(BOOLEAN_LONG | VALUE_LONG)
 
 

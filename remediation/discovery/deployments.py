@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import shlex
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -46,6 +47,7 @@ class DeploymentBuilder:
         self.built = Built()
         self.used_configs: set[str] = set()
         self.used_env: set[int] = set()
+        self.live_args: Optional[GunicornArgs] = None  # the live process's own arguments (hints.command)
         self.units_with_invocations = {inv.unit for inv in self.located.invocations}
         self.env_by_file_unit: dict[str, list[str]] = {}
         for unit, refs in self.located.env_files.items():
@@ -59,8 +61,10 @@ class DeploymentBuilder:
         invocations = self.located.invocations
         live = invocations
         hint_args = self._hint_args()
+        self.live_args = hint_args
         if hint_args is not None:
-            live = [inv for inv in invocations if _matches(inv.args, hint_args)]
+            live = [inv for inv in invocations if _matches(inv.args, hint_args) or (
+                inv.raw_args is not None and _matches(inv.raw_args, hint_args, open_ended=True))]
             self.built.not_live = [inv for inv in invocations if inv not in live]
         elif self.hints.command:
             # The live process is not gunicorn: nothing in the tree is what runs.
@@ -117,7 +121,7 @@ class DeploymentBuilder:
     def _deployment(self, inv: Invocation, live_known: bool) -> Deployment:
         label = inv.label or inv.kind
         cli = args_layer(inv.args, inv.file, "cli", f"command line ({label})", True,
-                         self._cli_adder(inv), None)
+                         self._cli_adder(inv), self._expansion_problem(inv) if live_known else None)
         cli.add_file, cli.add_offset = inv.file, inv.offset
         if inv.args.passthrough:
             for places in cli.places.values():
@@ -128,7 +132,7 @@ class DeploymentBuilder:
         cmd_layers = self._env_layers(inv, "GUNICORN_CMD_ARGS", live_known)
         layers += cmd_layers
         config = self._config_layer(inv, cmd_layers, live_known)
-        dep = Deployment(label, inv.file, inv.offset, layers)
+        dep = Deployment(label, inv.file, inv.offset, layers, inputs=inv.inputs)
         if config is not None:
             layers.append(config)
             analysis = self.built.configs.get(config.add_file or "")
@@ -140,6 +144,21 @@ class DeploymentBuilder:
             if key == "DJANGO_SETTINGS_MODULE":
                 self.built.settings_pointers.append((value, inv.file, inv.offset))
         return dep
+
+    def _expansion_problem(self, inv: Invocation) -> Optional[str]:
+        """Why the words the manager expanded into this command line cannot be trusted, None when
+        they are what the live process runs (/proc/PID/cmdline is the manager's expansion)."""
+        if inv.raw_args is None or self.live_args is None:
+            return None
+        if inv.unresolved:
+            return (f"the command line is only partly known ({inv.unresolved[0]}), so its expanded "
+                    "words cannot be checked against the live process")
+        mine = [w.value for w in inv.args.words]
+        live = [w.value for w in self.live_args.words]
+        if mine == live:
+            return None
+        return (f"its variables expand to `{shlex.join(mine)}` (from {', '.join(inv.inputs)}), but the live "
+                f"process runs `{shlex.join(live)}`: not traced, so not changed")
 
     def _hint_deployment(self, args: GunicornArgs) -> Deployment:
         fixed = "it is on the live command line and no file in the tree produces that command"
@@ -470,10 +489,13 @@ class DeploymentBuilder:
                         layer.label, env.file, env.offset, [layer], known_command=False))
 
 
-def _matches(file_args: GunicornArgs, live: GunicornArgs) -> bool:
-    """Could this file's command line be the live one? Expanded words match anything."""
+def _matches(file_args: GunicornArgs, live: GunicornArgs, open_ended: bool = False) -> bool:
+    """Could this file's command line be the live one? Expanded words match anything;
+    `open_ended`: the line as written, whose variables may add any flag (`${GUNICORN_OPTS}`)."""
     for setting in ("worker_class", "workers", "threads", "worker_connections", "config"):
         mine, theirs = file_args.last(setting), live.last(setting)
+        if mine is None and open_ended:
+            continue
         if (mine is None) != (theirs is None):
             return False
         if mine is not None and not file_args.words[mine.value_index].expands:

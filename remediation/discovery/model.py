@@ -106,6 +106,7 @@ class SystemdUnit:
     name: str
     files: tuple[str, ...]  # FragmentPath, then DropInPaths (tree keys)
     specifiers: tuple[tuple[str, str], ...] = ()  # ("i", "shop"), ("n", "gunicorn@shop.service"), ...
+    absent: tuple[str, ...] = ()  # its EnvironmentFile= paths (as systemd names them) the host does not have
 
 
 @dataclass(frozen=True)

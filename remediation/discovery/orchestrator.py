@@ -457,7 +457,7 @@ def restarted(before: Tree, built: Built, after: Tree, patched: dict[str, str], 
 def _restarted_hints(before: Tree, built: Built, after: Tree, patched: dict[str, str], hints: Hints) -> Hints:
     if not hints.command:
         return hints
-    live = [d for d in built.deployments if d.file in patched and d.offset is not None]
+    live = [d for d in built.deployments if (d.file in patched or set(d.inputs) & set(patched)) and d.offset is not None]
     if len(live) != 1:
         return hints
     old = [inv.offset for inv in before.located.invocations if inv.file == live[0].file]

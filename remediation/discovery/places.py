@@ -16,7 +16,7 @@ from remediation.discovery.pyedit import replace_literal
 from remediation.discovery.pyeval import Const, EnvGet
 from remediation.discovery.pyparse import ParsedPy
 from remediation.discovery.sources.base import EnvSetting
-from remediation.discovery.words import is_plain, param_default
+from remediation.discovery.words import Word, is_plain, param_default
 
 Setter = Callable[[str], Optional[list[Edit]]]
 Adder = Callable[[str, str], Optional[list[Edit]]]
@@ -112,6 +112,8 @@ def flag_place(args: GunicornArgs, occ: Occurrence, file: str, layer: str, label
     word = args.words[occ.value_index]
     offset = word.offsets[occ.value_start] if occ.value_start < len(word.offsets) else word.raw_start
     where = f"{label} {occ.flag}"
+    if word.origins:
+        return _origin_place(word, occ, file, layer, where, fixed)
     if fixed:
         return Place(occ.setting, file, None, layer, occ.value, occ.value, None, fixed, label=where)
     if word.resolved_from:
@@ -141,6 +143,27 @@ def flag_place(args: GunicornArgs, occ: Occurrence, file: str, layer: str, label
     return Place(occ.setting, file, offset, layer, occ.value, occ.value, set_value,
                  None if span else "the value is quoted or escaped in a way that cannot be edited in place",
                  label=where, span=span)
+
+
+def _origin_place(word: Word, occ: Occurrence, file: str, layer: str, where: str, fixed: Optional[str]) -> Place:
+    """A flag whose value the manager expanded from a variable (systemd's `${NAME}`): the place is
+    where the variable is set, and the edit lands inside that value."""
+    origin = word.origin_of(occ.value_start)
+    if origin is None:
+        names = ", ".join(f"${o.var}" for o in word.origins)
+        return Place(occ.setting, file, word.raw_start, layer, occ.value, occ.value, None,
+                     fixed or f"it is made from {names} and other text: no one place sets it", label=where)
+    offset = word.offsets[occ.value_start]
+    where = f"{where} (${origin.var} in {origin.file})"
+    if fixed:
+        return Place(occ.setting, origin.file, offset, layer, occ.value, occ.value, None, fixed, label=where)
+    span = word.span(occ.value_start, len(word.value))
+
+    def set_value(new: str) -> Optional[list[Edit]]:
+        return [Edit(span[0], span[1], new)] if span and is_plain(new) else None
+
+    return Place(occ.setting, origin.file, offset, layer, occ.value, occ.value, set_value if span else None,
+                 None if span else "the value is not stored verbatim where it is set", label=where, span=span)
 
 
 def literal_place(value: Const, setting: str) -> Place:

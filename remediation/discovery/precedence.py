@@ -37,6 +37,7 @@ class Deployment:
     blockers: list[tuple[str, int, str]] = field(default_factory=list)  # file, line, what
     gevent_code: list[tuple[str, int, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    inputs: tuple[str, ...] = ()  # other files its command line takes words from (a unit's env files)
 
 
 @dataclass

@@ -193,7 +193,8 @@ class Tree:
             elif unit:
                 live = self.unit is not None and unit[0] == self.unit.name
                 found = locate_unit([(p, self.analysable(p)) for p in unit[1]], unit[0],
-                                    dict(self.unit.specifiers) if live else None)
+                                    dict(self.unit.specifiers) if live else None, self._env_file,
+                                    frozenset(self.unit.absent) if live and self.unit is not None else frozenset())
             elif kind == "yaml":
                 found = locate_yaml(path, text, compose_base(path, self.project))
             else:
@@ -205,6 +206,18 @@ class Tree:
                                           f"could not be read ({type(exc).__name__}: {exc}); "
                                           "not analysed")])
         self.located.extend(found)
+
+    def _env_file(self, written: str) -> Optional[tuple[str, str]]:
+        """An EnvironmentFile= path -> (tree key, text), when the tree surely holds it: the very
+        path on a host (the tree is rooted at /), else (a checkout) the one file it names."""
+        if written.lstrip("/") in self.texts:
+            return written.lstrip("/"), self.texts[written.lstrip("/")]
+        if self.unit is not None:
+            return None
+        match = self.paths.match(written, [""], [""])
+        if match.path is None or not match.certain or match.path not in self.texts:
+            return None
+        return match.path, self.texts[match.path]
 
     def _unique_env(self) -> dict:
         """Variables the tree sets exactly once, to a literal (Dockerfile ENV, env files)."""

@@ -43,6 +43,19 @@ class Mapped:
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Characters value[start:end] of a word are the value of `var` as set in another file (a
+    systemd EnvironmentFile= line, say): their offsets index `file`, so an edit inside them lands
+    there."""
+
+    var: str
+    file: str
+    start: int
+    end: int
+    label: str  # where it is set, for people: `GUNICORN_OPTS in etc/default/app`
+
+
+@dataclass(frozen=True)
 class Word:
     """One word after quote removal, with the file offset of each character."""
 
@@ -53,6 +66,12 @@ class Word:
     expands: bool = False  # contains a $-expansion or command substitution
     quoted: bool = False
     resolved_from: Optional[str] = None  # value read from another file's setting (not editable here)
+    origins: tuple[Origin, ...] = ()  # expanded from variables set in other files (editable there)
+
+    def origin_of(self, i: int, j: Optional[int] = None) -> Optional[Origin]:
+        """The one origin holding all of value[i:j], if any."""
+        j = len(self.value) if j is None else j
+        return next((o for o in self.origins if o.start <= i and j <= o.end and i < j), None)
 
     def span(self, i: int = 0, j: Optional[int] = None) -> Optional[tuple[int, int]]:
         """File span of value[i:j] if it is stored verbatim and contiguously."""

@@ -101,14 +101,3 @@ def gevent_code(text: str) -> list[tuple[int, str]]:
                 break
     return found
 
-
-def runs_as(worker_class: str | None, threads: str | None) -> str | None:
-    """The class gunicorn reports and runs (its Config.worker_class_str): `sync` (or no class, its
-    default) with threads > 1 runs as gthread; None when the threads are not a known number."""
-    if worker_class is not None and classify(worker_class.strip("'\"")) != WorkerKind.SYNC:
-        return worker_class
-    try:
-        many = int(str(threads).strip("'\"")) > 1 if threads is not None else False
-    except ValueError:
-        return worker_class
-    return "gthread" if many else worker_class

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 
 from remediation.discovery import audit_files
 from remediation.discovery.model import SETTINGS, AuditResult, FindingCode
-from remediation.discovery.worker_classes import classify, runs_as
+from remediation.discovery.worker_classes import WorkerKind, classify
 from remediation.errors import RemediationError
 from remediation.facts.gather import gather
 from remediation.plan.inspection import Inspection, discovery_files, hints_for
@@ -85,8 +85,17 @@ def static_values(audit: AuditResult) -> dict[str, str | None]:
             values[name] = f"{UNKNOWN} ({reported[name]})" if reported[name] else UNKNOWN
         elif value is not None and "$" in value:
             values[name] = f"{UNKNOWN} ({value})"
-    if not str(values["threads"] or "").startswith(UNKNOWN) and not str(values["worker_class"] or "").startswith(UNKNOWN):
-        values["worker_class"] = runs_as(values["worker_class"], values["threads"])  # netbox: threads = 3, no class
+    return _sync_threads(values)
+
+
+def _sync_threads(values: dict[str, str | None]) -> dict[str, str | None]:
+    """gunicorn runs `sync` with threads > 1 as gthread (its Config.worker_class): the class that
+    runs, as gunicorn's own view says it."""
+    klass, threads = values.get("worker_class"), (values.get("threads") or "1").strip("'\"")
+    if klass is not None and (klass.startswith(UNKNOWN) or classify(klass.strip("'\"")) != WorkerKind.SYNC):
+        return values
+    if threads.isdigit() and int(threads) > 1:
+        return {**values, "worker_class": "gthread"}
     return values
 
 

@@ -12,7 +12,7 @@ from remediation.discovery.model import GUNICORN_SETTINGS, ComposeProject, EnvOv
 from remediation.discovery.sources.supervisor import PROGRAM_PREFIXES
 from remediation.discovery.sources.systemd import unit_specifiers
 from remediation.managers.compose.controller import project_env_files
-from remediation.managers.systemd import unit_files
+from remediation.managers.systemd import env_files, unit_files
 from remediation.discovery.tree import Tree
 from remediation.discovery.worker_classes import gevent_code
 from remediation.facts import baked
@@ -42,7 +42,9 @@ def systemd_unit(gathered: Gathered) -> SystemdUnit | None:
     specifiers = unit_specifiers(method.program, gathered.facts.hostname)
     loaded = tuple(rel(p) for p in files)
     created = new_dropin(method.program, loaded)  # read with the unit once a patch creates it: applied last
-    return SystemdUnit(method.program, loaded + ((created,) if created else ()), tuple(sorted(specifiers.items())))
+    absent = tuple(p for p in env_files(method) if (f := gathered.files.get(p)) is not None and f.error == "missing")
+    return SystemdUnit(method.program, loaded + ((created,) if created else ()), tuple(sorted(specifiers.items())),
+                       absent)
 
 
 def env_override(gathered: Gathered) -> EnvOverride | None:

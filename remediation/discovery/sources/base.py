@@ -63,6 +63,9 @@ class Invocation:
     cwd: Optional[str] = None
     inline_env: dict[str, "EnvSetting"] = field(default_factory=dict)
     label: str = ""
+    raw_args: Optional[GunicornArgs] = None  # the arguments as written, when variables were expanded into `args`
+    inputs: tuple[str, ...] = ()  # the files those variables are set in
+    unresolved: tuple[str, ...] = ()  # references left as written, with why
 
     @property
     def offset(self) -> int:

@@ -13,9 +13,12 @@ import posixpath
 from dataclasses import replace
 from typing import Optional
 
-from remediation.discovery.words import Mapped, split_words
-from remediation.discovery.sources.base import EnvSetting, Located, invocations_in
+from remediation.discovery.cmdline import parse_args
+from remediation.discovery.words import Mapped, Word, split_words
+from remediation.discovery.sources.base import EnvSetting, Invocation, Located, invocations_in
 from remediation.discovery.sources.ini import read_ini
+from remediation.discovery.sources.systemd_env import (EnvFileReader, EnvFileRef, UnitEnv, expand_words,
+                                                       unit_environment)
 
 EXEC_PREFIXES = "-@:+!"
 # where systemd loads system units from, highest priority first (a unit file in an earlier dir
@@ -111,13 +114,18 @@ def expand(value: Mapped, specifiers: Optional[dict[str, str]]) -> Mapped:
 
 
 def locate_unit(files: list[tuple[str, str]], unit: Optional[str] = None,
-                specifiers: Optional[dict[str, str]] = None) -> Located:
+                specifiers: Optional[dict[str, str]] = None, read_env: Optional[EnvFileReader] = None,
+                absent: frozenset[str] = frozenset()) -> Located:
     """Every gunicorn the unit (its files in load order) starts, with the environment it gives it;
-    `specifiers`: what systemd expands in them (a template's %i)."""
+    `specifiers`: what systemd expands in them (a template's %i); `read_env`: the text of an
+    EnvironmentFile= the tree holds (its variables are then expanded into ExecStart, systemd_env.py);
+    `absent`: env files systemd names that the host does not have."""
     located = Located()
     unit = unit or files[0][0]
     cwd = None
     env: dict[str, EnvSetting] = {}
+    refs: list[EnvFileRef] = []
+    unset: set[str] = set()
     exec_start = None
     for path, text in files:
         for entry in (e for e in read_ini(text, continuation="backslash") if e.section == "Service"):
@@ -128,8 +136,12 @@ def locate_unit(files: list[tuple[str, str]], unit: Optional[str] = None,
                 env_file = entry.value.text.lstrip("-").strip()
                 if env_file:
                     located.env_files.setdefault(unit, []).append(env_file)
+                    refs.append(EnvFileRef(env_file, entry.value.text.strip().startswith("-")))
                 else:
                     located.env_files.pop(unit, None)
+                    refs.clear()
+            elif entry.key == "UnsetEnvironment":
+                unset.update(w.value.partition("=")[0] for w in split_words(entry.value))
             elif entry.key == "Environment":
                 if not entry.value.text.strip():
                     env.clear()
@@ -147,9 +159,25 @@ def locate_unit(files: list[tuple[str, str]], unit: Optional[str] = None,
         value = entry.value
         lead = len(value.text) - len(value.text.lstrip(EXEC_PREFIXES))
         words = split_words(value.sub(lead), expansions=True)
-        located.extend(invocations_in([words], path, "systemd", unit, cwd=cwd,
-                                      label=f"systemd {posixpath.basename(path)} ExecStart"))
+        found = invocations_in([words], path, "systemd", unit, cwd=cwd,
+                               label=f"systemd {posixpath.basename(path)} ExecStart")
+        unit_env = unit_environment(env, refs, read_env, absent, frozenset(unset), unit)
+        for inv in found.invocations:
+            _expand(inv, words, unit_env)
+        located.extend(found)
     return located
+
+
+def _expand(inv: Invocation, words: list[Word], env: UnitEnv) -> None:
+    """The invocation's arguments as systemd expands them from the unit's environment (its own
+    words only: a `sh -c` script's variables are the shell's)."""
+    if not any("$" in w.value for w in inv.args.words) or not all(any(w is x for x in words) for w in inv.args.words):
+        return
+    expanded = expand_words(inv.args.words, env)
+    if expanded.changed:
+        inv.raw_args = inv.args
+        inv.args = parse_args(expanded.words)
+        inv.inputs, inv.unresolved = expanded.inputs, expanded.unresolved
 
 
 def locate_systemd(path: str, text: str) -> Located:

@@ -3,7 +3,7 @@ master runs in (`docker inspect`), what compose labels it with, which compose CL
 and `docker logs` as a log source."""
 from remediation.agent.containers import container_summary, inspected_containers
 from remediation.agent.core import host_probe, log_kind, master_probe, run
-from remediation.agent.processes import host_filesystem
+from remediation.agent.processes import mount_ns, shares_root
 
 
 def engine_containers():
@@ -12,18 +12,19 @@ def engine_containers():
     return inspected_containers("docker")
 
 
-def container_of(pid, chain, engine):
-    """The container a process runs in: None on the host (host_filesystem: pid 1's mount namespace,
-    or a systemd unit's own over the same root), else the id of the container whose first process
-    is it or an ancestor, else "" (a container the engine does not know: its paths are not host
-    paths, and nothing maps them)."""
-    if host_filesystem(pid):
+def container_of(pid, chain, engine, same_root=False):
+    """The container a process runs in: None on the host (same mount namespace as pid 1), else
+    the id of the container whose first process is it or an ancestor, else None when it sees the
+    host's root (`same_root`: a sandboxed service, systemd's PrivateTmp=), else "" (a container
+    the engine does not know: its paths are not host paths, and nothing maps them)."""
+    mine, host = mount_ns(pid), mount_ns(1)
+    if mine is None or mine == host:
         return None, None
     for candidate in chain:
         info = engine.get(candidate)
         if info is not None:
             return info.get("Id"), info
-    return "", None
+    return (None if same_root else ""), None
 
 
 def docker_summary(info):
@@ -56,12 +57,13 @@ def probe_container(master, context):
     """The container a master runs in, when its mount namespace is not the host's (the engine is
     asked once per probe)."""
     pid = master["pid"]
-    if host_filesystem(pid):
+    if mount_ns(pid) == mount_ns(1):
         return
     cache = context["cache"]
     if "engine" not in cache:
         cache["engine"] = engine_containers()
-    master["container"], info = container_of(pid, [pid] + [a["pid"] for a in master["ancestors"]], cache["engine"])
+    master["container"], info = container_of(pid, [pid] + [a["pid"] for a in master["ancestors"]], cache["engine"],
+                                             shares_root(pid))
     if info is not None:
         master["docker"] = docker_summary(info)
 

@@ -4,7 +4,7 @@ labels such as PODMAN_SYSTEMD_UNIT, stop signal and timeout), and `podman logs` 
 Podman has no daemon: the CLI reads the engine's state itself, so no socket is asked."""
 from remediation.agent.containers import container_summary, inspected_containers
 from remediation.agent.core import log_kind, master_probe, run
-from remediation.agent.processes import host_filesystem
+from remediation.agent.processes import mount_ns
 
 LABELS = ("PODMAN_SYSTEMD_UNIT", "io.podman.compose.", "com.docker.compose.", "io.containers.autoupdate")
 
@@ -31,10 +31,9 @@ def podman_summary(info):
 @master_probe
 def probe_podman(master, context):
     """The podman container a master runs in (the master or an ancestor is a container's first
-    process), when it does not see the host's filesystem (host_filesystem); podman is asked once
-    per probe."""
+    process), when its mount namespace is not the host's; podman is asked once per probe."""
     pid = master["pid"]
-    if host_filesystem(pid):
+    if mount_ns(pid) == mount_ns(1):
         return
     cache = context["cache"]
     if "podman" not in cache:
