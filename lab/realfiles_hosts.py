@@ -27,13 +27,7 @@ WSGI = "schoolsite.wsgi:application"
 # What the tool cannot do yet on a real-file host (issue 23, open), by definition key. Such a host is
 # judged by safety alone (refused or failed before any write, or rolled back byte-identical) and
 # strictly: the test fails once the host ends as its source decides, so the mark goes with the fix.
-GAPS = {
-    "mayan-supervisord-docker": "the worker class inside a supervisor `bash -c \"...\"` string whose program is "
-                                "${MAYAN_GUNICORN_BIN} from environment=: the program file is not traced as what "
-                                "produces the live command",
-    "esdc-template": "no WorkingDirectory (the process runs in /), the code on PYTHONPATH and -c /srv/app/core/%i.py: "
-                     "the config and the settings are not read into the tree",
-}
+GAPS: dict[str, str] = {}
 # Where the fast (static) inspect is confidently wrong, by definition key; strict as GAPS.
 FAST_GAPS: dict[str, str] = {}  # (real1's wrapper NUM_WORKERS=3 was one; the fast inspect now reads it)
 

@@ -163,13 +163,16 @@ def load_app(files: dict[str, FakeFile], argv: list[str], args_from: int, cwd: s
     try:
         if not module:
             raise AppLoadError("settings are not configured")
-        path = posixpath.join(cwd, *module.split(".")) + ".py"
-        host_path = to_host(path)
-        if host_path not in files:
+        # Python's import path: the working directory, then PYTHONPATH's entries
+        roots = [cwd] + [posixpath.join(cwd, p) for p in env.get("PYTHONPATH", "").split(":") if p]
+        found = [r for r in roots if to_host(posixpath.join(r, *module.split(".")) + ".py") in files]
+        if not found:
             raise AppLoadError(f"No module named {module!r}")
+        path = posixpath.join(found[0], *module.split(".")) + ".py"
         namespace = {"__name__": module, "__file__": path}
-        exec(compile(files[host_path].content, path, "exec"), namespace)
-        packages = [posixpath.join(cwd, *module.split(".")[:i], "__init__.py") for i in range(1, module.count(".") + 1)]
+        exec(compile(files[to_host(path)].content, path, "exec"), namespace)
+        packages = [posixpath.join(found[0], *module.split(".")[:i], "__init__.py")
+                    for i in range(1, module.count(".") + 1)]
         out["settings_module"]["loaded"] = sorted([p for p in packages if to_host(p) in files] + [path])
         databases = namespace["DATABASES"]
         configured = django_filled(databases, django)

@@ -11,12 +11,13 @@ from remediation.plan.expectations import mismatches
 from remediation.model import RestartMethod
 
 
-def inspection(cwd="/srv/app", patched=("srv/app/gunicorn.conf.py",), method=None, files=None):
+def inspection(cwd="/srv/app", patched=("srv/app/gunicorn.conf.py",), method=None, files=None, code_root=None):
     method = method or RestartMethod("supervisor", program="schoolsite",
                                      config_files=["/etc/supervisor/supervisord.conf"])
     master = SimpleNamespace(pid=42, cwd=cwd, restart=method, host_path=lambda p: p, gunicorn_argv=["gunicorn"], env={})
     files = files or {}
-    return SimpleNamespace(gathered=SimpleNamespace(master=master, files=files, introspection=SimpleNamespace(extra={})),
+    return SimpleNamespace(gathered=SimpleNamespace(master=master, files=files, introspection=SimpleNamespace(extra={}),
+                                                    code_root=code_root),
                            audit=SimpleNamespace(patched={p: "" for p in patched}))
 
 
@@ -74,3 +75,13 @@ def test_the_config_the_live_process_names_is_written_wherever_it_is():
     ins.gathered.master.gunicorn_argv = ["gunicorn", "-c", "/etc/gunicorn/shop.conf.py", "app.wsgi"]
     out = mismatches({"remediation_app_dir": "/srv/app"}, ins)
     assert out == ["/etc/gunicorn/other.conf.py is outside remediation_app_dir /srv/app: not written"]
+
+
+def test_a_process_in_root_whose_app_is_imported_from_the_app_dir_is_that_app():
+    """esdc-ce's unit (real-file host real10) has no WorkingDirectory=: gunicorn runs in / and
+    imports its WSGI module from /srv/app on PYTHONPATH. The app dir is where its code is."""
+    assert mismatches({"remediation_app_dir": "/srv/app"}, inspection(cwd="/", code_root="/srv/app")) == []
+    (line,) = mismatches({"remediation_app_dir": "/srv/app"}, inspection(cwd="/", code_root="/opt/other"))
+    assert "runs in / with its app from /opt/other, not under remediation_app_dir /srv/app" in line
+    (line,) = mismatches({"remediation_app_dir": "/srv/app"}, inspection(cwd="/"))
+    assert line.startswith("gunicorn (pid 42) runs in /, not under remediation_app_dir /srv/app")

@@ -219,3 +219,22 @@ def test_a_second_rollback_changes_and_restarts_nothing(tmp_path):
         again = rollback_host(remote, journal, "web1", 60)
     assert {f["source"] for f in again} == {"already"}
     assert fake.restarts == restarts and app_files(fake) == files == fake.original
+
+
+def test_a_static_gather_reads_the_code_where_the_process_imports_it():
+    """Without the app's own view (the fast inspect, a fleet survey), the settings and the WSGI
+    module are looked for along the process's import path: esdc-ce's shape runs in / with the code
+    on PYTHONPATH, so /srv/app/schoolsite is read, and nothing under / is taken for it."""
+    from remediation.facts.gather import gather
+    from remediation.plan.inspection import Inspection
+
+    spec = load("remediated_systemd_pythonpath")
+    fake = FakeHost(spec["host"], files=spec["files"], spec=spec["spec"])
+    with FakeRemote.factory(fake)(Host("web1", dict(HOST_VARS))) as remote:
+        gathered = gather(remote, introspect=False)
+    assert gathered.settings_dir == "/srv/app/schoolsite" and gathered.code_root == "/srv/app"
+    assert {"/srv/app/schoolsite/settings.py", "/srv/app/schoolsite/wsgi.py", "/srv/app/core/gunicorn-api.py"} \
+        <= set(gathered.files)
+    assert not [p for p in gathered.files if p.startswith("/schoolsite")]
+    audit = Inspection.build("web1", gathered, load_playbook().target).audit
+    assert sorted(audit.patched) == ["srv/app/core/gunicorn-api.py", "srv/app/schoolsite/settings.py"]

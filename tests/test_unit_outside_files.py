@@ -69,3 +69,45 @@ def test_a_default_config_file_that_does_not_exist_is_no_config_file():
     assert hints({default: RemoteFile(default, b"workers = 2\n", "x")}).config_path == "srv/app/gunicorn.conf.py"
     assert hints({default: RemoteFile(default, None, None, error="Permission denied")}).config_path == \
         "srv/app/gunicorn.conf.py"
+
+
+def process(argv: list[str], cwd: str, env: dict[str, str]):
+    method = RestartMethod("systemd", program="esdc@gunicorn-api.service")
+    return GunicornMaster(98, ["/opt/venv/bin/python3", *argv], "root", 0, cwd, None, env, [], method, args_from=2)
+
+
+def test_the_import_path_is_the_processs_own():
+    """esdc-ce's esdc@.service (real-file host real10): no WorkingDirectory= (the process runs in /),
+    the code on PYTHONPATH (with a literal `{PYTHONPATH}` left in by the source); gunicorn's own
+    --pythonpath entries go first, the last one leading (each is inserted at sys.path[0])."""
+    from remediation.facts.gather import app_module_files, import_roots, settings_candidates
+
+    esdc = process(["/opt/venv/bin/gunicorn", "schoolsite.wsgi:application", "-c", "/srv/app/core/gunicorn-api.py"],
+                   "/", {"DJANGO_SETTINGS_MODULE": "schoolsite.settings", "PYTHONPATH": "{PYTHONPATH}:/srv/app"})
+    assert import_roots(esdc) == ["/", "/{PYTHONPATH}", "/srv/app"]
+    assert app_module_files(esdc) == ["/schoolsite/wsgi.py", "/{PYTHONPATH}/schoolsite/wsgi.py",
+                                      "/srv/app/schoolsite/wsgi.py"]
+    assert settings_candidates(esdc)[-1] == ["/srv/app/schoolsite", "/srv/app/schoolsite/settings"]
+    netbox = process(["/opt/venv/bin/gunicorn", "--pythonpath", "/opt/netbox/netbox,extra", "netbox.wsgi"],
+                     "/opt/netbox", {"PYTHONPATH": ":lib"})
+    assert import_roots(netbox) == ["/opt/netbox/extra", "/opt/netbox/netbox", "/opt/netbox", "/opt/netbox/lib"]
+    via_env = process(["/opt/venv/bin/gunicorn", "netbox.wsgi"], "/srv",
+                      {"GUNICORN_CMD_ARGS": "--pythonpath=/opt/netbox/netbox"})
+    assert import_roots(via_env) == ["/opt/netbox/netbox", "/srv"]
+
+
+def test_the_settings_are_where_python_finds_them_first():
+    """The first import root whose directory holds the module is the one Python imports (a stale
+    copy further down the path is not); none: the working directory's, as before."""
+    from remediation.facts.gather import first_listed, settings_candidates
+
+    esdc = process(["/opt/venv/bin/gunicorn", "schoolsite.wsgi"], "/",
+                   {"DJANGO_SETTINGS_MODULE": "schoolsite.settings", "PYTHONPATH": "/srv/app:/srv/old"})
+    candidates = settings_candidates(esdc)
+    listings = {"/schoolsite": {"error": "No such file or directory"},
+                "/srv/app/schoolsite": ["__init__.py", "settings.py", "wsgi.py"],
+                "/srv/old/schoolsite": ["__init__.py", "settings.py"]}
+    assert first_listed(esdc, candidates, listings) == ["/srv/app/schoolsite", "/srv/app/schoolsite/settings"]
+    package = {"/srv/old/schoolsite": ["__init__.py", "settings"]}
+    assert first_listed(esdc, candidates, package)[0] == "/srv/old/schoolsite"
+    assert first_listed(esdc, candidates, {})[0] == "/schoolsite"

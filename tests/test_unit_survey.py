@@ -73,3 +73,13 @@ def test_a_value_computed_where_it_runs_is_unknown_not_its_expression():
     values = static_values(AuditCache().audit(gathered(gunicorn=conf), Target()))
     assert values["workers"].startswith("unknown (") and "cpu_count" in values["workers"]
     assert values["worker_class"].strip("'\"") == "gthread"  # a literal stays read for certain
+
+
+def test_sync_with_threads_reads_as_the_gthread_gunicorn_runs():
+    """Models real-file host real9 (NetBox's gunicorn.conf: `threads=3` and no worker_class):
+    gunicorn runs (and reports) gthread for sync with threads > 1, so the fast reading does too."""
+    values = static_values(AuditCache().audit(gathered(gunicorn=b"bind = '127.0.0.1:8000'\nworkers = 3\nthreads = 3\n"),
+                                              Target()))
+    assert values["worker_class"] == "gthread" and values["threads"] == "3"
+    one = static_values(AuditCache().audit(gathered(gunicorn=b"workers = 3\nthreads = 1\n"), Target()))
+    assert one["worker_class"] in (None, "sync")

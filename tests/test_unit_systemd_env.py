@@ -254,13 +254,14 @@ def test_the_live_unit_names_the_env_files_the_host_lacks():
 def test_settings_are_looked_for_on_the_live_pythonpath_too():
     """NetBox's `--pythonpath ${WorkingDirectory}`: the expanded path is on the live command line,
     and the settings module is looked for under it as well as under the working directory."""
-    from remediation.facts.gather import settings_dirs
+    from remediation.facts.gather import settings_candidates
     from remediation.model import GunicornMaster, RestartMethod
 
     argv = [VENV, "--config", "/srv/netbox/gunicorn.conf", "--pythonpath", "/opt/netbox/netbox,lib", "netbox.wsgi"]
     master = GunicornMaster(7, argv, "app", 1000, "/srv/app", None, {}, [], RestartMethod("systemd", program="n.service"))
-    assert settings_dirs(master, "netbox.settings") == [
-        "/srv/app/netbox", "/srv/app/netbox/settings", "/opt/netbox/netbox/netbox", "/opt/netbox/netbox/netbox/settings",
-        "/srv/app/lib/netbox", "/srv/app/lib/netbox/settings"]
+    # in sys.path's order (facts/gather.py import_roots): gunicorn inserts each entry first, the last one leading
+    assert [d for dirs in settings_candidates(master, "netbox.settings") for d in dirs] == [
+        "/srv/app/lib/netbox", "/srv/app/lib/netbox/settings", "/opt/netbox/netbox/netbox",
+        "/opt/netbox/netbox/netbox/settings", "/srv/app/netbox", "/srv/app/netbox/settings"]
     master.argv[3:5] = ["--pythonpath", "/srv/app/"]  # the same dir as the working directory: listed once
-    assert settings_dirs(master, "netbox.settings") == ["/srv/app/netbox", "/srv/app/netbox/settings"]
+    assert settings_candidates(master, "netbox.settings") == [["/srv/app/netbox", "/srv/app/netbox/settings"]]

@@ -100,3 +100,4 @@ def gevent_code(text: str) -> list[tuple[int, str]]:
                 found.append((number, what))
                 break
     return found
+

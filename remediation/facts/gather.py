@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import posixpath
+import shlex
 import dataclasses
 from dataclasses import dataclass, field
 
@@ -43,6 +44,7 @@ class Gathered:
     baked: BakedCode | None = None  # a compose container with no mount over its code (facts/baked.py)
     baked_needed: list[str] = field(default_factory=list)  # container paths the plan needs from the image
     app: str = ""  # the app's name (apps.py): its manager's name for it
+    code_root: str | None = None  # host path of the import root its WSGI module was found under
 
 
 def interpreter(master: GunicornMaster) -> str:
@@ -53,45 +55,80 @@ def interpreter(master: GunicornMaster) -> str:
     return master.exe or "python3"
 
 
-def settings_dir(master: GunicornMaster, module: str | None = None) -> str | None:
-    """The directory (as the process sees it) holding the settings module and its siblings."""
+def import_roots(master: GunicornMaster) -> list[str]:
+    """The directories the process imports the app and its settings from, in Python's order, as
+    the process sees them: gunicorn's --pythonpath entries (each put first on sys.path, so the last
+    one leads), its working directory (/proc/PID/cwd, where --chdir left it), then the entries of
+    its PYTHONPATH (relative ones against the working directory, an empty one is it)."""
+    cwd = master.cwd or "/"
+    argv = master.gunicorn_argv[1:]
+    occ = parse_args(plain_words(argv)).last("pythonpath")
+    if occ is None and master.env.get("GUNICORN_CMD_ARGS"):
+        try:
+            occ = parse_args(plain_words(shlex.split(master.env["GUNICORN_CMD_ARGS"]))).last("pythonpath")
+        except ValueError:
+            occ = None
+    flagged = [posixpath.normpath(posixpath.join(cwd, p)) for p in (occ.value.split(",") if occ else []) if p]
+    env = [posixpath.normpath(posixpath.join(cwd, p)) for p in master.env.get("PYTHONPATH", "").split(":")]
+    roots = list(reversed(flagged)) + [posixpath.normpath(cwd)] + env
+    return list(dict.fromkeys(roots))
+
+
+def settings_dir(master: GunicornMaster, module: str | None = None, root: str | None = None) -> str | None:
+    """The directory (as the process sees it) holding the settings module and its siblings, under
+    `root` (an import root; None: the working directory)."""
     module = module or master.env.get("DJANGO_SETTINGS_MODULE")
-    if not module or not master.cwd:
+    root = root or master.cwd
+    if not module or not root:
         return None
-    return posixpath.join(master.cwd, *module.split(".")[:-1])
+    return posixpath.join(root, *module.split(".")[:-1])
 
 
-def settings_dirs(master: GunicornMaster, module: str | None = None) -> list[str]:
+def settings_dirs(master: GunicornMaster, module: str | None = None, root: str | None = None) -> list[str]:
     """Host paths of the directories whose .py files may make up the settings: the module's
-    directory, and the module itself when it is a package (`config.settings` -> settings/),
-    under the working directory, then under each `--pythonpath` entry of the live command line
-    (gunicorn puts them on sys.path: NetBox's unit passes its code dir so)."""
+    directory, and the module itself when it is a package (`config.settings` -> settings/)."""
     module = module or master.env.get("DJANGO_SETTINGS_MODULE")
-    sdir = settings_dir(master, module)
+    sdir = settings_dir(master, module, root)
     if sdir is None or not module:
         return []
-    parts = module.split(".")
-    roots = [sdir] + [posixpath.join(master.cwd or "/", entry, *parts[:-1]) for entry in pythonpath(master)]
-    dirs = [d for root in dict.fromkeys(posixpath.normpath(r) for r in roots)
-            for d in (root, posixpath.join(root, parts[-1]))]
+    dirs = [sdir, posixpath.join(sdir, module.split(".")[-1])]
     return [d for d in (master.host_path(p) for p in dirs) if d]
 
 
-def pythonpath(master: GunicornMaster) -> list[str]:
-    """The `--pythonpath` entries of the live command line (comma-separated, the last flag wins)."""
-    occurrences = parse_args(plain_words(master.gunicorn_argv[1:])).occurrences.get("pythonpath") or []
-    return [entry for entry in occurrences[-1].value.split(",") if entry] if occurrences else []
+def settings_candidates(master: GunicornMaster, module: str | None = None) -> list[list[str]]:
+    """settings_dirs under each import root, in import order (the first that holds it wins)."""
+    found = [settings_dirs(master, module, root) for root in import_roots(master)]
+    return [dirs for dirs in found if dirs]
 
 
-def app_module_file(master: GunicornMaster) -> str | None:
-    """The WSGI/ASGI module gunicorn imports (`proj.wsgi:application` -> cwd/proj/wsgi.py)."""
+def listed_module(dirs: list[str], listings: dict, leaf: str) -> bool:
+    """The directory listings show module `leaf` (leaf.py, or a package leaf/) in dirs[0]."""
+    listing = listings.get(dirs[0]) if dirs else None
+    return isinstance(listing, list) and (f"{leaf}.py" in listing or leaf in listing)
+
+
+def first_listed(master: GunicornMaster, candidates: list[list[str]], listings: dict,
+                 module: str | None = None) -> list[str]:
+    """The settings directories of the first import root holding the module, as Python finds it;
+    the working directory's when no root does (the listings cannot tell)."""
+    module = module or master.env.get("DJANGO_SETTINGS_MODULE") or ""
+    leaf = module.split(".")[-1]
+    for dirs in candidates:
+        if listed_module(dirs, listings, leaf):
+            return dirs
+    return settings_dirs(master, module)
+
+
+def app_module_files(master: GunicornMaster) -> list[str]:
+    """Where the WSGI/ASGI module gunicorn imports may be (`proj.wsgi:application` ->
+    ROOT/proj/wsgi.py), under each import root in import order: the first that exists is it."""
     app = parse_args(plain_words(master.gunicorn_argv[1:])).app
-    if not app or not master.cwd:
-        return None
+    if not app:
+        return []
     module = app.split(":", 1)[0]
     if not all(part.isidentifier() for part in module.split(".")):
-        return None
-    return posixpath.join(master.cwd, *module.split(".")) + ".py"
+        return []
+    return [posixpath.join(root, *module.split(".")) + ".py" for root in import_roots(master)]
 
 
 def _settings_module(result: "Gathered", app_file: str | None) -> tuple[str | None, str | None]:
@@ -154,16 +191,14 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
     host_config = master.host_path(config_path) if config_path else None
     if host_config:
         wanted.append(host_config)
-    list_dirs = settings_dirs(master)
-    if list_dirs:
-        result.settings_dir = list_dirs[0]
-    app_file = app_module_file(master)
-    host_app_file = master.host_path(app_file) if app_file else None
-    if host_app_file and host_app_file not in wanted:
-        wanted.append(host_app_file)
+    candidates = settings_candidates(master)  # the settings module under each import root
+    app_files = app_module_files(master)
+    host_app_files = [h for h in (master.host_path(p) for p in app_files) if h]
+    wanted += [p for p in host_app_files if p not in wanted]
     wanted += [p for p in manager.files(restart) if p not in wanted]
     early_log = manager.log_source(restart, {}) if introspect else None
-    ops: list[Request] = [Read(wanted, list_dirs=list_dirs)]
+    all_dirs = list(dict.fromkeys(d for dirs in candidates for d in dirs))
+    ops: list[Request] = [Read(wanted, list_dirs=all_dirs)]
     if introspect:  # with the DB: the app's view and the server's budget and counters from one
         # session (later counter reads reuse it), one interpreter and one settings import
         ops.append(counters_op(master, view=True) if want_db else introspect_op(master, want_db=False))
@@ -171,6 +206,19 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
         ops.append(Logs([early_log], lines=400))
     replies = [envelope.data for envelope in remote.call(*ops, parallel=True)]
     result.files.update(_parse_files(replies[0]))
+    list_dirs = first_listed(master, candidates, replies[0]["listings"]) if candidates else []
+    if list_dirs:
+        result.settings_dir = list_dirs[0]
+    host_app_file = next((p for p in host_app_files if p in result.files and result.files[p].error != "missing"),
+                         host_app_files[0] if host_app_files else None)
+    for path in host_app_files:  # the other roots' candidates: not the module the process imports
+        other = result.files.get(path)
+        if path not in (host_app_file, host_config) and other is not None and other.error == "missing":
+            del result.files[path]
+    app_file = next((c for c in app_files if master.host_path(c) == host_app_file), app_files[0] if app_files else None)
+    found = result.files.get(host_app_file) if host_app_file else None
+    if found is not None and found.error != "missing":
+        result.code_root = master.host_path(import_roots(master)[app_files.index(app_file)]) if app_file else None
     if introspect:
         result.introspection = parse_introspection(replies[1].get("view", replies[1]) if want_db else replies[1])
         if want_db:
@@ -190,7 +238,9 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
     globs = manager.more_globs(restart, result.files)
     more += loaded_settings(result)
     result.settings_module, result.settings_module_source = _settings_module(result, host_app_file)
-    late_dirs = [d for d in settings_dirs(master, result.settings_module) if d not in list_dirs]
+    late = (settings_candidates(master, result.settings_module)
+            if result.settings_module and result.settings_module != master.env.get("DJANGO_SETTINGS_MODULE") else [])
+    late_dirs = [d for dirs in late for d in dirs if d not in list_dirs]
     if late_dirs:  # named by the app (its --env, its wsgi.py), not by the process environment
         result.settings_dir = late_dirs[0]
         globs += [posixpath.join(d, "*.py") for d in late_dirs]
@@ -200,6 +250,9 @@ def gather(remote: Remote, *, want_db: bool = True, introspect: bool = True, app
     if missing or patterns:
         reply = remote.read(missing, globs=patterns)
         result.files.update({path: f for path, f in _parse_files(dict(reply)).items() if path not in result.files})
+    if len(late) > 1:  # the first import root that holds the module is where Python finds it
+        result.settings_dir = next((dirs[0] for dirs in late if any(posixpath.dirname(p) in dirs and f.error != "missing"
+                                                                    for p, f in result.files.items())), late[0][0])
     if result.baked is not None:
         result.baked_needed = [p for p in [config_path, app_file] if p] + [
             d for m in {master.env.get("DJANGO_SETTINGS_MODULE"), result.settings_module} if m

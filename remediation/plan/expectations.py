@@ -25,9 +25,12 @@ def mismatches(host_vars: dict, ins) -> list[str]:
     app_dir = host_vars.get("remediation_app_dir")
     if app_dir:
         cwd = master.host_path(master.cwd) if master.cwd else None
-        if cwd and not under(cwd, app_dir):
-            out.append(f"gunicorn (pid {master.pid}) runs in {cwd}, not under remediation_app_dir {app_dir}: "
-                       "wrong host or stale inventory")
+        # the app's code is where the process imports it from: its working directory, or the import
+        # root that holds its WSGI module (a unit without WorkingDirectory= runs in / with the code on PYTHONPATH)
+        code = ins.gathered.code_root
+        if cwd and not under(cwd, app_dir) and not (code and under(code, app_dir)):
+            out.append(f"gunicorn (pid {master.pid}) runs in {cwd}{f' with its app from {code}' if code else ''}, "
+                       f"not under remediation_app_dir {app_dir}: wrong host or stale inventory")
         # the config file the live process names on its own command line is its own, wherever it is
         config, _how = config_file(master)
         process_reads = ({master.host_path(config)} if config else set()) | set(loaded_settings(ins.gathered))

@@ -13,6 +13,9 @@ from remediation.discovery.words import Mapped, Word, is_plain, split_commands
 
 # Inserts new argument words after a given word (None: after the executable); None if impossible.
 Inserter = Callable[[Optional[Word], list[str]], Optional[list[Edit]]]
+# The commands of a shell `-c` string as that shell runs them (its `$VAR` expanded from the
+# environment the manager gives it); the identity when the environment is not known.
+Expander = Callable[[list[list[Word]]], list[list[Word]]]
 
 RELEVANT_ENV = ("GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "DJANGO_SETTINGS_MODULE")
 NOT_GUNICORN = {
@@ -157,8 +160,9 @@ class Found:
     assignments: list[Word] = field(default_factory=list)
 
 
-def find_in_words(words: list[Word]) -> list[Found]:
-    """Find gunicorn started by this command, through wrappers and `sh -c '...'`."""
+def find_in_words(words: list[Word], expand: Optional[Expander] = None) -> list[Found]:
+    """Find gunicorn started by this command, through wrappers and `sh -c '...'` (a `-c` string
+    is itself a command line: `expand` gives its words as the shell sees them)."""
     i = 0
     assignments = []
     while i < len(words) and (is_assignment(words[i]) or words[i].value in RESERVED):
@@ -182,8 +186,9 @@ def find_in_words(words: list[Word]) -> list[Found]:
             script = _shell_script(words, j)
             if script is not None:
                 found = []
-                for command in split_commands(script.mapped(), shell=True):
-                    found += find_in_words(command)
+                commands = split_commands(script.mapped(), shell=True)
+                for command in expand(commands) if expand else commands:
+                    found += find_in_words(command, expand)
                 return found
         if name in NOT_A_RUNNER:
             return []
@@ -206,12 +211,13 @@ def invocations_in(
     inserter: Optional[Callable[[Word], Inserter]] = None,
     cwd: Optional[str] = None,
     label: str = "",
+    expand: Optional[Expander] = None,
 ) -> Located:
-    """Turn shell-like commands into invocations and look-alikes."""
+    """Turn shell-like commands into invocations and look-alikes (`expand`: see find_in_words)."""
     located = Located()
     make_inserter = inserter or text_inserter
     for command in commands:
-        for found in find_in_words(command):
+        for found in find_in_words(command, expand):
             exe = found.words[found.exe_index]
             if found.lookalike:
                 located.lookalikes.append(

@@ -72,9 +72,10 @@ def _reference(word: Word) -> Optional[str]:
 
 
 def _flag_reference(word: Word, variables: dict[str, Word]) -> Optional[Word]:
-    """`--worker-class="${NAME}"`: the flag kept, the value replaced like a whole word."""
+    """`--worker-class="${NAME}"` (or `--env KEY=${NAME}`'s `KEY=${NAME}`): the head kept, the
+    value replaced like a whole word."""
     flag, eq, rest = word.value.partition("=")
-    if not (eq and flag.startswith("-")):
+    if not (eq and (flag.startswith("-") or flag.isidentifier())):
         return None
     ref = _reference(Word(rest, word.offsets[len(flag) + 1:], word.raw_start, word.raw_end))
     target = variables.get(ref) if ref else None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from functools import partial
 from typing import Optional
 
 from remediation.discovery.words import Mapped, Word, split_words
 from remediation.discovery.sources.base import EnvSetting, Issue, Located, invocations_in
 from remediation.discovery.sources.envfile import unquote
+from remediation.discovery.sources.shell import substitute
 from remediation.discovery.sources.ini import configparser_check, read_ini
 
 PROGRAM_PREFIXES = ("program:", "fcgi-program:")
@@ -69,21 +71,39 @@ def locate_supervisor(path: str, text: str, check: bool = True,
             located.issues.append(Issue(path, None, "worker_class", f"cannot parse ini: {error}"))
             return located
     programs: dict[str, dict[str, list]] = {}
+    daemon_env: list[EnvSetting] = []
     for entry in entries:
         if entry.section.startswith(PROGRAM_PREFIXES):
             programs.setdefault(entry.section, {}).setdefault(entry.key, []).append(entry)
         elif entry.section == "supervisord" and entry.key == "environment":
-            located.env += _env(path, f"{path}#", entry.value)
+            daemon_env = _env(path, f"{path}#", entry.value)
+            located.env += daemon_env
     for section, keys in programs.items():
         unit = f"{path}#{section}"
         cwd = keys["directory"][-1].value.text if "directory" in keys else None
+        own: list[EnvSetting] = []
         for entry in keys.get("environment", [])[-1:]:
-            located.env += _env(path, unit, entry.value)
+            own = _env(path, unit, entry.value)
+            located.env += own
+        variables = shell_variables(daemon_env + own)  # the program's environment= wins
         for entry in keys.get("command", [])[-1:]:
             words = mark_interpolations(split_words(entry.value), env)
             located.extend(invocations_in([words], path, "supervisor", unit, cwd=cwd,
-                                          label=f"supervisor [{section}]"))
+                                          label=f"supervisor [{section}]",
+                                          expand=partial(substitute, variables=variables)))
     return located
+
+
+def shell_variables(settings: list[EnvSetting]) -> dict[str, Word]:
+    """The variables a shell started by the program finds in its environment (supervisor's
+    `environment=`, later ones winning), as words whose characters stay where they are set:
+    `bash -c "${BIN} -k gevent"` reads BIN there, and an edit of its value lands there."""
+    out: dict[str, Word] = {}
+    for env in settings:
+        value = env.value
+        start = value.offsets[0] if value.text else value.end
+        out[env.name] = Word(value.text, tuple(value.offsets), start, value.end, env.expands)
+    return out
 
 
 def _env(path: str, unit: str, value: Mapped) -> list[EnvSetting]:
