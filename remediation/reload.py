@@ -50,7 +50,8 @@ def apply_restart(remote: Remote, journal: Journal, host: str, kind: RestartKind
         journal.record(host, "reload-fallback", master_pid=master.pid, problems=problems)
         applied.commands, applied.fallback = [f"{command}  (no proof: {'; '.join(problems)})"], problems
     elif kind == RestartKind.RELOAD_HUP:
-        applied.fallback = ["the master's start time is unknown: it cannot be signalled safely"]
+        applied.fallback = ["no master of the app runs: the manager starts it" if master is None
+                            else "the master's start time is unknown: it cannot be signalled safely"]
         journal.record(host, "reload-fallback", master_pid=master.pid if master else None, problems=applied.fallback)
     applied.kind = RestartKind.MANAGER_RESTART
     applied.commands += restart(remote, method, changed, url, timeout_s)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import base64
 
-from remediation.errors import RemediationError, RemoteError
+from remediation.errors import NoSingleMaster, RemediationError, RemoteError
 from remediation.journal import Journal
 from remediation import baked_image
-from remediation.model import RestartMethod
+from remediation.model import GunicornMaster, RestartMethod
 from remediation.facts.parse import parse_probe
 from remediation.plan.restart_kind import RestartKind
 from remediation.reload import apply_restart
@@ -62,6 +62,16 @@ def _restore_items(journal: Journal, host: str) -> list[dict]:
     return items
 
 
+def running_master(remote: Remote, app: str | None) -> GunicornMaster | None:
+    """The app's master to signal, None when it no longer runs: a reload whose new workers could
+    not boot ends the master (and its manager may have given up restarting it), so the rollback's
+    restart is the manager's, which starts the app on the restored files."""
+    try:
+        return parse_probe(dict(remote.probe())).master(app)
+    except NoSingleMaster:
+        return None
+
+
 def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 60,
                   process_read_changes: bool = True) -> list[dict]:
     """Restore every file the run may have changed, byte-identical, then restart and check it serves.
@@ -85,7 +95,7 @@ def rollback_host(remote: Remote, journal: Journal, host: str, timeout_s: int = 
     if process_read_changes and (restored or kept or (reached_restart and not journal.rolled_back_since_change(host))):
         kind, workers = kind_from_journal(journal, host)
         app = getattr(journal, "app", None)  # one app's journal (Journal.for_app): that app's master
-        master = parse_probe(dict(remote.probe())).master(app) if kind == RestartKind.RELOAD_HUP else None
+        master = running_master(remote, app) if kind == RestartKind.RELOAD_HUP else None
         applied = apply_restart(remote, journal, host, kind, master, method, restored or [i["path"] for i in items],
                                 url, timeout_s, want=workers)
         journal.record(host, "rollback-restart", kind=str(applied.kind), commands=applied.commands,

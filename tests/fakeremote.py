@@ -28,7 +28,9 @@ What it answers from:
   the patched config failing to load, a restart failing or doing nothing, the app not serving,
   reuse not happening after the restart, a restore failing, the connection dropping at a stage,
   the app's log unreadable (`log_unreadable`: the OSError's reason), a restarted master logging
-  another worker class than it loads (`restarted_logs_worker`).
+  another worker class than it loads (`restarted_logs_worker`), a HUP's workers dying and the
+  master halting after it (`hup_kills_master`: no master in the process table until the manager
+  starts one).
 
 The fake is strict: an agent op or command it does not know fails the test (AssertionError),
 so a flow that starts doing something new cannot pass by accident.
@@ -273,6 +275,7 @@ class FakeHost:
         self.watches: dict[str, dict] = {}
         self.restarts = 0
         self.reloads = 0  # HUPs the master reloaded
+        self.master_gone = False  # the master exited (fault hup_kills_master) and nothing started another
         self.commands: list[list[str]] = []  # every command run (restart commands among them)
         self.ops: list[str] = []  # every agent op, in order
         self.started: list[FakeStarted] = []  # every command started (timed requests, warm-ups)
@@ -404,6 +407,7 @@ class FakeHost:
         `recreate`: a new container (compose up), with a new id and a log of its own."""
         self.restarts += 1
         self.program_state = "RUNNING"
+        self.master_gone = False
         if self.faults.get("restart_noop"):
             return  # the manager said it restarted; the same master still runs
         if self.loaded_command:
@@ -470,6 +474,8 @@ class FakeHost:
     def http_status(self) -> int:
         """What the app answers on the verify URL: 200, or the scripted `http_after_restart` status
         once a new master runs (it stays so after any later restart: the app is broken)."""
+        if self.master_gone:
+            return 0  # nothing listens: curl's 000
         restarted = self.restarts + self.reloads > 0 and not self.faults.get("restart_noop")
         return int(self.faults.get("http_after_restart", 200)) if restarted else 200
 
@@ -653,6 +659,9 @@ class FakeRemote(AgentCalls):
     def _op_probe(self, op: dict) -> dict:
         fake = self.fake
         reply = copy.deepcopy(fake.probe_template)
+        if fake.master_gone:  # no gunicorn in the process table until the manager starts one
+            reply["masters"] = []
+            return reply
         master = reply["masters"][0]
         old_pid, pid = master["pid"], fake.process.pid
         master["pid"] = pid
@@ -915,6 +924,10 @@ class FakeRemote(AgentCalls):
         started = process.worker_started or process.started
         workers = [{"pid": base + i, "started": started, "threads": threads} for i in range(int(g.get("workers") or 1))]
         fake.clock += float(op.get("timeout", 60)) if fake.faults.get("hup_ignored") else 0.01
+        if fake.faults.get("hup_kills_master"):  # the new workers ran, then cannot serve: the master halts
+            fake.log_gunicorn(process.nspid, "Worker failed to boot.")
+            fake.log_gunicorn(process.nspid, "Shutting down: Master")
+            fake.master_gone = True
         return {"signalled": True, "sent": sent, "now": fake.clock, "master_started": process.started, "old": old,
                 "workers": workers}
 
